@@ -1,0 +1,111 @@
+"""The emulator's control operations: what "AWS" does that no AWS API asks it to.
+
+Each is a plain function (tests call them directly) and also registered under
+`/_rollforward/<name>` for `rollforward emulator ...` against a running server.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from emulator.routes import control
+from emulator.state import STATE
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `10m`, `12h`, `3d`, `2w`."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 90s, 10m, 12h, 3d or 2w")
+    return timedelta(**{_UNITS[match[2]]: float(match[1])})
+
+
+def _region(arguments: dict[str, Any]) -> str:
+    return str(arguments.get("region") or "us-east-1")
+
+
+@control("clock/advance")
+def advance_clock(arguments: dict[str, Any]) -> dict[str, Any]:
+    now = STATE.clock.advance(parse_duration(arguments["by"]))
+    return {"now": now.isoformat()}
+
+
+@control("clock/now")
+def clock_now(arguments: dict[str, Any]) -> dict[str, Any]:
+    return {"now": STATE.clock.now().isoformat()}
+
+
+@control("runtime/release")
+def release_runtime(arguments: dict[str, Any]) -> dict[str, Any]:
+    released = STATE.catalog.release(
+        str(arguments["runtime"]),
+        _region(arguments),
+        tuple(arguments.get("architectures") or ("x86_64", "arm64")),
+        error_rate=float(arguments.get("error_rate", 0.0)),
+    )
+    return {
+        "released": [
+            {
+                "name": v.name,
+                "arn": v.arn,
+                "architecture": v.architecture,
+                "error_rate": v.error_rate,
+            }
+            for v in released
+        ]
+    }
+
+
+@control("runtime/rollout")
+def rollout_runtime(arguments: dict[str, Any]) -> dict[str, Any]:
+    from emulator.lambda_api import rollout
+
+    updated = rollout(region=arguments.get("region"), runtime=arguments.get("runtime"))
+    return {"updated": updated}
+
+
+@control("traffic")
+def traffic(arguments: dict[str, Any]) -> dict[str, Any]:
+    from emulator.traffic import generate_traffic
+
+    summary = generate_traffic(
+        str(arguments["function"]),
+        arguments.get("qualifier"),
+        float(arguments.get("rps", 1)),
+        parse_duration(arguments.get("duration", "1m")),
+        region=arguments.get("region"),
+    )
+    return summary.to_dict() if hasattr(summary, "to_dict") else {"summary": str(summary)}
+
+
+@control("cloudtrail/put")
+def put_cloudtrail(arguments: dict[str, Any]) -> dict[str, Any]:
+    from emulator.cloudtrail import put_cloudtrail_event
+
+    return {"targets": put_cloudtrail_event(arguments["event"])}
+
+
+@control("throttle")
+def throttle(arguments: dict[str, Any]) -> dict[str, Any]:
+    if "enabled" in arguments:
+        STATE.throttle.enabled = bool(arguments["enabled"])
+    if "rate" in arguments:
+        STATE.throttle.shared_rate = float(arguments["rate"])
+    return {"enabled": STATE.throttle.enabled, "rate": STATE.throttle.shared_rate}
+
+
+@control("deploy")
+def deploy(arguments: dict[str, Any]) -> dict[str, Any]:
+    from emulator.stack import deploy_rollforward
+
+    deployment = deploy_rollforward(region=_region(arguments))
+    return {"stack": deployment.stack_name, "resources": len(deployment.physical)}
+
+
+def install() -> None:
+    """Importing this module registers the controls; nothing to patch."""

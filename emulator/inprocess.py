@@ -1,0 +1,71 @@
+"""The embedded AWS in this process: moto's `mock_aws` plus rollforward's additions.
+
+with EmbeddedAws() as aws:
+    boto3.client("lambda").get_runtime_management_config(FunctionName="f")
+    aws.state.clock.advance(timedelta(days=3))
+"""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import Any
+
+from moto import mock_aws
+
+from emulator import install
+from emulator.state import STATE, EmulatorState, reset
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT = "123456789012"
+
+MOTO_CONFIG: Any = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+
+
+class EmbeddedAws:
+    """Context manager: fresh moto backends, fresh emulator state, fake credentials."""
+
+    def __init__(self, *, throttling: bool = False, region: str = DEFAULT_REGION) -> None:
+        self.region = region
+        self._throttling = throttling
+        self._mock = mock_aws(config=MOTO_CONFIG)
+        self._saved_env: dict[str, str | None] = {}
+
+    @property
+    def state(self) -> EmulatorState:
+        return STATE
+
+    def __enter__(self) -> EmbeddedAws:
+        env = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
+        for key, value in env.items():
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+        for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+            self._saved_env[key] = os.environ.pop(key, None)
+        install.install_all()
+        reset()
+        STATE.throttle.enabled = self._throttling
+        self._mock.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._mock.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

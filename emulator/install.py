@@ -1,0 +1,37 @@
+"""Patch moto, once per process, with everything rollforward's embedded AWS adds.
+
+Each part lives in its own module with an idempotent `install()`; this is the single list.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+_PARTS = (
+    "emulator.lambda_api",  # runtime management API, RuntimeVersionConfig, two-phase rollout
+    "emulator.throttling",  # the shared 15 req/s control-plane bucket
+    "emulator.stepfunctions",  # virtual clock in Wait / task timeouts
+    "emulator.functions",  # Lambda invocations: project handlers in process, simulated fleet
+    "emulator.cloudtrail",  # CloudTrail-shaped events delivered to EventBridge targets
+    "emulator.routes",  # execute-api (decision API) and the /_rollforward/ control surface
+    "emulator.control",  # the control operations themselves
+)
+_done = False
+_lock = threading.Lock()
+
+
+def install_all() -> None:
+    global _done
+    with _lock:
+        if _done:
+            return
+        for name in _PARTS:
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as error:
+                if error.name != name:
+                    raise
+                continue  # part not built yet
+            module.install()
+        _done = True

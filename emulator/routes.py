@@ -1,0 +1,201 @@
+"""Endpoints the embedded AWS serves beyond moto, in both modes.
+
+- API Gateway `execute-api` calls to APIs deployed from the template (the decision API): the
+  caller's identity comes from the SigV4 access key, as IAM auth would establish it, and the
+  Lambda proxy event carries it in `requestContext.identity`.
+- The emulator's control surface under `/_rollforward/` (clock, runtime releases, traffic,
+  deploy, CloudTrail replay), used by `rollforward emulator ...` against a running server.
+
+In process, moto's botocore stubber is asked first (patched below); in server mode the WSGI
+middleware in `emulator.server` calls `dispatch` before handing a request to moto.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from emulator.state import STATE
+
+Response = tuple[int, dict[str, str], bytes]
+
+# https://{api}.execute-api.{region}.amazonaws.com/{stage}/{path}
+EXECUTE_API_HOST = re.compile(
+    r"^(?P<api>[a-z0-9]+)\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com$"
+)
+# LocalStack's form, for a custom endpoint: {endpoint}/restapis/{api}/{stage}/_user_request_/{path}
+EXECUTE_API_PATH = re.compile(
+    r"^/restapis/(?P<api>[a-z0-9]+)/(?P<stage>[^/]+)/_user_request_(?P<path>/.*)$"
+)
+CONTROL_PREFIX = "/_rollforward/"
+
+ControlHandler = Callable[[dict[str, Any]], Any]
+CONTROL_HANDLERS: dict[str, ControlHandler] = {}
+_installed = False
+
+
+def control(name: str) -> Callable[[ControlHandler], ControlHandler]:
+    def register(handler: ControlHandler) -> ControlHandler:
+        CONTROL_HANDLERS[name] = handler
+        return handler
+
+    return register
+
+
+def _json_response(status: int, body: Any) -> Response:
+    return status, {"Content-Type": "application/json"}, json.dumps(body, default=str).encode()
+
+
+def dispatch(method: str, url: str, headers: dict[str, str], body: bytes) -> Response | None:
+    """Answer `url` if it is one of ours, else None (moto answers)."""
+    parts = urlsplit(url)
+    if parts.path.startswith(CONTROL_PREFIX):
+        return _control(parts.path[len(CONTROL_PREFIX) :], body)
+    host_match = EXECUTE_API_HOST.match(parts.hostname or "")
+    if host_match:
+        stage, _, path = parts.path.lstrip("/").partition("/")
+        return _execute_api(
+            host_match["api"],
+            host_match["region"],
+            stage,
+            "/" + path,
+            method,
+            headers,
+            body,
+            parts.query,
+        )
+    path_match = EXECUTE_API_PATH.match(parts.path)
+    if path_match:
+        return _execute_api(
+            path_match["api"],
+            None,
+            path_match["stage"],
+            path_match["path"],
+            method,
+            headers,
+            body,
+            parts.query,
+        )
+    return None
+
+
+def _control(name: str, body: bytes) -> Response:
+    handler = CONTROL_HANDLERS.get(name.strip("/"))
+    if handler is None:
+        return _json_response(
+            404,
+            {"message": f"no emulator control named {name!r}", "known": sorted(CONTROL_HANDLERS)},
+        )
+    try:
+        arguments = json.loads(body or b"{}")
+        return _json_response(200, handler(arguments))
+    except (ValueError, KeyError, TypeError) as error:
+        return _json_response(400, {"message": str(error)})
+
+
+def _execute_api(
+    api_id: str,
+    region: str | None,
+    stage: str,
+    path: str,
+    method: str,
+    headers: dict[str, str],
+    body: bytes,
+    query: str,
+) -> Response:
+    from emulator.deploy import DEPLOYMENTS
+
+    for deployment in DEPLOYMENTS.values():
+        api = deployment.rest_apis.get(api_id)
+        if api is None:
+            continue
+        route = api["routes"].get((method.upper(), path.rstrip("/") or "/"))
+        if route is None or not route["function"]:
+            return _json_response(404, {"message": "Missing Authentication Token"})
+        identity = _caller(headers, deployment.account)
+        if route["authorization"] == "AWS_IAM" and identity is None:
+            return _json_response(403, {"message": "Missing Authentication Token"})
+        event = {
+            "resource": path,
+            "path": path,
+            "httpMethod": method.upper(),
+            "headers": dict(headers),
+            "queryStringParameters": {k: v[-1] for k, v in parse_qs(query).items()} or None,
+            "body": body.decode() if body else None,
+            "isBase64Encoded": False,
+            "requestContext": {
+                "accountId": deployment.account,
+                "apiId": api_id,
+                "stage": stage,
+                "httpMethod": method.upper(),
+                "path": f"/{stage}{path}",
+                "requestId": str(uuid.uuid4()),
+                "identity": identity or {},
+            },
+        }
+        return _invoke_proxy(route["function"], region or deployment.region, event)
+    return _json_response(404, {"message": f"no API {api_id}"})
+
+
+def _caller(headers: dict[str, str], account: str) -> dict[str, Any] | None:
+    authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+    if "Credential=" not in authorization:
+        return None
+    from emulator.lambda_api import caller_identity
+
+    principal = caller_identity(headers, account)
+    return {
+        "userArn": principal.get("arn"),
+        "user": principal.get("principalId"),
+        "accountId": principal.get("accountId", account),
+        "accessKey": principal.get("accessKeyId"),
+        "caller": principal.get("principalId"),
+    }
+
+
+def _invoke_proxy(function_name: str, region: str, event: dict[str, Any]) -> Response:
+    from moto.awslambda.models import lambda_backends
+
+    from emulator.deploy import ACCOUNT
+    from emulator.functions import run_project_handler
+
+    fn = lambda_backends[ACCOUNT][region].get_function(function_name)
+    payload, errored = run_project_handler(fn, event)
+    if errored:
+        return _json_response(502, {"message": "Internal server error"})
+    result = json.loads(payload)
+    body = result.get("body") or ""
+    headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+    return (
+        int(result.get("statusCode", 200)),
+        headers,
+        body.encode() if isinstance(body, str) else body,
+    )
+
+
+def install() -> None:
+    """Let moto's in-process stubber answer our endpoints first."""
+    global _installed
+    if _installed:
+        return
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    original = BotocoreStubber.process_request
+
+    def process_request(self: Any, request: Any) -> Any:
+        body = request.body or b""
+        if isinstance(body, str):
+            body = body.encode()
+        elif hasattr(body, "read"):
+            body = body.read()
+        answered = dispatch(request.method, request.url, dict(request.headers), body)
+        if answered is not None:
+            return answered
+        return original(self, request)
+
+    BotocoreStubber.process_request = process_request  # type: ignore[method-assign]
+    _installed = True

@@ -1,0 +1,93 @@
+"""`rollforward emulator`: the embedded AWS as a server on 127.0.0.1.
+
+moto's server, with rollforward's additions installed in the same process: boto3, the AWS CLI
+or the rollforward CLI talk to it through `AWS_ENDPOINT_URL`/`--endpoint-url` as they would to
+AWS. Throttling is on by default here, as in AWS.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from emulator import install
+from emulator.inprocess import MOTO_CONFIG
+from emulator.routes import dispatch
+from emulator.state import STATE, reset
+
+
+class RollforwardMiddleware:
+    """Our endpoints first, everything else to moto."""
+
+    def __init__(self, moto_app: Any) -> None:
+        self._moto = moto_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        if request.path.startswith("/_rollforward/") or "/_user_request_/" in request.path:
+            answered = dispatch(
+                request.method, request.url, dict(request.headers), request.get_data()
+            )
+            if answered is not None:
+                status, headers, body = answered
+                return Response(body, status=status, headers=headers)(environ, start_response)
+        return self._moto(environ, start_response)
+
+
+class EmulatorServer:
+    def __init__(self, port: int = 4566, host: str = "127.0.0.1", throttling: bool = True) -> None:
+        self.host, self.port, self.throttling = host, port, throttling
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        from moto.core.config import default_user_config
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+
+        install.install_all()
+        reset()
+        default_user_config.update(MOTO_CONFIG)
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            os.environ.setdefault(key, value)
+        self._server = make_server(
+            self.host,
+            self.port,
+            RollforwardMiddleware(DomainDispatcherApplication(create_backend_app)),
+            threaded=True,
+            request_handler=MotoRequestHandler,
+        )
+        self.port = self._server.server_address[1]
+        # The Step Functions interpreter and in-process handlers reach AWS through this server.
+        os.environ["MOTO_PORT"] = str(self.port)
+        STATE.endpoint_url = self.endpoint_url
+        STATE.throttle.enabled = self.throttling
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+        if self._thread:
+            self._thread.join(timeout=5)
+        STATE.endpoint_url = None
+
+    def serve_forever(self) -> None:
+        if self._thread:
+            self._thread.join()

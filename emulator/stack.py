@@ -1,0 +1,48 @@
+"""Synthesize the rollforward CDK app and deploy it into the embedded AWS.
+
+Synthesis needs Node (jsii); it runs once per process and context, then every deployment
+reuses the template.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from emulator.deploy import Deployment, deploy_template
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK_NAME = "Rollforward"
+
+
+def _prefer_project_node() -> None:
+    """jsii runs `node` from PATH: put the pinned Node from package.json first."""
+    node_bin = ROOT / "node_modules" / ".bin"
+    if node_bin.is_dir() and str(node_bin) not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = f"{node_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+
+@lru_cache(maxsize=4)
+def _synth(context_json: str) -> str:
+    _prefer_project_node()
+    from infra.app import build_app
+
+    outdir = tempfile.mkdtemp(prefix="rollforward-cdk-")
+    build_app(outdir=outdir, context=json.loads(context_json)).synth()
+    return (Path(outdir) / f"{STACK_NAME}.template.json").read_text()
+
+
+def synthesize(context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The CloudFormation template of the rollforward stack, as `cdk synth` makes it."""
+    return json.loads(_synth(json.dumps(context or {}, sort_keys=True)))  # type: ignore[no-any-return]
+
+
+def deploy_rollforward(
+    region: str = "us-east-1", context: dict[str, Any] | None = None
+) -> Deployment:
+    return deploy_template(synthesize(context), STACK_NAME, region)

@@ -1,0 +1,25 @@
+"""The CDK app (`cdk.json` runs this): `cdk synth`, `cdk deploy`."""
+
+from __future__ import annotations
+
+import os
+
+import aws_cdk as cdk
+
+from infra.settings import Settings
+from infra.stack import RollforwardStack
+
+
+def build_app(outdir: str | None = None, context: dict[str, object] | None = None) -> cdk.App:
+    app = cdk.App(outdir=outdir, context=context or {})
+    env = None
+    if os.environ.get("CDK_DEFAULT_ACCOUNT"):
+        env = cdk.Environment(
+            account=os.environ["CDK_DEFAULT_ACCOUNT"], region=os.environ.get("CDK_DEFAULT_REGION")
+        )
+    RollforwardStack(app, "Rollforward", settings=Settings.from_context(app.node), env=env)
+    return app
+
+
+if __name__ == "__main__":
+    build_app().synth()

@@ -1,0 +1,52 @@
+"""Step Functions (.waitForTaskToken) → store an approval and page on-call.
+
+The execution waits until the decision API sends the token back, or the task times out.
+If the pin ended meanwhile, the token is answered at once with `closed`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+
+from rollforward.handlers import wiring
+from rollforward.live import TransientAwsError
+from rollforward.policy import StagePlan
+from rollforward.tracking import WorkflowState
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(log_event=False)  # the event carries the task token: never log it
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = wiring.Settings.from_env()
+    tracker = wiring.tracker(settings)
+    token = str(event["task_token"])
+    state = WorkflowState.from_dict(event.get("state") or {})
+    sfn = wiring.client("stepfunctions")
+    try:
+        pin = tracker.load(state)
+        if pin is not None and pin.is_open:
+            observation = tracker.observe(
+                pin.key, actor="rollforward (live check)", source="approval"
+            )
+            pin = tracker.load(state) if observation.action != "closed" else None
+        if pin is None or not pin.is_open:
+            sfn.send_task_success(taskToken=token, output=json.dumps({"decision": "closed"}))
+            return {"status": "closed"}
+        plan = StagePlan.from_dict(settings.policy, state.next)
+        summary = wiring.approvals(settings).request(
+            pin, plan, token, str(event.get("execution", ""))
+        )
+        pin = tracker.load(state) or pin
+        tracker.send_stage_notice(pin, plan, approval_id=summary["approval_id"])
+    except TransientAwsError as error:
+        raise wiring.transient_error(str(error)) from error
+    logger.info(
+        "approval requested", extra={"approval_id": summary["approval_id"], "pin_id": state.pin_id}
+    )
+    return {"status": "requested", "approval_id": summary["approval_id"]}

@@ -1,0 +1,50 @@
+"""EventBridge → detect: a CloudTrail-recorded PutRuntimeManagementConfig.
+
+Parses the event, then trusts only the live setting (a fresh GetRuntimeManagementConfig):
+Manual opens (or keeps) the pin and starts its one tracking execution; Auto/FunctionUpdate
+closes an open pin as lifted by the caller. A malformed event is audited as rejected and starts
+nothing — it is not raised, since EventBridge retrying it would not make it valid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from rollforward.audit import AuditEvent
+from rollforward.events import MalformedEvent, parse_runtime_config_event
+from rollforward.handlers import wiring
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = wiring.Settings.from_env()
+    audit = wiring.audit(settings)
+    try:
+        change = parse_runtime_config_event(event)
+    except MalformedEvent as error:
+        audit.record(
+            AuditEvent.REJECTED_EVENT, reason=str(error), event_id=str(event.get("id", ""))[:80]
+        )
+        metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
+        logger.warning("rejected event", extra={"reason": str(error)})
+        return {"rejected": str(error)}
+    tracker = wiring.tracker(settings)
+    observation = tracker.observe(
+        change.key,
+        actor=change.actor_arn,
+        seen_at=change.event_time,
+        source=f"cloudtrail:{change.event_id}",
+    )
+    if observation.action == "opened":
+        metrics.add_metric(name="PinsOpened", unit=MetricUnit.Count, value=1)
+    logger.info("observed", extra={"observation": observation.__dict__})
+    return observation.__dict__

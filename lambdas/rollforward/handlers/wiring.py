@@ -1,0 +1,122 @@
+"""What every handler needs: settings from the environment and boto3 clients.
+
+The only place in the Lambda asset that constructs AWS clients. Clients are cached per
+(service, region, endpoint) for warm starts; settings are read per invocation (cheap), so the
+same process can serve more than one deployment in the embedded AWS.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from rollforward.approvals import Approvals
+from rollforward.audit import AuditTrail
+from rollforward.ledger import Ledger
+from rollforward.notify import Notifier, SnsNotifier
+from rollforward.policy import Policy
+from rollforward.tracking import Tracker
+
+# Adaptive retry: client-side rate limiting when AWS answers 429, on top of standard retries.
+RETRY_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5, read_timeout=30
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    ledger_table: str
+    approvals_table: str
+    topics: dict[str, str]
+    audit_log_group: str
+    state_machine_arn: str
+    policy: Policy
+    console_url: str
+    scan_rate_per_second: float
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            ledger_table=env.get("LEDGER_TABLE", ""),
+            approvals_table=env.get("APPROVALS_TABLE", ""),
+            topics={
+                "owner": env.get("OWNER_TOPIC_ARN", ""),
+                "team": env.get("TEAM_TOPIC_ARN", ""),
+                "oncall": env.get("ONCALL_TOPIC_ARN", ""),
+            },
+            audit_log_group=env.get("AUDIT_LOG_GROUP", ""),
+            state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
+            policy=_policy(env.get("POLICY", "")),
+            console_url=env.get("CONSOLE_URL", ""),
+            scan_rate_per_second=float(env.get("SCAN_RATE_PER_SECOND", "3")),
+        )
+
+
+@lru_cache(maxsize=8)
+def _policy(text: str) -> Policy:
+    return Policy.from_json(text) if text else Policy.default()
+
+
+def client(service: str) -> Any:
+    return _client(service, os.environ.get("AWS_REGION"), os.environ.get("AWS_ENDPOINT_URL"))
+
+
+@lru_cache(maxsize=32)
+def _client(service: str, region: str | None, endpoint: str | None) -> Any:
+    return boto3.client(service, region_name=region, endpoint_url=endpoint, config=RETRY_CONFIG)
+
+
+def table(name: str) -> Any:
+    region, endpoint = os.environ.get("AWS_REGION"), os.environ.get("AWS_ENDPOINT_URL")
+    return _resource("dynamodb", region, endpoint).Table(name)
+
+
+@lru_cache(maxsize=8)
+def _resource(service: str, region: str | None, endpoint: str | None) -> Any:
+    return boto3.resource(service, region_name=region, endpoint_url=endpoint, config=RETRY_CONFIG)
+
+
+def ledger(settings: Settings) -> Ledger:
+    return Ledger(table(settings.ledger_table))
+
+
+def audit(settings: Settings) -> AuditTrail:
+    return AuditTrail(client("logs"), settings.audit_log_group)
+
+
+def transient_error(message: str) -> Exception:
+    """An exception Lambda reports with errorType `rollforward.Transient`, which the state
+    machine retries with backoff (a throttled or failing AWS call, not a bug)."""
+    return type("rollforward.Transient", (Exception,), {})(message)
+
+
+def notifier(settings: Settings) -> Notifier:
+    return SnsNotifier(client("sns"), settings.topics, console_url=settings.console_url)
+
+
+def tracker(settings: Settings) -> Tracker:
+    return Tracker(
+        ledger=ledger(settings),
+        lambda_client=client("lambda"),
+        sfn_client=client("stepfunctions"),
+        notifier=notifier(settings),
+        audit=audit(settings),
+        policy=settings.policy,
+        state_machine_arn=settings.state_machine_arn,
+    )
+
+
+def approvals(settings: Settings) -> Approvals:
+    return Approvals(
+        table=table(settings.approvals_table),
+        ledger=ledger(settings),
+        sfn_client=client("stepfunctions"),
+        audit=audit(settings),
+        policy=settings.policy,
+    )

@@ -1,0 +1,391 @@
+"""Detection and the escalation ladder: the decisions behind the remediation state machine.
+
+`Tracker` is called by the detect and scan handlers (open or close a pin from what is live
+now) and by the state machine's tracking tasks (plan the next rung, send it once, record
+decisions). The state machine's `$` between tasks is `WorkflowState.to_dict()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from rollforward.audit import AuditEvent, AuditTrail
+from rollforward.clock import iso, parse_iso, utc_now
+from rollforward.ledger import ConflictError, Hold, Ledger, Pin, Stage
+from rollforward.live import (
+    RuntimeSetting,
+    TransientAwsError,
+    error_code,
+    read_runtime_setting,
+    read_tags,
+)
+from rollforward.model import PinKey, UpdateMode
+from rollforward.notices import NoticeKind, ladder_kind
+from rollforward.notify import Notifier
+from rollforward.policy import Policy, StagePlan, format_duration, next_stage
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a detection (event or scan) did for one (function, qualifier)."""
+
+    pin_id: str
+    action: str  # opened | already_open | closed | not_pinned | repinned
+    stage: str = ""
+    execution_arn: str = ""
+    detail: str = ""
+
+
+@dataclass
+class WorkflowState:
+    """The state machine's `$`: small, so the 256 KiB payload limit is never in sight."""
+
+    pin_id: str
+    generation: int
+    status: str = "tracking"  # tracking | closed
+    next: dict[str, Any] = field(default_factory=dict)
+    outcome: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pin_id": self.pin_id,
+            "generation": self.generation,
+            "status": self.status,
+            "next": self.next,
+            "outcome": self.outcome,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkflowState:
+        try:
+            return cls(
+                pin_id=str(data["pin_id"]),
+                generation=int(data["generation"]),
+                status=str(data.get("status", "tracking")),
+                next=dict(data.get("next") or {}),
+                outcome=str(data.get("outcome", "")),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"not a rollforward workflow state: {error}") from error
+
+
+class Tracker:
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        lambda_client: Any,
+        sfn_client: Any,
+        notifier: Notifier,
+        audit: AuditTrail,
+        policy: Policy,
+        state_machine_arn: str = "",
+    ) -> None:
+        self.ledger = ledger
+        self.lambda_client = lambda_client
+        self.sfn = sfn_client
+        self.notifier = notifier
+        self.audit = audit
+        self.policy = policy
+        self.state_machine_arn = state_machine_arn
+
+    # ------------------------------------------------------------------ detection
+    def observe(
+        self,
+        key: PinKey,
+        *,
+        actor: str,
+        seen_at: datetime | None = None,
+        source: str,
+        setting: RuntimeSetting | None | bool = False,
+    ) -> Observation:
+        """Reconcile the ledger with the live setting of `key` (read now unless given)."""
+        now = utc_now()
+        live = read_runtime_setting(self.lambda_client, key) if setting is False else setting
+        pin = self.ledger.get(key)
+        if live is None:
+            if pin and pin.is_open:
+                self.close(
+                    pin, Stage.DELETED, by=actor, detail="the function or version no longer exists"
+                )
+                return Observation(key.id, "closed", str(Stage.DELETED))
+            return Observation(key.id, "not_pinned", detail="no such function or version")
+        if not live.is_pinned:
+            if pin and pin.is_open and pin.stage is not Stage.CANARY:
+                self.close(
+                    pin, Stage.LIFTED, by=actor, detail=f"runtime updates set to {live.mode}"
+                )
+                return Observation(key.id, "closed", str(Stage.LIFTED))
+            return Observation(key.id, "not_pinned", detail=f"mode is {live.mode}")
+        arn = live.pinned_runtime_version_arn or ""
+        if pin and pin.is_open:
+            if pin.pinned_runtime_version_arn != arn and pin.stage is not Stage.CANARY:
+                self.ledger.update(pin, now, pinned_runtime_version_arn=arn)
+                self.audit.record(
+                    AuditEvent.DETECTED, pin_id=key.id, actor=actor, source=source, repinned_to=arn
+                )
+                return Observation(key.id, "repinned", str(pin.stage), pin.execution_arn)
+            return Observation(key.id, "already_open", str(pin.stage), pin.execution_arn)
+        tags = read_tags(self.lambda_client, key.function_arn)
+        candidate = Pin(
+            key=key,
+            generation=0,
+            stage=Stage.TRACKING,
+            first_seen=seen_at or now,
+            pinned_runtime_version_arn=arn,
+            pinned_by=actor,
+            owner=self.policy.tags.owner_of(tags) or "",
+            team=self.policy.tags.team_of(tags) or "",
+            reason=tags.get("rollforward:pin-reason", ""),
+        )
+        stored, opened = self.ledger.open(candidate, now)
+        if not opened:
+            return Observation(key.id, "already_open", str(stored.stage), stored.execution_arn)
+        self.audit.record(
+            AuditEvent.DETECTED,
+            pin_id=key.id,
+            actor=actor,
+            source=source,
+            pinned_runtime_version_arn=arn,
+            owner=stored.owner,
+            team=stored.team,
+            generation=stored.generation,
+        )
+        execution_arn = self.start_execution(stored)
+        return Observation(key.id, "opened", str(stored.stage), execution_arn)
+
+    def start_execution(self, pin: Pin) -> str:
+        """Start this episode's execution; its name makes a second start a no-op."""
+        state = WorkflowState(pin.key.id, pin.generation)
+        try:
+            arn = self.sfn.start_execution(
+                stateMachineArn=self.state_machine_arn,
+                name=pin.execution_name,
+                input=_json(state.to_dict()),
+            )["executionArn"]
+        except ClientError as error:
+            if error_code(error) != "ExecutionAlreadyExists":
+                raise
+            arn = f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{pin.execution_name}"
+        if pin.execution_arn != arn:
+            try:
+                self.ledger.update(pin, utc_now(), execution_arn=arn)
+            except ConflictError:
+                pass  # someone else recorded it first
+        return str(arn)
+
+    def close(self, pin: Pin, stage: Stage, *, by: str, detail: str) -> Pin:
+        """End an episode: ledger, audit, notice, and the tracking execution stopped."""
+        now = utc_now()
+        outcome = {"result": str(stage), "by": by, "at": iso(now), "detail": detail}
+        pin = self.ledger.update(pin, now, stage=stage, outcome=outcome)
+        event = {Stage.LIFTED: AuditEvent.LIFTED, Stage.DELETED: AuditEvent.DELETED}.get(
+            stage, AuditEvent.RESOLVED
+        )
+        self.audit.record(event, pin_id=pin.key.id, actor=by, detail=detail)
+        if stage is Stage.LIFTED:
+            self.notifier.notify(
+                NoticeKind.LIFTED,
+                pin,
+                next_step="Nothing: tracking has ended. It starts again if the function is pinned again.",
+                facts={"Lifted by": by, "Detail": detail},
+            )
+        if pin.execution_arn and self.state_machine_arn:
+            try:
+                self.sfn.stop_execution(
+                    executionArn=pin.execution_arn,
+                    error=f"rollforward.{stage.capitalize()}",
+                    cause=f"{stage} by {by}: {detail}"[:32768],
+                )
+            except ClientError as error:
+                if error_code(error) not in {"ExecutionDoesNotExist", "InvalidArn"}:
+                    raise
+        return pin
+
+    # ------------------------------------------------------------------ workflow tasks
+    def plan(self, pin: Pin, now: datetime) -> WorkflowState:
+        state = WorkflowState(pin.key.id, pin.generation)
+        if not pin.is_open:
+            state.status, state.outcome = "closed", str(pin.stage)
+            return state
+        plan = next_stage(
+            self.policy,
+            pin.first_seen,
+            {key: parse_iso(at) for key, at in pin.notices.items()},
+            now,
+            pin.snooze.until if pin.snooze else None,
+            pin.exemption.until if pin.exemption else None,
+        )
+        if plan is None:
+            state.status, state.outcome = "closed", "escalation exhausted (escalation.max_rounds)"
+            return state
+        state.next = self._plan_dict(plan)
+        return state
+
+    def _plan_dict(self, plan: StagePlan) -> dict[str, Any]:
+        return {
+            **plan.to_dict(),
+            "due_at": iso(plan.due),
+            "approval_timeout_seconds": max(
+                1, int(self.policy.approval.approval_timeout.total_seconds())
+            ),
+        }
+
+    def load(self, state: WorkflowState) -> Pin | None:
+        pin = self.ledger.get(PinKey.from_id(state.pin_id))
+        if pin is None or pin.generation != state.generation:
+            return None
+        return pin
+
+    def start(self, state: WorkflowState) -> WorkflowState:
+        pin = self.load(state)
+        if pin is None:
+            return WorkflowState(state.pin_id, state.generation, "closed", outcome="superseded")
+        return self.plan(pin, utc_now())
+
+    def notice(self, state: WorkflowState) -> WorkflowState:
+        """After a Wait: check the pin is still live, send the due rung once, plan the next."""
+        pin = self.load(state)
+        if pin is None:
+            return WorkflowState(state.pin_id, state.generation, "closed", outcome="superseded")
+        if pin.is_open:
+            observation = self.observe(pin.key, actor="rollforward (live check)", source="ladder")
+            if observation.action == "closed":
+                return WorkflowState(
+                    state.pin_id, state.generation, "closed", outcome=observation.stage
+                )
+            pin = self.load(state) or pin
+        now = utc_now()
+        planned = self.plan(pin, now)
+        if planned.status == "closed" or planned.next.get("requests_approval"):
+            return planned
+        plan = StagePlan.from_dict(self.policy, planned.next)
+        if plan.is_due(now):
+            self.send_stage_notice(pin, plan)
+            planned = self.plan(self.load(state) or pin, now)
+        return planned
+
+    def send_stage_notice(self, pin: Pin, plan: StagePlan, approval_id: str | None = None) -> bool:
+        """Record the rung as sent (exactly once), then notify. False if it was already sent."""
+        now = utc_now()
+        if not self.ledger.mark_notice_sent(pin, plan.key, now):
+            return False
+        self.notifier.notify(
+            ladder_kind(plan),
+            pin,
+            plan=plan,
+            next_step=self.describe_next(pin, now, approval_id),
+            approval_id=approval_id,
+        )
+        self.audit.record(
+            AuditEvent.STAGE_NOTICE,
+            pin_id=pin.key.id,
+            stage=plan.stage.name,
+            round=plan.round,
+            audience=plan.stage.audience.value,
+            channel=plan.stage.channel,
+            dedup_key=plan.dedup_key(pin.key),
+        )
+        return True
+
+    def describe_next(self, pin: Pin, now: datetime, approval_id: str | None = None) -> str:
+        """One sentence: what rollforward does next for this pin, and when."""
+        if approval_id:
+            timeout = format_duration(self.policy.approval.approval_timeout)
+            return (
+                f"Approve or reject approval {approval_id} within {timeout}; approved, rollforward "
+                "moves the function to Auto behind a canary and rolls back on any regression."
+            )
+        planned = self.plan(pin, now)
+        if planned.status == "closed" or not planned.next:
+            return "No further notices are scheduled."
+        stage = self.policy.stage(planned.next["stage"])
+        what = "on-call is asked to approve a rollforward" if stage.requests_approval else f"the {stage.audience.value} is notified"
+        return f"Next: {what} at {planned.next['due_at']} unless the pin is lifted first."
+
+    def approved(self, state: WorkflowState, decision: dict[str, Any]) -> WorkflowState:
+        pin = self.load(state)
+        if pin is None or not pin.is_open:
+            return WorkflowState(state.pin_id, state.generation, "closed", outcome="superseded")
+        self.ledger.update(
+            pin,
+            utc_now(),
+            stage=Stage.APPROVED,
+            evidence={**pin.evidence, "approval": decision},
+        )
+        state.status = "approved"
+        return state
+
+    def rejected(self, state: WorkflowState, decision: dict[str, Any]) -> WorkflowState:
+        """A rejection snoozes the pin; the ladder asks again when the snooze ends."""
+        pin = self.load(state)
+        if pin is None or not pin.is_open:
+            return WorkflowState(state.pin_id, state.generation, "closed", outcome="superseded")
+        now = utc_now()
+        hold = Hold(
+            now + self.policy.approval.reject_snooze,
+            str(decision.get("reason", "")),
+            str(decision.get("approver", "")),
+        )
+        pin = self.ledger.update(pin, now, stage=Stage.SNOOZED, snooze=hold)
+        self.audit.record(
+            AuditEvent.SNOOZED,
+            pin_id=pin.key.id,
+            actor=hold.by,
+            until=iso(hold.until),
+            reason=hold.reason,
+            after="rejection",
+        )
+        self.notifier.notify(
+            NoticeKind.SNOOZED,
+            pin,
+            next_step=f"On-call is asked again after {iso(hold.until)}.",
+            facts={"Rejected by": hold.by, "Reason": hold.reason, "Snoozed until": iso(hold.until)},
+        )
+        return self.plan(pin, now)
+
+    def approval_timed_out(self, state: WorkflowState) -> WorkflowState:
+        pin = self.load(state)
+        if pin is None or not pin.is_open:
+            return WorkflowState(state.pin_id, state.generation, "closed", outcome="superseded")
+        self.audit.record(
+            AuditEvent.APPROVAL_EXPIRED, pin_id=pin.key.id, approval_id=pin.approval_id
+        )
+        if pin.stage is Stage.AWAITING_APPROVAL:
+            pin = self.ledger.update(pin, utc_now(), stage=Stage.TRACKING)
+        return self.plan(pin, utc_now())
+
+    def record_failure(self, state: WorkflowState, failure: dict[str, Any]) -> WorkflowState:
+        pin = self.load(state)
+        detail = {
+            "error": str(failure.get("Error", "")),
+            "cause": str(failure.get("Cause", ""))[:2000],
+        }
+        if pin is not None and pin.is_open:
+            self.ledger.update(
+                pin,
+                utc_now(),
+                stage=Stage.FAILED,
+                outcome={"result": "failed", **detail, "at": iso(utc_now())},
+            )
+            self.notifier.notify(
+                NoticeKind.STOPPED,
+                pin,
+                next_step="Tracking stopped after a failure; the next reconciling scan resumes it.",
+                facts={"Error": detail["error"], "Cause": detail["cause"][:400]},
+            )
+        self.audit.record(AuditEvent.FAILED, pin_id=state.pin_id, **detail)
+        return WorkflowState(state.pin_id, state.generation, "closed", outcome="failed")
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+__all__ = ["Observation", "Tracker", "TransientAwsError", "UpdateMode", "WorkflowState"]

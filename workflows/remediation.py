@@ -1,0 +1,170 @@
+"""The remediation state machine: one execution per pin, from detection to resolution.
+
+It only describes states. Every decision is made in a Lambda task (domain code); the machine
+holds timers, the approval callback, retries and catches:
+
+    StartTracking ─► NextStep? ─► WaitForStage ─► SendNotice ─┐
+                        ▲  │                                   │
+                        │  ├─► WaitForApprovalStage ─► RequestApproval (waitForTaskToken)
+                        │  │        ├─ approved ─► RecordApproval ─► roll forward
+                        │  │        ├─ rejected ─► RecordRejection (snooze) ─┐
+                        │  │        └─ States.Timeout ─► RecordApprovalTimeout┤
+                        └──┴──────────────────────────────────────────────────┘
+                           └─► Closed (lifted, resolved, deleted, exempt)
+
+Timers are `Wait` states on absolute timestamps computed from first-seen (`$.next.due_at`), so
+a redeploy or a retry never shifts the ladder. Each loop turn costs three state transitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+# Errors a Lambda task may meet that are worth retrying: the Lambda service throttling or
+# failing, and rollforward's own signal that AWS throttled one of its calls.
+TRANSIENT_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+    "rollforward.Transient",
+]
+
+
+@dataclass(frozen=True)
+class RemediationFunctions:
+    """The Lambda functions whose handlers make the decisions."""
+
+    tracking: lambda_.IFunction
+    approval_request: lambda_.IFunction
+
+
+def _task(
+    scope: Construct,
+    state_id: str,
+    function: lambda_.IFunction,
+    action: str,
+    *,
+    timeout: Duration = Duration.minutes(2),
+) -> tasks.LambdaInvoke:
+    """A tracking-handler call: `{action, state: $}` in, the new `$` out."""
+    task = tasks.LambdaInvoke(
+        scope,
+        state_id,
+        lambda_function=function,
+        payload=sfn.TaskInput.from_object(
+            {"action": action, "state.$": "$", "execution.$": "$$.Execution.Id"}
+        ),
+        output_path="$.Payload",
+        retry_on_service_exceptions=False,
+        task_timeout=sfn.Timeout.duration(timeout),
+    )
+    task.add_retry(
+        errors=TRANSIENT_ERRORS,
+        interval=Duration.seconds(2),
+        backoff_rate=2.0,
+        max_attempts=6,
+        max_delay=Duration.minutes(1),
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    return task
+
+
+def build_remediation_definition(
+    scope: Construct,
+    functions: RemediationFunctions,
+    roll_forward: sfn.IChainable | None = None,
+) -> sfn.IChainable:
+    """The whole definition; `roll_forward` starts where an approval ends."""
+    record_failure = _task(scope, "RecordFailure", functions.tracking, "record_failure")
+    failed = sfn.Fail(
+        scope,
+        "Failed",
+        error="rollforward.Failed",
+        cause="A step failed; the ledger and the owner have the details.",
+    )
+    record_failure.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
+    record_failure.next(failed)
+
+    def guarded(task: tasks.LambdaInvoke) -> tasks.LambdaInvoke:
+        task.add_catch(record_failure, errors=["States.ALL"], result_path="$.failure")
+        return task
+
+    start = guarded(_task(scope, "StartTracking", functions.tracking, "start"))
+    send_notice = guarded(_task(scope, "SendNotice", functions.tracking, "notice"))
+    record_approval = guarded(_task(scope, "RecordApproval", functions.tracking, "approved"))
+    record_rejection = guarded(_task(scope, "RecordRejection", functions.tracking, "rejected"))
+    record_timeout = guarded(
+        _task(scope, "RecordApprovalTimeout", functions.tracking, "approval_timed_out")
+    )
+
+    request_approval = tasks.LambdaInvoke(
+        scope,
+        "RequestApproval",
+        lambda_function=functions.approval_request,
+        integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+        payload=sfn.TaskInput.from_object(
+            {
+                "state.$": "$",
+                "task_token": sfn.JsonPath.task_token,
+                "execution.$": "$$.Execution.Id",
+            }
+        ),
+        # The approval's own expiry, computed by the handler that planned this stage.
+        task_timeout=sfn.Timeout.at("$.next.approval_timeout_seconds"),
+        result_path="$.decision",
+        retry_on_service_exceptions=False,
+    )
+    request_approval.add_retry(
+        errors=TRANSIENT_ERRORS,
+        interval=Duration.seconds(2),
+        backoff_rate=2.0,
+        max_attempts=6,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    request_approval.add_catch(record_timeout, errors=["States.Timeout"], result_path="$.timeout")
+    guarded(request_approval)
+
+    closed = sfn.Succeed(scope, "Closed", comment="Lifted, resolved, deleted or exempt.")
+    wait_for_stage = sfn.Wait(
+        scope, "WaitForStage", time=sfn.WaitTime.timestamp_path("$.next.due_at")
+    )
+    wait_for_approval_stage = sfn.Wait(
+        scope, "WaitForApprovalStage", time=sfn.WaitTime.timestamp_path("$.next.due_at")
+    )
+
+    next_step = (
+        sfn.Choice(scope, "NextStep")
+        .when(sfn.Condition.string_equals("$.status", "closed"), closed)
+        .when(sfn.Condition.boolean_equals("$.next.requests_approval", True), wait_for_approval_stage)
+        .otherwise(wait_for_stage)
+    )
+
+    awaiting = roll_forward or sfn.Pass(
+        scope,
+        "AwaitingRollForward",
+        comment="Approved. The canary hand-off starts here.",
+    )
+    decision = (
+        sfn.Choice(scope, "Decision")
+        .when(sfn.Condition.string_equals("$.decision.decision", "approved"), record_approval)
+        .when(sfn.Condition.string_equals("$.decision.decision", "closed"), closed)
+        .otherwise(record_rejection)
+    )
+
+    start.next(next_step)
+    wait_for_stage.next(send_notice)
+    send_notice.next(next_step)
+    wait_for_approval_stage.next(request_approval)
+    request_approval.next(decision)
+    record_approval.next(awaiting)
+    record_rejection.next(next_step)
+    record_timeout.next(next_step)
+    return start
