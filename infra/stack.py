@@ -16,6 +16,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -23,6 +24,7 @@ from infra.settings import Settings
 from rollforward.policy import Policy
 from workflows.remediation import RemediationFunctions, build_remediation_definition
 
+DISCOVERY_PARAMETER = "/rollforward/discovery"
 LAMBDA_ASSET = Path(__file__).resolve().parent.parent / "lambdas"
 FUNCTION_ARN_PATTERN = f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{Aws.ACCOUNT_ID}:function:*"
 
@@ -230,6 +232,28 @@ class RollforwardStack(Stack):
             cloud_watch_role=True,
         )
         self.decision_api.root.add_resource("decisions").add_method("POST")
+
+        # One place the CLI and console discover everything, in AWS and in the emulator alike.
+        self.discovery = ssm.StringParameter(
+            self,
+            "Discovery",
+            parameter_name=DISCOVERY_PARAMETER,
+            description="rollforward: where the ledger, approvals, decision API and audit trail are",
+            string_value=Stack.of(self).to_json_string(
+                {
+                    "ledger_table": self.ledger.table_name,
+                    "approvals_table": self.approvals.table_name,
+                    "state_machine_arn": self.state_machine.state_machine_arn,
+                    "decision_api_id": self.decision_api.rest_api_id,
+                    "decision_api_stage": "v1",
+                    "decision_api_url": self.decision_api.url_for_path("/decisions"),
+                    "audit_log_group": self.audit_log_group.log_group_name,
+                    "topics": {k: t.topic_arn for k, t in self.topics.items()},
+                    "scan_function": self.scan_function.function_name,
+                    "tracking_function": self.tracking_function.function_name,
+                }
+            ),
+        )
 
         self._grant(settings)
 
