@@ -36,13 +36,17 @@ class Target:
 
     @property
     def is_emulator(self) -> bool:
-        return self.endpoint_url is not None and self.endpoint_url.startswith(("http://127.", "http://localhost"))
+        return self.endpoint_url is not None and self.endpoint_url.startswith(
+            ("http://127.", "http://localhost")
+        )
 
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url, config=RETRIES)
 
     def table(self, name: str) -> Any:
-        return self.session.resource("dynamodb", endpoint_url=self.endpoint_url, config=RETRIES).Table(name)
+        return self.session.resource(
+            "dynamodb", endpoint_url=self.endpoint_url, config=RETRIES
+        ).Table(name)
 
 
 def resolve_target(
@@ -96,19 +100,27 @@ class DecisionClient:
         region = target.session.region_name or "us-east-1"
         if target.endpoint_url:
             # The LocalStack-style path form, which custom endpoints (the emulator) serve.
-            self.url = f"{target.endpoint_url.rstrip('/')}/restapis/{api}/{stage}/_user_request_/decisions"
+            self.url = (
+                f"{target.endpoint_url.rstrip('/')}/restapis/{api}/{stage}/_user_request_/decisions"
+            )
         else:
             self.url = f"https://{api}.execute-api.{region}.amazonaws.com/{stage}/decisions"
         self._region = region
 
     def post(self, **fields: Any) -> tuple[int, dict[str, Any]]:
         body = json.dumps(fields)
-        request = AWSRequest(method="POST", url=self.url, data=body, headers={"Content-Type": "application/json"})
+        request = AWSRequest(
+            method="POST", url=self.url, data=body, headers={"Content-Type": "application/json"}
+        )
         credentials = self._target.session.get_credentials()
         if credentials is None:
             raise NotDeployed("no AWS credentials to sign the decision with")
-        SigV4Auth(credentials.get_frozen_credentials(), "execute-api", self._region).add_auth(request)
-        response = requests.post(self.url, data=body, headers=dict(request.headers.items()), timeout=30)
+        SigV4Auth(credentials.get_frozen_credentials(), "execute-api", self._region).add_auth(
+            request
+        )
+        response = requests.post(
+            self.url, data=body, headers=dict(request.headers.items()), timeout=30
+        )
         try:
             payload = response.json()
         except ValueError:

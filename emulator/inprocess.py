@@ -63,9 +63,27 @@ class EmbeddedAws:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        stop_running_executions(self.region)
         self._mock.stop()
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def stop_running_executions(region: str) -> int:
+    """Stop every running execution, so no interpreter thread outlives its embedded AWS and
+    acts on the next one (executions wait on the process-wide clock)."""
+    import boto3
+
+    sfn = boto3.client("stepfunctions", region_name=region)
+    stopped = 0
+    for machine in sfn.list_state_machines().get("stateMachines", []):
+        running = sfn.list_executions(
+            stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+        ).get("executions", [])
+        for execution in running:
+            sfn.stop_execution(executionArn=execution["executionArn"], cause="embedded AWS shut down")
+            stopped += 1
+    return stopped

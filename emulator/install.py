@@ -12,7 +12,9 @@ _PARTS = (
     "emulator.lambda_api",  # runtime management API, RuntimeVersionConfig, two-phase rollout
     "emulator.throttling",  # the shared 15 req/s control-plane bucket
     "emulator.stepfunctions",  # virtual clock in Wait / task timeouts
+    "emulator.clocked",  # CloudWatch Logs accepts events stamped by the emulated clock
     "emulator.functions",  # Lambda invocations: project handlers in process, simulated fleet
+    "emulator.traffic",  # alias weights, simulated fleet invocations, metrics, INIT_START
     "emulator.cloudtrail",  # CloudTrail-shaped events delivered to EventBridge targets
     "emulator.routes",  # execute-api (decision API) and the /_rollforward/ control surface
     "emulator.control",  # the control operations themselves

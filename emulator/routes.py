@@ -158,12 +158,13 @@ def _caller(headers: dict[str, str], account: str) -> dict[str, Any] | None:
 
 
 def _invoke_proxy(function_name: str, region: str, event: dict[str, Any]) -> Response:
-    from moto.awslambda.models import lambda_backends
+    from moto.awslambda.utils import get_backend
 
     from emulator.deploy import ACCOUNT
     from emulator.functions import run_project_handler
 
-    fn = lambda_backends[ACCOUNT][region].get_function(function_name)
+    # (moto keeps functions in its "simple" backend when Docker is off: ask it which)
+    fn = get_backend(ACCOUNT, region).get_function(function_name)
     payload, errored = run_project_handler(fn, event)
     if errored:
         return _json_response(502, {"message": "Internal server error"})

@@ -28,13 +28,24 @@ def _prefer_project_node() -> None:
 
 
 @lru_cache(maxsize=4)
-def _synth(context_json: str) -> str:
+def _synth_assembly(context_json: str) -> Path:
     _prefer_project_node()
     from infra.app import build_app
 
     outdir = tempfile.mkdtemp(prefix="rollforward-cdk-")
     build_app(outdir=outdir, context=json.loads(context_json)).synth()
-    return (Path(outdir) / f"{STACK_NAME}.template.json").read_text()
+    return Path(outdir)
+
+
+@lru_cache(maxsize=4)
+def _synth(context_json: str) -> str:
+    return (_synth_assembly(context_json) / f"{STACK_NAME}.template.json").read_text()
+
+
+def synthesize_assembly(context: dict[str, Any] | None = None) -> Path:
+    """The cloud assembly directory of the same synthesis `synthesize` reads: the template,
+    `validation-report.json` (cdk-nag) and the construct metadata. Treat it as read-only."""
+    return _synth_assembly(json.dumps(context or {}, sort_keys=True))
 
 
 def synthesize(context: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import types
 from datetime import timedelta
+from typing import Any
 
 from emulator.state import STATE
 
@@ -58,8 +59,23 @@ def _virtual_timestamp_wait_seconds(self: object, env: object) -> int:
     return int((timestamp - now).total_seconds())
 
 
+def _stop_execution_keeping_the_cause(self: Any) -> Any:
+    """moto drops StopExecution's `error` and `cause`; AWS keeps and describes them."""
+    arn = self._get_param("executionArn")
+    error, cause = self._get_param("error"), self._get_param("cause")
+    state_machine = self.stepfunction_backend._get_state_machine_for_execution(arn)
+    execution = next((x for x in state_machine.executions if x.execution_arn == arn), None)
+    response = _original_stop_execution(self)
+    if execution is not None:
+        execution.error, execution.cause = error or "", cause or ""
+    return response
+
+
+_original_stop_execution: Any = None
+
+
 def install() -> None:
-    global _installed
+    global _installed, _original_stop_execution
     if _installed:
         return
     from moto.stepfunctions.parser.asl.component.state.exec import execute_state
@@ -75,4 +91,8 @@ def install() -> None:
     # these module namespaces; give them events that time out on the virtual clock.
     execute_state.threading = types.SimpleNamespace(Event=VirtualTimeoutEvent)  # type: ignore[attr-defined]
     callback.Event = VirtualTimeoutEvent  # type: ignore[attr-defined]
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    _original_stop_execution = StepFunctionResponse.stop_execution
+    StepFunctionResponse.stop_execution = _stop_execution_keeping_the_cause  # type: ignore[method-assign]
     _installed = True

@@ -20,6 +20,13 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra.constructs import (
+    Observability,
+    acknowledge,
+    executions_wildcard_finding,
+    qualified_arn_wildcard_finding,
+    role_of,
+)
 from infra.settings import Settings
 from rollforward.policy import Policy
 from workflows.remediation import RemediationFunctions, build_remediation_definition
@@ -131,9 +138,24 @@ class RollforwardStack(Stack):
                 encryption_key=self.key,
                 removal_policy=RemovalPolicy.DESTROY,
             )
-            return lambda_.Function(
+            # Not AWSLambdaBasicExecutionRole: that grants log writes to every log group.
+            role = iam.Role(
+                self,
+                f"{name}Role",
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description=f"rollforward {name}: writes only its own log group",
+            )
+            log_group.grant_write(role)
+            acknowledge(
+                role,
+                "IAM5[Resource::*]",
+                "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords have no "
+                "resource-level permissions, AWS only accepts Resource '*'.",
+            )
+            fn = lambda_.Function(
                 self,
                 name,
+                role=role,
                 runtime=lambda_.Runtime.PYTHON_3_13,
                 architecture=lambda_.Architecture.ARM_64,
                 handler=f"rollforward.handlers.{handler}",
@@ -147,6 +169,15 @@ class RollforwardStack(Stack):
                 environment={**common_environment, **extra_env},
                 description=f"rollforward {name}",
             )
+            acknowledge(
+                fn,
+                "L1",
+                "Python 3.13 on purpose: the Powertools layer is built per Python minor version "
+                "(python313-arm64) and the handlers are tested on 3.13. Moving to a newer minor "
+                "version is a reviewed change of both; runtime version updates within 3.13 stay "
+                "on Auto.",
+            )
+            return fn
 
         self.tracking_function = function("Tracking", "tracking.handler", Duration.minutes(1))
         self.approval_request_function = function(
@@ -161,12 +192,12 @@ class RollforwardStack(Stack):
             encryption_key=self.key,
             removal_policy=RemovalPolicy.DESTROY,
         )
+        remediation_functions = RemediationFunctions(
+            tracking=self.tracking_function,
+            approval_request=self.approval_request_function,
+        )
         definition = build_remediation_definition(
-            Construct(self, "RemediationStates"),
-            RemediationFunctions(
-                tracking=self.tracking_function,
-                approval_request=self.approval_request_function,
-            ),
+            Construct(self, "RemediationStates"), remediation_functions
         )
         self.state_machine = sfn.StateMachine(
             self,
@@ -183,6 +214,19 @@ class RollforwardStack(Stack):
             ),
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(self.key),
         )
+        acknowledge(
+            self.state_machine,
+            "IAM5[Resource::*]",
+            "Execution logging and X-Ray: logs:*LogDelivery*, logs:PutResourcePolicy, "
+            "logs:DescribeResourcePolicies, logs:DescribeLogGroups and xray:* trace actions have "
+            "no resource-level permissions, AWS only accepts Resource '*'.",
+        )
+        for task_function in vars(remediation_functions).values():
+            acknowledge(
+                self.state_machine,
+                qualified_arn_wildcard_finding(task_function),
+                "Lambda tasks may invoke versions and aliases of this one rollforward function.",
+            )
 
         self.detect_function = function(
             "Detect",
@@ -212,6 +256,12 @@ class RollforwardStack(Stack):
             target=scheduler_targets.LambdaInvoke(self.scan_function),
             description="rollforward reconciling scan: pins no event announced, lifts, deletions",
         )
+        # The target's role is a stack-level singleton the L2 makes, hence acknowledged here.
+        acknowledge(
+            self,
+            qualified_arn_wildcard_finding(self.scan_function),
+            "EventBridge Scheduler may invoke versions and aliases of the scan function only.",
+        )
 
         self.decision_api = apigw.LambdaRestApi(
             self,
@@ -228,10 +278,58 @@ class RollforwardStack(Stack):
                 logging_level=apigw.MethodLoggingLevel.INFO,
                 throttling_rate_limit=10,
                 throttling_burst_limit=20,
+                # Who called, from where, with what answer: part of the approvals' evidence.
+                access_log_destination=apigw.LogGroupLogDestination(
+                    logs.LogGroup(
+                        self,
+                        "DecisionApiAccessLogs",
+                        retention=_retention(settings.audit_retention_days),
+                        encryption_key=self.key,
+                        removal_policy=RemovalPolicy.RETAIN,
+                    )
+                ),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
             ),
             cloud_watch_role=True,
         )
-        self.decision_api.root.add_resource("decisions").add_method("POST")
+        decisions_post = self.decision_api.root.add_resource("decisions").add_method("POST")
+        acknowledge(
+            self.decision_api,
+            "APIG2",
+            "The decision handler validates the body itself so that every refused request is "
+            "written to the audit trail with the caller's IAM identity; a request validator "
+            "would answer 400 before anything is audited. Access logs record every call.",
+        )
+        acknowledge(
+            self.decision_api,
+            "APIG3",
+            "No WAF: the API only accepts SigV4-signed requests (AWS_IAM), throttled at the "
+            "stage (10 req/s, burst 20); unsigned requests are refused by API Gateway itself.",
+        )
+        acknowledge(
+            decisions_post,
+            "COG4",
+            "Approvers are IAM principals (AWS_IAM authorization) by design: the audit trail "
+            "records the caller's IAM ARN, and the policy's allowed_approvers matches it.",
+        )
+        acknowledge(
+            self.decision_api,
+            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "API Gateway's CloudWatch role is one per account and region, shared by every REST "
+            "API there: it must create and write the execution log groups API Gateway names "
+            "itself, which is what this AWS managed policy (the documented one) grants.",
+        )
 
         # One place the CLI and console discover everything, in AWS and in the emulator alike.
         self.discovery = ssm.StringParameter(
@@ -253,6 +351,22 @@ class RollforwardStack(Stack):
                     "tracking_function": self.tracking_function.function_name,
                 }
             ),
+        )
+
+        self.observability = Observability(
+            self,
+            "Observability",
+            audit_log_group=self.audit_log_group,
+            state_machine=self.state_machine,
+            functions={
+                "Tracking": self.tracking_function,
+                "ApprovalRequest": self.approval_request_function,
+                "Decision": self.decision_function,
+                "Detect": self.detect_function,
+                "Scan": self.scan_function,
+            },
+            key=self.key,
+            oncall_topic=self.topics["oncall"],
         )
 
         self._grant(settings)
@@ -278,7 +392,27 @@ class RollforwardStack(Stack):
         ):
             self.ledger.grant_read_write_data(fn)
             self.audit_log_group.grant_write(fn)
+            for action in ("kms:ReEncrypt*", "kms:GenerateDataKey*"):
+                acknowledge(
+                    role_of(fn),
+                    f"IAM5[Action::{action}]",
+                    "CDK's grants for the KMS-encrypted tables and topics: the ReEncrypt* and "
+                    "GenerateDataKey* action families on the stack's own key ARN only.",
+                )
+        # The decision function only records decisions: it reads no function of the fleet.
+        for fn in (
+            self.tracking_function,
+            self.approval_request_function,
+            self.detect_function,
+            self.scan_function,
+        ):
             fn.add_to_role_policy(read_functions)
+            acknowledge(
+                role_of(fn),
+                "IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:*]",
+                "rollforward watches every function of the account and region: read-only "
+                "Get*/List* actions on function:*; no mutating action is granted on a wildcard.",
+            )
         for fn in (self.tracking_function, self.approval_request_function, self.decision_function):
             self.approvals.grant_read_write_data(fn)
         for topic in self.topics.values():
@@ -286,17 +420,31 @@ class RollforwardStack(Stack):
                 self.tracking_function,
                 self.approval_request_function,
                 self.detect_function,
-                self.decision_function,
             ):
                 topic.grant_publish(fn)
         for fn in (self.detect_function, self.scan_function):
             self.state_machine.grant_start_execution(fn)
-            self.state_machine.grant_read(fn)
-            self.state_machine.grant_execution(fn, "states:StopExecution")
+            # Not grant_read: it adds states:ListActivities and DescribeActivity on "*".
+            self.state_machine.grant(fn, "states:ListExecutions")
+            self.state_machine.grant_execution(
+                fn, "states:DescribeExecution", "states:StopExecution"
+            )
+            acknowledge(
+                role_of(fn),
+                executions_wildcard_finding(self.state_machine),
+                "Describe and stop executions of the remediation state machine only: execution "
+                "names are per pin and not known at deploy time.",
+            )
         self.state_machine.grant_task_response(self.decision_function)
         # ListFunctions has no resource-level permissions: AWS only accepts "*" for it.
         self.scan_function.add_to_role_policy(
             iam.PolicyStatement(actions=["lambda:ListFunctions"], resources=["*"])
+        )
+        acknowledge(
+            role_of(self.scan_function),
+            "IAM5[Resource::*]",
+            "lambda:ListFunctions (the scan's inventory) and X-Ray's trace actions have no "
+            "resource-level permissions, AWS only accepts Resource '*'.",
         )
         if settings.approver_principals:
             self.decision_api.add_to_resource_policy  # noqa: B018 - documented below

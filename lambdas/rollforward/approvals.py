@@ -201,13 +201,15 @@ class Approvals:
         record = self.get(approval_id)
         if record is None:
             raise Refused(404, "no such approval")
-        if record["status"] != "pending":
+        now = utc_now()
+        if record["status"] in {"approved", "rejected"}:
             raise Refused(
                 409, f"approval {approval_id} was already {record['status']}; ids are single-use"
             )
-        now = utc_now()
-        if now >= parse_iso(record["expires_at"]):
-            raise Refused(410, f"approval {approval_id} expired at {record['expires_at']}")
+        if record["status"] != "pending" or now >= parse_iso(record["expires_at"]):
+            raise Refused(
+                410, f"approval {approval_id} expired at {record['expires_at']} ({record['status']})"
+            )
         refusal = self.policy.approval.approver_refusal(caller_arn, record.get("pinned_by") or None)
         if refusal:
             raise Refused(403, refusal)

@@ -86,6 +86,10 @@ class AuditRecord:
             return None
 
 
+class AuditWriteRefused(Exception):
+    """CloudWatch Logs accepted the call but refused the record (e.g. its timestamp)."""
+
+
 class AuditTrail:
     """Writes and reads audit records. `logs` is a boto3 CloudWatch Logs client."""
 
@@ -116,9 +120,7 @@ class AuditTrail:
         stream = f"{record.at:%Y/%m/%d}"
         entry = {"timestamp": int(record.at.timestamp() * 1000), "message": record.to_json()}
         try:
-            self._logs.put_log_events(
-                logGroupName=self._group, logStreamName=stream, logEvents=[entry]
-            )
+            response = self._put(stream, entry)
         except ClientError as error:
             if error.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
@@ -127,10 +129,18 @@ class AuditTrail:
             except ClientError as create_error:
                 if create_error.response["Error"]["Code"] != "ResourceAlreadyExistsException":
                     raise
+            response = self._put(stream, entry)
+        if response.get("rejectedLogEventsInfo"):
+            # An audit record CloudWatch refused must not vanish silently.
+            raise AuditWriteRefused(f"CloudWatch Logs refused audit record {record.id}: {response['rejectedLogEventsInfo']}")
+        return record
+
+    def _put(self, stream: str, entry: dict[str, Any]) -> dict[str, Any]:
+        return dict(
             self._logs.put_log_events(
                 logGroupName=self._group, logStreamName=stream, logEvents=[entry]
             )
-        return record
+        )
 
     def read(self, *, pin_id: str | None = None, limit: int = 10_000) -> list[AuditRecord]:
         """Records in time order, optionally for one pin."""

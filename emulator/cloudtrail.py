@@ -1,0 +1,314 @@
+"""CloudTrail → EventBridge: each control-plane call becomes an `AWS API Call via CloudTrail`
+event on the account's default bus, delivered to the targets of every matching rule.
+
+rollforward learns that someone pinned a function from exactly this event
+(`PutRuntimeManagementConfig*` on `aws.lambda`), so the emulator builds it the way CloudTrail
+does and delivers it the way EventBridge does. moto has neither half: nothing emits CloudTrail
+events, and its EventBridge cannot start a Step Functions execution. Here:
+
+- `install()` listens to `STATE.api_call_listeners` (published by `emulator.lambda_api` after each
+  successful mutating call) and delivers `cloudtrail_event(call)`;
+- delivery matches every ENABLED rule of the default bus with moto's own pattern matcher, shapes
+  each target's input (`Input`, `InputPath` or `InputTransformer`, as EventBridge does) and
+  sends it: Step Functions → `StartExecution` through moto's backend (its interpreter runs it);
+  Lambda → an `Event` invocation through the same path as boto3 `Invoke`, synchronously in the
+  delivering thread (so a caller sees its effect when the API call returns); SQS, SNS and
+  CloudWatch Logs → moto's backends. Other target types are skipped with a warning.
+- `put_cloudtrail_event(event)` delivers any event, replayed or malformed, for tests and the CLI.
+
+A delivery failure never fails the API call that caused it: EventBridge is asynchronous.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from moto.awslambda.utils import get_backend as lambda_backend
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.events.models import Rule, events_backends
+from moto.logs.models import logs_backends
+from moto.sns.models import sns_backends
+from moto.sqs.models import sqs_backends
+from moto.stepfunctions.responses import get_backend as stepfunctions_backend
+
+from emulator import traffic
+from emulator.state import STATE, ApiCall
+
+DETAIL_TYPE = "AWS API Call via CloudTrail"
+EVENT_VERSION = "1.09"
+SOURCE_IP_ADDRESS = "127.0.0.1"
+USER_AGENT = "rollforward-embedded-aws"
+DEFAULT_BUS = "default"
+# Variables EventBridge defines for every InputTemplate.
+_RULE_ARN = "aws.events.rule-arn"
+_RULE_NAME = "aws.events.rule-name"
+_EVENT = "aws.events.event"
+_EVENT_JSON = "aws.events.event.json"
+_INGESTION_TIME = "aws.events.event.ingestion-time"
+
+_PATH_SEGMENT = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+_PLACEHOLDER = re.compile(r"<([^<>\s]+)>")
+# What `json_path` answers when the event has nothing at the path.
+ABSENT: Any = object()
+
+logger = logging.getLogger(__name__)
+_lock = threading.Lock()
+_installed = False
+
+
+class UnsupportedTarget(Exception):
+    """A rule target whose service the emulator does not deliver to."""
+
+
+def cloudtrail_event(call: ApiCall) -> dict[str, Any]:
+    """The EventBridge event CloudTrail emits for `call`, stamped with the virtual clock."""
+    now = _iso(STATE.clock.now())
+    service = call.event_source.split(".", 1)[0]  # "lambda.amazonaws.com" -> "lambda"
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": DETAIL_TYPE,
+        "source": f"aws.{service}",
+        "account": call.account_id,
+        "time": now,
+        "region": call.region,
+        "resources": [],
+        "detail": {
+            "eventVersion": EVENT_VERSION,
+            "userIdentity": dict(call.user_identity),
+            "eventTime": now,
+            "eventSource": call.event_source,
+            "eventName": call.event_name,
+            "awsRegion": call.region,
+            "sourceIPAddress": SOURCE_IP_ADDRESS,
+            "userAgent": USER_AGENT,
+            "requestParameters": call.request_parameters,
+            "responseElements": call.response_elements,
+            "requestID": str(uuid.uuid4()),
+            "eventID": str(uuid.uuid4()),
+            "readOnly": False,
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": call.account_id,
+            "eventCategory": "Management",
+        },
+    }
+
+
+def put_cloudtrail_event(event: Mapping[str, Any]) -> int:
+    """Deliver `event` to the default bus of its `account` and `region`; the targets reached.
+
+    Accepts what PutEvents accepts: `source` and `detail-type` strings and an object `detail`
+    (ValueError otherwise); the rest of the envelope is filled in when missing (a fresh `id`,
+    the virtual time, moto's default account, the default region). The detail itself is not
+    checked, so replayed duplicates and malformed CloudTrail records reach the targets as is.
+    """
+    if not isinstance(event, Mapping):
+        raise ValueError("an event is a JSON object")
+    for key in ("source", "detail-type"):
+        if not isinstance(event.get(key), str) or not event[key]:
+            raise ValueError(f"event {key!r} must be a non-empty string")
+    if not isinstance(event.get("detail"), Mapping):
+        raise ValueError("event 'detail' must be a JSON object")
+    complete: dict[str, Any] = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "account": DEFAULT_ACCOUNT_ID,
+        "time": _iso(STATE.clock.now()),
+        "region": os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        "resources": [],
+    }
+    complete.update(json.loads(json.dumps(event)))  # a private, JSON-only copy
+    return _deliver(complete)
+
+
+def target_input(target: Mapping[str, Any], event: Mapping[str, Any], rule: Rule) -> str:
+    """The text EventBridge sends `target` for `event`: its `Input`, the value at its
+    `InputPath`, its `InputTransformer` rendered, or else the whole event as JSON."""
+    if target.get("Input") is not None:
+        return str(target["Input"])
+    if target.get("InputPath"):
+        value = json_path(event, str(target["InputPath"]))
+        return json.dumps(None if value is ABSENT else value)
+    transformer = target.get("InputTransformer")
+    if transformer:
+        variables: dict[str, Any] = {
+            _RULE_ARN: rule.arn,
+            _RULE_NAME: rule.name,
+            _EVENT: event,
+            _EVENT_JSON: event,
+            _INGESTION_TIME: _iso(STATE.clock.now()),
+        }
+        for name, path in (transformer.get("InputPathsMap") or {}).items():
+            variables[name] = json_path(event, str(path))
+        return render_input_template(str(transformer["InputTemplate"]), variables)
+    return json.dumps(event)
+
+
+def json_path(document: Any, path: str) -> Any:
+    """The value at an EventBridge JSONPath (`$`, `$.detail.x`, `$.resources[0]`), or `ABSENT`
+    when the event has nothing there. Wildcards and bracketed names are refused (ValueError)."""
+    if not path.startswith("$"):
+        raise ValueError(f"JSONPath must start with '$': {path!r}")
+    value = document
+    position = 1
+    for match in _PATH_SEGMENT.finditer(path, 1):
+        if match.start() != position:
+            break
+        position = match.end()
+        key, index = match.groups()
+        if key == "*":
+            raise ValueError(f"wildcards are not supported in JSONPath {path!r}")
+        if key is not None:
+            if not isinstance(value, Mapping) or key not in value:
+                return ABSENT
+            value = value[key]
+        else:
+            if not isinstance(value, list) or int(index) >= len(value):
+                return ABSENT
+            value = value[int(index)]
+    if position != len(path):
+        raise ValueError(f"unsupported JSONPath {path!r}: use dot notation and [n] indices")
+    return value
+
+
+def render_input_template(template: str, variables: Mapping[str, Any]) -> str:
+    """Fill `<name>` placeholders as EventBridge does.
+
+    In a JSON template (one starting with `{`, `[` or `"`), a placeholder outside a string takes
+    the value as JSON (`"RUNNING"`, `3`, `{...}`); inside a string it takes the bare text,
+    unescaped, as EventBridge does. In a plain-text template every value goes in as bare text.
+    A variable whose path is absent from the event gives `null` (empty text inside a string).
+    `<aws.events.event.json>` is always the event's JSON text. Unknown `<...>` stay literal.
+    """
+    json_mode = template.lstrip()[:1] in ("{", "[", '"')
+    out: list[str] = []
+    in_string = escaped = False
+    position = 0
+    while position < len(template):
+        char = template[position]
+        if char == "<":
+            match = _PLACEHOLDER.match(template, position)
+            if match and match.group(1) in variables:
+                name = match.group(1)
+                bare = in_string or not json_mode
+                out.append(_placeholder_text(name, variables[name], bare))
+                position = match.end()
+                continue
+        out.append(char)
+        if json_mode:
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif char == "\\":
+                    escaped = True
+                elif char == '"':
+                    in_string = False
+            elif char == '"':
+                in_string = True
+        position += 1
+    return "".join(out)
+
+
+def install() -> None:
+    """Deliver every published ApiCall. Lambda targets are invoked through `emulator.traffic`'s
+    routing (project handlers in process, fleet functions simulated), so that is installed too."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        traffic.install()
+        if _on_api_call not in STATE.api_call_listeners:
+            STATE.api_call_listeners.append(_on_api_call)
+        _installed = True
+
+
+# --- delivery -----------------------------------------------------------------------------
+
+
+def _on_api_call(call: ApiCall) -> None:
+    try:
+        _deliver(cloudtrail_event(call))
+    except Exception:  # EventBridge is asynchronous: the API call has succeeded regardless
+        logger.exception("delivering the CloudTrail event for %s failed", call.event_name)
+
+
+def _deliver(event: dict[str, Any]) -> int:
+    try:
+        bus = events_backends[str(event["account"])][str(event["region"])].event_buses[DEFAULT_BUS]
+    except KeyError:
+        logger.warning("no default event bus for %s/%s", event.get("account"), event.get("region"))
+        return 0
+    reached = 0
+    for rule in list(bus.rules.values()):
+        if not str(rule.state).startswith("ENABLED"):
+            continue
+        if not rule.event_pattern.get_pattern():  # a schedule-only rule, or one without pattern
+            continue
+        if not rule.event_pattern.matches_event(event):  # type: ignore[arg-type]
+            continue
+        for target in list(rule.targets):
+            try:
+                _send(rule, target, event)
+            except Exception:
+                logger.exception("rule %s could not deliver to %s", rule.name, target.get("Arn"))
+            else:
+                reached += 1
+    return reached
+
+
+def _send(rule: Rule, target: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+    arn = str(target["Arn"])
+    parts = arn.split(":", 5)
+    if len(parts) != 6:
+        raise UnsupportedTarget(f"not an ARN: {arn}")
+    _, _, service, region, account, resource = parts
+    payload = target_input(target, event, rule)
+    if service == "states":
+        backend = stepfunctions_backend(account, region)
+        backend.start_execution(arn, str(uuid.uuid4()), payload)
+    elif service == "lambda":
+        headers = {"X-Amz-Invocation-Type": "Event"}
+        lambda_backend(account, region).invoke(arn, None, payload, headers, {})
+    elif service == "sqs":
+        group_id = (target.get("SqsParameters") or {}).get("MessageGroupId")
+        sqs_backends[account][region].send_message(
+            queue_name=resource, message_body=payload, group_id=group_id
+        )
+    elif service == "sns":
+        sns_backends[account][region].publish(message=payload, arn=arn)
+    elif service == "logs" and resource.startswith("log-group:"):
+        group_name = resource.removeprefix("log-group:").removesuffix(":*")
+        _send_to_log_group(account, region, group_name, payload)
+    else:
+        raise UnsupportedTarget(f"the embedded AWS does not deliver to {service} targets ({arn})")
+
+
+def _send_to_log_group(account: str, region: str, group_name: str, payload: str) -> None:
+    group = logs_backends[account][region].groups[group_name]
+    stream = str(uuid.uuid4())
+    group.create_log_stream(stream)
+    timestamp = int(STATE.clock.now().timestamp() * 1000)
+    group.put_log_events(stream, [{"timestamp": timestamp, "message": payload}])
+
+
+def _placeholder_text(name: str, value: Any, bare: bool) -> str:
+    if name == _EVENT_JSON:
+        return json.dumps(value)
+    if value is ABSENT:
+        return "" if bare else "null"
+    if bare and isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
