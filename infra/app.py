@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 
 import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
 
 from infra.settings import Settings
 from infra.stack import RollforwardStack
 
 
 def build_app(outdir: str | None = None, context: dict[str, object] | None = None) -> cdk.App:
+    """The app, with cdk-nag's AwsSolutions pack as a validation plugin: any finding that is not
+    acknowledged (with a reason, where the construct is made) fails `synth()`, and the assembly's
+    `validation-report.json` lists every acknowledged one with its reason."""
     app = cdk.App(outdir=outdir, context=context or {})
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     env = None
     if os.environ.get("CDK_DEFAULT_ACCOUNT"):
         env = cdk.Environment(

@@ -19,6 +19,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+from rollforward.policy import Policy
 
 from infra.constructs import (
     Observability,
@@ -28,7 +29,6 @@ from infra.constructs import (
     role_of,
 )
 from infra.settings import Settings
-from rollforward.policy import Policy
 from workflows.remediation import RemediationFunctions, build_remediation_definition
 
 DISCOVERY_PARAMETER = "/rollforward/discovery"
@@ -130,7 +130,9 @@ class RollforwardStack(Stack):
             str(LAMBDA_ASSET), exclude=["**/__pycache__", "**/*.pyc", "*.egg-info"]
         )
 
-        def function(name: str, handler: str, timeout: Duration, **extra_env: str) -> lambda_.Function:
+        def function(
+            name: str, handler: str, timeout: Duration, **extra_env: str
+        ) -> lambda_.Function:
             log_group = logs.LogGroup(
                 self,
                 f"{name}Logs",
@@ -184,6 +186,7 @@ class RollforwardStack(Stack):
             "ApprovalRequest", "approval_request.handler", Duration.minutes(1)
         )
         self.decision_function = function("Decision", "decision.handler", Duration.seconds(30))
+        self.canary_function = function("Canary", "canary.handler", Duration.minutes(5))
 
         self.state_machine_logs = logs.LogGroup(
             self,
@@ -195,13 +198,18 @@ class RollforwardStack(Stack):
         remediation_functions = RemediationFunctions(
             tracking=self.tracking_function,
             approval_request=self.approval_request_function,
+            canary=self.canary_function,
         )
         definition = build_remediation_definition(
             Construct(self, "RemediationStates"), remediation_functions
         )
+        # Named, so that functions the machine invokes can be granted rights on its executions
+        # without a reference back to it (which would be a dependency cycle).
+        self.state_machine_name = f"{Stack.of(self).stack_name}-remediation"
         self.state_machine = sfn.StateMachine(
             self,
             "Remediation",
+            state_machine_name=self.state_machine_name,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             state_machine_type=sfn.StateMachineType.STANDARD,
             # A pin may stay tracked for months: snoozes and re-escalations restart the ladder.
@@ -358,12 +366,11 @@ class RollforwardStack(Stack):
             "Observability",
             audit_log_group=self.audit_log_group,
             state_machine=self.state_machine,
+            # Every rollforward function, so a new one is on the dashboard without a list to keep.
             functions={
-                "Tracking": self.tracking_function,
-                "ApprovalRequest": self.approval_request_function,
-                "Decision": self.decision_function,
-                "Detect": self.detect_function,
-                "Scan": self.scan_function,
+                child.node.id: child
+                for child in self.node.children
+                if isinstance(child, lambda_.Function)
             },
             key=self.key,
             oncall_topic=self.topics["oncall"],
@@ -422,6 +429,21 @@ class RollforwardStack(Stack):
                 self.detect_function,
             ):
                 topic.grant_publish(fn)
+        # Tracking and the canary re-check the live pin and close it (stopping its execution)
+        # when a human lifted it meanwhile.
+        executions = (
+            f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:"
+            f"{self.state_machine_name}:*"
+        )
+        for fn in (self.tracking_function, self.canary_function):
+            fn.add_to_role_policy(
+                iam.PolicyStatement(actions=["states:StopExecution"], resources=[executions])
+            )
+            acknowledge(
+                role_of(fn),
+                f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{self.state_machine_name}:*]",
+                "Stop executions of the remediation state machine only, when a pin was lifted.",
+            )
         for fn in (self.detect_function, self.scan_function):
             self.state_machine.grant_start_execution(fn)
             # Not grant_read: it adds states:ListActivities and DescribeActivity on "*".
@@ -446,9 +468,82 @@ class RollforwardStack(Stack):
             "lambda:ListFunctions (the scan's inventory) and X-Ray's trace actions have no "
             "resource-level permissions, AWS only accepts Resource '*'.",
         )
-        if settings.approver_principals:
-            self.decision_api.add_to_resource_policy  # noqa: B018 - documented below
-        del settings
+        self._grant_canary()
+
+    def _grant_canary(self) -> None:
+        """The only function that changes the fleet: runtime settings, versions and aliases,
+        on function ARNs only; it reads metrics, alarms, INIT_START logs and test events."""
+        fn = self.canary_function
+        self.ledger.grant_read_write_data(fn)
+        self.audit_log_group.grant_write(fn)
+        for topic in self.topics.values():
+            topic.grant_publish(fn)
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "lambda:GetFunction",
+                    "lambda:GetFunctionConfiguration",
+                    "lambda:GetRuntimeManagementConfig",
+                    "lambda:PutRuntimeManagementConfig",
+                    "lambda:UpdateFunctionConfiguration",
+                    "lambda:PublishVersion",
+                    "lambda:ListTags",
+                    "lambda:ListAliases",
+                    "lambda:GetAlias",
+                    "lambda:UpdateAlias",
+                    "lambda:InvokeFunction",
+                ],
+                resources=[FUNCTION_ARN_PATTERN, f"{FUNCTION_ARN_PATTERN}:*"],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["logs:FilterLogEvents"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws/lambda/*"
+                ],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["ssm:GetParameter"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:parameter/rollforward/test-events/*"
+                ],
+            )
+        )
+        # GetMetricData and DescribeAlarms have no resource-level permissions.
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms"], resources=["*"]
+            )
+        )
+        for finding, reason in (
+            (
+                "IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:*]",
+                "The canary rolls forward whichever function on-call approved: function ARNs of "
+                "this account and region only, never another service's resources.",
+            ),
+            (
+                "IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:*:*]",
+                "Published versions and aliases of the approved function (qualified ARNs).",
+            ),
+            (
+                "IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/lambda/*]",
+                "INIT_START lines of the approved function, the ground truth of the runtime that ran.",
+            ),
+            (
+                "IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/rollforward/test-events/*]",
+                "Owners' test events live under /rollforward/test-events/.",
+            ),
+            (
+                "IAM5[Resource::*]",
+                "cloudwatch:GetMetricData/DescribeAlarms and X-Ray accept only Resource '*'.",
+            ),
+            ("IAM5[Action::kms:ReEncrypt*]", "CDK grants on the stack's own key only."),
+            ("IAM5[Action::kms:GenerateDataKey*]", "CDK grants on the stack's own key only."),
+        ):
+            acknowledge(role_of(fn), finding, reason)
 
 
 # The retention periods CloudWatch Logs accepts, in days.

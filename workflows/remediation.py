@@ -44,6 +44,7 @@ class RemediationFunctions:
 
     tracking: lambda_.IFunction
     approval_request: lambda_.IFunction
+    canary: lambda_.IFunction
 
 
 def _task(
@@ -77,12 +78,8 @@ def _task(
     return task
 
 
-def build_remediation_definition(
-    scope: Construct,
-    functions: RemediationFunctions,
-    roll_forward: sfn.IChainable | None = None,
-) -> sfn.IChainable:
-    """The whole definition; `roll_forward` starts where an approval ends."""
+def build_remediation_definition(scope: Construct, functions: RemediationFunctions) -> sfn.IChainable:
+    """The whole definition: the ladder, the approval, and the canary after it."""
     record_failure = _task(scope, "RecordFailure", functions.tracking, "record_failure")
     failed = sfn.Fail(
         scope,
@@ -147,11 +144,7 @@ def build_remediation_definition(
         .otherwise(wait_for_stage)
     )
 
-    awaiting = roll_forward or sfn.Pass(
-        scope,
-        "AwaitingRollForward",
-        comment="Approved. The canary hand-off starts here.",
-    )
+    roll_forward = _canary(scope, functions, next_step, record_failure)
     decision = (
         sfn.Choice(scope, "Decision")
         .when(sfn.Condition.string_equals("$.decision.decision", "approved"), record_approval)
@@ -164,7 +157,67 @@ def build_remediation_definition(
     send_notice.next(next_step)
     wait_for_approval_stage.next(request_approval)
     request_approval.next(decision)
-    record_approval.next(awaiting)
+    record_approval.next(roll_forward)
     record_rejection.next(next_step)
     record_timeout.next(next_step)
+    return start
+
+
+def _canary(
+    scope: Construct,
+    functions: RemediationFunctions,
+    back_to_ladder: sfn.IChainable,
+    record_failure: sfn.IChainable,
+) -> sfn.IChainable:
+    """Preflight + candidate + first step, then bake/judge per step, promote, verify.
+
+        StartCanary ─► CanaryNext ─┬─ bake ──► Bake (Wait) ─► JudgeStep ─► CanaryNext
+                                   ├─ promote ─► Promote ─► CanaryNext
+                                   ├─ post_bake ─► PostPromotionBake (Wait) ─► Verify ─► CanaryNext
+                                   ├─ resolved ─► Resolve ─► Resolved
+                                   ├─ rollback / ask_human ─► Rollback ─► back to the ladder
+                                   └─ stopped / rolled back ─► back to the ladder
+
+    Every canary task's Catch leads to Rollback, which restores what rollforward changed.
+    """
+    rollback = _task(scope, "Rollback", functions.canary, "rollback", timeout=Duration.minutes(5))
+    rollback.add_catch(record_failure, errors=["States.ALL"], result_path="$.failure")
+    rollback.next(back_to_ladder)
+
+    def canary_task(state_id: str, action: str) -> tasks.LambdaInvoke:
+        task = _task(scope, state_id, functions.canary, action, timeout=Duration.minutes(5))
+        task.add_catch(rollback, errors=["States.ALL"], result_path="$.failure")
+        return task
+
+    start = canary_task("StartCanary", "start")
+    judge = canary_task("JudgeStep", "judge")
+    promote = canary_task("Promote", "promote")
+    verify = canary_task("Verify", "verify")
+    resolve = _task(scope, "Resolve", functions.canary, "resolve")
+    resolve.add_catch(record_failure, errors=["States.ALL"], result_path="$.failure")
+    resolved = sfn.Succeed(scope, "Resolved", comment="Promoted to Auto and verified.")
+    bake = sfn.Wait(scope, "Bake", time=sfn.WaitTime.timestamp_path("$.canary.bake_until"))
+    post_bake = sfn.Wait(
+        scope, "PostPromotionBake", time=sfn.WaitTime.timestamp_path("$.canary.bake_until")
+    )
+
+    def next_is(value: str) -> sfn.Condition:
+        return sfn.Condition.string_equals("$.canary.next", value)
+
+    canary_next = (
+        sfn.Choice(scope, "CanaryNext")
+        .when(next_is("bake"), bake)
+        .when(next_is("promote"), promote)
+        .when(next_is("post_bake"), post_bake)
+        .when(next_is("resolved"), resolve)
+        .when(sfn.Condition.or_(next_is("rollback"), next_is("ask_human")), rollback)
+        .otherwise(back_to_ladder)
+    )
+    start.next(canary_next)
+    bake.next(judge)
+    judge.next(canary_next)
+    promote.next(canary_next)
+    post_bake.next(verify)
+    verify.next(canary_next)
+    resolve.next(resolved)
     return start

@@ -23,7 +23,7 @@ from rollforward.live import (
     read_runtime_setting,
     read_tags,
 )
-from rollforward.model import PinKey, UpdateMode
+from rollforward.model import LATEST, PinKey, UpdateMode
 from rollforward.notices import NoticeKind, ladder_kind
 from rollforward.notify import Notifier
 from rollforward.policy import Policy, StagePlan, format_duration, next_stage
@@ -105,6 +105,11 @@ class Tracker:
     ) -> Observation:
         """Reconcile the ledger with the live setting of `key` (read now unless given)."""
         now = utc_now()
+        if key.qualifier != LATEST:
+            latest = self.ledger.get(PinKey(key.function_arn))
+            if latest is not None and latest.stage is Stage.CANARY:
+                # The canary pins its baseline version itself; that is not a new pin.
+                return Observation(key.id, "not_pinned", detail="managed by the running canary")
         live = read_runtime_setting(self.lambda_client, key) if setting is False else setting
         pin = self.ledger.get(key)
         if live is None:

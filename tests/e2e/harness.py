@@ -175,3 +175,12 @@ class Lifecycle:
 
     def decide(self, by: Principal, **fields: Any) -> tuple[int, dict[str, Any]]:
         return DecisionClient(Target(by.session, None), self.discovery).post(**fields)
+
+
+def approve_pending(lifecycle: Lifecycle, name: str, approver: Principal, **extra: Any) -> str:
+    approval = wait_for(lambda: lifecycle.pending_approval(name), what="an approval request")
+    status, body = lifecycle.decide(
+        approver, action="approve", approval_id=approval["approval_id"], reason="roll it forward", **extra
+    )
+    assert status == 200, body
+    return str(approval["approval_id"])

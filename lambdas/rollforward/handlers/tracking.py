@@ -28,7 +28,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         elif action == "notice":
             result = tracker.notice(state)
         elif action == "approved":
-            result = tracker.approved(state, raw_state.get("decision") or {})
+            approved = tracker.approved(state, raw_state.get("decision") or {})
+            # The canary reads the decision (e.g. accept_untested) from the state.
+            return {**approved.to_dict(), "decision": raw_state.get("decision") or {}}
         elif action == "rejected":
             result = tracker.rejected(state, raw_state.get("decision") or {})
         elif action == "approval_timed_out":

@@ -17,6 +17,7 @@ from botocore.config import Config
 
 from rollforward.approvals import Approvals
 from rollforward.audit import AuditTrail
+from rollforward.canary import Canary
 from rollforward.ledger import Ledger
 from rollforward.notify import Notifier, SnsNotifier
 from rollforward.policy import Policy
@@ -117,6 +118,19 @@ def approvals(settings: Settings) -> Approvals:
         table=table(settings.approvals_table),
         ledger=ledger(settings),
         sfn_client=client("stepfunctions"),
+        audit=audit(settings),
+        policy=settings.policy,
+    )
+
+
+def canary(settings: Settings) -> Canary:
+    return Canary(
+        ledger=ledger(settings),
+        lambda_client=client("lambda"),
+        cloudwatch=client("cloudwatch"),
+        logs=client("logs"),
+        ssm=client("ssm"),
+        notifier=notifier(settings),
         audit=audit(settings),
         policy=settings.policy,
     )

@@ -1,0 +1,416 @@
+"""How operators and auditors watch rollforward in CloudWatch (DESIGN.md §3).
+
+- a dashboard of the EMF metrics the handlers publish with Powertools Metrics (namespace and
+  `service` dimension `rollforward`), the remediation executions and the functions' errors;
+- saved Logs Insights queries over the audit trail;
+- Contributor Insights rules counting cold starts (INIT_START) by runtime version across the
+  fleet's Lambda log groups;
+- an alarm and an EventBridge rule that tell on-call when a remediation execution ends badly.
+
+Contributor Insights and Lambda's two log formats: a rule reads either JSON or CLF
+(whitespace-delimited) logs, never both, and can only key on fields *in the log event*.
+- JSON log format: `{"type": "platform.initStart", "record": {"functionName",
+  "functionVersion", "runtimeVersion", "runtimeVersionArn", ...}}` carries the function, so
+  `init_start_by_function` counts cold starts per function, version and runtime version.
+- Text format: `INIT_START Runtime Version: python:3.13.v14<TAB>Runtime Version ARN: arn:...`
+  names no function (it is only in the log group name, which a rule cannot key on), so
+  `init_start_by_runtime_version` (AWS's documented CLF rule: fields 1, 4, 8) counts cold starts
+  per runtime version across the fleet, without attribution.
+Each rule ignores the other format's lines. Functions logging to a custom log group outside
+`fleet_log_group_prefixes` are not seen (at most 20 prefixes; `*` only as a suffix). Every log
+event in the matched groups is billed as analysed, so narrow the prefixes in large fleets. The
+canary does not depend on these rules: it reads INIT_START lines itself (`rollforward.initstart`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+# Where Powertools Metrics puts rollforward's EMF metrics (POWERTOOLS_METRICS_NAMESPACE and the
+# default `service` dimension from POWERTOOLS_SERVICE_NAME).
+METRICS_NAMESPACE = "rollforward"
+SERVICE = "rollforward"
+
+# Execution endings that tell on-call. Caution: ABORTED also counts rollforward's own
+# StopExecution when a pin closes outside the workflow (Tracker.close: lifted, deleted), so each
+# such close alerts too until those executions end another way.
+ALERTING_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+
+FLEET_LOG_GROUP_PREFIXES = ("/aws/lambda/",)
+MAX_LOG_GROUP_PATTERNS = 20  # Contributor Insights' limit on LogGroupNames
+
+# Audit events after which a pin is no longer tracked.
+CLOSING_EVENTS = ("resolved", "lifted", "deleted")
+DECISION_EVENTS = ("approved", "rejected", "snoozed", "exempted")
+
+# Saved Logs Insights queries over the audit trail, by display name. Logs Insights has no clock
+# function, so "days tracked" runs from a pin's first audit record to its latest one in the
+# query's time range: exact for closed pins, a lower bound for open ones (the escalation ladder
+# writes a stage_notice at each rung, so an open pin past a rung shows at least that age).
+AUDIT_QUERIES: dict[str, str] = {
+    "Pins tracked 14 days or more": "\n".join(
+        [
+            "filter pin_id like /^arn:.+#/",
+            "| fields toMillis(@timestamp) as at_ms",
+            "| stats min(at_ms) as first_ms, max(at_ms) as last_ms,"
+            " latest(event) as last_event, count(*) as records by pin_id",
+            "| fields pin_id, fromMillis(first_ms) as first_seen, last_event,"
+            " (last_ms - first_ms) / 86400000 as days_tracked, records",
+            "| filter days_tracked >= 14",
+            "| sort days_tracked desc",
+        ]
+    ),
+    "Decisions by approver": "\n".join(
+        [
+            "filter event in " + json.dumps(list(DECISION_EVENTS)),
+            "| stats count(*) as decisions, latest(@timestamp) as last_decision,"
+            " latest(pin_id) as last_pin, latest(details.reason) as last_reason by actor, event",
+            "| sort decisions desc",
+        ]
+    ),
+    "Rollbacks with evidence": "\n".join(
+        [
+            'filter event = "rolled_back"',
+            "| fields @timestamp, pin_id, actor, details.reason, @message",
+            "| sort @timestamp desc",
+            "| limit 1000",
+        ]
+    ),
+    "Refused requests": "\n".join(
+        [
+            'filter event = "refused"',
+            "| fields @timestamp, actor, details.request, details.decision,"
+            " details.approval_id, pin_id, details.reason",
+            "| sort @timestamp desc",
+            "| limit 1000",
+        ]
+    ),
+}
+
+
+def init_start_by_function_rule(log_group_patterns: Sequence[str]) -> dict[str, object]:
+    """Cold starts per function, function version and runtime version (JSON log format)."""
+    return {
+        "Schema": {"Name": "CloudWatchLogRule", "Version": 1},
+        "LogGroupNames": list(log_group_patterns),
+        "LogFormat": "JSON",
+        "Contribution": {
+            "Keys": [
+                "$.record.functionName",
+                "$.record.functionVersion",
+                "$.record.runtimeVersion",
+            ],
+            "Filters": [{"Match": "$.type", "In": ["platform.initStart"]}],
+        },
+        "AggregateOn": "Count",
+    }
+
+
+def init_start_by_runtime_version_rule(log_group_patterns: Sequence[str]) -> dict[str, object]:
+    """Cold starts per runtime version and ARN (text log format, which names no function)."""
+    return {
+        "Schema": {"Name": "CloudWatchLogRule", "Version": 1},
+        "LogGroupNames": list(log_group_patterns),
+        "LogFormat": "CLF",
+        "Fields": {"1": "eventType", "4": "runtimeVersion", "8": "runtimeVersionArn"},
+        "Contribution": {
+            "Keys": ["runtimeVersion", "runtimeVersionArn"],
+            "Filters": [{"Match": "eventType", "In": ["INIT_START"]}],
+        },
+        "AggregateOn": "Count",
+    }
+
+
+class Observability(Construct):
+    """Dashboard, saved audit queries, INIT_START Contributor Insights and failure alerting.
+
+    `key` is the customer managed key of `oncall_topic`: CloudWatch alarms and EventBridge can
+    only publish to an encrypted topic when its key policy lets them use the key.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        audit_log_group: logs.ILogGroup,
+        state_machine: sfn.IStateMachine,
+        functions: Mapping[str, lambda_.IFunction],
+        key: kms.IKey,
+        oncall_topic: sns.ITopic,
+        fleet_log_group_prefixes: Sequence[str] = FLEET_LOG_GROUP_PREFIXES,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not 1 <= len(fleet_log_group_prefixes) <= MAX_LOG_GROUP_PATTERNS:
+            raise ValueError(
+                f"Contributor Insights takes 1 to {MAX_LOG_GROUP_PATTERNS} log group patterns"
+            )
+        stack_name = Stack.of(self).stack_name
+        self._state_machine = state_machine
+
+        self.queries: dict[str, logs.CfnQueryDefinition] = {
+            title: logs.CfnQueryDefinition(
+                self,
+                "Query" + "".join(word.capitalize() for word in title.split() if word.isalpha()),
+                # A "/" makes a folder in the console's saved-queries list.
+                name=f"{stack_name}/{title}",
+                query_string=query,
+                log_group_names=[audit_log_group.log_group_name],
+            )
+            for title, query in AUDIT_QUERIES.items()
+        }
+
+        patterns = [f"{prefix.rstrip('*')}*" for prefix in fleet_log_group_prefixes]
+        self.init_start_by_function = cloudwatch.CfnInsightRule(
+            self,
+            "InitStartByFunction",
+            rule_name=f"{stack_name}-InitStartByFunction",
+            rule_state="ENABLED",
+            rule_body=json.dumps(init_start_by_function_rule(patterns)),
+        )
+        self.init_start_by_runtime_version = cloudwatch.CfnInsightRule(
+            self,
+            "InitStartByRuntimeVersion",
+            rule_name=f"{stack_name}-InitStartByRuntimeVersion",
+            rule_state="ENABLED",
+            rule_body=json.dumps(init_start_by_runtime_version_rule(patterns)),
+        )
+
+        self._allow_key_use(key)
+        self.failed_executions_alarm = self._failed_executions_alarm(oncall_topic)
+        self.failed_executions_rule = events.Rule(
+            self,
+            "ExecutionEndedBadly",
+            description="rollforward: a remediation execution failed, timed out or was aborted",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "status": list(ALERTING_STATUSES),
+                    "stateMachineArn": [state_machine.state_machine_arn],
+                },
+            ),
+            targets=[
+                targets.SnsTopic(
+                    oncall_topic,
+                    message=events.RuleTargetInput.from_object(
+                        {
+                            "alert": "rollforward remediation execution ended badly",
+                            "status": events.EventField.from_path("$.detail.status"),
+                            "execution_arn": events.EventField.from_path("$.detail.executionArn"),
+                            "started": events.EventField.from_path("$.detail.startDate"),
+                            "stopped": events.EventField.from_path("$.detail.stopDate"),
+                            "next_step": "Read the execution's history and the pin's audit "
+                            "records; rollforward resumes tracking on the next scan.",
+                        }
+                    ),
+                )
+            ],
+        )
+        self.dashboard = self._dashboard(audit_log_group, functions)
+
+    @staticmethod
+    def _allow_key_use(key: kms.IKey) -> None:
+        """SNS encrypts with the topic's key on behalf of the publishing service, so the key
+        policy must name CloudWatch (alarm actions) and EventBridge (rule targets), as AWS
+        documents it. It cannot be narrowed to the alarm or the rule: they depend on the topic,
+        which depends on the key. Who may publish at all is the topic policy's business."""
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowAlertingServicesToPublishToEncryptedTopics",
+                principals=[
+                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                    iam.ServicePrincipal("events.amazonaws.com"),
+                ],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+            )
+        )
+
+    def _failed_executions_alarm(self, topic: sns.ITopic) -> cloudwatch.Alarm:
+        period = Duration.minutes(5)
+        machine = self._state_machine
+        endings = cloudwatch.MathExpression(
+            expression="FILL(failed, 0) + FILL(timed_out, 0) + FILL(aborted, 0)",
+            using_metrics={
+                "failed": machine.metric_failed(period=period, statistic="Sum"),
+                "timed_out": machine.metric_timed_out(period=period, statistic="Sum"),
+                "aborted": machine.metric_aborted(period=period, statistic="Sum"),
+            },
+            period=period,
+            label="Executions failed, timed out or aborted",
+        )
+        alarm = endings.create_alarm(
+            self,
+            "FailedExecutions",
+            alarm_description=(
+                "rollforward remediation executions failed, timed out or were aborted in the "
+                "last 5 minutes. The EventBridge rule on the same topic names each execution."
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        # The topic policy CDK writes for enforce_ssl replaces SNS's default one, which is what
+        # lets same-account CloudWatch alarms publish: allow this alarm explicitly.
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowFailedExecutionsAlarm",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "ArnEquals": {"aws:SourceArn": alarm.alarm_arn},
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                },
+            )
+        )
+        action = cloudwatch_actions.SnsAction(topic)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+        return alarm
+
+    def _metric(
+        self,
+        name: str,
+        statistic: str,
+        *,
+        label: str,
+        period: Duration | None = None,
+    ) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map={"service": SERVICE},
+            statistic=statistic,
+            period=period or Duration.hours(1),
+            label=label,
+        )
+
+    @staticmethod
+    def _search(
+        metric_name: str, dimension: str, statistic: str, period: Duration
+    ) -> cloudwatch.MathExpression:
+        """Every value of `dimension` the handlers publish, without listing them here."""
+        return cloudwatch.MathExpression(
+            expression=(
+                f"SEARCH('{{{METRICS_NAMESPACE},{dimension},service}} "
+                f"MetricName=\"{metric_name}\"', '{statistic}', {int(period.to_seconds())})"
+            ),
+            using_metrics={},
+            period=period,
+            label="",
+        )
+
+    def _dashboard(
+        self, audit_log_group: logs.ILogGroup, functions: Mapping[str, lambda_.IFunction]
+    ) -> cloudwatch.Dashboard:
+        hour, five_minutes, day = Duration.hours(1), Duration.minutes(5), Duration.days(1)
+        machine = self._state_machine
+        oldest = self._metric("OldestPinAgeDays", "Maximum", label="Oldest pin (days)")
+        dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=f"{Stack.of(self).stack_name}-{Aws.REGION}",
+            default_interval=Duration.days(14),
+        )
+        dashboard.add_widgets(
+            cloudwatch.SingleValueWidget(
+                title="Now",
+                metrics=[
+                    self._metric("PinsOpen", "Maximum", label="Functions pinned"),
+                    oldest,
+                    self._metric("PendingApprovals", "Maximum", label="Pending approvals"),
+                ],
+                width=12,
+                height=4,
+            ),
+            cloudwatch.GraphWidget(
+                title="Oldest pin age (days)",
+                left=[oldest],
+                left_annotations=[
+                    cloudwatch.HorizontalAnnotation(value=14, label="default ladder pages on-call")
+                ],
+                width=12,
+                height=4,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Pins by stage",
+                left=[self._search("PinsByStage", "stage", "Maximum", hour)],
+                stacked=True,
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Pending approvals",
+                left=[self._metric("PendingApprovals", "Maximum", label="Pending approvals")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Detection",
+                left=[
+                    self._metric("PinsOpened", "Sum", label="Pins opened", period=day),
+                    self._metric(
+                        "RejectedEvents", "Sum", label="Unusable CloudTrail events", period=day
+                    ),
+                ],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Canary outcomes (per day)",
+                left=[self._search("CanaryOutcomes", "outcome", "Sum", day)],
+                stacked=True,
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Remediation executions",
+                left=[
+                    machine.metric_succeeded(period=five_minutes, statistic="Sum"),
+                    machine.metric_failed(period=five_minutes, statistic="Sum"),
+                    machine.metric_aborted(period=five_minutes, statistic="Sum"),
+                    machine.metric_timed_out(period=five_minutes, statistic="Sum"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="rollforward function errors",
+                left=[
+                    function.metric_errors(period=five_minutes, statistic="Sum", label=name)
+                    for name, function in functions.items()
+                ],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(alarms=[self.failed_executions_alarm], width=6),
+            cloudwatch.LogQueryWidget(
+                title="Latest audit records",
+                log_group_names=[audit_log_group.log_group_name],
+                query_lines=[
+                    "fields @timestamp, event, pin_id, actor",
+                    "sort @timestamp desc",
+                    "limit 50",
+                ],
+                width=18,
+                height=8,
+            ),
+        )
+        return dashboard

@@ -1,0 +1,89 @@
+"""Step Functions → canary tasks: `{action, state, execution}` in, the new `$` out.
+
+Every path that changed something and cannot go on ends in `rollback`, which restores what
+rollforward set and leaves alone what a human set. `$.canary` carries the canary's state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from rollforward.canary import Canary, CanaryState, Stop
+from rollforward.handlers import wiring
+from rollforward.live import TransientAwsError
+from rollforward.tracking import WorkflowState
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+def _with(state: dict[str, Any], canary: CanaryState, **extra: Any) -> dict[str, Any]:
+    return {**state, **extra, "canary": canary.to_dict()}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = wiring.Settings.from_env()
+    tracker = wiring.tracker(settings)
+    canary = wiring.canary(settings)
+    raw = dict(event.get("state") or {})
+    workflow = WorkflowState.from_dict(raw)
+    state = CanaryState.from_dict(raw.get("canary"))
+    action = str(event.get("action"))
+    pin = tracker.load(workflow)
+    if pin is None or not pin.is_open:
+        return {**workflow.to_dict(), "status": "closed", "outcome": "superseded"}
+    try:
+        if action == "start":
+            try:
+                state = canary.start(pin, raw.get("decision") or {})
+            except Stop as stop:
+                if state.candidate_version or stop.hand_back:
+                    return _rolled_back(tracker, canary, pin, raw, state, stop.reason)
+                canary.stopped(pin, stop.reason)
+                metrics.add_metric(name="CanaryOutcomes", unit=MetricUnit.Count, value=1)
+                return {**tracker.plan(tracker.load(workflow) or pin, _now()).to_dict(), "canary": {"next": "stopped", "reason": stop.reason}}
+            return _with(raw, state)
+        if action == "judge":
+            state = canary.judge_step(pin, state)
+            return _with(raw, state)
+        if action == "promote":
+            return _with(raw, canary.promote(pin, state))
+        if action == "verify":
+            return _with(raw, canary.verify(pin, state))
+        if action == "resolve":
+            canary.resolve(pin, state)
+            return {**workflow.to_dict(), "status": "closed", "outcome": "resolved", "canary": state.to_dict()}
+        if action == "rollback":
+            failure = raw.get("failure") or {}
+            reason = state.reason or f"{failure.get('Error', 'a step failed')}: {str(failure.get('Cause', ''))[:300]}"
+            return _rolled_back(tracker, canary, pin, raw, state, reason)
+        raise ValueError(f"unknown canary action {action!r}")
+    except Stop as stop:
+        state.next, state.reason = "rollback", stop.reason
+        return _with(raw, state)
+    except TransientAwsError as error:
+        raise wiring.transient_error(str(error)) from error
+
+
+def _rolled_back(tracker: Any, canary: Canary, pin: Any, raw: dict[str, Any], state: CanaryState, reason: str) -> dict[str, Any]:
+    pin = canary.rollback(pin, state, reason)
+    # A human may have lifted or re-pinned meanwhile: the live setting decides what is next.
+    tracker.observe(pin.key, actor="rollforward (after rollback)", source="canary")
+    workflow = WorkflowState.from_dict(raw)
+    fresh = tracker.load(workflow)
+    planned = tracker.plan(fresh, _now()) if fresh else WorkflowState(workflow.pin_id, workflow.generation, "closed")
+    metrics.add_metric(name="CanaryOutcomes", unit=MetricUnit.Count, value=1)
+    return {**planned.to_dict(), "canary": {**state.to_dict(), "next": "rolled_back", "reason": reason}}
+
+
+def _now() -> Any:
+    from rollforward.clock import utc_now
+
+    return utc_now()

@@ -1,0 +1,493 @@
+"""The synthesized template: the properties of the deployed stack that an SRE or an auditor relies on.
+
+Resources are found by type and logical-ID prefix (the construct id), never by position, so
+adding resources does not break these tests; removing a guarantee does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from moto.events.models import EventPattern
+from rollforward.initstart import parse_init_start
+
+from infra.constructs.observability import ALERTING_STATUSES, AUDIT_QUERIES
+
+Json = dict[str, Any]
+
+RUNTIME_ARN = "arn:aws:lambda:eu-south-1::runtime:" + "7b620fc2" * 8
+
+
+# --------------------------------------------------------------------------- helpers
+def resources(template: Json, resource_type: str, prefix: str = "") -> dict[str, Json]:
+    return {
+        logical: spec
+        for logical, spec in template["Resources"].items()
+        if spec["Type"] == resource_type and logical.startswith(prefix)
+    }
+
+
+def only(template: Json, resource_type: str, prefix: str) -> tuple[str, Json]:
+    found = resources(template, resource_type, prefix)
+    assert len(found) == 1, f"expected one {resource_type} {prefix}*, found {sorted(found)}"
+    ((logical, spec),) = found.items()
+    return logical, spec["Properties"]
+
+
+def ref(logical: str) -> Json:
+    return {"Ref": logical}
+
+
+def arn_of(logical: str) -> Json:
+    return {"Fn::GetAtt": [logical, "Arn"]}
+
+
+def as_text(value: Any) -> str:
+    """An Fn::Join'ed string with every token replaced by `<Logical.Attribute>` or `<Logical>`."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(as_text(part) for part in parts)
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    raise AssertionError(f"cannot flatten {value!r}")
+
+
+def listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def iam_statements(template: Json) -> list[tuple[str, Json]]:
+    """Every statement of every identity policy (not key or topic policies) with its owner."""
+    found: list[tuple[str, Json]] = []
+    for logical, spec in template["Resources"].items():
+        props = spec.get("Properties", {})
+        documents = []
+        if spec["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+            documents.append(props["PolicyDocument"])
+        if spec["Type"] == "AWS::IAM::Role":
+            documents.extend(policy["PolicyDocument"] for policy in props.get("Policies", []))
+        for document in documents:
+            found.extend((logical, statement) for statement in document["Statement"])
+    return found
+
+
+def role_statements(template: Json, role_logical_prefix: str) -> list[Json]:
+    role, _ = only(template, "AWS::IAM::Role", role_logical_prefix)
+    return [
+        statement
+        for spec in resources(template, "AWS::IAM::Policy").values()
+        if ref(role) in spec["Properties"]["Roles"]
+        for statement in spec["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def definition(template: Json) -> Json:
+    _, props = only(template, "AWS::StepFunctions::StateMachine", "Remediation")
+    return json.loads(as_text(props["DefinitionString"]))  # type: ignore[no-any-return]
+
+
+def all_states(states: Json) -> list[tuple[str, Json]]:
+    """States at every depth: Parallel branches and Map iterators included."""
+    found = []
+    for name, state in states.items():
+        found.append((name, state))
+        for branch in state.get("Branches", []):
+            found.extend(all_states(branch["States"]))
+        for key in ("Iterator", "ItemProcessor"):
+            if key in state:
+                found.extend(all_states(state[key]["States"]))
+    return found
+
+
+# --------------------------------------------------------------------------- data at rest
+def test_the_ledger_keeps_point_in_time_recovery_and_the_stack_key(template_json: Json) -> None:
+    key, _ = only(template_json, "AWS::KMS::Key", "Key")
+    logical, ledger = only(template_json, "AWS::DynamoDB::Table", "Ledger")
+    assert ledger["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert ledger["SSESpecification"] == {
+        "KMSMasterKeyId": arn_of(key),
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+    }
+    assert ledger["DeletionProtectionEnabled"] is True
+    assert template_json["Resources"][logical]["DeletionPolicy"] == "Retain"
+
+
+def test_approvals_expire_through_ttl_and_are_encrypted(template_json: Json) -> None:
+    key, _ = only(template_json, "AWS::KMS::Key", "Key")
+    _, approvals = only(template_json, "AWS::DynamoDB::Table", "Approvals")
+    assert approvals["TimeToLiveSpecification"] == {"AttributeName": "purge_at", "Enabled": True}
+    assert approvals["SSESpecification"]["KMSMasterKeyId"] == arn_of(key)
+
+
+def test_every_topic_is_encrypted_and_refuses_plain_http(template_json: Json) -> None:
+    key, _ = only(template_json, "AWS::KMS::Key", "Key")
+    topics = resources(template_json, "AWS::SNS::Topic")
+    assert {logical.removesuffix(logical[-8:]) for logical in topics} >= {
+        "OwnerTopic",
+        "TeamTopic",
+        "OncallTopic",
+    }
+    policies = [
+        spec["Properties"] for spec in resources(template_json, "AWS::SNS::TopicPolicy").values()
+    ]
+    for logical, spec in topics.items():
+        assert spec["Properties"]["KmsMasterKeyId"] == arn_of(key), logical
+        assert any(
+            ref(logical) in policy["Topics"]
+            and any(
+                s["Effect"] == "Deny"
+                and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+                for s in policy["PolicyDocument"]["Statement"]
+            )
+            for policy in policies
+        ), logical
+
+
+def test_the_audit_trail_is_kept_ten_years_under_the_stack_key(template_json: Json) -> None:
+    key, _ = only(template_json, "AWS::KMS::Key", "Key")
+    logical, audit = only(template_json, "AWS::Logs::LogGroup", "AuditTrail")
+    assert audit["RetentionInDays"] >= 3653
+    assert audit["KmsKeyId"] == arn_of(key)
+    assert template_json["Resources"][logical]["DeletionPolicy"] == "Retain"
+
+
+def test_every_log_group_is_encrypted_and_expires(template_json: Json) -> None:
+    key, _ = only(template_json, "AWS::KMS::Key", "Key")
+    for logical, spec in resources(template_json, "AWS::Logs::LogGroup").items():
+        assert spec["Properties"]["KmsKeyId"] == arn_of(key), logical
+        assert spec["Properties"]["RetentionInDays"] > 0, logical
+
+
+# --------------------------------------------------------------------------- the workflow
+def test_the_state_machine_logs_everything_and_traces(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "LoggingConfiguration": Match.object_like(
+                {"Level": "ALL", "IncludeExecutionData": True}
+            ),
+            "TracingConfiguration": {"Enabled": True},
+        },
+    )
+
+
+def test_every_task_state_retries_catches_and_times_out(template_json: Json) -> None:
+    tasks = [
+        (n, s) for n, s in all_states(definition(template_json)["States"]) if s["Type"] == "Task"
+    ]
+    assert tasks, "the remediation workflow has Task states"
+    for name, state in tasks:
+        assert state.get("Retry"), f"{name} has no Retry"
+        assert state.get("Catch"), f"{name} has no Catch"
+        assert any(c["ErrorEquals"] == ["States.ALL"] for c in state["Catch"]), (
+            f"{name} lets some error escape its Catch"
+        )
+        assert "TimeoutSeconds" in state or "TimeoutSecondsPath" in state, f"{name} can hang"
+
+
+def test_the_approval_wait_is_a_callback_bounded_by_a_timeout(template_json: Json) -> None:
+    callbacks = [
+        (name, state)
+        for name, state in all_states(definition(template_json)["States"])
+        if state.get("Resource", "").endswith(".waitForTaskToken")
+    ]
+    assert callbacks, "approvals wait for a task token"
+    for name, state in callbacks:
+        assert "$$.Task.Token" in json.dumps(state["Parameters"]), name
+        assert "TimeoutSeconds" in state or "TimeoutSecondsPath" in state, name
+
+
+# --------------------------------------------------------------------------- detection
+def cloudtrail_event(event_name: str) -> Json:
+    return {
+        "source": "aws.lambda",
+        "detail-type": "AWS API Call via CloudTrail",
+        "detail": {"eventSource": "lambda.amazonaws.com", "eventName": event_name},
+    }
+
+
+@pytest.mark.parametrize(
+    ("event_name", "matches"),
+    [
+        ("PutRuntimeManagementConfig", True),
+        ("PutRuntimeManagementConfig20220301", True),
+        ("GetRuntimeManagementConfig", False),
+        ("UpdateFunctionConfiguration20150331v2", False),
+    ],
+)
+def test_the_detection_rule_matches_the_cloudtrail_event_name_by_prefix(
+    template_json: Json, event_name: str, matches: bool
+) -> None:
+    detect, _ = only(template_json, "AWS::Lambda::Function", "Detect")
+    _, rule = only(template_json, "AWS::Events::Rule", "RuntimeConfigChanged")
+    assert rule["EventPattern"]["detail"]["eventName"] == [{"prefix": "PutRuntimeManagementConfig"}]
+    assert [t["Arn"] for t in rule["Targets"]] == [arn_of(detect)]
+    pattern = EventPattern.load(json.dumps(rule["EventPattern"]))
+    assert pattern.matches_event(cloudtrail_event(event_name)) is matches
+
+
+def test_the_reconciling_scan_schedule_invokes_the_scan_function(template_json: Json) -> None:
+    scan, _ = only(template_json, "AWS::Lambda::Function", "Scan")
+    _, schedule = only(template_json, "AWS::Scheduler::Schedule", "ReconcilingScan")
+    assert schedule["Target"]["Arn"] == arn_of(scan)
+    assert schedule["ScheduleExpression"].startswith(("rate(", "cron("))
+
+
+# --------------------------------------------------------------------------- IAM
+# Write actions AWS only accepts on Resource "*" (no resource-level permissions), and only these.
+WRITES_AWS_ONLY_GRANTS_ON_STAR = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "logs:CreateLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:PutResourcePolicy",
+}
+READ_VERBS = ("Get", "List", "Describe", "BatchGet", "Query", "Scan", "Filter")
+
+
+def test_no_identity_policy_grants_a_whole_service(template_json: Json) -> None:
+    for owner, statement in iam_statements(template_json):
+        for action in listed(statement["Action"]):
+            assert action != "*" and not action.endswith(":*"), f"{owner}: {action}"
+
+
+def test_no_write_action_is_granted_on_every_resource(template_json: Json) -> None:
+    offenders = [
+        (owner, action)
+        for owner, statement in iam_statements(template_json)
+        if statement["Effect"] == "Allow" and "*" in listed(statement["Resource"])
+        for action in listed(statement["Action"])
+        if not action.split(":", 1)[1].startswith(READ_VERBS)
+        and action not in WRITES_AWS_ONLY_GRANTS_ON_STAR
+    ]
+    assert offenders == []
+
+
+def test_runtime_mutations_are_never_granted_on_every_resource(template_json: Json) -> None:
+    mutation = re.compile(
+        r"^(lambda:(Put|Update|Publish|Create|Delete)|states:(SendTask|Start|Stop))"
+    )
+    for owner, statement in iam_statements(template_json):
+        actions = [a for a in listed(statement["Action"]) if mutation.match(a)]
+        assert not (actions and "*" in listed(statement["Resource"])), f"{owner}: {actions}"
+
+
+def test_function_roles_use_no_aws_managed_policy(template_json: Json) -> None:
+    for function, spec in resources(template_json, "AWS::Lambda::Function").items():
+        role = spec["Properties"]["Role"]["Fn::GetAtt"][0]
+        role_props = template_json["Resources"][role]["Properties"]
+        assert not role_props.get("ManagedPolicyArns"), function
+
+
+def test_the_decision_function_reads_no_fleet_function_and_sends_no_notice(
+    template_json: Json,
+) -> None:
+    actions = {
+        a for s in role_statements(template_json, "DecisionRole") for a in listed(s["Action"])
+    }
+    assert "states:SendTaskSuccess" in actions
+    assert not {a for a in actions if a.startswith(("lambda:", "sns:"))}
+
+
+# --------------------------------------------------------------------------- decision API
+def test_every_decision_api_method_requires_iam_signatures(template_json: Json) -> None:
+    methods = resources(template_json, "AWS::ApiGateway::Method")
+    assert {spec["Properties"]["HttpMethod"] for spec in methods.values()} == {"POST"}
+    for logical, spec in methods.items():
+        assert spec["Properties"]["AuthorizationType"] == "AWS_IAM", logical
+
+
+def test_decision_api_calls_are_access_logged_with_the_caller(template_json: Json) -> None:
+    _, stage = only(template_json, "AWS::ApiGateway::Stage", "DecisionApi")
+    access_log, _ = only(template_json, "AWS::Logs::LogGroup", "DecisionApiAccessLogs")
+    assert stage["AccessLogSetting"]["DestinationArn"] == arn_of(access_log)
+    log_format = json.loads(stage["AccessLogSetting"]["Format"])
+    assert log_format["user"] == "$context.identity.user"
+    assert log_format["caller"] == "$context.identity.caller"
+    assert log_format["status"] == "$context.status"
+
+
+# --------------------------------------------------------------------------- observability
+def test_the_dashboard_shows_pins_approvals_canaries_executions_and_errors(
+    template_json: Json,
+) -> None:
+    _, dashboard = only(template_json, "AWS::CloudWatch::Dashboard", "Observability")
+    body = json.loads(as_text(dashboard["DashboardBody"]))
+    metrics = [m for widget in body["widgets"] for m in widget["properties"].get("metrics", [])]
+    named = {(m[0], m[1]) for m in metrics if isinstance(m[0], str)}
+    searches = " ".join(m[0]["expression"] for m in metrics if isinstance(m[0], dict))
+    emf = ("PinsOpen", "OldestPinAgeDays", "PendingApprovals", "PinsOpened", "RejectedEvents")
+    assert {("rollforward", name) for name in emf} <= named
+    assert '{rollforward,stage,service} MetricName="PinsByStage"' in searches
+    assert '{rollforward,outcome,service} MetricName="CanaryOutcomes"' in searches
+    executions = ("Succeeded", "Failed", "Aborted", "TimedOut")
+    assert {("AWS/States", f"Executions{ending}") for ending in executions} <= named
+    errors = {m[3] for m in metrics if m[:2] == ["AWS/Lambda", "Errors"]}
+    functions = resources(template_json, "AWS::Lambda::Function")
+    assert errors == {f"<{function}>" for function in functions}
+
+
+def test_saved_queries_read_the_audit_trail(template_json: Json) -> None:
+    audit, _ = only(template_json, "AWS::Logs::LogGroup", "AuditTrail")
+    queries = {
+        spec["Properties"]["Name"].split("/", 1)[1]: spec["Properties"]
+        for spec in resources(template_json, "AWS::Logs::QueryDefinition").values()
+    }
+    assert set(queries) == set(AUDIT_QUERIES)
+    assert {
+        "Pins tracked 14 days or more",
+        "Decisions by approver",
+        "Rollbacks with evidence",
+        "Refused requests",
+    } <= set(queries)
+    for title, query in queries.items():
+        assert query["LogGroupNames"] == [ref(audit)], title
+    assert 'event = "rolled_back"' in queries["Rollbacks with evidence"]["QueryString"]
+    assert 'event = "refused"' in queries["Refused requests"]["QueryString"]
+    assert "by actor" in queries["Decisions by approver"]["QueryString"]
+    assert "days_tracked >= 14" in queries["Pins tracked 14 days or more"]["QueryString"]
+
+
+def insight_rule(template_json: Json, prefix: str) -> Json:
+    _, props = only(template_json, "AWS::CloudWatch::InsightRule", prefix)
+    assert props["RuleState"] == "ENABLED"
+    return json.loads(props["RuleBody"])  # type: ignore[no-any-return]
+
+
+def json_path(record: Json, path: str) -> Any:
+    value: Any = record
+    for key in path.removeprefix("$.").split("."):
+        value = value[key]
+    return value
+
+
+def test_contributor_insights_counts_json_init_starts_by_function_and_runtime_version(
+    template_json: Json,
+) -> None:
+    rule = insight_rule(template_json, "ObservabilityInitStartByFunction")
+    assert rule["LogFormat"] == "JSON" and rule["AggregateOn"] == "Count"
+    assert rule["LogGroupNames"] == ["/aws/lambda/*"]
+    line = json.dumps(
+        {
+            "time": "2025-05-01T12:00:00.000Z",
+            "type": "platform.initStart",
+            "record": {
+                "initializationType": "on-demand",
+                "phase": "init",
+                "runtimeVersion": "python:3.13.v14",
+                "runtimeVersionArn": RUNTIME_ARN,
+                "functionName": "orders",
+                "functionVersion": "$LATEST",
+            },
+        }
+    )
+    record = json.loads(line)
+    (only_filter,) = rule["Contribution"]["Filters"]
+    assert json_path(record, only_filter["Match"]) in only_filter["In"]
+    keys = [json_path(record, key) for key in rule["Contribution"]["Keys"]]
+    assert keys == ["orders", "$LATEST", "python:3.13.v14"]
+    parsed = parse_init_start(line)
+    assert parsed is not None and parsed.runtime_version == keys[2]
+
+
+def test_contributor_insights_counts_text_init_starts_by_runtime_version(
+    template_json: Json,
+) -> None:
+    rule = insight_rule(template_json, "ObservabilityInitStartByRuntimeVersion")
+    assert rule["LogFormat"] == "CLF" and rule["LogGroupNames"] == ["/aws/lambda/*"]
+    line = f"INIT_START Runtime Version: python:3.13.v14\tRuntime Version ARN: {RUNTIME_ARN}"
+    tokens = line.split()  # CLF fields are whitespace-delimited, numbered from 1
+    fields = {name: tokens[int(position) - 1] for position, name in rule["Fields"].items()}
+    (only_filter,) = rule["Contribution"]["Filters"]
+    assert fields[only_filter["Match"]] in only_filter["In"]
+    keys = [fields[key] for key in rule["Contribution"]["Keys"]]
+    parsed = parse_init_start(line)
+    assert parsed is not None
+    assert keys == [parsed.runtime_version, parsed.runtime_version_arn]
+
+
+def test_failed_executions_alarm_pages_oncall(template_json: Json) -> None:
+    machine, _ = only(template_json, "AWS::StepFunctions::StateMachine", "Remediation")
+    oncall, _ = only(template_json, "AWS::SNS::Topic", "OncallTopic")
+    alarm_logical, alarm = only(
+        template_json, "AWS::CloudWatch::Alarm", "ObservabilityFailedExecutions"
+    )
+    assert alarm["AlarmActions"] == [ref(oncall)] and alarm["OKActions"] == [ref(oncall)]
+    assert alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    stats = {
+        query["MetricStat"]["Metric"]["MetricName"]: query["MetricStat"]["Metric"]
+        for query in alarm["Metrics"]
+        if "MetricStat" in query
+    }
+    assert set(stats) == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
+    for metric in stats.values():
+        assert metric["Namespace"] == "AWS/States"
+        assert metric["Dimensions"] == [{"Name": "StateMachineArn", "Value": ref(machine)}]
+    (expression,) = [q for q in alarm["Metrics"] if "Expression" in q]
+    assert expression["ReturnData"] is not False
+    ids = {q["Id"] for q in alarm["Metrics"] if "MetricStat" in q}
+    assert all(identifier in expression["Expression"] for identifier in ids)
+    # The topic policy that enforce_ssl writes replaces SNS's default: the alarm is let in.
+    allowed = [
+        s
+        for spec in resources(template_json, "AWS::SNS::TopicPolicy").values()
+        if ref(oncall) in spec["Properties"]["Topics"]
+        for s in spec["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert [s["Condition"]["ArnEquals"]["aws:SourceArn"] for s in allowed] == [
+        arn_of(alarm_logical)
+    ]
+
+
+def status_change(status: str, machine_arn: str) -> Json:
+    return {
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {"status": status, "stateMachineArn": machine_arn},
+    }
+
+
+def test_the_execution_status_rule_tells_oncall_which_execution_ended_badly(
+    template_json: Json,
+) -> None:
+    machine, _ = only(template_json, "AWS::StepFunctions::StateMachine", "Remediation")
+    oncall, _ = only(template_json, "AWS::SNS::Topic", "OncallTopic")
+    _, rule = only(template_json, "AWS::Events::Rule", "ObservabilityExecutionEndedBadly")
+    (target,) = rule["Targets"]
+    assert target["Arn"] == ref(oncall)
+    assert "$.detail.executionArn" in json.dumps(target["InputTransformer"]["InputPathsMap"])
+    assert rule["EventPattern"]["detail"]["stateMachineArn"] == [ref(machine)]
+    ours = "arn:aws:states:us-east-1:123456789012:stateMachine:Remediation"
+    pattern_json = json.dumps(rule["EventPattern"]).replace(
+        json.dumps(ref(machine)), json.dumps(ours)
+    )
+    pattern = EventPattern.load(pattern_json)
+    for status in ("FAILED", "TIMED_OUT", "ABORTED", "SUCCEEDED", "RUNNING"):
+        assert pattern.matches_event(status_change(status, ours)) is (status in ALERTING_STATUSES)
+    assert not pattern.matches_event(status_change("FAILED", ours + "-somebody-elses"))
+
+
+def test_the_stack_key_lets_alerting_services_publish_to_the_encrypted_oncall_topic(
+    template_json: Json,
+) -> None:
+    _, key = only(template_json, "AWS::KMS::Key", "Key")
+    granted: dict[str, set[str]] = {}
+    for statement in key["KeyPolicy"]["Statement"]:
+        for service in listed(statement["Principal"].get("Service", [])):
+            if isinstance(service, str):
+                granted.setdefault(service, set()).update(listed(statement["Action"]))
+    for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+        assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= granted.get(service, set()), service
