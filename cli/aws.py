@@ -19,7 +19,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.exceptions import ClientError, NoCredentialsError
 
-from infra.stack import DISCOVERY_PARAMETER
+from rollforward.model import DISCOVERY_PARAMETER
 
 EMULATOR_ENDPOINT = "http://127.0.0.1:4566"
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 8})

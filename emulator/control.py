@@ -48,6 +48,10 @@ def release_runtime(arguments: dict[str, Any]) -> dict[str, Any]:
         tuple(arguments.get("architectures") or ("x86_64", "arm64")),
         error_rate=float(arguments.get("error_rate", 0.0)),
     )
+    # {"breaks": {"checkout": 0.08}}: this release breaks only these functions.
+    for function, rate in (arguments.get("breaks") or {}).items():
+        for version in released:
+            STATE.function_error_rates[(str(function), version.arn)] = float(rate)
     return {
         "released": [
             {

@@ -15,6 +15,7 @@ import threading
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -73,6 +74,10 @@ def _function_environment(fn: Any) -> Iterator[None]:
             "POWERTOOLS_DEV": "false",
         }
     )
+    variables.setdefault("POWERTOOLS_LOG_LEVEL", STATE.handler_log_level)
+    if STATE.handler_log_level in {"ERROR", "CRITICAL"}:
+        # EMF lines are printed to stdout; with nobody reading them here, keep them quiet too.
+        variables.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     if STATE.endpoint_url:
         variables["AWS_ENDPOINT_URL"] = STATE.endpoint_url
     with _ENV_LOCK:
@@ -101,7 +106,9 @@ def run_project_handler(fn: Any, event: Any) -> tuple[bytes, bool]:
         timeout_seconds=float(fn.timeout or 3),
         _started=time.monotonic(),
     )
-    with _function_environment(fn):
+    with _function_environment(fn), warnings.catch_warnings():
+        # Powertools warns when a handler published no metric; Lambda would just log it.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         try:
             result = _load_handler(fn.handler)(event, context)
         except Exception as error:  # the function failed: Lambda reports it, it does not raise

@@ -42,6 +42,11 @@ class EmulatorState:
     rng: random.Random = field(default_factory=lambda: random.Random(20261126))
     # Called after each successful mutating call (CloudTrail → EventBridge delivery listens).
     api_call_listeners: list[Callable[[ApiCall], None]] = field(default_factory=list)
+    # (function name, runtime version ARN) -> error rate: a release that breaks one function
+    # only (its code hits a change in that runtime version), not the whole runtime.
+    function_error_rates: dict[tuple[str, str], float] = field(default_factory=dict)
+    # Log level of rollforward's own handlers run in process (the demo keeps them quiet).
+    handler_log_level: str = "INFO"
     # Set in server mode so in-process handlers and the interpreter reach the server.
     endpoint_url: str | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -60,4 +65,5 @@ def reset() -> EmulatorState:
     STATE.catalog = RuntimeCatalog()
     STATE.throttle = ThrottleSettings()
     STATE.rng = random.Random(20261126)
+    STATE.function_error_rates = {}
     return STATE

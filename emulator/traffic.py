@@ -342,7 +342,10 @@ def _simulate(target: _Target, at: datetime) -> tuple[bytes, bool]:
         if _is_cold_start(target, runtime_arn):
             _log_init_start(target, runtime_arn, runtime_version, at)
         duration_ms = round(STATE.rng.lognormvariate(behaviour.mu, behaviour.sigma), 2)
-        errored = STATE.rng.random() < behaviour.error_rate
+        error_rate = STATE.function_error_rates.get(
+            (fn.function_name, runtime_arn or ""), behaviour.error_rate
+        )
+        errored = STATE.rng.random() < error_rate
         _record_metrics(target, at, duration_ms, errored)
     if not errored:
         return _SUCCESS_PAYLOAD, False

@@ -19,6 +19,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+from rollforward.model import DISCOVERY_PARAMETER
 from rollforward.policy import Policy
 
 from infra.constructs import (
@@ -31,7 +32,7 @@ from infra.constructs import (
 from infra.settings import Settings
 from workflows.remediation import RemediationFunctions, build_remediation_definition
 
-DISCOVERY_PARAMETER = "/rollforward/discovery"
+
 LAMBDA_ASSET = Path(__file__).resolve().parent.parent / "lambdas"
 FUNCTION_ARN_PATTERN = f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{Aws.ACCOUNT_ID}:function:*"
 

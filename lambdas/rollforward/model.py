@@ -64,3 +64,6 @@ class PinKey:
         if not sep:
             raise ValueError(f"not a pin id: {text!r}")
         return cls(arn, qualifier)
+
+# The SSM parameter where a deployed stack says where its resources are (CLI and console).
+DISCOVERY_PARAMETER = "/rollforward/discovery"

@@ -110,6 +110,13 @@ class Tracker:
             if latest is not None and latest.stage is Stage.CANARY:
                 # The canary pins its baseline version itself; that is not a new pin.
                 return Observation(key.id, "not_pinned", detail="managed by the running canary")
+            if latest is not None and latest.is_open:
+                live_version = read_runtime_setting(self.lambda_client, key) if setting is False else setting
+                if live_version and live_version.pinned_runtime_version_arn == latest.pinned_runtime_version_arn:
+                    # A version published from the pinned $LATEST carries the same pin: the
+                    # $LATEST pin's canary rolls it forward through the alias.
+                    return Observation(key.id, "not_pinned", detail="covered by the $LATEST pin")
+                setting = live_version
         live = read_runtime_setting(self.lambda_client, key) if setting is False else setting
         pin = self.ledger.get(key)
         if live is None:

@@ -1,0 +1,257 @@
+"""`make demo` / `rollforward demo`: the whole story on the embedded AWS, no account needed.
+
+A fleet of functions; AWS releases a runtime version that breaks one of them; a human pins it
+to Manual (the documented mitigation) and forgets; rollforward detects the pin, climbs the
+escalation ladder on a compressed clock, gets an on-call approval, tries a canary that fails
+and rolls back, and — once AWS ships a fixed runtime version — rolls the function forward to
+Auto behind a canary that passes. Everything is driven through AWS APIs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from emulator.inprocess import EmbeddedAws
+from emulator.scenario import Lifecycle, Principal, wait_for
+from emulator.stack import deploy_rollforward, synthesize
+from emulator.traffic import generate_traffic
+from rollforward.ledger import Stage
+
+VICTIM = "checkout"
+RUNTIME = "python3.12"
+REGION = "us-east-1"
+# A demo policy: the default ladder and judge, shorter bakes so the story fits in a minute.
+DEMO_POLICY = {
+    "approval": {"allowed_approvers": ["arn:aws:iam::*:user/oncall-*"], "approval_timeout": "1d"},
+    "canary": {"bake": "5m", "post_promotion_bake": "5m"},
+}
+TRAFFIC_RPS = 200.0
+BAKE = timedelta(minutes=5)
+
+
+class Story:
+    def __init__(self, quiet: bool = False) -> None:
+        self.started = time.monotonic()
+        self.quiet = quiet
+        self.scene = 0
+
+    def chapter(self, title: str) -> None:
+        self.scene += 1
+        self.say(f"\n== {self.scene}. {title}")
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    def step(self, lifecycle: Lifecycle, text: str) -> None:
+        now = lifecycle.aws.state.clock.now()
+        self.say(f"  [{now:%b %d %H:%M} UTC | +{time.monotonic() - self.started:4.1f}s] {text}")
+
+
+def _fleet(lifecycle: Lifecycle, story: Story, size: int) -> None:
+    runtimes = [RUNTIME, "python3.13", "nodejs22.x"]
+    for index in range(size):
+        name = VICTIM if index == 0 else f"svc-{index:02d}"
+        lifecycle.lam.create_function(
+            FunctionName=name,
+            Runtime=RUNTIME if name == VICTIM else runtimes[index % len(runtimes)],
+            Handler="app.handler",
+            Role=lifecycle.role,
+            Code={"ZipFile": _zip()},
+            Tags={"rollforward:owner": f"team{index % 5}@example.com", "rollforward:team": f"team{index % 5}"},
+        )
+        if index % 3 == 0:  # a third serve through an alias
+            version = lifecycle.lam.publish_version(FunctionName=name)["Version"]
+            lifecycle.lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    story.step(lifecycle, f"{size} functions created ({(size + 2) // 3} behind alias 'live'), runtime updates on Auto")
+
+
+def _zip() -> bytes:
+    from emulator.scenario import code_zip
+
+    return code_zip()
+
+
+def _error_rate(summary: Any) -> str:
+    return f"{summary.errors}/{summary.invocations} errors ({summary.errors / max(1, summary.invocations):.1%})"
+
+
+def _bake(lifecycle: Lifecycle, until: Callable[[], bool], story: Story, limit: int = 12) -> None:
+    for _ in range(limit):
+        lifecycle.settle()
+        if until():
+            return
+        summary = generate_traffic(VICTIM, "live", TRAFFIC_RPS, BAKE)
+        weights = lifecycle.lam.get_alias(FunctionName=VICTIM, Name="live").get("RoutingConfig", {})
+        split = ", ".join(f"v{v}: {w:.0%}" for v, w in (weights.get("AdditionalVersionWeights") or {}).items())
+        story.step(lifecycle, f"bake: {summary.invocations} invocations through 'live'{f' (candidate {split})' if split else ''}, {_error_rate(summary)}")
+    lifecycle.settle()
+
+
+def _verdicts(evidence: dict[str, Any]) -> list[str]:
+    lines = []
+    for verdict in evidence.get("verdicts", []):
+        lines.append(
+            f"step {verdict.get('step')}: {verdict.get('outcome')} — candidate "
+            f"{verdict.get('candidate_errors')}/{verdict.get('candidate_invocations')} errors vs baseline "
+            f"{verdict.get('baseline_errors')}/{verdict.get('baseline_invocations')}"
+        )
+    return lines
+
+
+class _StoryOutput(io.TextIOBase):
+    """stdout for the demo: rollforward's handlers run in this process and log JSON lines
+    (Powertools) the way Lambda would send them to CloudWatch Logs; here they would drown the
+    story, so lines that are JSON log records are dropped and everything else passes."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        self._partial += text
+        *lines, self._partial = self._partial.split("\n")
+        for line in lines:
+            if not line.startswith('{"'):
+                self._target.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+
+def run(size: int = 50, quiet: bool = False) -> int:
+    real_stdout = sys.stdout
+    sys.stdout = _StoryOutput(real_stdout)
+    try:
+        return _run(size, quiet)
+    finally:
+        sys.stdout = real_stdout
+
+
+def _run(size: int, quiet: bool) -> int:
+    story = Story(quiet)
+    story.chapter("Deploying rollforward into the embedded AWS (synthesized from infra/, cdk-nag checked)")
+    synthesize({"policy": DEMO_POLICY})
+    with EmbeddedAws() as aws:
+        aws.state.handler_log_level = "ERROR"  # the story, not the handlers' operational logs
+        logging.getLogger("rollforward").setLevel(logging.ERROR)
+        lifecycle = Lifecycle(aws, deploy_rollforward(context={"policy": DEMO_POLICY}))
+        story.step(lifecycle, f"stack deployed: state machine {lifecycle.state_machine_arn.rsplit(':', 1)[1]}")
+        _fleet(lifecycle, story, size)
+
+        story.chapter(f"AWS releases a new {RUNTIME} runtime version; it breaks '{VICTIM}'")
+        broken = aws.state.catalog.release(RUNTIME, REGION)
+        for version in broken:
+            aws.state.function_error_rates[(VICTIM, version.arn)] = 0.08
+        old = lifecycle.runtime_arn(VICTIM)
+        from emulator.lambda_api import rollout
+
+        updated = rollout(region=REGION, runtime=RUNTIME)
+        story.step(lifecycle, f"phase-2 rollout moved {len(updated)} Auto function versions to {broken[0].name}")
+        summary = generate_traffic(VICTIM, "live", 50, timedelta(minutes=2))
+        story.step(lifecycle, f"'{VICTIM}' after the update: {_error_rate(summary)}")
+
+        story.chapter("On-call pins it to Manual on the previous runtime version — and moves on")
+        dana = Principal("oncall-dana")
+        dana.client("lambda").put_runtime_management_config(FunctionName=VICTIM, UpdateRuntimeOn="Manual", RuntimeVersionArn=old)
+        # The deploy pipeline ships the pinned build: the new version inherits the pin.
+        dana.client("lambda").update_function_configuration(FunctionName=VICTIM, Description="redeploy, runtime pinned")
+        pinned_version = dana.client("lambda").publish_version(FunctionName=VICTIM)["Version"]
+        dana.client("lambda").update_alias(FunctionName=VICTIM, Name="live", FunctionVersion=pinned_version)
+        summary = generate_traffic(VICTIM, "live", 50, timedelta(minutes=2))
+        story.step(lifecycle, f"pinned by {dana.arn}; alias 'live' → v{pinned_version}: {_error_rate(summary)}")
+        pin = wait_for(lambda: lifecycle.pin_record(VICTIM), what="detection")
+        story.step(lifecycle, f"detected from CloudTrail → EventBridge: ledger item {pin.key.id}, 1 tracking execution")
+
+        story.chapter("The escalation ladder on a compressed clock (owner → team → on-call)")
+        sent: set[str] = set()
+
+        def report_notices() -> None:
+            for audience in ("owner", "team", "oncall"):
+                for notice in lifecycle.notices(audience):
+                    sent.add(notice["kind"])
+                    story.step(lifecycle, f"notice to {audience}: {notice['subject']}")
+
+        for _day in range(15):
+            lifecycle.advance(1)
+            report_notices()
+            if lifecycle.pending_approval(VICTIM):
+                break
+        approval = wait_for(lambda: lifecycle.pending_approval(VICTIM), what="the approval request")
+
+        story.chapter("On-call approves (IAM-authenticated decision API; the pinner could not)")
+        status, body = lifecycle.decide(dana, action="approve", approval_id=approval["approval_id"], reason="I pinned it, let me approve")
+        story.step(lifecycle, f"{dana.arn} tries to approve their own pin → {status}: {body.get('refused')}")
+        alice = Principal("oncall-alice")
+        status, body = lifecycle.decide(alice, action="approve", approval_id=approval["approval_id"], reason="runtime regression tracked in INC-4711; try it")
+        story.step(lifecycle, f"{alice.arn} approves {approval['approval_id']} → {status}")
+
+        story.chapter("Canary 1: the newest runtime is still the broken one")
+        wait_for(lambda: lifecycle.pin_record(VICTIM).stage is Stage.CANARY or "last_canary" in lifecycle.pin_record(VICTIM).evidence, what="the canary")
+        _bake(lifecycle, lambda: "last_canary" in lifecycle.pin_record(VICTIM).evidence, story)
+        evidence = lifecycle.pin_record(VICTIM).evidence["last_canary"]
+        for line in _verdicts(evidence):
+            story.step(lifecycle, line)
+        story.step(lifecycle, f"rolled back: {evidence['rolled_back_because'][:140]}")
+        report_notices()
+        alias = lifecycle.lam.get_alias(FunctionName=VICTIM, Name="live")
+        setting = lifecycle.lam.get_runtime_management_config(FunctionName=VICTIM)
+        story.step(lifecycle, f"restored exactly: alias 'live' 100% on v{alias['FunctionVersion']}, $LATEST {setting['UpdateRuntimeOn']} on the original runtime version")
+
+        story.chapter("AWS ships a fixed runtime version; on-call approves again")
+        fixed = aws.state.catalog.release(RUNTIME, REGION)
+        story.step(lifecycle, f"released {fixed[0].name}")
+        lifecycle.advance(1.1, step_days=0.25, settle=lambda: lifecycle.pending_approval(VICTIM))
+        report_notices()
+        approval = lifecycle.pending_approval(VICTIM)
+        status, body = lifecycle.decide(alice, action="approve", approval_id=approval["approval_id"], reason="fixed runtime version is out")
+        story.step(lifecycle, f"{alice.arn} approves {approval['approval_id']} → {status}")
+
+        story.chapter("Canary 2: 5% → 25% → 50%, judged on ExecutedVersion metrics, then promoted")
+        _bake(lifecycle, lambda: not lifecycle.pin_record(VICTIM).is_open, story)
+        pin = lifecycle.pin_record(VICTIM)
+        for line in _verdicts(pin.evidence.get("canary", {})):
+            story.step(lifecycle, line)
+        alias = lifecycle.lam.get_alias(FunctionName=VICTIM, Name="live")
+        setting = lifecycle.lam.get_runtime_management_config(FunctionName=VICTIM)
+        story.step(lifecycle, f"pin {pin.stage}: alias 'live' 100% on v{alias['FunctionVersion']}, $LATEST {setting['UpdateRuntimeOn']}")
+        report_notices()
+
+        story.chapter("The audit trail (CloudWatch Logs, the same records `rollforward show` reads)")
+        for record in lifecycle.audit.read(pin_id=pin.key.id):
+            detail = record.details.get("step") or record.details.get("stage") or record.details.get("reason") or ""
+            story.say(f"  {record.at:%b %d %H:%M:%S}  {record.event:<18} {record.actor[:48]:<48} {str(detail)[:60]}")
+        ok = pin.stage is Stage.RESOLVED and {"detected", "reminder", "team", "approval_request"} <= sent
+
+        story.chapter("Explore it yourself")
+        story.say(
+            "  rollforward emulator --deploy            # the embedded AWS as a server on 127.0.0.1:4566\n"
+            "  export AWS_ENDPOINT_URL=http://127.0.0.1:4566\n"
+            "  rollforward status | rollforward show checkout | rollforward approve <id> --reason ...\n"
+            "  rollforward console                      # the on-call console on http://127.0.0.1:8080\n"
+            "  Against AWS: `cdk deploy`, then the same commands with your profile (README)."
+        )
+        story.say(f"\n{'Done' if ok else 'FAILED'} in {time.monotonic() - story.started:.1f}s of wall time.")
+        return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rollforward demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--functions", type=int, default=50, help="fleet size (default 50)")
+    parser.add_argument("--quiet", action="store_true", help="print nothing, exit 0 on success")
+    args = parser.parse_args(argv)
+    if args.functions < 1:
+        parser.error("--functions must be at least 1")
+    return run(args.functions, args.quiet)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,349 @@
+"""Fault injection for the embedded AWS: make the next N calls of an operation fail as AWS would.
+
+The canary's safety invariant (DESIGN.md §2) is only worth what it survives. A test arms a
+fault, drives the lifecycle, and checks the function ended promoted-and-verified or exactly as
+it was:
+
+    with faults.injected("UpdateAlias", "TooManyRequestsException", times=3, function="checkout"):
+        ...
+    faults.inject("PutRuntimeManagementConfig", "ResourceConflictException", times=None)
+    faults.before_call("PublishVersion", delete_the_function, function="checkout")
+    faults.clear()
+
+What a fault answers is what Lambda answers: `TooManyRequestsException` 429 with `Retry-After`
+(and the `CallerRateLimitExceeded` reason), `ServiceException` 500,
+`ResourceConflictException` 409, `ResourceNotFoundException` 404 — the same error documents
+`emulator.lambda_api` renders, so botocore parses them exactly as it parses real ones. A failed
+call changes nothing and is neither counted by the throttle nor recorded in CloudTrail (it sits
+in front of both). CloudWatch faults (`service="cloudwatch"`, e.g. `GetMetricData` `Throttling`
+400 or `InternalFailure` 500) are rendered by moto's own serializer for CloudWatch's protocol.
+
+`before_call` runs an action just before a matching call is handled — a human acting at exactly
+that moment (deleting the function, moving the alias). The action must reach AWS state directly
+(moto's backends) or through boto3; it runs on the thread of the intercepted call.
+
+Retries: botocore retries throttles and 5xx with backoff, and Step Functions' `Retry` waits
+`IntervalSeconds` x `BackoffRate`^n; both sleep in real seconds, so a 429 storm longer than the
+retries costs minutes of wall time. `retries_on_virtual_clock()` makes those waits pass on the
+emulated clock instead (the clock is advanced by the delay; the thread does not sleep) and turns
+botocore's client-side rate limiter (adaptive mode, real-time token bucket) into a no-op.
+
+Faults match on the operation name (`UpdateAlias`) and, optionally, the function the call is
+about (name, or the function in an ARN); the hooks are installed on first use, once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import ModuleType
+from typing import Any, Literal
+from urllib.parse import unquote
+
+from moto.awslambda.responses import LambdaResponse
+from moto.cloudwatch.responses import CloudWatchResponse
+from moto.core.common_types import TYPE_RESPONSE
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
+
+from emulator.lambda_api import LambdaApiError, too_many_requests
+from emulator.state import STATE
+
+Service = Literal["lambda", "cloudwatch"]
+
+# Status codes AWS answers with, for the codes tests inject (anything else needs `status=`).
+STATUS_OF_CODE: dict[str, int] = {
+    "TooManyRequestsException": 429,
+    "ServiceException": 500,
+    "ResourceConflictException": 409,
+    "ResourceNotFoundException": 404,
+    "InvalidParameterValueException": 400,
+    "Throttling": 400,  # CloudWatch's throttle (query protocol)
+    "InternalFailure": 500,
+    "ServiceUnavailable": 503,
+}
+
+# .../functions/<name or ARN>[/...] and /2017-03-31/tags/<ARN>
+_FUNCTION_IN_PATH = re.compile(r"/(?:functions|tags)/(?P<name>[^/?]+)")
+
+
+@dataclass
+class Fault:
+    """One armed fault. `times` None means every matching call until `clear()`."""
+
+    service: Service
+    operation: str
+    function: str | None
+    times: int | None
+    error_code: str = ""
+    status: int = 0
+    retry_after_seconds: int = 1
+    action: Callable[[], None] | None = None  # before_call: run, then let the call through
+    fired: int = 0
+    calls_seen: list[str] = field(default_factory=list)  # the functions of the calls it hit
+
+    @property
+    def exhausted(self) -> bool:
+        return self.times is not None and self.fired >= self.times
+
+    def matches(self, service: Service, operation: str, function: str | None) -> bool:
+        return (
+            not self.exhausted
+            and service == self.service
+            and operation == self.operation
+            and (self.function is None or self.function == function)
+        )
+
+
+_lock = threading.Lock()
+_armed: list[Fault] = []
+_installed = False
+
+
+def inject(
+    operation: str,
+    error_code: str = "TooManyRequestsException",
+    times: int | None = 1,
+    status: int | None = None,
+    *,
+    function: str | None = None,
+    service: Service = "lambda",
+    retry_after_seconds: int = 1,
+) -> Fault:
+    """Make the next `times` calls of `operation` (on `function`, if given) fail with
+    `error_code`; `times=None` fails every call until `clear()`. Returns the armed fault, whose
+    `fired` says how many calls it failed."""
+    if times is not None and times < 1:
+        raise ValueError(f"times must be at least 1 (or None for every call), got {times}")
+    code_status = STATUS_OF_CODE.get(error_code)
+    if status is None and code_status is None:
+        raise ValueError(f"no known HTTP status for {error_code!r}: pass status=")
+    fault = Fault(
+        service=service,
+        operation=operation,
+        function=function,
+        times=times,
+        error_code=error_code,
+        status=status if status is not None else int(code_status or 0),
+        retry_after_seconds=retry_after_seconds,
+    )
+    return _arm(fault)
+
+
+def before_call(
+    operation: str,
+    action: Callable[[], None],
+    *,
+    function: str | None = None,
+    times: int | None = 1,
+    service: Service = "lambda",
+) -> Fault:
+    """Run `action` just before the next `times` matching calls are handled (then handle them)."""
+    return _arm(Fault(service, operation, function, times, action=action))
+
+
+@contextmanager
+def injected(
+    operation: str,
+    error_code: str = "TooManyRequestsException",
+    times: int | None = 1,
+    status: int | None = None,
+    *,
+    function: str | None = None,
+    service: Service = "lambda",
+) -> Iterator[Fault]:
+    """`inject` for the duration of a block; the fault is disarmed when the block ends."""
+    fault = inject(operation, error_code, times, status, function=function, service=service)
+    try:
+        yield fault
+    finally:
+        disarm(fault)
+
+
+def disarm(fault: Fault) -> None:
+    with _lock:
+        if fault in _armed:
+            _armed.remove(fault)
+
+
+def clear() -> None:
+    """Disarm every fault."""
+    with _lock:
+        _armed.clear()
+
+
+def armed() -> list[Fault]:
+    with _lock:
+        return list(_armed)
+
+
+def _arm(fault: Fault) -> Fault:
+    _install()
+    with _lock:
+        _armed.append(fault)
+    return fault
+
+
+def _take(service: Service, operation: str, function: str | None) -> Fault | None:
+    """The first armed fault matching this call, counted as fired."""
+    with _lock:
+        for fault in _armed:
+            if fault.matches(service, operation, function):
+                fault.fired += 1
+                fault.calls_seen.append(function or "")
+                return fault
+    return None
+
+
+def function_of_path(path: str) -> str | None:
+    """The function a Lambda request is about: `checkout` from `/2015-03-31/functions/checkout/
+    aliases/live`, or from an ARN there (`...:function:checkout[:qualifier]`)."""
+    match = _FUNCTION_IN_PATH.search(path)
+    if match is None:
+        return None
+    value = unquote(match["name"])
+    if value.startswith("arn:"):
+        parts = value.split(":")
+        return parts[6] if len(parts) > 6 else None
+    return value.split(":")[0]
+
+
+# --------------------------------------------------------------------------------------------
+# The hooks in front of moto's request handling
+# --------------------------------------------------------------------------------------------
+
+
+def _lambda_error(fault: Fault) -> TYPE_RESPONSE:
+    if fault.error_code == "TooManyRequestsException":
+        return too_many_requests(fault.retry_after_seconds).as_response()
+    message = {
+        "ServiceException": "The AWS Lambda service encountered an internal error.",
+        "ResourceConflictException": "The operation cannot be performed at this time. "
+        "An update is in progress for resource.",
+        "ResourceNotFoundException": "Function not found.",
+    }.get(fault.error_code, f"injected {fault.error_code}")
+    return LambdaApiError(fault.error_code, fault.status, message).as_response()
+
+
+class _InjectedServiceError(ServiceException):
+    """A CloudWatch error, serialized by moto for the protocol the client speaks."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code, f"injected {code}")
+
+
+def _cloudwatch_error(response: Any, fault: Fault) -> TYPE_RESPONSE:
+    # moto answers 400 for error codes its model does not know; AWS's status is the fault's.
+    _, headers, body = response.serialized(ActionResult(_InjectedServiceError(fault.error_code)))
+    headers["status"] = str(fault.status)
+    return fault.status, headers, body
+
+
+def _lambda_call_action(original: Callable[..., TYPE_RESPONSE]) -> Callable[..., TYPE_RESPONSE]:
+    @functools.wraps(original)
+    def call_action(self: LambdaResponse) -> TYPE_RESPONSE:
+        if _armed:
+            fault = _take("lambda", self._get_action(), function_of_path(self.path))
+            if fault is not None:
+                if fault.action is not None:
+                    fault.action()
+                else:
+                    return _lambda_error(fault)
+        return original(self)
+
+    return call_action
+
+
+def _cloudwatch_call_action(
+    original: Callable[..., TYPE_RESPONSE],
+) -> Callable[..., TYPE_RESPONSE]:
+    @functools.wraps(original)
+    def call_action(self: CloudWatchResponse) -> TYPE_RESPONSE:
+        if _armed:
+            fault = _take("cloudwatch", self._get_action(), None)
+            if fault is not None:
+                if fault.action is not None:
+                    fault.action()
+                else:
+                    return _cloudwatch_error(self, fault)
+        return original(self)
+
+    return call_action
+
+
+def _install() -> None:
+    """Wrap moto's Lambda and CloudWatch request handling, once per process; outermost, so a
+    failed call reaches neither the throttle's counters nor CloudTrail."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        LambdaResponse.call_action = _lambda_call_action(LambdaResponse.call_action)  # type: ignore[method-assign]
+        CloudWatchResponse.call_action = _cloudwatch_call_action(CloudWatchResponse.call_action)  # type: ignore[method-assign]
+        _installed = True
+
+
+# --------------------------------------------------------------------------------------------
+# Retries on the virtual clock
+# --------------------------------------------------------------------------------------------
+
+
+class _VirtualTime(ModuleType):
+    """Stands in for the `time` module inside a retrier: `sleep` advances the emulated clock
+    by the delay (the wait passes in emulated time, at once); everything else is `time`."""
+
+    def __init__(self) -> None:
+        super().__init__("time")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        if seconds > 0:
+            STATE.clock.advance(timedelta(seconds=seconds))
+
+
+def _admit_at_once(self: Any, amount: int = 1, block: bool = True) -> bool:
+    return True
+
+
+@contextmanager
+def retries_on_virtual_clock() -> Iterator[None]:
+    """Step Functions `Retry` intervals and botocore's retry backoff pass on the emulated clock;
+    botocore's adaptive client-side rate limiter admits every request at once. Restored on exit.
+    """
+    import botocore.endpoint
+    from botocore.retries import bucket
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    saved = (retrier_decl.time, botocore.endpoint.time, bucket.TokenBucket.acquire)
+    virtual = _VirtualTime()
+    retrier_decl.time = virtual  # type: ignore[attr-defined]
+    botocore.endpoint.time = virtual  # type: ignore[attr-defined]
+    bucket.TokenBucket.acquire = _admit_at_once  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        retrier_decl.time, botocore.endpoint.time = saved[0], saved[1]  # type: ignore[attr-defined]
+        bucket.TokenBucket.acquire = saved[2]  # type: ignore[method-assign]
+
+
+__all__ = [
+    "STATUS_OF_CODE",
+    "Fault",
+    "armed",
+    "before_call",
+    "clear",
+    "disarm",
+    "function_of_path",
+    "inject",
+    "injected",
+    "retries_on_virtual_clock",
+]

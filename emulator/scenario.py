@@ -1,0 +1,187 @@
+"""A deployed rollforward in the embedded AWS, driven only through AWS APIs.
+
+Shared by the e2e tests and the demo. It talks to "AWS" like a user would: boto3 clients with
+the credentials of IAM users it creates, EventBridge/CloudTrail delivering events, SQS queues
+subscribed to the notice topics.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import boto3
+
+from emulator.deploy import Deployment
+from emulator.inprocess import EmbeddedAws
+from rollforward.audit import AuditTrail
+from rollforward.ledger import Ledger, Pin
+from rollforward.model import PinKey
+from rollforward_cli.aws import DecisionClient, Target
+
+T = TypeVar("T")
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+def wait_for(predicate: Callable[[], T], *, timeout: float = 15.0, what: str = "condition") -> T:
+    """Poll until `predicate()` is truthy; executions run in background threads."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def code_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return {'ok': True}\n")
+    return buffer.getvalue()
+
+
+class Principal:
+    """An IAM user with its own access key: what it does is attributed to it."""
+
+    def __init__(self, name: str) -> None:
+        iam = boto3.client("iam")
+        self.arn = iam.create_user(UserName=name)["User"]["Arn"]
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        self.session = boto3.Session(
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+            region_name=REGION,
+        )
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service)
+
+
+class Lifecycle:
+    def __init__(self, aws: EmbeddedAws, deployment: Deployment) -> None:
+        self.aws = aws
+        self.deployment = deployment
+        self.lam = boto3.client("lambda")
+        self.sfn = boto3.client("stepfunctions")
+        self.sqs = boto3.client("sqs")
+        self.state_machine_arn = deployment.find("AWS::StepFunctions::StateMachine", "Remediation")
+        self.ledger = Ledger(boto3.resource("dynamodb").Table(deployment.find("AWS::DynamoDB::Table", "Ledger")))
+        self.approvals_table = boto3.resource("dynamodb").Table(deployment.find("AWS::DynamoDB::Table", "Approvals"))
+        self.audit = AuditTrail(boto3.client("logs"), deployment.find("AWS::Logs::LogGroup", "AuditTrail"))
+        self.role = boto3.client("iam").create_role(RoleName="fleet-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        self.queues = {audience: self._subscribe(audience) for audience in ("owner", "team", "oncall")}
+        self.discovery = json.loads(boto3.client("ssm").get_parameter(Name="/rollforward/discovery")["Parameter"]["Value"])
+
+    def _subscribe(self, audience: str) -> str:
+        topic = self.deployment.find("AWS::SNS::Topic", f"{audience.capitalize()}Topic")
+        url = self.sqs.create_queue(QueueName=f"notices-{audience}")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        boto3.client("sns").subscribe(
+            TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
+        )
+        return url
+
+    # --- the fleet ------------------------------------------------------------------------
+    def create_function(self, name: str, *, owner: str = "alice@example.com", team: str = "payments") -> str:
+        self.lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Handler="app.handler",
+            Role=self.role,
+            Code={"ZipFile": code_zip()},
+            Tags={"rollforward:owner": owner, "rollforward:team": team},
+        )
+        return str(self.lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"])
+
+    def runtime_arn(self, name: str) -> str:
+        config = self.lam.get_function(FunctionName=name)["Configuration"]
+        return str(config["RuntimeVersionConfig"]["RuntimeVersionArn"])
+
+    def pin(self, name: str, by: Principal | None = None) -> None:
+        client = by.client("lambda") if by else self.lam
+        client.put_runtime_management_config(
+            FunctionName=name, UpdateRuntimeOn="Manual", RuntimeVersionArn=self.runtime_arn(name)
+        )
+
+    def lift(self, name: str, by: Principal | None = None) -> None:
+        client = by.client("lambda") if by else self.lam
+        client.put_runtime_management_config(FunctionName=name, UpdateRuntimeOn="Auto")
+
+    # --- observations ---------------------------------------------------------------------
+    def key(self, name: str) -> PinKey:
+        return PinKey(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+
+    def pin_record(self, name: str) -> Pin | None:
+        return self.ledger.get(self.key(name))
+
+    def executions(self, status: str | None = None) -> list[dict[str, Any]]:
+        kwargs = {"stateMachineArn": self.state_machine_arn}
+        if status:
+            kwargs["statusFilter"] = status
+        return list(self.sfn.list_executions(**kwargs)["executions"])
+
+    def notices(self, audience: str) -> list[dict[str, Any]]:
+        """Drain the audience's queue: each item is the `lambda`/`sqs` body of one notice."""
+        received: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.queues[audience], MaxNumberOfMessages=10)
+            messages = batch.get("Messages", [])
+            if not messages:
+                return received
+            for message in messages:
+                body = json.loads(message["Body"])
+                received.append(json.loads(body["sqs"]) if "sqs" in body else body)
+                self.sqs.delete_message(QueueUrl=self.queues[audience], ReceiptHandle=message["ReceiptHandle"])
+
+    def pending_approval(self, name: str) -> dict[str, Any] | None:
+        pin_id = self.key(name).id
+        items = self.approvals_table.scan()["Items"]
+        pending = [i for i in items if i["pin_id"] == pin_id and i["status"] == "pending"]
+        return max(pending, key=lambda i: i["requested_at"]) if pending else None
+
+    def quiescent(self) -> bool:
+        """Every running execution is parked: in a Wait, or waiting for an approval token."""
+        for execution in self.executions("RUNNING"):
+            # (moto returns the whole history, oldest first, whatever the paging arguments)
+            events = self.sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+            if not events or events[-1]["type"] not in {"WaitStateEntered", "TaskSubmitted"}:
+                return False
+        return True
+
+    def settle(self) -> None:
+        """Wait until executions are parked twice in a row (a Wait may be about to exit)."""
+        wait_for(lambda: self.quiescent() and (time.sleep(0.1) or self.quiescent()), what="quiescence")
+
+    def advance(self, days: float, *, step_days: float = 1.0, settle: Callable[[], object] | None = None) -> None:
+        """Let `days` pass a step at a time, letting executions catch up after each step,
+        as they would in real time."""
+        self.settle()
+        remaining = days
+        while remaining > 1e-9:
+            step = min(step_days, remaining)
+            self.aws.state.clock.advance(timedelta(days=step))
+            remaining -= step
+            time.sleep(0.1)
+            self.settle()
+        if settle:
+            wait_for(settle, what="the executions to settle")
+
+    def decide(self, by: Principal, **fields: Any) -> tuple[int, dict[str, Any]]:
+        return DecisionClient(Target(by.session, None), self.discovery).post(**fields)
+
+
+def approve_pending(lifecycle: Lifecycle, name: str, approver: Principal, **extra: Any) -> str:
+    approval = wait_for(lambda: lifecycle.pending_approval(name), what="an approval request")
+    status, body = lifecycle.decide(
+        approver, action="approve", approval_id=approval["approval_id"], reason="roll it forward", **extra
+    )
+    assert status == 200, body
+    return str(approval["approval_id"])
