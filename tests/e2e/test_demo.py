@@ -16,7 +16,7 @@ def test_the_demo_plays_the_whole_story(capsys):
         "separation of duties",
         "step 1: FAIL",
         "restored exactly: alias 'live' 100% on v2, $LATEST Manual",
-        "pin resolved: alias 'live' 100% on v3, $LATEST Auto",
+        "pin resolved: alias 'live' 100% on v4, $LATEST Auto",
     ):
         assert beat in out, beat
     timeline = out.split("The audit trail")[1]
