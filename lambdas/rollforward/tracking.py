@@ -8,6 +8,7 @@ decisions). The state machine's `$` between tasks is `WorkflowState.to_dict()`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,12 @@ from rollforward.model import LATEST, PinKey, UpdateMode
 from rollforward.notices import NoticeKind, ladder_kind
 from rollforward.notify import Notifier
 from rollforward.policy import Policy, StagePlan, format_duration, next_stage
+
+
+class Unread(Enum):
+    """`observe(setting=...)` default: read the live setting now (None means "gone")."""
+
+    UNREAD = "unread"
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,7 @@ class Tracker:
         actor: str,
         seen_at: datetime | None = None,
         source: str,
-        setting: RuntimeSetting | None | bool = False,
+        setting: RuntimeSetting | None | Unread = Unread.UNREAD,
     ) -> Observation:
         """Reconcile the ledger with the live setting of `key` (read now unless given)."""
         now = utc_now()
@@ -111,13 +118,17 @@ class Tracker:
                 # The canary pins its baseline version itself; that is not a new pin.
                 return Observation(key.id, "not_pinned", detail="managed by the running canary")
             if latest is not None and latest.is_open:
-                live_version = read_runtime_setting(self.lambda_client, key) if setting is False else setting
+                live_version = (
+                    read_runtime_setting(self.lambda_client, key)
+                    if isinstance(setting, Unread)
+                    else setting
+                )
                 if live_version and live_version.pinned_runtime_version_arn == latest.pinned_runtime_version_arn:
                     # A version published from the pinned $LATEST carries the same pin: the
                     # $LATEST pin's canary rolls it forward through the alias.
                     return Observation(key.id, "not_pinned", detail="covered by the $LATEST pin")
                 setting = live_version
-        live = read_runtime_setting(self.lambda_client, key) if setting is False else setting
+        live = read_runtime_setting(self.lambda_client, key) if isinstance(setting, Unread) else setting
         pin = self.ledger.get(key)
         if live is None:
             if pin and pin.is_open:
@@ -390,7 +401,9 @@ class Tracker:
                 next_step="Tracking stopped after a failure; the next reconciling scan resumes it.",
                 facts={"Error": detail["error"], "Cause": detail["cause"][:400]},
             )
-        self.audit.record(AuditEvent.FAILED, pin_id=state.pin_id, **detail)
+        self.audit.record(
+            AuditEvent.FAILED, pin_id=state.pin_id, error=detail["error"], cause=detail["cause"]
+        )
         return WorkflowState(state.pin_id, state.generation, "closed", outcome="failed")
 
 

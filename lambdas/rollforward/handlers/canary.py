@@ -47,7 +47,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 if state.candidate_version or stop.hand_back:
                     return _rolled_back(tracker, canary, pin, raw, state, stop.reason)
                 canary.stopped(pin, stop.reason)
-                metrics.add_metric(name="CanaryOutcomes", unit=MetricUnit.Count, value=1)
+                _count_outcome("stopped")
                 return {**tracker.plan(tracker.load(workflow) or pin, _now()).to_dict(), "canary": {"next": "stopped", "reason": stop.reason}}
             return _with(raw, state)
         if action == "judge":
@@ -59,6 +59,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return _with(raw, canary.verify(pin, state))
         if action == "resolve":
             canary.resolve(pin, state)
+            _count_outcome("promoted")
             return {**workflow.to_dict(), "status": "closed", "outcome": "resolved", "canary": state.to_dict()}
         if action == "rollback":
             failure = raw.get("failure") or {}
@@ -79,8 +80,14 @@ def _rolled_back(tracker: Any, canary: Canary, pin: Any, raw: dict[str, Any], st
     workflow = WorkflowState.from_dict(raw)
     fresh = tracker.load(workflow)
     planned = tracker.plan(fresh, _now()) if fresh else WorkflowState(workflow.pin_id, workflow.generation, "closed")
-    metrics.add_metric(name="CanaryOutcomes", unit=MetricUnit.Count, value=1)
+    _count_outcome("rolled_back")
     return {**planned.to_dict(), "canary": {**state.to_dict(), "next": "rolled_back", "reason": reason}}
+
+
+def _count_outcome(outcome: str) -> None:
+    """EMF: CanaryOutcomes by outcome (promoted, rolled_back, stopped), for the dashboard."""
+    metrics.add_dimension(name="outcome", value=outcome)
+    metrics.add_metric(name="CanaryOutcomes", unit=MetricUnit.Count, value=1)
 
 
 def _now() -> Any:

@@ -94,7 +94,8 @@ def audit(settings: Settings) -> AuditTrail:
 def transient_error(message: str) -> Exception:
     """An exception Lambda reports with errorType `rollforward.Transient`, which the state
     machine retries with backoff (a throttled or failing AWS call, not a bug)."""
-    return type("rollforward.Transient", (Exception,), {})(message)
+    error_type: type[Exception] = type("rollforward.Transient", (Exception,), {})
+    return error_type(message)
 
 
 def notifier(settings: Settings) -> Notifier:
