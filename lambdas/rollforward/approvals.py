@@ -42,6 +42,7 @@ class Refused(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.audited = False
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ class Approvals:
                 decision=str(decision)[:20],
                 reason=refusal.reason,
             )
+            refusal.audited = True
             raise
 
     def _decide(
@@ -279,6 +281,7 @@ class Approvals:
                 pin_id=str(pin_id)[:300],
                 reason=refusal.reason,
             )
+            refusal.audited = True
             raise
 
     def _hold(

@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 
 from rollforward.approvals import Refused
+from rollforward.audit import AuditEvent
 from rollforward.handlers import wiring
 
 logger = Logger()
@@ -56,6 +57,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return _response(200, held)
         raise Refused(400, "action must be one of approve, reject, snooze, exempt")
     except Refused as refusal:
+        if not refusal.audited:
+            wiring.audit(settings).record(
+                AuditEvent.REFUSED, actor=caller or "unknown", request="decision", reason=refusal.reason
+            )
         logger.warning(
             "refused", extra={"status": refusal.status, "reason": refusal.reason, "caller": caller}
         )
