@@ -1,0 +1,318 @@
+"""The on-call console in a real headless Chromium, against a deployed rollforward (issue 5).
+
+The embedded AWS runs in this process (moto intercepts Python's AWS calls only); the console
+runs in a thread of this process on a free loopback port and answers Chromium over real HTTP.
+On-call `oncall-alice` is the console's AWS identity: her decisions go through the decision
+API, so the approvals table must name her ARN as the decider.
+
+Needs /usr/bin/chromium: `.ci/install-browser` installs it (CI runs it before the tests).
+This test fails, rather than skips, without it: a console nobody clicked through is untested.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from rollforward.judge import Outcome
+from rollforward.ledger import Stage
+from rollforward_cli.aws import Target
+from rollforward_cli.console import make_app
+from werkzeug.serving import make_server
+
+from emulator.traffic import generate_traffic
+from tests.e2e.harness import Lifecycle, Principal, code_zip, wait_for
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+BAKE = timedelta(minutes=10)
+# Function names and reasons are other people's input: the console must show them as text.
+HOSTILE_REASON = 'runtime fix verified <script>alert("x")</script> & <b>bold</b>'
+
+
+def _require_browser() -> Any:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: run `.ci/install-browser` "
+            "(apt-get install chromium) before the browser tests",
+            pytrace=False,
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail(
+            "the playwright Python package is missing: `pip install -e '.[dev]'`", pytrace=False
+        )
+    return sync_playwright
+
+
+# ------------------------------------------------------------------------ the fleet
+
+
+def _aliased_function(lifecycle: Lifecycle, name: str, runtime: str) -> None:
+    """Serves through alias `live` on version 1; pinned on $LATEST (the canary's kind)."""
+    lifecycle.lam.create_function(
+        FunctionName=name,
+        Runtime=runtime,
+        Handler="app.handler",
+        Role=lifecycle.role,
+        Code={"ZipFile": code_zip()},
+        Tags={"rollforward:owner": "carol@example.com", "rollforward:team": "storefront"},
+    )
+    lifecycle.pin(name)
+    version = lifecycle.lam.publish_version(FunctionName=name)["Version"]
+    lifecycle.lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+
+
+def _rps_for_a_verdict(lifecycle: Lifecycle, name: str) -> float:
+    """Enough traffic for one bake to judge the candidate's share with no errors as a pass
+    (~3,000 candidate invocations), and no more: an invocation costs real time here."""
+    alias = lifecycle.lam.get_alias(FunctionName=name, Name="live")
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    share = float(next(iter(weights.values()), 1.0))
+    return max(20.0, 3300 / (share * BAKE.total_seconds()))
+
+
+def _canary(lifecycle: Lifecycle, alice: Principal, name: str, *, to_pass: bool) -> dict[str, Any]:
+    """Approve `name` (as alice, through the API) and serve traffic bake by bake until its
+    canary ends; returns the canary's ledger evidence. A broken runtime fails on little
+    traffic; a good one needs enough for each step to pass."""
+    approval = lifecycle.pending_approval(name)
+    status, body = lifecycle.decide(
+        alice, action="approve", approval_id=approval["approval_id"], reason="canary it"
+    )
+    assert status == 200, body
+    for _ in range(12):
+        lifecycle.settle()
+        evidence = lifecycle.pin_record(name).evidence
+        if "last_canary" in evidence or "canary" in evidence:
+            return dict(evidence.get("last_canary") or evidence["canary"])
+        rps = _rps_for_a_verdict(lifecycle, name) if to_pass else 20.0
+        generate_traffic(name, "live", rps, BAKE)
+    raise AssertionError(f"the canary of {name} did not end")
+
+
+def _fleet(lifecycle: Lifecycle, alice: Principal) -> None:
+    """`orders` and `billing` awaiting approval; `checkout`'s canary of a broken runtime rolled
+    back; `search`'s canary of a good one promoted (resolved: a closed pin)."""
+    lifecycle.create_function("orders")
+    lifecycle.pin("orders")
+    lifecycle.create_function("billing", owner="bob@example.com", team="ledger")
+    lifecycle.pin("billing")
+    _aliased_function(lifecycle, "checkout", "python3.12")
+    _aliased_function(lifecycle, "search", "python3.13")
+    lifecycle.aws.state.catalog.release("python3.12", "us-east-1", error_rate=0.05)
+    lifecycle.aws.state.catalog.release("python3.13", "us-east-1")
+    names = ("orders", "billing", "checkout", "search")
+    wait_for(lambda: all(lifecycle.pin_record(n) for n in names), what="the ledger items")
+    lifecycle.advance(14.2, settle=lambda: all(lifecycle.pending_approval(n) for n in names))
+    rolled_back = _canary(lifecycle, alice, "checkout", to_pass=False)
+    assert any(v["outcome"] == Outcome.FAIL for v in rolled_back["verdicts"])
+    promoted = _canary(lifecycle, alice, "search", to_pass=True)
+    assert [v["step"] for v in promoted["verdicts"]][:3] == [1, 2, 3]
+    assert lifecycle.pin_record("search").stage is Stage.RESOLVED
+
+
+@contextmanager
+def _console(target: Target) -> Iterator[str]:
+    """The console on a free loopback port, in a thread of this process."""
+    server = make_server("127.0.0.1", 0, make_app(target), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="console", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# ------------------------------------------------------------------------ the test
+
+
+def _approval_item(lifecycle: Lifecycle, approval_id: str) -> dict[str, Any]:
+    return lifecycle.approvals_table.get_item(Key={"approval_id": approval_id})["Item"]
+
+
+def _csrf_session(url: str) -> tuple[requests.Session, str]:
+    session = requests.Session()
+    page = session.get(f"{url}/", timeout=10)
+    assert page.status_code == 200
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token, "the fleet page has no CSRF field"
+    return session, token.group(1)
+
+
+def _check_the_server_refuses_what_a_browser_would_not_send(url: str, approval_id: str) -> None:
+    """Plain HTTP from this process reaches the console (moto's mock passes 127.0.0.1
+    through), and every refusal is the console's own: nothing reaches the decision API."""
+    session, token = _csrf_session(url)
+    fields = {"action": "approve", "approval_id": approval_id, "reason": "x", "confirm": "yes"}
+    forged = session.post(f"{url}/decide", data=fields, timeout=10)
+    assert forged.status_code == 403 and "CSRF" in forged.text
+    cross_site = session.post(
+        f"{url}/decide",
+        data={**fields, "csrf_token": token},
+        headers={"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"},
+        timeout=10,
+    )
+    assert cross_site.status_code == 403
+    blank = session.post(
+        f"{url}/decide", data={**fields, "csrf_token": token, "reason": "  "}, timeout=10
+    )
+    assert blank.status_code == 400 and "reason is required" in blank.text
+    assert requests.get(f"{url}/decide", timeout=10).status_code == 405
+    rebound = requests.get(f"{url}/", headers={"Host": "attacker.example"}, timeout=10)
+    assert rebound.status_code == 400
+
+
+def test_on_call_decides_in_the_console(lifecycle: Lifecycle, tmp_path: Path) -> None:
+    sync_playwright = _require_browser()  # before the slow part: fail fast without Chromium
+    alice = Principal("oncall-alice")
+    _fleet(lifecycle, alice)
+    orders = lifecycle.pending_approval("orders")["approval_id"]
+    billing = lifecycle.pending_approval("billing")["approval_id"]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    with _console(Target(alice.session, None)) as url, sync_playwright() as playwright:
+        _check_the_server_refuses_what_a_browser_would_not_send(url, orders)
+        assert _approval_item(lifecycle, orders)["status"] == "pending"
+
+        browser = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1366, "height": 900},
+        )
+        problems: list[str] = []
+        dialogs: list[str] = []
+        # Script errors, CSP violations, failed assets; the refusal page's own 409 is expected.
+        browser.on(
+            "console",
+            lambda m: (
+                m.type == "error" and "status of 409" not in m.text and problems.append(m.text)
+            ),
+        )
+        page = browser.new_page()
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(f"{url}/")
+
+        # The fleet: every open pin by age, counts per stage, the pending approvals.
+        fleet = page.locator("table.fleet tbody tr")
+        names = fleet.locator("td:first-child").all_inner_texts()
+        assert sorted(names) == ["billing", "checkout", "orders"]
+        counts = page.locator("section.counts").inner_text()
+        assert "3\nopen" in counts and "2\nawaiting approval" in counts
+        assert page.locator("li.approval").count() == 2
+        page.screenshot(path=str(SCREENSHOTS / "console-fleet.png"), full_page=True)
+
+        # A second tab keeps the fleet page as it was before the approval below.
+        stale = browser.new_page()
+        stale.goto(f"{url}/")
+
+        # Approve orders: reason, Approve…, the confirmation restates it, Yes.
+        item = page.locator(f'li.approval[data-approval-id="{orders}"]')
+        item.locator("textarea[name=reason]").fill(HOSTILE_REASON)
+        item.get_by_role("button", name="Approve…").click()
+        assert page.locator("h1").inner_text().startswith("Approve orders")
+        assert page.locator("dd.reason").inner_text() == HOSTILE_REASON  # shown as text
+        assert page.locator("dd.decision-approve").inner_text() == "approve"
+        assert _approval_item(lifecycle, orders)["status"] == "pending"  # not before Yes
+        page.get_by_role("button", name="Yes, approve orders").click()
+        assert page.locator("h1").inner_text().startswith("Approved: orders")
+        assert alice.arn in page.locator("dl.fields").inner_text()
+        approved = _approval_item(lifecycle, orders)
+        assert approved["status"] == "approved" and approved["decided_by"] == alice.arn
+        assert approved["reason"] == HOSTILE_REASON
+        pin = wait_for(
+            lambda: (p := lifecycle.pin_record("orders")).evidence.get("approval") and p,
+            what="the approval in the ledger",
+        )
+        assert pin.evidence["approval"]["approver"] == alice.arn
+
+        # Reject billing the same way: the pin is snoozed, by alice.
+        page.goto(f"{url}/")
+        item = page.locator(f'li.approval[data-approval-id="{billing}"]')
+        item.locator("textarea[name=reason]").fill("peak season: after the freeze")
+        item.get_by_role("button", name="Reject…").click()
+        assert page.locator("h1").inner_text().startswith("Reject billing")
+        page.get_by_role("button", name="Yes, reject billing").click()
+        assert page.locator("h1").inner_text().startswith("Rejected: billing")
+        rejected = _approval_item(lifecycle, billing)
+        assert rejected["status"] == "rejected" and rejected["decided_by"] == alice.arn
+        snoozed = wait_for(
+            lambda: (p := lifecycle.pin_record("billing")).snooze and p, what="the snooze"
+        )
+        assert snoozed.stage is Stage.SNOOZED and snoozed.snooze.by == alice.arn
+
+        # The stale tab approves orders again: the API refuses, and the page says why.
+        item = stale.locator(f'li.approval[data-approval-id="{orders}"]')
+        item.locator("textarea[name=reason]").fill("me too")
+        item.get_by_role("button", name="Approve…").click()
+        assert "This approval is approved" in stale.locator("p.warning").inner_text()
+        stale.get_by_role("button", name="Yes, approve orders").click()
+        assert stale.locator("h1").inner_text().startswith("Refused (409)")
+        assert "single-use" in stale.locator("p.refusal").inner_text()
+
+        # The rolled-back canary: the failing step, why, and the timeline.
+        page.goto(f"{url}/")
+        page.get_by_role("link", name="checkout").first.click()
+        canary = page.locator("section.canary").first
+        assert canary.locator("h2").inner_text() == "Last canary (rolled back)"
+        steps = canary.locator("table.verdicts tbody tr")
+        assert "fail" in canary.locator("table.verdicts").inner_text()
+        assert canary.locator("svg.chart circle.dot.candidate").count() == steps.count() >= 1
+        assert "candidate error rate" in canary.inner_text()  # why it was rolled back
+        timeline = page.locator("table.timeline").inner_text()
+        assert "canary step" in timeline and "rolled back" in timeline
+        canary.screenshot(path=str(SCREENSHOTS / "console-canary-rolled-back.png"))
+
+        # Snooze checkout from its page: the same confirm step, through the same API.
+        hold = page.locator("form.hold")
+        hold.locator("input[name=until]").fill("2d")
+        hold.locator("textarea[name=reason]").fill("owner is fixing the handler first")
+        hold.get_by_role("button", name="Snooze…").click()
+        page.get_by_role("button", name="Yes, snooze checkout").click()
+        assert page.locator("h1").inner_text().startswith("Snoozed: checkout")
+        held = wait_for(lambda: (p := lifecycle.pin_record("checkout")).snooze and p)
+        assert held.snooze.by == alice.arn
+
+        # The promoted canary: weight 5% → 25% → 50% → 100%, every step judged a pass.
+        page.goto(f"{url}/?all=1")
+        assert page.locator("table.fleet tbody tr").count() == 4
+        page.get_by_role("link", name="search").first.click()
+        canary = page.locator("section.canary").first
+        assert canary.locator("h2").inner_text() == "Canary"
+        weights = canary.locator("table.verdicts tbody tr td:nth-child(3)").all_inner_texts()
+        assert list(dict.fromkeys(weights)) == ["5%", "25%", "50%", "100%"]  # (+ extensions)
+        chart = canary.locator("svg.chart")
+        assert chart.locator("circle.dot.candidate").count() == len(weights)
+        assert chart.locator("circle.dot.baseline").count() == len(weights)
+        assert chart.locator("text.outcome-pass").count() == 4  # each step ended in a pass
+        assert "promoted" in page.locator("table.timeline").inner_text()
+        canary.screenshot(path=str(SCREENSHOTS / "console-canary.png"))
+        page.screenshot(path=str(SCREENSHOTS / "console-function.png"), full_page=True)
+
+        assert dialogs == [], f"script ran in the page: {dialogs}"
+        assert problems == [], f"the browser reported errors: {problems}"
+        browser.close()
