@@ -1,8 +1,181 @@
-"""The `rollforward` command."""
+"""The `rollforward` command.
 
+    rollforward status | show FUNCTION | approve ID | reject ID | snooze FUNCTION |
+                exempt FUNCTION | scan | demo | console | emulator [CONTROL ...]
+
+Exit codes (scripts rely on them): 0 done; 1 refused or failed (nothing changed on a refusal);
+2 bad arguments (nothing was sent); 3 rollforward is not deployed there, or AWS / the emulator
+cannot be reached. Errors are one line on stderr; `--output json` results are one JSON
+document on stdout.
+
+The target is the standard AWS configuration (`--profile`, `--region`, `AWS_ENDPOINT_URL`);
+with none, or with `--emulator`, the embedded AWS at http://127.0.0.1:4566.
+"""
+
+from __future__ import annotations
+
+import argparse
 import sys
+from importlib import metadata
+from typing import NoReturn, TextIO
+
+import requests
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ProfileNotFound,
+)
+from rollforward_cli.aws import NotDeployed
+from rollforward_cli.commands import decisions, delegates, emulator, pins, scan
+from rollforward_cli.commands.base import (
+    EXIT_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    CliError,
+    Context,
+    GlobalOptions,
+    UsageError,
+)
+from rollforward_cli.render import OUTPUT_FORMATS, Output
+
+COMMAND_GROUPS = (pins, decisions, scan, delegates, emulator)
+# Credentials AWS does not accept: the target cannot be used, whatever the command.
+AUTH_ERRORS = {
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+}
 
 
-def main(argv: list[str] | None = None) -> int:
-    print("rollforward: not built yet", file=sys.stderr)
-    return 2
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and lets `main` return its exit code."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("rollforward").strip()
+        where = f"{command}: " if command else ""
+        raise UsageError(f"{where}{message} (see `{self.prog} --help`)")
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """On the top-level parser with defaults; on every sub-command with SUPPRESS, so an option
+    is accepted before or after the command and a later position never resets an earlier one."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    group = parser.add_argument_group("AWS target and output")
+    group.add_argument("--profile", default=default(None), help="AWS profile (~/.aws/config)")
+    group.add_argument("--region", default=default(None), help="AWS region")
+    group.add_argument(
+        "--endpoint-url",
+        default=default(None),
+        help="AWS endpoint (default: AWS_ENDPOINT_URL, else AWS itself)",
+    )
+    group.add_argument(
+        "--emulator",
+        action="store_true",
+        default=default(False),
+        help="use the embedded AWS (http://127.0.0.1:4566 unless --endpoint-url)",
+    )
+    group.add_argument(
+        "--output",
+        choices=OUTPUT_FORMATS,
+        default=default("table"),
+        help="table (for people, default) or json (for scripts)",
+    )
+
+
+def _version() -> str:
+    try:
+        return metadata.version("rollforward")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="rollforward",
+        description="Find Lambda functions pinned to a Manual runtime version, track and "
+        "escalate them, and roll them forward to Auto behind a canary.",
+        epilog="Exit codes: 0 ok, 1 refused or failed, 2 bad arguments, "
+        "3 not deployed or AWS unreachable.",
+    )
+    parser.add_argument("--version", action="version", version=f"rollforward {_version()}")
+    _global_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, suppress=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in COMMAND_GROUPS:
+        group.register(commands, [common])
+    return parser
+
+
+def main(
+    argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
+    """Run one command; returns its exit code (the console script exits with it).
+
+    `stdout`/`stderr` default to the process's; embedders and tests pass their own so results
+    are not mixed with anything else the process prints.
+    """
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    parser = build_parser()
+    try:
+        args, passthrough = parser.parse_known_args(argv)
+        if passthrough and not getattr(args, "accepts_passthrough", False):
+            parser.error(f"unrecognized arguments: {' '.join(passthrough)}")
+        args.passthrough = passthrough
+    except UsageError as error:
+        Output("table", stdout, stderr).error(str(error))
+        return EXIT_USAGE
+    except SystemExit as done:  # --help, --version
+        return done.code if isinstance(done.code, int) else 0
+    out = Output(args.output, stdout, stderr)
+    options = GlobalOptions(
+        profile=args.profile,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
+        emulator=args.emulator,
+        output=args.output,
+    )
+    context = Context(options, out)
+    try:
+        return int(args.handler(args, context))
+    except CliError as error:
+        out.error(str(error))
+        return error.exit_code
+    except NotDeployed as error:
+        out.error(str(error))
+        return EXIT_UNREACHABLE
+    except ProfileNotFound as error:
+        out.error(str(error))
+        return EXIT_USAGE
+    except NoRegionError:
+        out.error("no AWS region configured: pass --region or set AWS_REGION")
+        return EXIT_USAGE
+    except NoCredentialsError:
+        out.error("no AWS credentials: configure a profile, or use --emulator")
+        return EXIT_UNREACHABLE
+    except (EndpointConnectionError, ConnectTimeoutError, requests.ConnectionError) as error:
+        out.error(f"cannot reach AWS: {error}")
+        return EXIT_UNREACHABLE
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        out.error(
+            f"AWS refused {error.operation_name}: {code}: {error.response.get('Error', {}).get('Message', '')}"
+        )
+        return EXIT_UNREACHABLE if code in AUTH_ERRORS else EXIT_FAILED
+    except KeyboardInterrupt:
+        out.error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

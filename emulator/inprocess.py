@@ -63,13 +63,16 @@ class EmbeddedAws:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        stop_running_executions(self.region)
-        self._mock.stop()
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        try:
+            stop_running_executions(self.region)
+        finally:
+            # Whatever happened, the next embedded AWS must start from nothing.
+            self._mock.stop()
+            for key, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 def stop_running_executions(region: str) -> int:

@@ -9,7 +9,6 @@ task times out when the emulated time says so.
 from __future__ import annotations
 
 import threading
-import types
 from datetime import timedelta
 from typing import Any
 
@@ -78,7 +77,6 @@ def install() -> None:
     global _installed, _original_stop_execution
     if _installed:
         return
-    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function import (
         timestamp,
         wait_function,
@@ -87,9 +85,10 @@ def install() -> None:
 
     wait_function.WaitFunction._wait_interval = _virtual_wait_interval  # type: ignore[method-assign]
     timestamp.Timestamp._get_wait_seconds = _virtual_timestamp_wait_seconds  # type: ignore[method-assign]
-    # Task timeouts (TimeoutSeconds/Path) and callback/heartbeat waits construct Events from
-    # these module namespaces; give them events that time out on the virtual clock.
-    execute_state.threading = types.SimpleNamespace(Event=VirtualTimeoutEvent)  # type: ignore[attr-defined]
+    # Callback (.waitForTaskToken) and heartbeat waits construct their Events in this module:
+    # an approval request times out when the emulated clock says so. A Lambda task's own
+    # TimeoutSeconds stays on real time: advancing the clock by days while a task runs must
+    # not time it out.
     callback.Event = VirtualTimeoutEvent  # type: ignore[attr-defined]
     from moto.stepfunctions.responses import StepFunctionResponse
 
