@@ -78,21 +78,22 @@ def scanner(stack: Lifecycle) -> Scanner:
     )
 
 
-def settled(stack: Lifecycle, name: str) -> None:
-    """Wait until the pin's execution has sent its day-0 notice (it checks the live setting
-    then; a change made before that would be seen by the execution, not by the scan)."""
-    wait_for(lambda: "detected" in stack.pin_record(name).notices, what="the detected notice")
+def waiting(stack: Lifecycle, execution_arn: str, waits: int = 1) -> None:
+    """Wait until the execution has entered its `waits`-th Wait state: it is idle until the
+    clock moves (and stopping one that has only just started races moto's interpreter)."""
 
-
-def waiting(stack: Lifecycle, execution_arn: str) -> None:
-    """Wait until the execution sits in a Wait state (stopping one that has only just started
-    races moto's interpreter)."""
-
-    def in_wait() -> bool:
+    def idle() -> bool:
         events = stack.sfn.get_execution_history(executionArn=execution_arn)["events"]
-        return any(e["type"] == "WaitStateEntered" for e in events)
+        return sum(e["type"] == "WaitStateEntered" for e in events) >= waits
 
-    wait_for(in_wait, what="the execution to reach a Wait state")
+    wait_for(idle, what=f"the execution to enter Wait state #{waits}")
+
+
+def settled(stack: Lifecycle, name: str) -> None:
+    """Wait until a new pin's execution has sent its day-0 notice (checking the live setting
+    first: a change made before that is seen by the execution, not by the scan) and waits for
+    the next rung: Wait #1 is the day-0 rung, already due; Wait #2 is the next one."""
+    waiting(stack, stack.pin_record(name).execution_arn, waits=2)
 
 
 def scan(stack: Lifecycle, *, dry_run: bool = False) -> ScanReport:
@@ -227,7 +228,7 @@ def test_an_open_pin_whose_execution_was_stopped_gets_tracking_restarted(stack: 
     stack.pin("orphaned-execution")
     pin_id = stack.key("orphaned-execution").id
     scan(stack)
-    waiting(stack, stack.pin_record("orphaned-execution").execution_arn)
+    settled(stack, "orphaned-execution")
     first = stack.pin_record("orphaned-execution")
     stack.sfn.stop_execution(executionArn=first.execution_arn, error="operator", cause="test")
     wait_for(lambda: execution_of(stack, pin_id)["status"] == "ABORTED", what="the stop")
@@ -289,7 +290,7 @@ def test_a_failed_pin_still_pinned_resumes_on_the_same_generation(stack: Lifecyc
     stack.pin("tripped")
     pin_id = stack.key("tripped").id
     scan(stack)
-    waiting(stack, stack.pin_record("tripped").execution_arn)
+    settled(stack, "tripped")
     # What RecordFailure leaves behind: the pin FAILED (closed), its execution ended.
     failed = stack.ledger.update(
         stack.pin_record("tripped"), utc_now(), stage=Stage.FAILED, outcome={"result": "failed"}
