@@ -14,7 +14,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from rollforward.clock import utc_now
+from rollforward.fleet import FleetGauges
 from rollforward.handlers import wiring
+from rollforward.ledger import Stage
 from rollforward.live import TransientAwsError
 from rollforward.ratelimit import TokenBucket
 from rollforward.scan import Scanner
@@ -65,5 +68,10 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
         name="ControlPlaneCalls", unit=MetricUnit.Count, value=report.control_plane_calls
     )
     metrics.add_metric(name="ControlPlaneThrottles", unit=MetricUnit.Count, value=report.throttled)
+    if not report.dry_run:
+        # Fleet gauges for the dashboard, once an hour with the scan: the ledger is the truth.
+        pins = tracker.ledger.list_pins(open_only=True)
+        awaiting = sum(1 for pin in pins if pin.stage is Stage.AWAITING_APPROVAL)
+        FleetGauges.of(pins, pending_approvals=awaiting, now=utc_now()).publish(metrics)
     logger.info("scan finished", extra={"scan": summary})
     return summary
