@@ -18,7 +18,6 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.exceptions import ClientError, NoCredentialsError
-
 from rollforward.model import DISCOVERY_PARAMETER
 
 EMULATOR_ENDPOINT = "http://127.0.0.1:4566"

@@ -11,7 +11,13 @@ import threading
 from dataclasses import dataclass, field
 
 # Version names as AWS prints them in INIT_START: `python:3.12.v41`, `nodejs:22.v19`.
-_FAMILY = {"python": "python", "nodejs": "nodejs", "java": "java", "ruby": "ruby", "dotnet": "dotnet"}
+_FAMILY = {
+    "python": "python",
+    "nodejs": "nodejs",
+    "java": "java",
+    "ruby": "ruby",
+    "dotnet": "dotnet",
+}
 DEFAULT_RUNTIMES = ("python3.11", "python3.12", "python3.13", "nodejs20.x", "nodejs22.x")
 DEFAULT_ARCHITECTURES = ("x86_64", "arm64")
 # Catalogs start mid-life, as real runtimes do: the first versions are v38, v39, v40.

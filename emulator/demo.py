@@ -18,11 +18,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from rollforward.ledger import Stage
+
 from emulator.inprocess import EmbeddedAws
 from emulator.scenario import Lifecycle, Principal, wait_for
 from emulator.stack import deploy_rollforward, synthesize
 from emulator.traffic import generate_traffic
-from rollforward.ledger import Stage
 
 VICTIM = "checkout"
 RUNTIME = "python3.12"
@@ -65,12 +66,18 @@ def _fleet(lifecycle: Lifecycle, story: Story, size: int) -> None:
             Handler="app.handler",
             Role=lifecycle.role,
             Code={"ZipFile": _zip()},
-            Tags={"rollforward:owner": f"team{index % 5}@example.com", "rollforward:team": f"team{index % 5}"},
+            Tags={
+                "rollforward:owner": f"team{index % 5}@example.com",
+                "rollforward:team": f"team{index % 5}",
+            },
         )
         if index % 3 == 0:  # a third serve through an alias
             version = lifecycle.lam.publish_version(FunctionName=name)["Version"]
             lifecycle.lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
-    story.step(lifecycle, f"{size} functions created ({(size + 2) // 3} behind alias 'live'), runtime updates on Auto")
+    story.step(
+        lifecycle,
+        f"{size} functions created ({(size + 2) // 3} behind alias 'live'), runtime updates on Auto",
+    )
 
 
 def _zip() -> bytes:
@@ -90,8 +97,13 @@ def _bake(lifecycle: Lifecycle, until: Callable[[], bool], story: Story, limit: 
             return
         summary = generate_traffic(VICTIM, "live", TRAFFIC_RPS, BAKE)
         weights = lifecycle.lam.get_alias(FunctionName=VICTIM, Name="live").get("RoutingConfig", {})
-        split = ", ".join(f"v{v}: {w:.0%}" for v, w in (weights.get("AdditionalVersionWeights") or {}).items())
-        story.step(lifecycle, f"bake: {summary.invocations} invocations through 'live'{f' (candidate {split})' if split else ''}, {_error_rate(summary)}")
+        split = ", ".join(
+            f"v{v}: {w:.0%}" for v, w in (weights.get("AdditionalVersionWeights") or {}).items()
+        )
+        story.step(
+            lifecycle,
+            f"bake: {summary.invocations} invocations through 'live'{f' (candidate {split})' if split else ''}, {_error_rate(summary)}",
+        )
     lifecycle.settle()
 
 
@@ -138,13 +150,18 @@ def run(size: int = 50, quiet: bool = False) -> int:
 
 def _run(size: int, quiet: bool) -> int:
     story = Story(quiet)
-    story.chapter("Deploying rollforward into the embedded AWS (synthesized from infra/, cdk-nag checked)")
+    story.chapter(
+        "Deploying rollforward into the embedded AWS (synthesized from infra/, cdk-nag checked)"
+    )
     synthesize({"policy": DEMO_POLICY})
     with EmbeddedAws() as aws:
         aws.state.handler_log_level = "ERROR"  # the story, not the handlers' operational logs
         logging.getLogger("rollforward").setLevel(logging.ERROR)
         lifecycle = Lifecycle(aws, deploy_rollforward(context={"policy": DEMO_POLICY}))
-        story.step(lifecycle, f"stack deployed: state machine {lifecycle.state_machine_arn.rsplit(':', 1)[1]}")
+        story.step(
+            lifecycle,
+            f"stack deployed: state machine {lifecycle.state_machine_arn.rsplit(':', 1)[1]}",
+        )
         _fleet(lifecycle, story, size)
 
         story.chapter(f"AWS releases a new {RUNTIME} runtime version; it breaks '{VICTIM}'")
@@ -155,21 +172,36 @@ def _run(size: int, quiet: bool) -> int:
         from emulator.lambda_api import rollout
 
         updated = rollout(region=REGION, runtime=RUNTIME)
-        story.step(lifecycle, f"phase-2 rollout moved {len(updated)} Auto function versions to {broken[0].name}")
+        story.step(
+            lifecycle,
+            f"phase-2 rollout moved {len(updated)} Auto function versions to {broken[0].name}",
+        )
         summary = generate_traffic(VICTIM, "live", 50, timedelta(minutes=2))
         story.step(lifecycle, f"'{VICTIM}' after the update: {_error_rate(summary)}")
 
         story.chapter("On-call pins it to Manual on the previous runtime version — and moves on")
         dana = Principal("oncall-dana")
-        dana.client("lambda").put_runtime_management_config(FunctionName=VICTIM, UpdateRuntimeOn="Manual", RuntimeVersionArn=old)
+        dana.client("lambda").put_runtime_management_config(
+            FunctionName=VICTIM, UpdateRuntimeOn="Manual", RuntimeVersionArn=old
+        )
         # The deploy pipeline ships the pinned build: the new version inherits the pin.
-        dana.client("lambda").update_function_configuration(FunctionName=VICTIM, Description="redeploy, runtime pinned")
+        dana.client("lambda").update_function_configuration(
+            FunctionName=VICTIM, Description="redeploy, runtime pinned"
+        )
         pinned_version = dana.client("lambda").publish_version(FunctionName=VICTIM)["Version"]
-        dana.client("lambda").update_alias(FunctionName=VICTIM, Name="live", FunctionVersion=pinned_version)
+        dana.client("lambda").update_alias(
+            FunctionName=VICTIM, Name="live", FunctionVersion=pinned_version
+        )
         summary = generate_traffic(VICTIM, "live", 50, timedelta(minutes=2))
-        story.step(lifecycle, f"pinned by {dana.arn}; alias 'live' → v{pinned_version}: {_error_rate(summary)}")
+        story.step(
+            lifecycle,
+            f"pinned by {dana.arn}; alias 'live' → v{pinned_version}: {_error_rate(summary)}",
+        )
         pin = wait_for(lambda: lifecycle.pin_record(VICTIM), what="detection")
-        story.step(lifecycle, f"detected from CloudTrail → EventBridge: ledger item {pin.key.id}, 1 tracking execution")
+        story.step(
+            lifecycle,
+            f"detected from CloudTrail → EventBridge: ledger item {pin.key.id}, 1 tracking execution",
+        )
 
         story.chapter("The escalation ladder on a compressed clock (owner → team → on-call)")
         sent: set[str] = set()
@@ -188,14 +220,33 @@ def _run(size: int, quiet: bool) -> int:
         approval = wait_for(lambda: lifecycle.pending_approval(VICTIM), what="the approval request")
 
         story.chapter("On-call approves (IAM-authenticated decision API; the pinner could not)")
-        status, body = lifecycle.decide(dana, action="approve", approval_id=approval["approval_id"], reason="I pinned it, let me approve")
-        story.step(lifecycle, f"{dana.arn} tries to approve their own pin → {status}: {body.get('refused')}")
+        status, body = lifecycle.decide(
+            dana,
+            action="approve",
+            approval_id=approval["approval_id"],
+            reason="I pinned it, let me approve",
+        )
+        story.step(
+            lifecycle,
+            f"{dana.arn} tries to approve their own pin → {status}: {body.get('refused')}",
+        )
         alice = Principal("oncall-alice")
-        status, body = lifecycle.decide(alice, action="approve", approval_id=approval["approval_id"], reason="runtime regression tracked in INC-4711; try it")
+        status, body = lifecycle.decide(
+            alice,
+            action="approve",
+            approval_id=approval["approval_id"],
+            reason="runtime regression tracked in INC-4711; try it",
+        )
         story.step(lifecycle, f"{alice.arn} approves {approval['approval_id']} → {status}")
 
         story.chapter("Canary 1: the newest runtime is still the broken one")
-        wait_for(lambda: lifecycle.pin_record(VICTIM).stage is Stage.CANARY or "last_canary" in lifecycle.pin_record(VICTIM).evidence, what="the canary")
+        wait_for(
+            lambda: (
+                lifecycle.pin_record(VICTIM).stage is Stage.CANARY
+                or "last_canary" in lifecycle.pin_record(VICTIM).evidence
+            ),
+            what="the canary",
+        )
         _bake(lifecycle, lambda: "last_canary" in lifecycle.pin_record(VICTIM).evidence, story)
         evidence = lifecycle.pin_record(VICTIM).evidence["last_canary"]
         for line in _verdicts(evidence):
@@ -204,7 +255,10 @@ def _run(size: int, quiet: bool) -> int:
         report_notices()
         alias = lifecycle.lam.get_alias(FunctionName=VICTIM, Name="live")
         setting = lifecycle.lam.get_runtime_management_config(FunctionName=VICTIM)
-        story.step(lifecycle, f"restored exactly: alias 'live' 100% on v{alias['FunctionVersion']}, $LATEST {setting['UpdateRuntimeOn']} on the original runtime version")
+        story.step(
+            lifecycle,
+            f"restored exactly: alias 'live' 100% on v{alias['FunctionVersion']}, $LATEST {setting['UpdateRuntimeOn']} on the original runtime version",
+        )
 
         story.chapter("AWS ships a fixed runtime version; on-call approves again")
         fixed = aws.state.catalog.release(RUNTIME, REGION)
@@ -212,7 +266,12 @@ def _run(size: int, quiet: bool) -> int:
         lifecycle.advance(1.1, step_days=0.25, settle=lambda: lifecycle.pending_approval(VICTIM))
         report_notices()
         approval = lifecycle.pending_approval(VICTIM)
-        status, body = lifecycle.decide(alice, action="approve", approval_id=approval["approval_id"], reason="fixed runtime version is out")
+        status, body = lifecycle.decide(
+            alice,
+            action="approve",
+            approval_id=approval["approval_id"],
+            reason="fixed runtime version is out",
+        )
         story.step(lifecycle, f"{alice.arn} approves {approval['approval_id']} → {status}")
 
         story.chapter("Canary 2: 5% → 25% → 50%, judged on ExecutedVersion metrics, then promoted")
@@ -222,14 +281,29 @@ def _run(size: int, quiet: bool) -> int:
             story.step(lifecycle, line)
         alias = lifecycle.lam.get_alias(FunctionName=VICTIM, Name="live")
         setting = lifecycle.lam.get_runtime_management_config(FunctionName=VICTIM)
-        story.step(lifecycle, f"pin {pin.stage}: alias 'live' 100% on v{alias['FunctionVersion']}, $LATEST {setting['UpdateRuntimeOn']}")
+        story.step(
+            lifecycle,
+            f"pin {pin.stage}: alias 'live' 100% on v{alias['FunctionVersion']}, $LATEST {setting['UpdateRuntimeOn']}",
+        )
         report_notices()
 
-        story.chapter("The audit trail (CloudWatch Logs, the same records `rollforward show` reads)")
+        story.chapter(
+            "The audit trail (CloudWatch Logs, the same records `rollforward show` reads)"
+        )
         for record in lifecycle.audit.read(pin_id=pin.key.id):
-            detail = record.details.get("step") or record.details.get("stage") or record.details.get("reason") or ""
-            story.say(f"  {record.at:%b %d %H:%M:%S}  {record.event:<18} {record.actor[:48]:<48} {str(detail)[:60]}")
-        ok = pin.stage is Stage.RESOLVED and {"detected", "reminder", "team", "approval_request"} <= sent
+            detail = (
+                record.details.get("step")
+                or record.details.get("stage")
+                or record.details.get("reason")
+                or ""
+            )
+            story.say(
+                f"  {record.at:%b %d %H:%M:%S}  {record.event:<18} {record.actor[:48]:<48} {str(detail)[:60]}"
+            )
+        ok = (
+            pin.stage is Stage.RESOLVED
+            and {"detected", "reminder", "team", "approval_request"} <= sent
+        )
 
         story.chapter("Explore it yourself")
         story.say(
@@ -239,7 +313,9 @@ def _run(size: int, quiet: bool) -> int:
             "  rollforward console                      # the on-call console on http://127.0.0.1:8080\n"
             "  Against AWS: `cdk deploy`, then the same commands with your profile (README)."
         )
-        story.say(f"\n{'Done' if ok else 'FAILED'} in {time.monotonic() - story.started:.1f}s of wall time.")
+        story.say(
+            f"\n{'Done' if ok else 'FAILED'} in {time.monotonic() - story.started:.1f}s of wall time."
+        )
         return 0 if ok else 1
 
 

@@ -15,18 +15,23 @@ What a fault answers is what Lambda answers: `TooManyRequestsException` 429 with
 `ResourceConflictException` 409, `ResourceNotFoundException` 404 — the same error documents
 `emulator.lambda_api` renders, so botocore parses them exactly as it parses real ones. A failed
 call changes nothing and is neither counted by the throttle nor recorded in CloudTrail (it sits
-in front of both). CloudWatch faults (`service="cloudwatch"`, e.g. `GetMetricData` `Throttling`
-400 or `InternalFailure` 500) are rendered by moto's own serializer for CloudWatch's protocol.
+in front of both). CloudWatch and SNS faults (`service="cloudwatch"`, e.g. `GetMetricData`
+`Throttling` 400 or `InternalFailure` 500; `service="sns"`, e.g. `Publish` `InternalError` 500)
+are rendered by moto's own serializer for the protocol the client speaks.
 
 `before_call` runs an action just before a matching call is handled — a human acting at exactly
-that moment (deleting the function, moving the alias). The action must reach AWS state directly
-(moto's backends) or through boto3; it runs on the thread of the intercepted call.
+that moment (deleting the function, moving the alias), or a test disarming a storm when the
+state machine invokes its Rollback task (`when=` sees the request body). The action may call AWS
+through boto3; it runs on the thread of the intercepted call.
 
 Retries: botocore retries throttles and 5xx with backoff, and Step Functions' `Retry` waits
 `IntervalSeconds` x `BackoffRate`^n; both sleep in real seconds, so a 429 storm longer than the
-retries costs minutes of wall time. `retries_on_virtual_clock()` makes those waits pass on the
-emulated clock instead (the clock is advanced by the delay; the thread does not sleep) and turns
-botocore's client-side rate limiter (adaptive mode, real-time token bucket) into a no-op.
+retries costs minutes of wall time. `retries_on_virtual_clock()` makes a `Retry` interval pass on
+the emulated clock (the clock is advanced by it; the thread does not sleep), skips botocore's
+backoff, and turns botocore's client-side rate limiter (adaptive mode, a real-time token bucket)
+into a no-op. botocore's backoff is skipped rather than put on the clock because it happens
+inside a Lambda invocation: the emulator does not enforce Lambda timeouts, so moving the clock
+mid-invocation would time the task out under a handler that AWS would have killed first.
 
 Faults match on the operation name (`UpdateAlias`) and, optionally, the function the call is
 about (name, or the function in an ARN); the hooks are installed on first use, once per process.
@@ -40,7 +45,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from types import ModuleType
 from typing import Any, Literal
@@ -51,11 +56,12 @@ from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.common_types import TYPE_RESPONSE
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
+from moto.sns.responses import SNSResponse
 
 from emulator.lambda_api import LambdaApiError, too_many_requests
 from emulator.state import STATE
 
-Service = Literal["lambda", "cloudwatch"]
+Service = Literal["lambda", "cloudwatch", "sns"]
 
 # Status codes AWS answers with, for the codes tests inject (anything else needs `status=`).
 STATUS_OF_CODE: dict[str, int] = {
@@ -66,6 +72,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "InvalidParameterValueException": 400,
     "Throttling": 400,  # CloudWatch's throttle (query protocol)
     "InternalFailure": 500,
+    "InternalError": 500,  # SNS
     "ServiceUnavailable": 503,
 }
 
@@ -73,7 +80,17 @@ STATUS_OF_CODE: dict[str, int] = {
 _FUNCTION_IN_PATH = re.compile(r"/(?:functions|tags)/(?P<name>[^/?]+)")
 
 
-@dataclass
+@dataclass(frozen=True)
+class Call:
+    """A request as the hooks see it: which operation, on which function, with what body."""
+
+    service: Service
+    operation: str
+    function: str | None
+    body: str
+
+
+@dataclass(eq=False)  # identity: two equal faults armed twice are two faults
 class Fault:
     """One armed fault. `times` None means every matching call until `clear()`."""
 
@@ -84,21 +101,32 @@ class Fault:
     error_code: str = ""
     status: int = 0
     retry_after_seconds: int = 1
-    action: Callable[[], None] | None = None  # before_call: run, then let the call through
+    action: Callable[[Call], None] | None = None  # before_call: run, then let the call through
+    when: Callable[[Call], bool] | None = None  # only calls this accepts match
+    after: int = 0  # let this many matching calls through first (e.g. fail only the 2nd shift)
+    passed: int = 0
     fired: int = 0
-    calls_seen: list[str] = field(default_factory=list)  # the functions of the calls it hit
 
     @property
     def exhausted(self) -> bool:
         return self.times is not None and self.fired >= self.times
 
-    def matches(self, service: Service, operation: str, function: str | None) -> bool:
+    def matches(self, call: Call) -> bool:
         return (
             not self.exhausted
-            and service == self.service
-            and operation == self.operation
-            and (self.function is None or self.function == function)
+            and call.service == self.service
+            and call.operation == self.operation
+            and (self.function is None or self.function == call.function)
+            and (self.when is None or self.when(call))
         )
+
+    def take(self) -> bool:
+        """Count one matching call: True if this call is to fail (or be preceded by the action)."""
+        if self.passed < self.after:
+            self.passed += 1
+            return False
+        self.fired += 1
+        return True
 
 
 _lock = threading.Lock()
@@ -113,12 +141,13 @@ def inject(
     status: int | None = None,
     *,
     function: str | None = None,
+    after: int = 0,
     service: Service = "lambda",
     retry_after_seconds: int = 1,
 ) -> Fault:
     """Make the next `times` calls of `operation` (on `function`, if given) fail with
-    `error_code`; `times=None` fails every call until `clear()`. Returns the armed fault, whose
-    `fired` says how many calls it failed."""
+    `error_code`, after letting `after` of them through; `times=None` fails every call until
+    `clear()`. Returns the armed fault, whose `fired` says how many calls it failed."""
     if times is not None and times < 1:
         raise ValueError(f"times must be at least 1 (or None for every call), got {times}")
     code_status = STATUS_OF_CODE.get(error_code)
@@ -132,20 +161,24 @@ def inject(
         error_code=error_code,
         status=status if status is not None else int(code_status or 0),
         retry_after_seconds=retry_after_seconds,
+        after=after,
     )
     return _arm(fault)
 
 
 def before_call(
     operation: str,
-    action: Callable[[], None],
+    action: Callable[[Call], None],
     *,
     function: str | None = None,
     times: int | None = 1,
+    after: int = 0,
+    when: Callable[[Call], bool] | None = None,
     service: Service = "lambda",
 ) -> Fault:
-    """Run `action` just before the next `times` matching calls are handled (then handle them)."""
-    return _arm(Fault(service, operation, function, times, action=action))
+    """Run `action` just before the next `times` matching calls (after letting `after` through,
+    and only calls `when` accepts) are handled — then handle them."""
+    return _arm(Fault(service, operation, function, times, action=action, after=after, when=when))
 
 
 @contextmanager
@@ -156,10 +189,13 @@ def injected(
     status: int | None = None,
     *,
     function: str | None = None,
+    after: int = 0,
     service: Service = "lambda",
 ) -> Iterator[Fault]:
     """`inject` for the duration of a block; the fault is disarmed when the block ends."""
-    fault = inject(operation, error_code, times, status, function=function, service=service)
+    fault = inject(
+        operation, error_code, times, status, function=function, after=after, service=service
+    )
     try:
         yield fault
     finally:
@@ -190,15 +226,18 @@ def _arm(fault: Fault) -> Fault:
     return fault
 
 
-def _take(service: Service, operation: str, function: str | None) -> Fault | None:
+def _take(call: Call) -> Fault | None:
     """The first armed fault matching this call, counted as fired."""
     with _lock:
         for fault in _armed:
-            if fault.matches(service, operation, function):
-                fault.fired += 1
-                fault.calls_seen.append(function or "")
+            if fault.matches(call) and fault.take():
                 return fault
     return None
+
+
+def _body_text(response: Any) -> str:
+    body = getattr(response, "body", "") or ""
+    return body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
 
 
 def function_of_path(path: str) -> str | None:
@@ -232,60 +271,58 @@ def _lambda_error(fault: Fault) -> TYPE_RESPONSE:
 
 
 class _InjectedServiceError(ServiceException):
-    """A CloudWatch error, serialized by moto for the protocol the client speaks."""
+    """A CloudWatch or SNS error, serialized by moto for the protocol the client speaks."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code, f"injected {code}")
 
 
-def _cloudwatch_error(response: Any, fault: Fault) -> TYPE_RESPONSE:
+def _serialized_error(response: Any, fault: Fault) -> TYPE_RESPONSE:
     # moto answers 400 for error codes its model does not know; AWS's status is the fault's.
     _, headers, body = response.serialized(ActionResult(_InjectedServiceError(fault.error_code)))
     headers["status"] = str(fault.status)
     return fault.status, headers, body
 
 
-def _lambda_call_action(original: Callable[..., TYPE_RESPONSE]) -> Callable[..., TYPE_RESPONSE]:
-    @functools.wraps(original)
-    def call_action(self: LambdaResponse) -> TYPE_RESPONSE:
-        if _armed:
-            fault = _take("lambda", self._get_action(), function_of_path(self.path))
-            if fault is not None:
-                if fault.action is not None:
-                    fault.action()
-                else:
-                    return _lambda_error(fault)
-        return original(self)
-
-    return call_action
-
-
-def _cloudwatch_call_action(
-    original: Callable[..., TYPE_RESPONSE],
+def _hooked_call_action(
+    service: Service, original: Callable[..., TYPE_RESPONSE]
 ) -> Callable[..., TYPE_RESPONSE]:
+    """In front of moto's `call_action` for one service: fail or act before matching calls."""
+
     @functools.wraps(original)
-    def call_action(self: CloudWatchResponse) -> TYPE_RESPONSE:
+    def call_action(self: Any) -> TYPE_RESPONSE:
         if _armed:
-            fault = _take("cloudwatch", self._get_action(), None)
+            function = function_of_path(self.path) if service == "lambda" else None
+            call = Call(service, self._get_action(), function, _body_text(self))
+            fault = _take(call)
             if fault is not None:
                 if fault.action is not None:
-                    fault.action()
+                    fault.action(call)
+                elif service == "lambda":
+                    return _lambda_error(fault)
                 else:
-                    return _cloudwatch_error(self, fault)
+                    return _serialized_error(self, fault)
         return original(self)
 
     return call_action
+
+
+_RESPONSES: dict[Service, type[Any]] = {
+    "lambda": LambdaResponse,
+    "cloudwatch": CloudWatchResponse,
+    "sns": SNSResponse,
+}
 
 
 def _install() -> None:
-    """Wrap moto's Lambda and CloudWatch request handling, once per process; outermost, so a
-    failed call reaches neither the throttle's counters nor CloudTrail."""
+    """Wrap moto's request handling for each service, once per process; outermost, so a failed
+    Lambda call reaches neither the throttle's counters nor CloudTrail."""
     global _installed
     with _lock:
         if _installed:
             return
-        LambdaResponse.call_action = _lambda_call_action(LambdaResponse.call_action)  # type: ignore[method-assign]
-        CloudWatchResponse.call_action = _cloudwatch_call_action(CloudWatchResponse.call_action)  # type: ignore[method-assign]
+        for service, response_class in _RESPONSES.items():
+            response_class.call_action = _hooked_call_action(service, response_class.call_action)
         _installed = True
 
 
@@ -294,19 +331,19 @@ def _install() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-class _VirtualTime(ModuleType):
-    """Stands in for the `time` module inside a retrier: `sleep` advances the emulated clock
-    by the delay (the wait passes in emulated time, at once); everything else is `time`."""
+class _RetryTime(ModuleType):
+    """Stands in for the `time` module inside a retrier: `sleep` returns at once, having advanced
+    the emulated clock by the delay if `on_clock`; everything else is `time`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, on_clock: bool) -> None:
         super().__init__("time")
+        self._on_clock = on_clock
 
     def __getattr__(self, name: str) -> Any:
         return getattr(time, name)
 
-    @staticmethod
-    def sleep(seconds: float) -> None:
-        if seconds > 0:
+    def sleep(self, seconds: float) -> None:
+        if self._on_clock and seconds > 0:
             STATE.clock.advance(timedelta(seconds=seconds))
 
 
@@ -316,27 +353,34 @@ def _admit_at_once(self: Any, amount: int = 1, block: bool = True) -> bool:
 
 @contextmanager
 def retries_on_virtual_clock() -> Iterator[None]:
-    """Step Functions `Retry` intervals and botocore's retry backoff pass on the emulated clock;
-    botocore's adaptive client-side rate limiter admits every request at once. Restored on exit.
-    """
+    """Step Functions `Retry` intervals pass on the emulated clock; botocore's retry backoff is
+    skipped and its adaptive client-side rate limiter admits every request at once. Restored on
+    exit."""
     import botocore.endpoint
     from botocore.retries import bucket
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-    saved = (retrier_decl.time, botocore.endpoint.time, bucket.TokenBucket.acquire)
-    virtual = _VirtualTime()
-    retrier_decl.time = virtual  # type: ignore[attr-defined]
-    botocore.endpoint.time = virtual  # type: ignore[attr-defined]
-    bucket.TokenBucket.acquire = _admit_at_once  # type: ignore[method-assign]
+    shims = (
+        (retrier_decl, _RetryTime(on_clock=True)),
+        (botocore.endpoint, _RetryTime(on_clock=False)),
+    )
+    modules = [module for module, _ in shims]
+    saved_time = [module.time for module in modules]
+    saved_acquire = bucket.TokenBucket.acquire
+    for module, shim in shims:
+        setattr(module, "time", shim)  # noqa: B010 (module attribute, not a name)
+    bucket.TokenBucket.acquire = _admit_at_once
     try:
         yield
     finally:
-        retrier_decl.time, botocore.endpoint.time = saved[0], saved[1]  # type: ignore[attr-defined]
-        bucket.TokenBucket.acquire = saved[2]  # type: ignore[method-assign]
+        for module, original in zip(modules, saved_time, strict=True):
+            setattr(module, "time", original)  # noqa: B010
+        bucket.TokenBucket.acquire = saved_acquire
 
 
 __all__ = [
     "STATUS_OF_CODE",
+    "Call",
     "Fault",
     "armed",
     "before_call",

@@ -19,8 +19,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from emulator.state import STATE
-
 Response = tuple[int, dict[str, str], bytes]
 
 # https://{api}.execute-api.{region}.amazonaws.com/{stage}/{path}

@@ -16,13 +16,13 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import boto3
-
-from emulator.deploy import Deployment
-from emulator.inprocess import EmbeddedAws
 from rollforward.audit import AuditTrail
 from rollforward.ledger import Ledger, Pin
 from rollforward.model import PinKey
 from rollforward_cli.aws import DecisionClient, Target
+
+from emulator.deploy import Deployment
+from emulator.inprocess import EmbeddedAws
 
 T = TypeVar("T")
 ACCOUNT = "123456789012"
@@ -73,24 +73,43 @@ class Lifecycle:
         self.sfn = boto3.client("stepfunctions")
         self.sqs = boto3.client("sqs")
         self.state_machine_arn = deployment.find("AWS::StepFunctions::StateMachine", "Remediation")
-        self.ledger = Ledger(boto3.resource("dynamodb").Table(deployment.find("AWS::DynamoDB::Table", "Ledger")))
-        self.approvals_table = boto3.resource("dynamodb").Table(deployment.find("AWS::DynamoDB::Table", "Approvals"))
-        self.audit = AuditTrail(boto3.client("logs"), deployment.find("AWS::Logs::LogGroup", "AuditTrail"))
-        self.role = boto3.client("iam").create_role(RoleName="fleet-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        self.queues = {audience: self._subscribe(audience) for audience in ("owner", "team", "oncall")}
-        self.discovery = json.loads(boto3.client("ssm").get_parameter(Name="/rollforward/discovery")["Parameter"]["Value"])
+        self.ledger = Ledger(
+            boto3.resource("dynamodb").Table(deployment.find("AWS::DynamoDB::Table", "Ledger"))
+        )
+        self.approvals_table = boto3.resource("dynamodb").Table(
+            deployment.find("AWS::DynamoDB::Table", "Approvals")
+        )
+        self.audit = AuditTrail(
+            boto3.client("logs"), deployment.find("AWS::Logs::LogGroup", "AuditTrail")
+        )
+        self.role = boto3.client("iam").create_role(
+            RoleName="fleet-role", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
+        self.queues = {
+            audience: self._subscribe(audience) for audience in ("owner", "team", "oncall")
+        }
+        self.discovery = json.loads(
+            boto3.client("ssm").get_parameter(Name="/rollforward/discovery")["Parameter"]["Value"]
+        )
 
     def _subscribe(self, audience: str) -> str:
         topic = self.deployment.find("AWS::SNS::Topic", f"{audience.capitalize()}Topic")
         url = self.sqs.create_queue(QueueName=f"notices-{audience}")["QueueUrl"]
-        queue_arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
         boto3.client("sns").subscribe(
-            TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
+            TopicArn=topic,
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "true"},
         )
         return url
 
     # --- the fleet ------------------------------------------------------------------------
-    def create_function(self, name: str, *, owner: str = "alice@example.com", team: str = "payments") -> str:
+    def create_function(
+        self, name: str, *, owner: str = "alice@example.com", team: str = "payments"
+    ) -> str:
         self.lam.create_function(
             FunctionName=name,
             Runtime="python3.12",
@@ -139,7 +158,9 @@ class Lifecycle:
             for message in messages:
                 body = json.loads(message["Body"])
                 received.append(json.loads(body["sqs"]) if "sqs" in body else body)
-                self.sqs.delete_message(QueueUrl=self.queues[audience], ReceiptHandle=message["ReceiptHandle"])
+                self.sqs.delete_message(
+                    QueueUrl=self.queues[audience], ReceiptHandle=message["ReceiptHandle"]
+                )
 
     def pending_approval(self, name: str) -> dict[str, Any] | None:
         pin_id = self.key(name).id
@@ -151,16 +172,22 @@ class Lifecycle:
         """Every running execution is parked: in a Wait, or waiting for an approval token."""
         for execution in self.executions("RUNNING"):
             # (moto returns the whole history, oldest first, whatever the paging arguments)
-            events = self.sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+            events = self.sfn.get_execution_history(executionArn=execution["executionArn"])[
+                "events"
+            ]
             if not events or events[-1]["type"] not in {"WaitStateEntered", "TaskSubmitted"}:
                 return False
         return True
 
     def settle(self) -> None:
         """Wait until executions are parked twice in a row (a Wait may be about to exit)."""
-        wait_for(lambda: self.quiescent() and (time.sleep(0.1) or self.quiescent()), what="quiescence")
+        wait_for(
+            lambda: self.quiescent() and (time.sleep(0.1) or self.quiescent()), what="quiescence"
+        )
 
-    def advance(self, days: float, *, step_days: float = 1.0, settle: Callable[[], object] | None = None) -> None:
+    def advance(
+        self, days: float, *, step_days: float = 1.0, settle: Callable[[], object] | None = None
+    ) -> None:
         """Let `days` pass a step at a time, letting executions catch up after each step,
         as they would in real time."""
         self.settle()
@@ -181,7 +208,11 @@ class Lifecycle:
 def approve_pending(lifecycle: Lifecycle, name: str, approver: Principal, **extra: Any) -> str:
     approval = wait_for(lambda: lifecycle.pending_approval(name), what="an approval request")
     status, body = lifecycle.decide(
-        approver, action="approve", approval_id=approval["approval_id"], reason="roll it forward", **extra
+        approver,
+        action="approve",
+        approval_id=approval["approval_id"],
+        reason="roll it forward",
+        **extra,
     )
     assert status == 200, body
     return str(approval["approval_id"])

@@ -32,7 +32,6 @@ from infra.constructs import (
 from infra.settings import Settings
 from workflows.remediation import RemediationFunctions, build_remediation_definition
 
-
 LAMBDA_ASSET = Path(__file__).resolve().parent.parent / "lambdas"
 FUNCTION_ARN_PATTERN = f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{Aws.ACCOUNT_ID}:function:*"
 

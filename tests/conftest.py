@@ -14,7 +14,7 @@ if _NODE_BIN.is_dir():
     os.environ["PATH"] = f"{_NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
-from emulator.inprocess import EmbeddedAws
+from emulator.inprocess import EmbeddedAws  # noqa: E402 - after PATH is set for jsii
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ def _task(
     function: lambda_.IFunction,
     action: str,
     *,
-    timeout: Duration = Duration.minutes(2),
+    timeout: Duration | None = None,
 ) -> tasks.LambdaInvoke:
     """A tracking-handler call: `{action, state: $}` in, the new `$` out."""
     task = tasks.LambdaInvoke(
@@ -65,7 +65,7 @@ def _task(
         ),
         output_path="$.Payload",
         retry_on_service_exceptions=False,
-        task_timeout=sfn.Timeout.duration(timeout),
+        task_timeout=sfn.Timeout.duration(timeout or Duration.minutes(2)),
     )
     task.add_retry(
         errors=TRANSIENT_ERRORS,
@@ -78,7 +78,9 @@ def _task(
     return task
 
 
-def build_remediation_definition(scope: Construct, functions: RemediationFunctions) -> sfn.IChainable:
+def build_remediation_definition(
+    scope: Construct, functions: RemediationFunctions
+) -> sfn.IChainable:
     """The whole definition: the ladder, the approval, and the canary after it."""
     record_failure = _task(scope, "RecordFailure", functions.tracking, "record_failure")
     failed = sfn.Fail(
@@ -140,7 +142,9 @@ def build_remediation_definition(scope: Construct, functions: RemediationFunctio
     next_step = (
         sfn.Choice(scope, "NextStep")
         .when(sfn.Condition.string_equals("$.status", "closed"), closed)
-        .when(sfn.Condition.boolean_equals("$.next.requests_approval", True), wait_for_approval_stage)
+        .when(
+            sfn.Condition.boolean_equals("$.next.requests_approval", True), wait_for_approval_stage
+        )
         .otherwise(wait_for_stage)
     )
 

@@ -52,8 +52,11 @@ class DecisionResult:
     decision: str
     approver: str
     reason: str
+    # The approver accepts rolling forward an alias-less function with no test events on a
+    # bake alone (DESIGN.md §2); the canary reads it from the task output.
+    accept_untested: bool = False
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str | bool]:
         return self.__dict__.copy()
 
 
@@ -159,11 +162,18 @@ class Approvals:
 
     # ------------------------------------------------------------------ decide
     def decide(
-        self, approval_id: str, decision: str, reason: str, caller_arn: str
+        self,
+        approval_id: str,
+        decision: str,
+        reason: str,
+        caller_arn: str,
+        *,
+        accept_untested: bool = False,
     ) -> DecisionResult:
-        """Validate and apply a human decision. Raises Refused (audited) when not allowed."""
+        """Validate and apply a human decision. Raises Refused (audited) when not allowed.
+        `accept_untested` only means something on an approval."""
         try:
-            return self._decide(approval_id, decision, reason, caller_arn)
+            return self._decide(approval_id, decision, reason, caller_arn, accept_untested)
         except Refused as refusal:
             self.audit.record(
                 AuditEvent.REFUSED,
@@ -177,7 +187,7 @@ class Approvals:
             raise
 
     def _decide(
-        self, approval_id: str, decision: str, reason: str, caller_arn: str
+        self, approval_id: str, decision: str, reason: str, caller_arn: str, accept_untested: bool
     ) -> DecisionResult:
         if not caller_arn:
             raise Refused(
@@ -236,7 +246,10 @@ class Approvals:
                     409, f"approval {approval_id} was decided concurrently; ids are single-use"
                 ) from None
             raise
-        result = DecisionResult(approval_id, record["pin_id"], status, caller_arn, reason)
+        accept_untested = accept_untested and choice is Decision.APPROVE
+        result = DecisionResult(
+            approval_id, record["pin_id"], status, caller_arn, reason, accept_untested
+        )
         try:
             self.sfn.send_task_success(
                 taskToken=record["task_token"],
@@ -255,6 +268,7 @@ class Approvals:
             actor=caller_arn,
             approval_id=approval_id,
             reason=reason,
+            accept_untested=accept_untested,
         )
         return result
 

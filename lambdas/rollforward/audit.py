@@ -132,7 +132,9 @@ class AuditTrail:
             response = self._put(stream, entry)
         if response.get("rejectedLogEventsInfo"):
             # An audit record CloudWatch refused must not vanish silently.
-            raise AuditWriteRefused(f"CloudWatch Logs refused audit record {record.id}: {response['rejectedLogEventsInfo']}")
+            raise AuditWriteRefused(
+                f"CloudWatch Logs refused audit record {record.id}: {response['rejectedLogEventsInfo']}"
+            )
         return record
 
     def _put(self, stream: str, entry: dict[str, Any]) -> dict[str, Any]:

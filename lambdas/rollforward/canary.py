@@ -58,6 +58,10 @@ COMPARED_CONFIGURATION = (
     "SnapStart",
 )
 ALIAS_TAG = "rollforward:alias"
+# Ledger evidence key: the canary's state, written before each change StartCanary makes, so a
+# Rollback after a StartCanary that died mid-way (its output never reached the workflow) still
+# knows which alias, versions and pin to restore.
+IN_FLIGHT = "canary_in_flight"
 CANDIDATE_DESCRIPTION = "rollforward candidate: newest runtime, same code and configuration"
 MAX_SYNTHETIC_EVENTS = 20
 
@@ -102,11 +106,15 @@ class CanaryState:
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
 
+# CloudWatch (GetMetricData, DescribeAlarms) throttles with `Throttling` (400), not Lambda's code.
+_TRANSIENT_CODES = TRANSIENT_CODES | {"Throttling"}
+
+
 def _transient(call: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return call(*args, **kwargs)
     except ClientError as error:
-        if error_code(error) in TRANSIENT_CODES:
+        if error_code(error) in _TRANSIENT_CODES:
             raise TransientAwsError(f"{error_code(error)}: {error}") from error
         raise
 
@@ -146,6 +154,8 @@ class Canary:
         """Preflight, candidate, first traffic step. Raises Stop before any change if unsafe."""
         state = CanaryState(pinned_arn=pin.pinned_runtime_version_arn)
         state.accept_untested = bool(decision.get("accept_untested"))
+        # A retried start picks up what its earlier attempt recorded before changing anything.
+        earlier = CanaryState.from_dict(pin.evidence.get(IN_FLIGHT)) if pin.stage is Stage.CANARY else CanaryState()
         self._preflight_pin(pin)
         name = pin.key.function_name
         tags = read_tags(self.lam, name)
@@ -165,9 +175,13 @@ class Canary:
                     f"{self.policy.tags.test_events} naming an SSM parameter): approve with "
                     "accept_untested to roll forward on a bake alone"
                 )
-            state.baseline_version = self._publish_baseline(pin)
-        self.ledger.update(pin, utc_now(), stage=Stage.CANARY)
+            # (publishing again would snapshot a `$LATEST` the earlier attempt already moved)
+            state.baseline_version = earlier.baseline_version or self._publish_baseline(pin)
+        if earlier.baseline_version == state.baseline_version:
+            state.baseline_setting = earlier.baseline_setting  # read before the attempt changed it
+        self._remember(pin, state)
         self._make_candidate(pin, state)
+        self._remember(pin, state)
         if state.candidate_runtime_arn == state.pinned_arn:
             # Nothing newer to test: Auto changes nothing today and follows AWS from now on.
             state.reason = "the newest runtime version is the pinned one: nothing to canary"
@@ -178,10 +192,17 @@ class Canary:
             return self._shift(pin, state, 0)
         return self._synthetic_test(pin, state, tags)
 
+    def _remember(self, pin: Pin, state: CanaryState) -> None:
+        self.ledger.update(pin, utc_now(), stage=Stage.CANARY, evidence={**pin.evidence, IN_FLIGHT: state.to_dict()})
+
     def _preflight_pin(self, pin: Pin) -> None:
         live = _transient(
             self.lam.get_runtime_management_config, FunctionName=pin.key.function_name, Qualifier=LATEST
         )
+        if live["UpdateRuntimeOn"] == UpdateMode.FUNCTION_UPDATE and pin.stage is Stage.CANARY:
+            # A retried start (Step Functions retries a throttled or failed attempt): the
+            # earlier attempt got past this check and set FunctionUpdate itself. Pick up there.
+            return
         if live["UpdateRuntimeOn"] != UpdateMode.MANUAL or live.get("RuntimeVersionArn") != pin.pinned_runtime_version_arn:
             raise Stop(
                 f"the pin changed since approval (now {live['UpdateRuntimeOn']} "
@@ -232,8 +253,10 @@ class Canary:
 
     def _make_candidate(self, pin: Pin, state: CanaryState) -> None:
         name = pin.key.function_name
-        original = _transient(self.lam.get_runtime_management_config, FunctionName=name, Qualifier=state.baseline_version)
-        state.baseline_setting = {"UpdateRuntimeOn": original["UpdateRuntimeOn"], "RuntimeVersionArn": original.get("RuntimeVersionArn") or ""}
+        if not state.baseline_setting:
+            original = _transient(self.lam.get_runtime_management_config, FunctionName=name, Qualifier=state.baseline_version)
+            state.baseline_setting = {"UpdateRuntimeOn": original["UpdateRuntimeOn"], "RuntimeVersionArn": original.get("RuntimeVersionArn") or ""}
+            self._remember(pin, state)
         # The baseline keeps the old runtime whatever happens to $LATEST or in phase 2.
         _transient(
             self.lam.put_runtime_management_config,
@@ -435,19 +458,27 @@ class Canary:
 
     # ------------------------------------------------------------------ promote / verify
     def promote(self, pin: Pin, state: CanaryState) -> CanaryState:
-        self._expect_alias(pin, state, state.weight)
-        _transient(
-            self.lam.update_alias,
-            FunctionName=pin.key.function_name,
-            Name=state.alias,
-            FunctionVersion=state.candidate_version,
-            RoutingConfig={"AdditionalVersionWeights": {}},
-        )
+        # A retried Promote finds the alias already moved by its earlier attempt.
+        if not self._alias_promoted(pin, state):
+            self._expect_alias(pin, state, state.weight)
+            _transient(
+                self.lam.update_alias,
+                FunctionName=pin.key.function_name,
+                Name=state.alias,
+                FunctionVersion=state.candidate_version,
+                RoutingConfig={"AdditionalVersionWeights": {}},
+            )
         self._promote_settings(pin, state)
         now = utc_now()
         state.window_start, state.bake_until, state.next = iso(now), iso(now + self.policy.canary.post_promotion_bake), "post_bake"
         self.audit.record(AuditEvent.CANARY_STEP, pin_id=pin.key.id, step="promote", alias=state.alias, version=state.candidate_version)
         return state
+
+    def _alias_promoted(self, pin: Pin, state: CanaryState) -> bool:
+        """The alias serves the candidate alone, as promote leaves it."""
+        alias = _transient(self.lam.get_alias, FunctionName=pin.key.function_name, Name=state.alias)
+        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        return str(alias["FunctionVersion"]) == state.candidate_version and not weights
 
     def _promote_settings(self, pin: Pin, state: CanaryState) -> None:
         name = pin.key.function_name
@@ -458,6 +489,8 @@ class Canary:
 
     def verify(self, pin: Pin, state: CanaryState) -> CanaryState:
         """After the post-promotion bake: the new runtime, alone, against the canary's baseline."""
+        if state.strategy == "alias" and not self._alias_promoted(pin, state):
+            raise Stop(f"alias {state.alias} was changed by someone else after promotion: handing back", hand_back=True)
         end = utc_now()
         start = parse_iso(state.window_start)
         if state.strategy == "alias":
@@ -495,7 +528,7 @@ class Canary:
 
     def resolve(self, pin: Pin, state: CanaryState) -> Pin:
         now = utc_now()
-        evidence = {**pin.evidence, "canary": state.to_dict()}
+        evidence = {**_settled(pin.evidence), "canary": state.to_dict()}
         outcome = {"result": "resolved", "at": iso(now), "detail": state.reason or "promoted and verified"}
         pin = self.ledger.update(pin, now, stage=Stage.RESOLVED, evidence=evidence, outcome=outcome)
         self.audit.record(AuditEvent.PROMOTED, pin_id=pin.key.id, candidate_version=state.candidate_version, runtime_version_arn=state.candidate_runtime_arn, verdicts=state.verdicts)
@@ -514,8 +547,12 @@ class Canary:
         Idempotent; leaves an alias alone if a human has taken it over."""
         name = pin.key.function_name
         restored: list[str] = []
+        alias = None
         if state.strategy == "alias" and state.alias and state.baseline_version:
-            alias = _transient(self.lam.get_alias, FunctionName=name, Name=state.alias)
+            alias = _unless_gone(self.lam.get_alias, FunctionName=name, Name=state.alias)
+            if alias is None:
+                restored.append(f"alias {state.alias} no longer exists")
+        if alias is not None:
             weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
             ours = str(alias["FunctionVersion"]) in {state.baseline_version, state.candidate_version} and set(weights) <= {state.candidate_version}
             if ours:
@@ -529,21 +566,23 @@ class Canary:
                 restored.append(f"alias {state.alias} 100% on version {state.baseline_version}")
             else:
                 restored.append(f"alias {state.alias} left as a human set it")
-        live = _transient(self.lam.get_runtime_management_config, FunctionName=name, Qualifier=LATEST)
-        mode, arn = live["UpdateRuntimeOn"], live.get("RuntimeVersionArn")
-        ours = mode == UpdateMode.FUNCTION_UPDATE or (state.promoted and mode == UpdateMode.AUTO)
-        if ours:
-            _transient(
-                self.lam.put_runtime_management_config,
-                FunctionName=name,
-                UpdateRuntimeOn="Manual",
-                RuntimeVersionArn=state.pinned_arn or pin.pinned_runtime_version_arn,
-            )
-            restored.append("$LATEST Manual on the original runtime version")
-        elif not (mode == UpdateMode.MANUAL and arn == (state.pinned_arn or pin.pinned_runtime_version_arn)):
-            restored.append(f"$LATEST left as a human set it ({mode})")
+        live = _unless_gone(self.lam.get_runtime_management_config, FunctionName=name, Qualifier=LATEST)
+        if live is None:  # deleted mid-canary: nothing left to restore; the tracker closes the pin
+            restored.append("the function no longer exists")
+        else:
+            mode, arn = live["UpdateRuntimeOn"], live.get("RuntimeVersionArn")
+            if mode == UpdateMode.FUNCTION_UPDATE or (state.promoted and mode == UpdateMode.AUTO):
+                _transient(
+                    self.lam.put_runtime_management_config,
+                    FunctionName=name,
+                    UpdateRuntimeOn="Manual",
+                    RuntimeVersionArn=state.pinned_arn or pin.pinned_runtime_version_arn,
+                )
+                restored.append("$LATEST Manual on the original runtime version")
+            elif not (mode == UpdateMode.MANUAL and arn == (state.pinned_arn or pin.pinned_runtime_version_arn)):
+                restored.append(f"$LATEST left as a human set it ({mode})")
         original = state.baseline_setting
-        if state.baseline_version and original and original.get("UpdateRuntimeOn") != "Manual":
+        if live is not None and state.baseline_version and original and original.get("UpdateRuntimeOn") != "Manual":
             _transient(
                 self.lam.put_runtime_management_config,
                 FunctionName=name,
@@ -552,7 +591,7 @@ class Canary:
             )
             restored.append(f"version {state.baseline_version} back to {original['UpdateRuntimeOn']}")
         now = utc_now()
-        evidence = {**pin.evidence, "last_canary": {**state.to_dict(), "rolled_back_because": reason, "restored": restored}}
+        evidence = {**_settled(pin.evidence), "last_canary": {**state.to_dict(), "rolled_back_because": reason, "restored": restored}}
         pin = self.ledger.update(pin, now, stage=Stage.TRACKING, evidence=evidence)
         self.audit.record(AuditEvent.ROLLED_BACK, pin_id=pin.key.id, reason=reason, restored=restored, verdicts=state.verdicts)
         self.notifier.notify(
@@ -588,6 +627,21 @@ class Canary:
         return [a["AlarmName"] for a in response.get("MetricAlarms", []) + response.get("CompositeAlarms", []) if a.get("StateValue") == "ALARM"]
 
 
+def _settled(evidence: dict[str, Any]) -> dict[str, Any]:
+    """The evidence without the in-flight record: the canary is over."""
+    return {key: value for key, value in evidence.items() if key != IN_FLIGHT}
+
+
+def _unless_gone(call: Any, **kwargs: Any) -> Any:
+    """`call`'s answer, or None if the function (or alias) no longer exists."""
+    try:
+        return _transient(call, **kwargs)
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return None
+        raise
+
+
 def _normal(value: Any) -> Any:
     """Compare configuration values regardless of key order and of empty-vs-absent."""
     if value in (None, {}, [], ""):
@@ -599,4 +653,4 @@ def _normal(value: Any) -> Any:
     return value
 
 
-__all__ = ["Canary", "CanaryState", "PinKey", "Stop"]
+__all__ = ["IN_FLIGHT", "Canary", "CanaryState", "PinKey", "Stop"]

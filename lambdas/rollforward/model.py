@@ -37,7 +37,9 @@ class PinKey:
 
     def __post_init__(self) -> None:
         if not QUALIFIER.match(self.qualifier):
-            raise ValueError(f"qualifier must be $LATEST or a version number, not {self.qualifier!r}")
+            raise ValueError(
+                f"qualifier must be $LATEST or a version number, not {self.qualifier!r}"
+            )
         if ":function:" not in self.function_arn or self.function_arn.count(":") != 6:
             raise ValueError(f"not an unqualified function ARN: {self.function_arn!r}")
 
@@ -64,6 +66,7 @@ class PinKey:
         if not sep:
             raise ValueError(f"not a pin id: {text!r}")
         return cls(arn, qualifier)
+
 
 # The SSM parameter where a deployed stack says where its resources are (CLI and console).
 DISCOVERY_PARAMETER = "/rollforward/discovery"

@@ -40,7 +40,9 @@ def summary_of(pin: Pin) -> PinSummary:
 class SnsNotifier:
     """One SNS topic per channel (`owner`, `team`, `oncall`, or the policy's own names)."""
 
-    def __init__(self, sns_client: Any, topics: Mapping[str, str], *, console_url: str = "") -> None:
+    def __init__(
+        self, sns_client: Any, topics: Mapping[str, str], *, console_url: str = ""
+    ) -> None:
         self._sns = sns_client
         self._topics = dict(topics)
         self._console_url = console_url

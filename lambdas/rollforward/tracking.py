@@ -7,9 +7,10 @@ decisions). The state machine's `$` between tasks is `WorkflowState.to_dict()`.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from enum import Enum
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -108,7 +109,7 @@ class Tracker:
         actor: str,
         seen_at: datetime | None = None,
         source: str,
-        setting: RuntimeSetting | None | Unread = Unread.UNREAD,
+        setting: RuntimeSetting | Unread | None = Unread.UNREAD,
     ) -> Observation:
         """Reconcile the ledger with the live setting of `key` (read now unless given)."""
         now = utc_now()
@@ -123,12 +124,19 @@ class Tracker:
                     if isinstance(setting, Unread)
                     else setting
                 )
-                if live_version and live_version.pinned_runtime_version_arn == latest.pinned_runtime_version_arn:
+                if (
+                    live_version
+                    and live_version.pinned_runtime_version_arn == latest.pinned_runtime_version_arn
+                ):
                     # A version published from the pinned $LATEST carries the same pin: the
                     # $LATEST pin's canary rolls it forward through the alias.
                     return Observation(key.id, "not_pinned", detail="covered by the $LATEST pin")
                 setting = live_version
-        live = read_runtime_setting(self.lambda_client, key) if isinstance(setting, Unread) else setting
+        live = (
+            read_runtime_setting(self.lambda_client, key)
+            if isinstance(setting, Unread)
+            else setting
+        )
         pin = self.ledger.get(key)
         if live is None:
             if pin and pin.is_open:
@@ -195,10 +203,8 @@ class Tracker:
                 raise
             arn = f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{pin.execution_name}"
         if pin.execution_arn != arn:
-            try:
+            with contextlib.suppress(ConflictError):  # someone else recorded it first
                 self.ledger.update(pin, utc_now(), execution_arn=arn)
-            except ConflictError:
-                pass  # someone else recorded it first
         return str(arn)
 
     def close(self, pin: Pin, stage: Stage, *, by: str, detail: str) -> Pin:
@@ -327,7 +333,11 @@ class Tracker:
         if planned.status == "closed" or not planned.next:
             return "No further notices are scheduled."
         stage = self.policy.stage(planned.next["stage"])
-        what = "on-call is asked to approve a rollforward" if stage.requests_approval else f"the {stage.audience.value} is notified"
+        what = (
+            "on-call is asked to approve a rollforward"
+            if stage.requests_approval
+            else f"the {stage.audience.value} is notified"
+        )
         return f"Next: {what} at {planned.next['due_at']} unless the pin is lifted first."
 
     def approved(self, state: WorkflowState, decision: dict[str, Any]) -> WorkflowState:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
-from emulator.traffic import generate_traffic
 from rollforward.judge import Outcome
 from rollforward.ledger import Stage
+
+from emulator.traffic import generate_traffic
 from tests.e2e.harness import Lifecycle, Principal, approve_pending, wait_for
 
 BAKE = timedelta(minutes=10)
@@ -58,18 +58,22 @@ def test_a_good_new_runtime_is_promoted_and_verified(lifecycle: Lifecycle):
     released = lifecycle.aws.state.catalog.release("python3.12", "us-east-1")
     _to_canary(lifecycle, "checkout", Principal("oncall-alice"))
 
-    _bake_with_traffic(lifecycle, "checkout", 100, until=lambda: not lifecycle.pin_record("checkout").is_open)
+    _bake_with_traffic(
+        lifecycle, "checkout", 100, until=lambda: not lifecycle.pin_record("checkout").is_open
+    )
 
     pin = lifecycle.pin_record("checkout")
     assert pin.stage is Stage.RESOLVED
     alias = _alias(lifecycle, "checkout")
     candidate = alias["FunctionVersion"]
-    assert candidate != baseline and not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+    assert candidate != baseline and not (alias.get("RoutingConfig") or {}).get(
+        "AdditionalVersionWeights"
+    )
     assert _setting(lifecycle, "checkout")["UpdateRuntimeOn"] == "Auto"
     assert _setting(lifecycle, "checkout", candidate)["UpdateRuntimeOn"] == "Auto"
-    new_arn = lifecycle.lam.get_function(FunctionName="checkout", Qualifier=candidate)["Configuration"][
-        "RuntimeVersionConfig"
-    ]["RuntimeVersionArn"]
+    new_arn = lifecycle.lam.get_function(FunctionName="checkout", Qualifier=candidate)[
+        "Configuration"
+    ]["RuntimeVersionConfig"]["RuntimeVersionArn"]
     assert new_arn != pinned and new_arn in {v.arn for v in released}
     canary = pin.evidence["canary"]
     assert canary["candidate_runtime_arn"] == new_arn
@@ -86,7 +90,10 @@ def test_a_broken_new_runtime_is_rolled_back_exactly(lifecycle: Lifecycle):
     _to_canary(lifecycle, "checkout", Principal("oncall-alice"))
 
     _bake_with_traffic(
-        lifecycle, "checkout", 20, until=lambda: "last_canary" in lifecycle.pin_record("checkout").evidence
+        lifecycle,
+        "checkout",
+        20,
+        until=lambda: "last_canary" in lifecycle.pin_record("checkout").evidence,
     )
 
     pin = lifecycle.pin_record("checkout")
@@ -110,7 +117,10 @@ def test_too_little_traffic_is_inconclusive_and_never_promotes(lifecycle: Lifecy
     _to_canary(lifecycle, "checkout", Principal("oncall-alice"))
 
     _bake_with_traffic(
-        lifecycle, "checkout", 0.2, until=lambda: "last_canary" in lifecycle.pin_record("checkout").evidence
+        lifecycle,
+        "checkout",
+        0.2,
+        until=lambda: "last_canary" in lifecycle.pin_record("checkout").evidence,
     )
 
     pin = lifecycle.pin_record("checkout")
@@ -129,17 +139,24 @@ def test_unpublished_changes_stop_before_any_change(lifecycle: Lifecycle):
     before_versions = lifecycle.lam.list_versions_by_function(FunctionName="checkout")["Versions"]
     _to_canary(lifecycle, "checkout", Principal("oncall-alice"))
 
-    pin = wait_for(lambda: (p := lifecycle.pin_record("checkout")) and "stopped" in p.evidence and p)
+    pin = wait_for(
+        lambda: (p := lifecycle.pin_record("checkout")) and "stopped" in p.evidence and p
+    )
     assert "unpublished changes" in pin.evidence["stopped"]["reason"]
     assert "MemorySize" in pin.evidence["stopped"]["reason"]
-    assert lifecycle.lam.list_versions_by_function(FunctionName="checkout")["Versions"] == before_versions
+    assert (
+        lifecycle.lam.list_versions_by_function(FunctionName="checkout")["Versions"]
+        == before_versions
+    )
     assert _alias(lifecycle, "checkout")["FunctionVersion"] == baseline
     assert _setting(lifecycle, "checkout")["UpdateRuntimeOn"] == "Manual"
     assert "stopped" in [n["kind"] for n in lifecycle.notices("owner")]
 
 
 @pytest.mark.parametrize("change", ["alias", "pin"])
-def test_a_human_changing_things_mid_canary_gets_them_handed_back(lifecycle: Lifecycle, change: str):
+def test_a_human_changing_things_mid_canary_gets_them_handed_back(
+    lifecycle: Lifecycle, change: str
+):
     _aliased_function(lifecycle)
     lifecycle.aws.state.catalog.release("python3.12", "us-east-1")
     _to_canary(lifecycle, "checkout", Principal("oncall-alice"))
@@ -150,13 +167,18 @@ def test_a_human_changing_things_mid_canary_gets_them_handed_back(lifecycle: Lif
         lifecycle.lam.update_function_configuration(FunctionName="checkout", Description="hotfix")
         hotfix = lifecycle.lam.publish_version(FunctionName="checkout")["Version"]
         lifecycle.lam.update_alias(
-            FunctionName="checkout", Name="live", FunctionVersion=hotfix, RoutingConfig={"AdditionalVersionWeights": {}}
+            FunctionName="checkout",
+            Name="live",
+            FunctionVersion=hotfix,
+            RoutingConfig={"AdditionalVersionWeights": {}},
         )
     else:
         lifecycle.lift("checkout")
     generate_traffic("checkout", "live", 5, BAKE)
     if change == "alias":
-        pin = wait_for(lambda: (p := lifecycle.pin_record("checkout")) and "last_canary" in p.evidence and p)
+        pin = wait_for(
+            lambda: (p := lifecycle.pin_record("checkout")) and "last_canary" in p.evidence and p
+        )
     else:
         pin = wait_for(lambda: (p := lifecycle.pin_record("checkout")) and not p.is_open and p)
     restored = pin.evidence["last_canary"]["restored"]

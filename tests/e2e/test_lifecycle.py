@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 
+from rollforward.ledger import Stage
+
 from emulator.cloudtrail import cloudtrail_event, put_cloudtrail_event
 from emulator.state import ApiCall
-from rollforward.ledger import Stage
 from tests.e2e.harness import ACCOUNT, REGION, Lifecycle, Principal, wait_for
 
 
@@ -48,7 +49,9 @@ def test_a_pin_opens_exactly_one_ledger_item_and_execution_even_when_replayed(li
 def test_the_ladder_sends_each_notice_once_to_the_right_audience(lifecycle: Lifecycle):
     lifecycle.create_function("orders")
     lifecycle.pin("orders")
-    wait_for(lambda: "detected" in (lifecycle.pin_record("orders").notices), what="the detected notice")
+    wait_for(
+        lambda: "detected" in (lifecycle.pin_record("orders").notices), what="the detected notice"
+    )
 
     lifecycle.advance(14.5, settle=lambda: lifecycle.pending_approval("orders"))
 
@@ -60,11 +63,21 @@ def test_the_ladder_sends_each_notice_once_to_the_right_audience(lifecycle: Life
     assert [n["kind"] for n in oncall] == ["approval_request"]
     dedup_keys = [n["dedup_key"] for n in owner + team + oncall]
     pin_id = lifecycle.key("orders").id
-    assert dedup_keys == [f"{pin_id}#detected", f"{pin_id}#reminder", f"{pin_id}#team", f"{pin_id}#approval"]
+    assert dedup_keys == [
+        f"{pin_id}#detected",
+        f"{pin_id}#reminder",
+        f"{pin_id}#team",
+        f"{pin_id}#approval",
+    ]
     approval = lifecycle.pending_approval("orders")
     assert approval["approval_id"] in oncall[0]["text"]
     assert "task_token" not in oncall[0]["text"]
-    assert set(lifecycle.pin_record("orders").notices) == {"detected", "reminder", "team", "approval"}
+    assert set(lifecycle.pin_record("orders").notices) == {
+        "detected",
+        "reminder",
+        "team",
+        "approval",
+    }
 
 
 def _to_approval(lifecycle: Lifecycle, pinner: Principal | None = None) -> dict:
@@ -86,24 +99,37 @@ def test_an_allowed_principal_approves_and_refusals_change_nothing(lifecycle: Li
     intruder = Principal("dev-mallory")
     approver = Principal("oncall-alice")
 
-    status, body = lifecycle.decide(intruder, action="approve", approval_id=approval_id, reason="ship it")
+    status, body = lifecycle.decide(
+        intruder, action="approve", approval_id=approval_id, reason="ship it"
+    )
     assert status == 403 and "allowed_approvers" in body["refused"]
-    status, body = lifecycle.decide(pinner, action="approve", approval_id=approval_id, reason="mine")
+    status, body = lifecycle.decide(
+        pinner, action="approve", approval_id=approval_id, reason="mine"
+    )
     assert status == 403 and "separation of duties" in body["refused"]
-    status, body = lifecycle.decide(approver, action="approve", approval_id="apr-" + "0" * 32, reason="x")
+    status, body = lifecycle.decide(
+        approver, action="approve", approval_id="apr-" + "0" * 32, reason="x"
+    )
     assert status == 404
     status, body = lifecycle.decide(approver, action="approve", approval_id=approval_id, reason="")
     assert status == 400 and "reason" in body["refused"]
     assert lifecycle.pending_approval("orders")["approval_id"] == approval_id  # nothing changed
     assert len(_refusals(lifecycle)) == 4
 
-    status, body = lifecycle.decide(approver, action="approve", approval_id=approval_id, reason="runtime fix verified")
+    status, body = lifecycle.decide(
+        approver, action="approve", approval_id=approval_id, reason="runtime fix verified"
+    )
     assert status == 200 and body["approver"] == approver.arn
-    wait_for(lambda: lifecycle.pin_record("orders").stage is not Stage.AWAITING_APPROVAL, what="the hand-off")
+    wait_for(
+        lambda: lifecycle.pin_record("orders").stage is not Stage.AWAITING_APPROVAL,
+        what="the hand-off",
+    )
     pin = lifecycle.pin_record("orders")
     assert pin.evidence["approval"]["approver"] == approver.arn
 
-    status, body = lifecycle.decide(approver, action="approve", approval_id=approval_id, reason="again")
+    status, body = lifecycle.decide(
+        approver, action="approve", approval_id=approval_id, reason="again"
+    )
     assert status == 409 and "single-use" in body["refused"]
     decisions = [r for r in lifecycle.audit.read() if r.event == "approved"]
     assert len(decisions) == 1 and decisions[0].actor == approver.arn
@@ -111,21 +137,37 @@ def test_an_allowed_principal_approves_and_refusals_change_nothing(lifecycle: Li
 
 def test_an_expired_approval_is_refused_and_a_new_one_is_requested(lifecycle: Lifecycle):
     first = _to_approval(lifecycle)["approval_id"]
-    lifecycle.advance(1.05, settle=lambda: (lifecycle.pending_approval("orders") or {}).get("approval_id") not in (None, first))
+    lifecycle.advance(
+        1.05,
+        settle=lambda: (
+            (lifecycle.pending_approval("orders") or {}).get("approval_id") not in (None, first)
+        ),
+    )
     second = lifecycle.pending_approval("orders")["approval_id"]
-    status, body = lifecycle.decide(Principal("oncall-alice"), action="approve", approval_id=first, reason="late")
+    status, body = lifecycle.decide(
+        Principal("oncall-alice"), action="approve", approval_id=first, reason="late"
+    )
     assert status == 410 and "expired" in body["refused"]
     assert second != first
-    assert [n["kind"] for n in lifecycle.notices("oncall")] == ["approval_request", "approval_request"]
+    assert [n["kind"] for n in lifecycle.notices("oncall")] == [
+        "approval_request",
+        "approval_request",
+    ]
 
 
 def test_reject_snoozes_then_the_ladder_asks_again(lifecycle: Lifecycle):
     approval_id = _to_approval(lifecycle)["approval_id"]
     approver = Principal("oncall-alice")
-    status, body = lifecycle.decide(approver, action="reject", approval_id=approval_id, reason="peak season")
+    status, _ = lifecycle.decide(
+        approver, action="reject", approval_id=approval_id, reason="peak season"
+    )
     assert status == 200
     pin = wait_for(lambda: (p := lifecycle.pin_record("orders")).snooze and p, what="the snooze")
-    assert pin.stage is Stage.SNOOZED and pin.snooze.reason == "peak season" and pin.snooze.by == approver.arn
+    assert (
+        pin.stage is Stage.SNOOZED
+        and pin.snooze.reason == "peak season"
+        and pin.snooze.by == approver.arn
+    )
     assert lifecycle.pending_approval("orders") is None
 
     lifecycle.advance(2)
@@ -142,7 +184,9 @@ def test_lifting_the_pin_mid_ladder_ends_the_execution_as_lifted_by_who(lifecycl
     fixer = Principal("dev-erin")
     lifecycle.lift("orders", by=fixer)
 
-    pin = wait_for(lambda: (p := lifecycle.pin_record("orders")) and not p.is_open and p, what="the close")
+    pin = wait_for(
+        lambda: (p := lifecycle.pin_record("orders")) and not p.is_open and p, what="the close"
+    )
     assert pin.stage is Stage.LIFTED and pin.outcome["by"] == fixer.arn
     execution = wait_for(lambda: lifecycle.executions("ABORTED"), what="the stopped execution")[0]
     described = lifecycle.sfn.describe_execution(executionArn=execution["executionArn"])
@@ -154,7 +198,10 @@ def test_a_malformed_event_starts_nothing_and_is_audited(lifecycle: Lifecycle):
     event = _pin_event("orders", "arn:aws:iam::123456789012:user/x")
     del event["detail"]["requestParameters"]
     put_cloudtrail_event(event)
-    rejected = wait_for(lambda: [r for r in lifecycle.audit.read() if r.event == "rejected_event"], what="the audit record")
+    rejected = wait_for(
+        lambda: [r for r in lifecycle.audit.read() if r.event == "rejected_event"],
+        what="the audit record",
+    )
     assert "requestParameters" in rejected[0].details["reason"] or rejected[0].details["reason"]
     assert lifecycle.executions() == []
     assert lifecycle.ledger.list_pins(open_only=False) == []

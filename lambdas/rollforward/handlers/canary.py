@@ -11,8 +11,9 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from rollforward.canary import Canary, CanaryState, Stop
+from rollforward.canary import IN_FLIGHT, Canary, CanaryState, Stop
 from rollforward.handlers import wiring
+from rollforward.ledger import Stage
 from rollforward.live import TransientAwsError
 from rollforward.tracking import WorkflowState
 
@@ -39,6 +40,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     pin = tracker.load(workflow)
     if pin is None or not pin.is_open:
         return {**workflow.to_dict(), "status": "closed", "outcome": "superseded"}
+    if not state.strategy and pin.stage is Stage.CANARY:
+        # A StartCanary attempt changed things and died before the workflow saw its output (a
+        # retried or finally failed start): it recorded what it was changing in the ledger.
+        state = CanaryState.from_dict(pin.evidence.get(IN_FLIGHT))
     try:
         if action == "start":
             try:

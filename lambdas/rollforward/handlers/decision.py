@@ -42,8 +42,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             raise Refused(400, "the body must be a JSON object")
         action = str(body.get("action", ""))
         if action in {"approve", "reject"}:
+            accept_untested = body.get("accept_untested", False)
+            if not isinstance(accept_untested, bool):
+                raise Refused(400, "accept_untested must be true or false")
             result = approvals.decide(
-                str(body.get("approval_id", "")), action, str(body.get("reason", "")), caller
+                str(body.get("approval_id", "")),
+                action,
+                str(body.get("reason", "")),
+                caller,
+                accept_untested=accept_untested,
             )
             return _response(200, result.to_dict())
         if action in {"snooze", "exempt"}:
