@@ -186,7 +186,9 @@ class RollforwardStack(Stack):
             "ApprovalRequest", "approval_request.handler", Duration.minutes(1)
         )
         self.decision_function = function("Decision", "decision.handler", Duration.seconds(30))
-        self.canary_function = function("Canary", "canary.handler", Duration.minutes(5))
+        # Shorter than its tasks' 5-minute timeout: a timed-out task's Lambda has ended
+        # before Rollback starts acting on the same function.
+        self.canary_function = function("Canary", "canary.handler", Duration.minutes(4))
 
         self.state_machine_logs = logs.LogGroup(
             self,

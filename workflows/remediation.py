@@ -54,6 +54,8 @@ def _task(
     action: str,
     *,
     timeout: Duration | None = None,
+    retry_attempts: int = 6,
+    max_retry_delay: Duration | None = None,
 ) -> tasks.LambdaInvoke:
     """A tracking-handler call: `{action, state: $}` in, the new `$` out."""
     task = tasks.LambdaInvoke(
@@ -71,8 +73,8 @@ def _task(
         errors=TRANSIENT_ERRORS,
         interval=Duration.seconds(2),
         backoff_rate=2.0,
-        max_attempts=6,
-        max_delay=Duration.minutes(1),
+        max_attempts=retry_attempts,
+        max_delay=max_retry_delay or Duration.minutes(1),
         jitter_strategy=sfn.JitterType.FULL,
     )
     return task
@@ -184,7 +186,17 @@ def _canary(
 
     Every canary task's Catch leads to Rollback, which restores what rollforward changed.
     """
-    rollback = _task(scope, "Rollback", functions.canary, "rollback", timeout=Duration.minutes(5))
+    # Restoring the function matters more than anything else: keep retrying throttling and
+    # AWS faults for about two hours (20 attempts, up to 10 minutes apart) before giving up.
+    rollback = _task(
+        scope,
+        "Rollback",
+        functions.canary,
+        "rollback",
+        timeout=Duration.minutes(5),
+        retry_attempts=20,
+        max_retry_delay=Duration.minutes(10),
+    )
     rollback.add_catch(record_failure, errors=["States.ALL"], result_path="$.failure")
     rollback.next(back_to_ladder)
 

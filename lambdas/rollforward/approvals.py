@@ -220,7 +220,8 @@ class Approvals:
             )
         if record["status"] != "pending" or now >= parse_iso(record["expires_at"]):
             raise Refused(
-                410, f"approval {approval_id} expired at {record['expires_at']} ({record['status']})"
+                410,
+                f"approval {approval_id} expired at {record['expires_at']} ({record['status']})",
             )
         refusal = self.policy.approval.approver_refusal(caller_arn, record.get("pinned_by") or None)
         if refusal:

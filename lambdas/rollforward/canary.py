@@ -155,7 +155,11 @@ class Canary:
         state = CanaryState(pinned_arn=pin.pinned_runtime_version_arn)
         state.accept_untested = bool(decision.get("accept_untested"))
         # A retried start picks up what its earlier attempt recorded before changing anything.
-        earlier = CanaryState.from_dict(pin.evidence.get(IN_FLIGHT)) if pin.stage is Stage.CANARY else CanaryState()
+        earlier = (
+            CanaryState.from_dict(pin.evidence.get(IN_FLIGHT))
+            if pin.stage is Stage.CANARY
+            else CanaryState()
+        )
         self._preflight_pin(pin)
         name = pin.key.function_name
         tags = read_tags(self.lam, name)
@@ -193,17 +197,27 @@ class Canary:
         return self._synthetic_test(pin, state, tags)
 
     def _remember(self, pin: Pin, state: CanaryState) -> None:
-        self.ledger.update(pin, utc_now(), stage=Stage.CANARY, evidence={**pin.evidence, IN_FLIGHT: state.to_dict()})
+        self.ledger.update(
+            pin,
+            utc_now(),
+            stage=Stage.CANARY,
+            evidence={**pin.evidence, IN_FLIGHT: state.to_dict()},
+        )
 
     def _preflight_pin(self, pin: Pin) -> None:
         live = _transient(
-            self.lam.get_runtime_management_config, FunctionName=pin.key.function_name, Qualifier=LATEST
+            self.lam.get_runtime_management_config,
+            FunctionName=pin.key.function_name,
+            Qualifier=LATEST,
         )
         if live["UpdateRuntimeOn"] == UpdateMode.FUNCTION_UPDATE and pin.stage is Stage.CANARY:
             # A retried start (Step Functions retries a throttled or failed attempt): the
             # earlier attempt got past this check and set FunctionUpdate itself. Pick up there.
             return
-        if live["UpdateRuntimeOn"] != UpdateMode.MANUAL or live.get("RuntimeVersionArn") != pin.pinned_runtime_version_arn:
+        if (
+            live["UpdateRuntimeOn"] != UpdateMode.MANUAL
+            or live.get("RuntimeVersionArn") != pin.pinned_runtime_version_arn
+        ):
             raise Stop(
                 f"the pin changed since approval (now {live['UpdateRuntimeOn']} "
                 f"{live.get('RuntimeVersionArn') or ''}): handing back",
@@ -212,12 +226,21 @@ class Canary:
 
     def _expect_candidate_settings(self, pin: Pin, state: CanaryState) -> None:
         """Mid-canary, `$LATEST` is FunctionUpdate (set by us); anything else is a human."""
-        live = _transient(self.lam.get_runtime_management_config, FunctionName=pin.key.function_name, Qualifier=LATEST)
+        live = _transient(
+            self.lam.get_runtime_management_config,
+            FunctionName=pin.key.function_name,
+            Qualifier=LATEST,
+        )
         if live["UpdateRuntimeOn"] != UpdateMode.FUNCTION_UPDATE:
-            raise Stop(f"the runtime setting of $LATEST was changed mid-canary (now {live['UpdateRuntimeOn']}): handing back", hand_back=True)
+            raise Stop(
+                f"the runtime setting of $LATEST was changed mid-canary (now {live['UpdateRuntimeOn']}): handing back",
+                hand_back=True,
+            )
 
     def _choose_alias(self, pin: Pin, tags: dict[str, str]) -> dict[str, Any] | None:
-        aliases = _transient(self.lam.list_aliases, FunctionName=pin.key.function_name).get("Aliases", [])
+        aliases = _transient(self.lam.list_aliases, FunctionName=pin.key.function_name).get(
+            "Aliases", []
+        )
         wanted = tags.get(ALIAS_TAG)
         if wanted:
             for alias in aliases:
@@ -226,19 +249,31 @@ class Canary:
             raise Stop(f"tag {ALIAS_TAG} names alias {wanted!r}, which does not exist")
         if len(aliases) > 1:
             names = ", ".join(sorted(a["Name"] for a in aliases))
-            raise Stop(f"the function has several aliases ({names}): tag {ALIAS_TAG} with the one that takes traffic")
+            raise Stop(
+                f"the function has several aliases ({names}): tag {ALIAS_TAG} with the one that takes traffic"
+            )
         return dict(aliases[0]) if aliases else None
 
     def _preflight_alias(self, pin: Pin, alias: dict[str, Any]) -> str:
         if (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights"):
-            raise Stop(f"alias {alias['Name']} already splits traffic: rollforward only starts from one version")
+            raise Stop(
+                f"alias {alias['Name']} already splits traffic: rollforward only starts from one version"
+            )
         baseline = str(alias["FunctionVersion"])
         if baseline == LATEST:
-            raise Stop(f"alias {alias['Name']} points at $LATEST: publish a version and point the alias at it")
+            raise Stop(
+                f"alias {alias['Name']} points at $LATEST: publish a version and point the alias at it"
+            )
         latest = _transient(self.lam.get_function_configuration, FunctionName=pin.key.function_name)
-        published = _transient(self.lam.get_function_configuration, FunctionName=pin.key.function_name, Qualifier=baseline)
+        published = _transient(
+            self.lam.get_function_configuration,
+            FunctionName=pin.key.function_name,
+            Qualifier=baseline,
+        )
         differences = [
-            key for key in ("CodeSha256", *COMPARED_CONFIGURATION) if _normal(latest.get(key)) != _normal(published.get(key))
+            key
+            for key in ("CodeSha256", *COMPARED_CONFIGURATION)
+            if _normal(latest.get(key)) != _normal(published.get(key))
         ]
         if differences:
             raise Stop(
@@ -248,14 +283,25 @@ class Canary:
         return baseline
 
     def _publish_baseline(self, pin: Pin) -> str:
-        published = _transient(self.lam.publish_version, FunctionName=pin.key.function_name, Description="rollforward baseline")
+        published = _transient(
+            self.lam.publish_version,
+            FunctionName=pin.key.function_name,
+            Description="rollforward baseline",
+        )
         return str(published["Version"])
 
     def _make_candidate(self, pin: Pin, state: CanaryState) -> None:
         name = pin.key.function_name
         if not state.baseline_setting:
-            original = _transient(self.lam.get_runtime_management_config, FunctionName=name, Qualifier=state.baseline_version)
-            state.baseline_setting = {"UpdateRuntimeOn": original["UpdateRuntimeOn"], "RuntimeVersionArn": original.get("RuntimeVersionArn") or ""}
+            original = _transient(
+                self.lam.get_runtime_management_config,
+                FunctionName=name,
+                Qualifier=state.baseline_version,
+            )
+            state.baseline_setting = {
+                "UpdateRuntimeOn": original["UpdateRuntimeOn"],
+                "RuntimeVersionArn": original.get("RuntimeVersionArn") or "",
+            }
             self._remember(pin, state)
         # The baseline keeps the old runtime whatever happens to $LATEST or in phase 2.
         _transient(
@@ -265,14 +311,28 @@ class Canary:
             UpdateRuntimeOn="Manual",
             RuntimeVersionArn=state.pinned_arn,
         )
-        _transient(self.lam.put_runtime_management_config, FunctionName=name, UpdateRuntimeOn="FunctionUpdate")
+        _transient(
+            self.lam.put_runtime_management_config,
+            FunctionName=name,
+            UpdateRuntimeOn="FunctionUpdate",
+        )
         # A configuration update is what applies the newest runtime in FunctionUpdate mode.
-        _transient(self.lam.update_function_configuration, FunctionName=name, Description=f"{CANDIDATE_DESCRIPTION} ({iso(utc_now())})")
+        _transient(
+            self.lam.update_function_configuration,
+            FunctionName=name,
+            Description=f"{CANDIDATE_DESCRIPTION} ({iso(utc_now())})",
+        )
         self._wait_until_updated(name)
-        candidate = _transient(self.lam.publish_version, FunctionName=name, Description=CANDIDATE_DESCRIPTION)
+        candidate = _transient(
+            self.lam.publish_version, FunctionName=name, Description=CANDIDATE_DESCRIPTION
+        )
         state.candidate_version = str(candidate["Version"])
-        configuration = _transient(self.lam.get_function, FunctionName=name, Qualifier=state.candidate_version)["Configuration"]
-        state.candidate_runtime_arn = str((configuration.get("RuntimeVersionConfig") or {}).get("RuntimeVersionArn", ""))
+        configuration = _transient(
+            self.lam.get_function, FunctionName=name, Qualifier=state.candidate_version
+        )["Configuration"]
+        state.candidate_runtime_arn = str(
+            (configuration.get("RuntimeVersionConfig") or {}).get("RuntimeVersionArn", "")
+        )
         self.audit.record(
             AuditEvent.CANARY_STEP,
             pin_id=pin.key.id,
@@ -286,7 +346,9 @@ class Canary:
 
     def _wait_until_updated(self, name: str, attempts: int = 30) -> None:
         for _ in range(attempts):
-            status = _transient(self.lam.get_function_configuration, FunctionName=name).get("LastUpdateStatus", "Successful")
+            status = _transient(self.lam.get_function_configuration, FunctionName=name).get(
+                "LastUpdateStatus", "Successful"
+            )
             if status == "Successful":
                 return
             if status == "Failed":
@@ -312,14 +374,23 @@ class Canary:
         state.window_start = iso(now)
         state.bake_until = iso(now + self.policy.canary.bake)
         state.next = "bake"
-        self.audit.record(AuditEvent.CANARY_STEP, pin_id=pin.key.id, step=f"shift {index + 1}/{len(steps)}", weight=weight, bake_until=state.bake_until)
+        self.audit.record(
+            AuditEvent.CANARY_STEP,
+            pin_id=pin.key.id,
+            step=f"shift {index + 1}/{len(steps)}",
+            weight=weight,
+            bake_until=state.bake_until,
+        )
         if index == 0:
             state.started_at = state.window_start
-            self.notifier.notify(
+            self._notify(
                 NoticeKind.CANARY_STARTED,
                 pin,
                 next_step=f"{weight:.0%} of traffic goes to the new runtime until {state.bake_until}; rollforward rolls back on any regression.",
-                facts={"Candidate version": state.candidate_version, "Baseline version": state.baseline_version},
+                facts={
+                    "Candidate version": state.candidate_version,
+                    "Baseline version": state.baseline_version,
+                },
             )
         return state
 
@@ -328,7 +399,10 @@ class Canary:
         alias = _transient(self.lam.get_alias, FunctionName=pin.key.function_name, Name=state.alias)
         weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
         expected = {} if weight is None else {state.candidate_version: weight}
-        if str(alias["FunctionVersion"]) != state.baseline_version or {k: float(v) for k, v in weights.items()} != expected:
+        if (
+            str(alias["FunctionVersion"]) != state.baseline_version
+            or {k: float(v) for k, v in weights.items()} != expected
+        ):
             raise Stop(
                 f"alias {state.alias} was changed by someone else (now version {alias['FunctionVersion']}, "
                 f"weights {weights}): handing back",
@@ -343,12 +417,22 @@ class Canary:
         start = parse_iso(state.window_start)
         candidate = self._sample(pin, state, state.candidate_version, start, window_end)
         baseline = self._sample(pin, state, state.baseline_version, start, window_end)
-        firing = self._alarms_in_alarm(self._alarm_names(read_tags(self.lam, pin.key.function_name)))
+        firing = self._alarms_in_alarm(
+            self._alarm_names(read_tags(self.lam, pin.key.function_name))
+        )
         verdict = judge(candidate, baseline, firing, self.judge_policy)
-        record = {"step": state.step_index + 1, "weight": state.weight, "outcome": str(verdict.outcome), **verdict.evidence}
+        record = {
+            "step": state.step_index + 1,
+            "weight": state.weight,
+            "outcome": str(verdict.outcome),
+            **verdict.evidence,
+        }
         state.verdicts = [*state.verdicts, record][-8:]
         self.audit.record(
-            AuditEvent.CANARY_STEP, pin_id=pin.key.id, step=f"judge {state.step_index + 1}", verdict=verdict.to_dict()
+            AuditEvent.CANARY_STEP,
+            pin_id=pin.key.id,
+            step=f"judge {state.step_index + 1}",
+            verdict=verdict.to_dict(),
         )
         if verdict.outcome is Outcome.FAIL:
             state.next, state.reason = "rollback", "; ".join(verdict.reasons)
@@ -359,7 +443,10 @@ class Canary:
                 state.bake_until = iso(window_end + self.policy.canary.bake)
                 state.next = "bake"
                 return state
-            state.next, state.reason = "ask_human", "inconclusive after the longest bake: " + "; ".join(verdict.reasons)
+            state.next, state.reason = (
+                "ask_human",
+                "inconclusive after the longest bake: " + "; ".join(verdict.reasons),
+            )
             return state
         if state.step_index + 1 < len(self.policy.canary.steps):
             return self._shift(pin, state, state.step_index + 1)
@@ -370,7 +457,9 @@ class Canary:
         state.next = "promote"
         return state
 
-    def _sample(self, pin: Pin, state: CanaryState, version: str, start: datetime, end: datetime) -> VersionSample:
+    def _sample(
+        self, pin: Pin, state: CanaryState, version: str, start: datetime, end: datetime
+    ) -> VersionSample:
         name = pin.key.function_name
         dimensions = [
             {"Name": "FunctionName", "Value": name},
@@ -378,7 +467,18 @@ class Canary:
             {"Name": "ExecutedVersion", "Value": version},
         ]
         queries = [
-            {"Id": metric_id, "MetricStat": {"Metric": {"Namespace": "AWS/Lambda", "MetricName": metric, "Dimensions": dimensions}, "Period": 60, "Stat": stat}}
+            {
+                "Id": metric_id,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/Lambda",
+                        "MetricName": metric,
+                        "Dimensions": dimensions,
+                    },
+                    "Period": 60,
+                    "Stat": stat,
+                },
+            }
             for metric_id, metric, stat in (
                 ("invocations", "Invocations", "Sum"),
                 ("errors", "Errors", "Sum"),
@@ -387,7 +487,10 @@ class Canary:
             )
         ]
         response = _transient(
-            self.cloudwatch.get_metric_data, MetricDataQueries=queries, StartTime=start - timedelta(minutes=1), EndTime=end + timedelta(minutes=1)
+            self.cloudwatch.get_metric_data,
+            MetricDataQueries=queries,
+            StartTime=start - timedelta(minutes=1),
+            EndTime=end + timedelta(minutes=1),
         )
         values = {r["Id"]: r.get("Values", []) for r in response.get("MetricDataResults", [])}
         p99s = values.get("p99") or []
@@ -399,20 +502,33 @@ class Canary:
             duration_p99_ms=max(p99s) if p99s else None,
         )
 
-    def _ran_new_runtime(self, pin: Pin, state: CanaryState, start: datetime, end: datetime) -> bool:
+    def _ran_new_runtime(
+        self, pin: Pin, state: CanaryState, start: datetime, end: datetime
+    ) -> bool:
         """INIT_START is the ground truth of which runtime version really ran."""
         kwargs: dict[str, Any] = {
             "logGroupName": f"/aws/lambda/{pin.key.function_name}",
             "filterPattern": '"INIT_START"',
-            "startTime": int((parse_iso(state.started_at or state.window_start) - timedelta(minutes=1)).timestamp() * 1000),
+            "startTime": int(
+                (
+                    parse_iso(state.started_at or state.window_start) - timedelta(minutes=1)
+                ).timestamp()
+                * 1000
+            ),
             "endTime": int((end + timedelta(minutes=1)).timestamp() * 1000),
         }
         try:
             while True:
                 page = _transient(self.logs.filter_log_events, **kwargs)
                 for event in page.get("events", []):
-                    init = parse_init_start(event["message"], log_stream_name=event.get("logStreamName"))
-                    if init and init.runtime_version_arn == state.candidate_runtime_arn and init.function_version in (None, state.candidate_version):
+                    init = parse_init_start(
+                        event["message"], log_stream_name=event.get("logStreamName")
+                    )
+                    if (
+                        init
+                        and init.runtime_version_arn == state.candidate_runtime_arn
+                        and init.function_version in (None, state.candidate_version)
+                    ):
                         return True
                 if not page.get("nextToken"):
                     return False
@@ -428,12 +544,16 @@ class Canary:
         if not parameter:
             return []
         try:
-            value = _transient(self.ssm.get_parameter, Name=parameter, WithDecryption=True)["Parameter"]["Value"]
+            value = _transient(self.ssm.get_parameter, Name=parameter, WithDecryption=True)[
+                "Parameter"
+            ]["Value"]
             events = json.loads(value)
         except (ClientError, ValueError) as error:
             raise Stop(f"test events parameter {parameter} is unreadable: {error}") from error
         if not isinstance(events, list) or not events:
-            raise Stop(f"test events parameter {parameter} must hold a non-empty JSON list of events")
+            raise Stop(
+                f"test events parameter {parameter} must hold a non-empty JSON list of events"
+            )
         return events[:MAX_SYNTHETIC_EVENTS]
 
     def _synthetic_test(self, pin: Pin, state: CanaryState, tags: dict[str, str]) -> CanaryState:
@@ -441,13 +561,25 @@ class Canary:
         failures = []
         for index, event in enumerate(events):
             response = _transient(
-                self.lam.invoke, FunctionName=pin.key.function_name, Qualifier=state.candidate_version, Payload=json.dumps(event).encode()
+                self.lam.invoke,
+                FunctionName=pin.key.function_name,
+                Qualifier=state.candidate_version,
+                Payload=json.dumps(event).encode(),
             )
             if response.get("FunctionError"):
                 failures.append(index)
-        self.audit.record(AuditEvent.CANARY_STEP, pin_id=pin.key.id, step="synthetic", events=len(events), failures=failures)
+        self.audit.record(
+            AuditEvent.CANARY_STEP,
+            pin_id=pin.key.id,
+            step="synthetic",
+            events=len(events),
+            failures=failures,
+        )
         if failures:
-            state.next, state.reason = "rollback", f"test events {failures} failed on the candidate runtime"
+            state.next, state.reason = (
+                "rollback",
+                f"test events {failures} failed on the candidate runtime",
+            )
             return state
         now = utc_now()
         state.window_start = iso(now)
@@ -470,8 +602,18 @@ class Canary:
             )
         self._promote_settings(pin, state)
         now = utc_now()
-        state.window_start, state.bake_until, state.next = iso(now), iso(now + self.policy.canary.post_promotion_bake), "post_bake"
-        self.audit.record(AuditEvent.CANARY_STEP, pin_id=pin.key.id, step="promote", alias=state.alias, version=state.candidate_version)
+        state.window_start, state.bake_until, state.next = (
+            iso(now),
+            iso(now + self.policy.canary.post_promotion_bake),
+            "post_bake",
+        )
+        self.audit.record(
+            AuditEvent.CANARY_STEP,
+            pin_id=pin.key.id,
+            step="promote",
+            alias=state.alias,
+            version=state.candidate_version,
+        )
         return state
 
     def _alias_promoted(self, pin: Pin, state: CanaryState) -> bool:
@@ -484,13 +626,23 @@ class Canary:
         name = pin.key.function_name
         state.promoted = True
         if state.candidate_version:
-            _transient(self.lam.put_runtime_management_config, FunctionName=name, Qualifier=state.candidate_version, UpdateRuntimeOn="Auto")
-        _transient(self.lam.put_runtime_management_config, FunctionName=name, UpdateRuntimeOn="Auto")
+            _transient(
+                self.lam.put_runtime_management_config,
+                FunctionName=name,
+                Qualifier=state.candidate_version,
+                UpdateRuntimeOn="Auto",
+            )
+        _transient(
+            self.lam.put_runtime_management_config, FunctionName=name, UpdateRuntimeOn="Auto"
+        )
 
     def verify(self, pin: Pin, state: CanaryState) -> CanaryState:
         """After the post-promotion bake: the new runtime, alone, against the canary's baseline."""
         if state.strategy == "alias" and not self._alias_promoted(pin, state):
-            raise Stop(f"alias {state.alias} was changed by someone else after promotion: handing back", hand_back=True)
+            raise Stop(
+                f"alias {state.alias} was changed by someone else after promotion: handing back",
+                hand_back=True,
+            )
         end = utc_now()
         start = parse_iso(state.window_start)
         if state.strategy == "alias":
@@ -504,9 +656,14 @@ class Canary:
             candidate = self._unqualified_sample(pin, start, end)
             span = end - start
             baseline = self._unqualified_sample(pin, start - span, start)
-        firing = self._alarms_in_alarm(self._alarm_names(read_tags(self.lam, pin.key.function_name)))
+        firing = self._alarms_in_alarm(
+            self._alarm_names(read_tags(self.lam, pin.key.function_name))
+        )
         verdict = judge(candidate, baseline, firing, self.judge_policy)
-        state.verdicts = [*state.verdicts, {"step": "post-promotion", "outcome": str(verdict.outcome), **verdict.evidence}][-8:]
+        state.verdicts = [
+            *state.verdicts,
+            {"step": "post-promotion", "outcome": str(verdict.outcome), **verdict.evidence},
+        ][-8:]
         if verdict.outcome is Outcome.FAIL:
             state.next, state.reason = "rollback", "after promotion: " + "; ".join(verdict.reasons)
         else:
@@ -518,26 +675,54 @@ class Canary:
     def _unqualified_sample(self, pin: Pin, start: datetime, end: datetime) -> VersionSample:
         dimensions = [{"Name": "FunctionName", "Value": pin.key.function_name}]
         queries = [
-            {"Id": metric_id, "MetricStat": {"Metric": {"Namespace": "AWS/Lambda", "MetricName": metric, "Dimensions": dimensions}, "Period": 60, "Stat": "Sum"}}
+            {
+                "Id": metric_id,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/Lambda",
+                        "MetricName": metric,
+                        "Dimensions": dimensions,
+                    },
+                    "Period": 60,
+                    "Stat": "Sum",
+                },
+            }
             for metric_id, metric in (("invocations", "Invocations"), ("errors", "Errors"))
         ]
-        response = _transient(self.cloudwatch.get_metric_data, MetricDataQueries=queries, StartTime=start, EndTime=end)
+        response = _transient(
+            self.cloudwatch.get_metric_data, MetricDataQueries=queries, StartTime=start, EndTime=end
+        )
         values = {r["Id"]: r.get("Values", []) for r in response.get("MetricDataResults", [])}
         invocations = int(sum(values.get("invocations", [])))
-        return VersionSample(invocations=invocations, errors=min(invocations, int(sum(values.get("errors", [])))))
+        return VersionSample(
+            invocations=invocations, errors=min(invocations, int(sum(values.get("errors", []))))
+        )
 
     def resolve(self, pin: Pin, state: CanaryState) -> Pin:
         now = utc_now()
         evidence = {**_settled(pin.evidence), "canary": state.to_dict()}
-        outcome = {"result": "resolved", "at": iso(now), "detail": state.reason or "promoted and verified"}
+        outcome = {
+            "result": "resolved",
+            "at": iso(now),
+            "detail": state.reason or "promoted and verified",
+        }
         pin = self.ledger.update(pin, now, stage=Stage.RESOLVED, evidence=evidence, outcome=outcome)
-        self.audit.record(AuditEvent.PROMOTED, pin_id=pin.key.id, candidate_version=state.candidate_version, runtime_version_arn=state.candidate_runtime_arn, verdicts=state.verdicts)
+        self.audit.record(
+            AuditEvent.PROMOTED,
+            pin_id=pin.key.id,
+            candidate_version=state.candidate_version,
+            runtime_version_arn=state.candidate_runtime_arn,
+            verdicts=state.verdicts,
+        )
         self.audit.record(AuditEvent.RESOLVED, pin_id=pin.key.id, detail=outcome["detail"])
-        self.notifier.notify(
+        self._notify(
             NoticeKind.PROMOTED,
             pin,
             next_step="Nothing: the function follows AWS runtime updates again (Auto).",
-            facts={"Candidate version": state.candidate_version or "-", "Runtime version ARN": state.candidate_runtime_arn or "-"},
+            facts={
+                "Candidate version": state.candidate_version or "-",
+                "Runtime version ARN": state.candidate_runtime_arn or "-",
+            },
         )
         return pin
 
@@ -554,7 +739,10 @@ class Canary:
                 restored.append(f"alias {state.alias} no longer exists")
         if alias is not None:
             weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-            ours = str(alias["FunctionVersion"]) in {state.baseline_version, state.candidate_version} and set(weights) <= {state.candidate_version}
+            ours = str(alias["FunctionVersion"]) in {
+                state.baseline_version,
+                state.candidate_version,
+            } and set(weights) <= {state.candidate_version}
             if ours:
                 _transient(
                     self.lam.update_alias,
@@ -566,7 +754,9 @@ class Canary:
                 restored.append(f"alias {state.alias} 100% on version {state.baseline_version}")
             else:
                 restored.append(f"alias {state.alias} left as a human set it")
-        live = _unless_gone(self.lam.get_runtime_management_config, FunctionName=name, Qualifier=LATEST)
+        live = _unless_gone(
+            self.lam.get_runtime_management_config, FunctionName=name, Qualifier=LATEST
+        )
         if live is None:  # deleted mid-canary: nothing left to restore; the tracker closes the pin
             restored.append("the function no longer exists")
         else:
@@ -579,22 +769,41 @@ class Canary:
                     RuntimeVersionArn=state.pinned_arn or pin.pinned_runtime_version_arn,
                 )
                 restored.append("$LATEST Manual on the original runtime version")
-            elif not (mode == UpdateMode.MANUAL and arn == (state.pinned_arn or pin.pinned_runtime_version_arn)):
+            elif not (
+                mode == UpdateMode.MANUAL
+                and arn == (state.pinned_arn or pin.pinned_runtime_version_arn)
+            ):
                 restored.append(f"$LATEST left as a human set it ({mode})")
         original = state.baseline_setting
-        if live is not None and state.baseline_version and original and original.get("UpdateRuntimeOn") != "Manual":
+        if (
+            live is not None
+            and state.baseline_version
+            and original
+            and original.get("UpdateRuntimeOn") != "Manual"
+        ):
             _transient(
                 self.lam.put_runtime_management_config,
                 FunctionName=name,
                 Qualifier=state.baseline_version,
                 UpdateRuntimeOn=original["UpdateRuntimeOn"],
             )
-            restored.append(f"version {state.baseline_version} back to {original['UpdateRuntimeOn']}")
+            restored.append(
+                f"version {state.baseline_version} back to {original['UpdateRuntimeOn']}"
+            )
         now = utc_now()
-        evidence = {**_settled(pin.evidence), "last_canary": {**state.to_dict(), "rolled_back_because": reason, "restored": restored}}
+        evidence = {
+            **_settled(pin.evidence),
+            "last_canary": {**state.to_dict(), "rolled_back_because": reason, "restored": restored},
+        }
         pin = self.ledger.update(pin, now, stage=Stage.TRACKING, evidence=evidence)
-        self.audit.record(AuditEvent.ROLLED_BACK, pin_id=pin.key.id, reason=reason, restored=restored, verdicts=state.verdicts)
-        self.notifier.notify(
+        self.audit.record(
+            AuditEvent.ROLLED_BACK,
+            pin_id=pin.key.id,
+            reason=reason,
+            restored=restored,
+            verdicts=state.verdicts,
+        )
+        self._notify(
             NoticeKind.ROLLED_BACK,
             pin,
             next_step="The function is exactly as it was; rollforward keeps tracking the pin and asks again later.",
@@ -605,15 +814,30 @@ class Canary:
     def stopped(self, pin: Pin, reason: str) -> Pin:
         """Preflight refused before any change: the owner learns exactly why."""
         now = utc_now()
-        pin = self.ledger.update(pin, now, stage=Stage.TRACKING, evidence={**pin.evidence, "stopped": {"at": iso(now), "reason": reason}})
+        pin = self.ledger.update(
+            pin,
+            now,
+            stage=Stage.TRACKING,
+            evidence={**pin.evidence, "stopped": {"at": iso(now), "reason": reason}},
+        )
         self.audit.record(AuditEvent.STOPPED, pin_id=pin.key.id, reason=reason)
-        self.notifier.notify(
+        self._notify(
             NoticeKind.STOPPED,
             pin,
             next_step="Nothing was changed. Fix the cause, and rollforward asks for approval again.",
             facts={"Why": reason[:400]},
         )
         return pin
+
+    def _notify(self, kind: NoticeKind, pin: Pin, **kwargs: Any) -> None:
+        """Notices are best-effort here: a failed e-mail must not roll back a healthy canary
+        nor stop a rollback. The failure is audited instead."""
+        try:
+            self.notifier.notify(kind, pin, **kwargs)
+        except Exception as error:
+            self.audit.record(
+                AuditEvent.FAILED, pin_id=pin.key.id, notice=str(kind), error=str(error)[:500]
+            )
 
     # ------------------------------------------------------------------ alarms
     def _alarm_names(self, tags: dict[str, str]) -> list[str]:
@@ -624,7 +848,11 @@ class Canary:
         if not names:
             return []
         response = _transient(self.cloudwatch.describe_alarms, AlarmNames=names[:100])
-        return [a["AlarmName"] for a in response.get("MetricAlarms", []) + response.get("CompositeAlarms", []) if a.get("StateValue") == "ALARM"]
+        return [
+            a["AlarmName"]
+            for a in response.get("MetricAlarms", []) + response.get("CompositeAlarms", [])
+            if a.get("StateValue") == "ALARM"
+        ]
 
 
 def _settled(evidence: dict[str, Any]) -> dict[str, Any]:

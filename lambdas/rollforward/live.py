@@ -12,6 +12,7 @@ from rollforward.model import LATEST, PinKey, UpdateMode
 TRANSIENT_CODES = {
     "TooManyRequestsException",
     "ThrottlingException",
+    "Throttling",  # CloudWatch's spelling
     "ServiceException",
     "ResourceConflictException",
     "InternalFailure",

@@ -53,7 +53,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                     return _rolled_back(tracker, canary, pin, raw, state, stop.reason)
                 canary.stopped(pin, stop.reason)
                 _count_outcome("stopped")
-                return {**tracker.plan(tracker.load(workflow) or pin, _now()).to_dict(), "canary": {"next": "stopped", "reason": stop.reason}}
+                return {
+                    **tracker.plan(tracker.load(workflow) or pin, _now()).to_dict(),
+                    "canary": {"next": "stopped", "reason": stop.reason},
+                }
             return _with(raw, state)
         if action == "judge":
             state = canary.judge_step(pin, state)
@@ -65,10 +68,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if action == "resolve":
             canary.resolve(pin, state)
             _count_outcome("promoted")
-            return {**workflow.to_dict(), "status": "closed", "outcome": "resolved", "canary": state.to_dict()}
+            return {
+                **workflow.to_dict(),
+                "status": "closed",
+                "outcome": "resolved",
+                "canary": state.to_dict(),
+            }
         if action == "rollback":
             failure = raw.get("failure") or {}
-            reason = state.reason or f"{failure.get('Error', 'a step failed')}: {str(failure.get('Cause', ''))[:300]}"
+            reason = (
+                state.reason
+                or f"{failure.get('Error', 'a step failed')}: {str(failure.get('Cause', ''))[:300]}"
+            )
             return _rolled_back(tracker, canary, pin, raw, state, reason)
         raise ValueError(f"unknown canary action {action!r}")
     except Stop as stop:
@@ -78,15 +89,24 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise wiring.transient_error(str(error)) from error
 
 
-def _rolled_back(tracker: Any, canary: Canary, pin: Any, raw: dict[str, Any], state: CanaryState, reason: str) -> dict[str, Any]:
+def _rolled_back(
+    tracker: Any, canary: Canary, pin: Any, raw: dict[str, Any], state: CanaryState, reason: str
+) -> dict[str, Any]:
     pin = canary.rollback(pin, state, reason)
     # A human may have lifted or re-pinned meanwhile: the live setting decides what is next.
     tracker.observe(pin.key, actor="rollforward (after rollback)", source="canary")
     workflow = WorkflowState.from_dict(raw)
     fresh = tracker.load(workflow)
-    planned = tracker.plan(fresh, _now()) if fresh else WorkflowState(workflow.pin_id, workflow.generation, "closed")
+    planned = (
+        tracker.plan(fresh, _now())
+        if fresh
+        else WorkflowState(workflow.pin_id, workflow.generation, "closed")
+    )
     _count_outcome("rolled_back")
-    return {**planned.to_dict(), "canary": {**state.to_dict(), "next": "rolled_back", "reason": reason}}
+    return {
+        **planned.to_dict(),
+        "canary": {**state.to_dict(), "next": "rolled_back", "reason": reason},
+    }
 
 
 def _count_outcome(outcome: str) -> None:

@@ -66,7 +66,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except Refused as refusal:
         if not refusal.audited:
             wiring.audit(settings).record(
-                AuditEvent.REFUSED, actor=caller or "unknown", request="decision", reason=refusal.reason
+                AuditEvent.REFUSED,
+                actor=caller or "unknown",
+                request="decision",
+                reason=refusal.reason,
             )
         logger.warning(
             "refused", extra={"status": refusal.status, "reason": refusal.reason, "caller": caller}
