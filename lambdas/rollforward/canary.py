@@ -457,18 +457,17 @@ class Canary:
         state.next = "promote"
         return state
 
-    def _sample(
-        self, pin: Pin, state: CanaryState, version: str, start: datetime, end: datetime
-    ) -> VersionSample:
-        name = pin.key.function_name
-        dimensions = [
-            {"Name": "FunctionName", "Value": name},
-            {"Name": "Resource", "Value": f"{name}:{state.alias}"},
-            {"Name": "ExecutedVersion", "Value": version},
-        ]
+    def _metric_values(
+        self,
+        dimensions: list[dict[str, str]],
+        stats: dict[str, tuple[str, str]],
+        start: datetime,
+        end: datetime,
+    ) -> dict[str, list[float]]:
+        """`AWS/Lambda` per-minute values, by query id: `stats` maps id -> (metric, statistic)."""
         queries = [
             {
-                "Id": metric_id,
+                "Id": query_id,
                 "MetricStat": {
                     "Metric": {
                         "Namespace": "AWS/Lambda",
@@ -479,20 +478,33 @@ class Canary:
                     "Stat": stat,
                 },
             }
-            for metric_id, metric, stat in (
-                ("invocations", "Invocations", "Sum"),
-                ("errors", "Errors", "Sum"),
-                ("throttles", "Throttles", "Sum"),
-                ("p99", "Duration", "p99"),
-            )
+            for query_id, (metric, stat) in stats.items()
         ]
         response = _transient(
-            self.cloudwatch.get_metric_data,
-            MetricDataQueries=queries,
-            StartTime=start - timedelta(minutes=1),
-            EndTime=end + timedelta(minutes=1),
+            self.cloudwatch.get_metric_data, MetricDataQueries=queries, StartTime=start, EndTime=end
         )
-        values = {r["Id"]: r.get("Values", []) for r in response.get("MetricDataResults", [])}
+        return {r["Id"]: list(r.get("Values", [])) for r in response.get("MetricDataResults", [])}
+
+    def _sample(
+        self, pin: Pin, state: CanaryState, version: str, start: datetime, end: datetime
+    ) -> VersionSample:
+        name = pin.key.function_name
+        dimensions = [
+            {"Name": "FunctionName", "Value": name},
+            {"Name": "Resource", "Value": f"{name}:{state.alias}"},
+            {"Name": "ExecutedVersion", "Value": version},
+        ]
+        values = self._metric_values(
+            dimensions,
+            {
+                "invocations": ("Invocations", "Sum"),
+                "errors": ("Errors", "Sum"),
+                "throttles": ("Throttles", "Sum"),
+                "p99": ("Duration", "p99"),
+            },
+            start - timedelta(minutes=1),
+            end + timedelta(minutes=1),
+        )
         p99s = values.get("p99") or []
         invocations = int(sum(values.get("invocations", [])))
         return VersionSample(
@@ -674,25 +686,12 @@ class Canary:
 
     def _unqualified_sample(self, pin: Pin, start: datetime, end: datetime) -> VersionSample:
         dimensions = [{"Name": "FunctionName", "Value": pin.key.function_name}]
-        queries = [
-            {
-                "Id": metric_id,
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": "AWS/Lambda",
-                        "MetricName": metric,
-                        "Dimensions": dimensions,
-                    },
-                    "Period": 60,
-                    "Stat": "Sum",
-                },
-            }
-            for metric_id, metric in (("invocations", "Invocations"), ("errors", "Errors"))
-        ]
-        response = _transient(
-            self.cloudwatch.get_metric_data, MetricDataQueries=queries, StartTime=start, EndTime=end
+        values = self._metric_values(
+            dimensions,
+            {"invocations": ("Invocations", "Sum"), "errors": ("Errors", "Sum")},
+            start,
+            end,
         )
-        values = {r["Id"]: r.get("Values", []) for r in response.get("MetricDataResults", [])}
         invocations = int(sum(values.get("invocations", [])))
         return VersionSample(
             invocations=invocations, errors=min(invocations, int(sum(values.get("errors", []))))
