@@ -11,6 +11,7 @@ import threading
 _PARTS = (
     "emulator.lambda_api",  # runtime management API, RuntimeVersionConfig, two-phase rollout
     "emulator.throttling",  # the shared 15 req/s control-plane bucket
+    "emulator.aliases",  # UpdateAlias honours RevisionId (412 on a stale one)
     "emulator.stepfunctions",  # virtual clock in Wait / task timeouts
     "emulator.clocked",  # CloudWatch Logs accepts events stamped by the emulated clock
     "emulator.functions",  # Lambda invocations: project handlers in process, simulated fleet

@@ -360,12 +360,12 @@ class Canary:
     def _shift(self, pin: Pin, state: CanaryState, index: int) -> CanaryState:
         steps = self.policy.canary.steps
         previous = state.weight if index > 0 else None
-        self._expect_alias(pin, state, previous)
+        revision = self._expect_alias(pin, state, previous)
         weight = float(steps[index])
-        _transient(
-            self.lam.update_alias,
-            FunctionName=pin.key.function_name,
-            Name=state.alias,
+        self._update_alias(
+            pin,
+            state,
+            revision,
             FunctionVersion=state.baseline_version,
             RoutingConfig={"AdditionalVersionWeights": {state.candidate_version: weight}},
         )
@@ -394,8 +394,28 @@ class Canary:
             )
         return state
 
-    def _expect_alias(self, pin: Pin, state: CanaryState, weight: float | None) -> None:
-        """The alias is exactly as rollforward left it; otherwise a human took over."""
+    def _update_alias(self, pin: Pin, state: CanaryState, revision: str, **change: Any) -> None:
+        """UpdateAlias on the revision rollforward just read: a human change that lands in
+        between makes Lambda answer 412, and rollforward hands back instead of overwriting."""
+        try:
+            _transient(
+                self.lam.update_alias,
+                FunctionName=pin.key.function_name,
+                Name=state.alias,
+                **({"RevisionId": revision} if revision else {}),
+                **change,
+            )
+        except ClientError as error:
+            if error_code(error) == "PreconditionFailedException":
+                raise Stop(
+                    f"alias {state.alias} was changed by someone else while rollforward was "
+                    "changing it: handing back",
+                    hand_back=True,
+                ) from error
+            raise
+
+    def _expect_alias(self, pin: Pin, state: CanaryState, weight: float | None) -> str:
+        """The alias is exactly as rollforward left it (else a human took over); its revision."""
         alias = _transient(self.lam.get_alias, FunctionName=pin.key.function_name, Name=state.alias)
         weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
         expected = {} if weight is None else {state.candidate_version: weight}
@@ -408,6 +428,7 @@ class Canary:
                 f"weights {weights}): handing back",
                 hand_back=True,
             )
+        return str(alias.get("RevisionId") or "")
 
     def judge_step(self, pin: Pin, state: CanaryState) -> CanaryState:
         """After a bake: judge, then shift further, extend, promote, or roll back."""
@@ -604,11 +625,11 @@ class Canary:
     def promote(self, pin: Pin, state: CanaryState) -> CanaryState:
         # A retried Promote finds the alias already moved by its earlier attempt.
         if not self._alias_promoted(pin, state):
-            self._expect_alias(pin, state, state.weight)
-            _transient(
-                self.lam.update_alias,
-                FunctionName=pin.key.function_name,
-                Name=state.alias,
+            revision = self._expect_alias(pin, state, state.weight)
+            self._update_alias(
+                pin,
+                state,
+                revision,
                 FunctionVersion=state.candidate_version,
                 RoutingConfig={"AdditionalVersionWeights": {}},
             )
@@ -743,14 +764,17 @@ class Canary:
                 state.candidate_version,
             } and set(weights) <= {state.candidate_version}
             if ours:
-                _transient(
-                    self.lam.update_alias,
-                    FunctionName=name,
-                    Name=state.alias,
-                    FunctionVersion=state.baseline_version,
-                    RoutingConfig={"AdditionalVersionWeights": {}},
-                )
-                restored.append(f"alias {state.alias} 100% on version {state.baseline_version}")
+                try:
+                    self._update_alias(
+                        pin,
+                        state,
+                        str(alias.get("RevisionId") or ""),
+                        FunctionVersion=state.baseline_version,
+                        RoutingConfig={"AdditionalVersionWeights": {}},
+                    )
+                    restored.append(f"alias {state.alias} 100% on version {state.baseline_version}")
+                except Stop:
+                    restored.append(f"alias {state.alias} left as a human set it")
             else:
                 restored.append(f"alias {state.alias} left as a human set it")
         live = _unless_gone(
