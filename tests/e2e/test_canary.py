@@ -150,7 +150,11 @@ def test_unpublished_changes_stop_before_any_change(lifecycle: Lifecycle):
     )
     assert _alias(lifecycle, "checkout")["FunctionVersion"] == baseline
     assert _setting(lifecycle, "checkout")["UpdateRuntimeOn"] == "Manual"
-    assert "stopped" in [n["kind"] for n in lifecycle.notices("owner")]
+    seen: list[str] = []
+    wait_for(
+        lambda: seen.extend(n["kind"] for n in lifecycle.notices("owner")) or "stopped" in seen,
+        what="the owner's 'stopped' notice",
+    )
 
 
 @pytest.mark.parametrize("change", ["alias", "pin"])

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from rollforward.canary import IN_FLIGHT, Canary, CanaryState, Stop
 from rollforward.handlers import wiring
@@ -19,7 +19,6 @@ from rollforward.tracking import WorkflowState
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
 
 
 def _with(state: dict[str, Any], canary: CanaryState, **extra: Any) -> dict[str, Any]:
@@ -28,7 +27,6 @@ def _with(state: dict[str, Any], canary: CanaryState, **extra: Any) -> dict[str,
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = wiring.Settings.from_env()
     tracker = wiring.tracker(settings)
@@ -110,9 +108,12 @@ def _rolled_back(
 
 
 def _count_outcome(outcome: str) -> None:
-    """EMF: CanaryOutcomes by outcome (promoted, rolled_back, stopped), for the dashboard."""
-    metrics.add_dimension(name="outcome", value=outcome)
-    metrics.add_metric(name="CanaryOutcomes", unit=MetricUnit.Count, value=1)
+    """EMF: CanaryOutcomes by outcome (promoted, rolled_back, stopped), for the dashboard.
+    Its own record, so the `outcome` dimension never sticks to other metrics."""
+    with single_metric(
+        name="CanaryOutcomes", unit=MetricUnit.Count, value=1, namespace="rollforward"
+    ) as metric:
+        metric.add_dimension(name="outcome", value=outcome)
 
 
 def _now() -> Any:
