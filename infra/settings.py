@@ -13,28 +13,23 @@ from constructs import Node
 class Settings:
     # The rollforward policy document (escalation ladder, approvals, canary); validated at synth.
     policy: dict[str, Any] = field(default_factory=dict)
-    # IAM principals (ARN patterns) allowed to call the decision API at all; the policy's
-    # allowed_approvers narrows who may decide.
-    approver_principals: tuple[str, ...] = ()
     scan_schedule: str = "rate(1 hour)"
     # Share of the account's 15 req/s control-plane bucket the scan may spend.
     scan_rate_per_second: float = 3.0
     audit_retention_days: int = 3653
     powertools_layer_version: int = 27
     console_url: str = ""
-    alarm_email: str = ""
 
     @classmethod
     def from_context(cls, node: Node) -> Settings:
         def get(key: str, default: Any) -> Any:
             value = node.try_get_context(key)
-            if isinstance(value, str) and key in {"policy", "approver_principals"}:
+            if isinstance(value, str) and key == "policy":
                 value = json.loads(value)  # `-c policy='{...}'` arrives as text
             return default if value is None else value
 
         return cls(
             policy=get("policy", {}),
-            approver_principals=tuple(get("approver_principals", [])),
             scan_schedule=get("scan_schedule", cls.scan_schedule),
             scan_rate_per_second=float(get("scan_rate_per_second", cls.scan_rate_per_second)),
             audit_retention_days=int(get("audit_retention_days", cls.audit_retention_days)),
@@ -42,5 +37,4 @@ class Settings:
                 get("powertools_layer_version", cls.powertools_layer_version)
             ),
             console_url=get("console_url", ""),
-            alarm_email=get("alarm_email", ""),
         )
