@@ -29,6 +29,7 @@ way: this is a measurement.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import threading
 import time
@@ -40,7 +41,6 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from rollforward.handlers import wiring
-from rollforward.policy import Policy
 from rollforward.ratelimit import CallCounter, TokenBucket, pacing
 from rollforward.scan import Scanner, ScanReport
 from rollforward.tracking import Tracker
@@ -174,16 +174,7 @@ def scanner_for(deployment: Any, budget: float) -> Scanner:
     lam = boto3.client("lambda")
     scan_function = deployment.find("AWS::Lambda::Function", "Scan")
     env = lam.get_function_configuration(FunctionName=scan_function)["Environment"]["Variables"]
-    settings = wiring.Settings(
-        ledger_table=env["LEDGER_TABLE"],
-        approvals_table=env["APPROVALS_TABLE"],
-        topics={a: env[f"{a.upper()}_TOPIC_ARN"] for a in ("owner", "team", "oncall")},
-        audit_log_group=env["AUDIT_LOG_GROUP"],
-        state_machine_arn=env["STATE_MACHINE_ARN"],
-        policy=Policy.from_json(env["POLICY"]),
-        console_url=env.get("CONSOLE_URL", ""),
-        scan_rate_per_second=budget,
-    )
+    settings = dataclasses.replace(wiring.Settings.from_env(env), scan_rate_per_second=budget)
     # Clients of its own: in this one process the tracking executions' handlers share the
     # cached `wiring` clients, and their calls must not be paced or counted as the scan's.
     lambda_client = boto3.client("lambda", config=wiring.RETRY_CONFIG)

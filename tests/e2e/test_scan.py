@@ -17,7 +17,6 @@ from rollforward.clock import utc_now
 from rollforward.handlers import wiring
 from rollforward.ledger import Stage
 from rollforward.model import PinKey
-from rollforward.policy import Policy
 from rollforward.ratelimit import TokenBucket
 from rollforward.scan import Scanner, ScanReport
 
@@ -57,16 +56,7 @@ def scanner(stack: Lifecycle) -> Scanner:
     env = stack.lam.get_function_configuration(FunctionName=scan_function)["Environment"][
         "Variables"
     ]
-    settings = wiring.Settings(
-        ledger_table=env["LEDGER_TABLE"],
-        approvals_table=env["APPROVALS_TABLE"],
-        topics={a: env[f"{a.upper()}_TOPIC_ARN"] for a in ("owner", "team", "oncall")},
-        audit_log_group=env["AUDIT_LOG_GROUP"],
-        state_machine_arn=env["STATE_MACHINE_ARN"],
-        policy=Policy.from_json(env["POLICY"]),
-        console_url=env.get("CONSOLE_URL", ""),
-        scan_rate_per_second=float(env["SCAN_RATE_PER_SECOND"]),
-    )
+    settings = wiring.Settings.from_env(env)
     tracker = wiring.tracker(settings)
     return Scanner(
         lambda_client=wiring.client("lambda"),

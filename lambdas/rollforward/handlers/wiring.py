@@ -8,6 +8,7 @@ same process can serve more than one deployment in the embedded AWS.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -41,8 +42,9 @@ class Settings:
     scan_rate_per_second: float
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = os.environ
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """From the function's environment (a deployed function's variables, for tools)."""
+        env = os.environ if env is None else env
         return cls(
             ledger_table=env.get("LEDGER_TABLE", ""),
             approvals_table=env.get("APPROVALS_TABLE", ""),
