@@ -6,23 +6,12 @@ Each is a plain function (tests call them directly) and also registered under
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
 from typing import Any
+
+from rollforward.policy import parse_duration
 
 from emulator.routes import control
 from emulator.state import STATE
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_duration(text: str) -> timedelta:
-    """`90s`, `10m`, `12h`, `3d`, `2w`."""
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"{text!r} is not a duration like 90s, 10m, 12h, 3d or 2w")
-    return timedelta(**{_UNITS[match[2]]: float(match[1])})
 
 
 def _region(arguments: dict[str, Any]) -> str:
@@ -84,7 +73,7 @@ def traffic(arguments: dict[str, Any]) -> dict[str, Any]:
         parse_duration(arguments.get("duration", "1m")),
         region=arguments.get("region"),
     )
-    return summary.to_dict() if hasattr(summary, "to_dict") else {"summary": str(summary)}
+    return summary.to_dict()
 
 
 @control("cloudtrail/put")

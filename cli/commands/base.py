@@ -22,7 +22,7 @@ from rollforward.audit import AuditTrail
 from rollforward.clock import parse_iso
 from rollforward.ledger import Ledger, Pin
 from rollforward.model import LATEST, QUALIFIER, PinKey
-from rollforward.policy import Policy, PolicyError, parse_duration
+from rollforward.policy import Policy, PolicyError, resolve_until
 from rollforward_cli.aws import (
     DecisionClient,
     Target,
@@ -221,18 +221,10 @@ def check_until(text: str) -> str:
     """
     value = (text or "").strip()
     try:
-        parse_duration(value)
-        return value
-    except ValueError:
-        pass
-    try:
-        parse_iso(value + "T00:00:00Z" if len(value) == 10 else value)
-        return value
-    except ValueError:
-        raise UsageError(
-            f"--until {text!r} is neither a duration like 3d or 12h nor an ISO date/time with a "
-            "zone like 2026-12-24 or 2026-12-24T09:00:00Z"
-        ) from None
+        resolve_until(value, datetime.now(UTC))
+    except ValueError as error:
+        raise UsageError(f"--until: {error}") from None
+    return value
 
 
 def normalize_qualifier(text: str | None) -> str | None:

@@ -23,7 +23,7 @@ from rollforward.clock import iso, parse_iso, utc_now
 from rollforward.ledger import Hold, Ledger, Pin, Stage
 from rollforward.live import error_code
 from rollforward.model import PinKey
-from rollforward.policy import Policy, StagePlan, parse_duration
+from rollforward.policy import Policy, StagePlan, resolve_until
 
 MAX_REASON = 1000
 # Approval records are kept for the audit after they are used or expire, then purged.
@@ -345,19 +345,7 @@ class Approvals:
 
 
 def _parse_until(text: str, now: datetime) -> datetime:
-    """An absolute ISO time/date (UTC) or a duration from now (`3d`, `P3D`)."""
-    text = (text or "").strip()
-    if not text:
-        raise Refused(400, "--until is required (an ISO date/time or a duration like 3d)")
     try:
-        return now + parse_duration(text)
-    except (ValueError, TypeError):
-        pass
-    try:
-        if len(text) == 10:
-            text += "T00:00:00Z"
-        return parse_iso(text)
-    except ValueError:
-        raise Refused(
-            400, f"{text!r} is neither an ISO date/time with a zone nor a duration like 3d"
-        ) from None
+        return resolve_until(text, now)
+    except ValueError as error:
+        raise Refused(400, f"--until: {error}") from None

@@ -89,6 +89,30 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"{json.dumps(text)} is too long a duration") from None
 
 
+def resolve_until(text: str, now: datetime) -> datetime:
+    """The end of a snooze or exemption: a duration from `now` (`3d`, `P3D`), an ISO date
+    (midnight UTC) or an ISO date/time with a zone. Raises ValueError naming the forms."""
+    value = (text or "").strip()
+    if not value:
+        raise ValueError("an end is required (an ISO date/time or a duration like 3d)")
+    try:
+        return _utc(now, "now") + parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(
+            (value + "T00:00:00Z" if len(value) == 10 else value).replace("Z", "+00:00")
+        )
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValueError(
+            f"{value!r} is neither a duration like 3d or 12h nor an ISO date/time with a zone "
+            "like 2026-12-24 or 2026-12-24T09:00:00Z"
+        )
+    return moment.astimezone(UTC)
+
+
 def format_duration(value: timedelta, *, max_units: int | None = None) -> str:
     """Format as the compact spelling (`"1d12h"`, `"90m"` → `"1h30m"`, zero → `"0s"`).
 
