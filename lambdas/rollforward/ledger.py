@@ -8,6 +8,7 @@ refuses a second execution for the same episode.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -82,8 +83,6 @@ class Pin:
     @property
     def execution_name(self) -> str:
         """Deterministic per episode: Step Functions refuses a duplicate name."""
-        import hashlib
-
         digest = hashlib.sha256(self.key.id.encode()).hexdigest()[:20]
         return f"pin-{self.key.function_name[:40]}-{digest}-g{self.generation}"
 

@@ -8,6 +8,7 @@ decisions). The state machine's `$` between tasks is `WorkflowState.to_dict()`.
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -196,7 +197,7 @@ class Tracker:
             arn = self.sfn.start_execution(
                 stateMachineArn=self.state_machine_arn,
                 name=pin.execution_name,
-                input=_json(state.to_dict()),
+                input=json.dumps(state.to_dict(), separators=(",", ":"), default=str),
             )["executionArn"]
         except ClientError as error:
             if error_code(error) != "ExecutionAlreadyExists":
@@ -415,12 +416,6 @@ class Tracker:
             AuditEvent.FAILED, pin_id=state.pin_id, error=detail["error"], cause=detail["cause"]
         )
         return WorkflowState(state.pin_id, state.generation, "closed", outcome="failed")
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, separators=(",", ":"), default=str)
 
 
 __all__ = ["Observation", "Tracker", "TransientAwsError", "UpdateMode", "WorkflowState"]

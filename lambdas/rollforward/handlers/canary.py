@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from rollforward.canary import IN_FLIGHT, Canary, CanaryState, Stop
+from rollforward.clock import utc_now
 from rollforward.handlers import wiring
 from rollforward.ledger import Stage
 from rollforward.live import TransientAwsError
@@ -52,7 +53,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 canary.stopped(pin, stop.reason)
                 _count_outcome("stopped")
                 return {
-                    **tracker.plan(tracker.load(workflow) or pin, _now()).to_dict(),
+                    **tracker.plan(tracker.load(workflow) or pin, utc_now()).to_dict(),
                     "canary": {"next": "stopped", "reason": stop.reason},
                 }
             return _with(raw, state)
@@ -96,7 +97,7 @@ def _rolled_back(
     workflow = WorkflowState.from_dict(raw)
     fresh = tracker.load(workflow)
     planned = (
-        tracker.plan(fresh, _now())
+        tracker.plan(fresh, utc_now())
         if fresh
         else WorkflowState(workflow.pin_id, workflow.generation, "closed")
     )
@@ -114,9 +115,3 @@ def _count_outcome(outcome: str) -> None:
         name="CanaryOutcomes", unit=MetricUnit.Count, value=1, namespace="rollforward"
     ) as metric:
         metric.add_dimension(name="outcome", value=outcome)
-
-
-def _now() -> Any:
-    from rollforward.clock import utc_now
-
-    return utc_now()
