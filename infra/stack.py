@@ -58,7 +58,23 @@ class RollforwardStack(Stack):
             enable_key_rotation=True,
             description="rollforward: ledger, approvals, notices and audit trail",
         )
-        self.key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com"))
+        # CloudWatch Logs encrypts this stack's log groups: only for log groups of this account
+        # and region (the encryption context CloudWatch Logs sets names the log group).
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogsForThisAccountsLogGroups",
+                principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:*"
+                        )
+                    }
+                },
+            )
+        )
 
         self.ledger = dynamodb.Table(
             self,
@@ -217,10 +233,14 @@ class RollforwardStack(Stack):
             # A pin may stay tracked for months: snoozes and re-escalations restart the ladder.
             timeout=Duration.days(365),
             tracing_enabled=True,
+            # Every state transition, but no execution data: RequestApproval's parameters carry
+            # the task token ($$.Task.Token), and whoever holds a token can answer it. Inputs
+            # and outputs stay in the execution history (states:GetExecutionHistory) and the
+            # domain facts in the audit trail.
             logs=sfn.LogOptions(
                 destination=self.state_machine_logs,
                 level=sfn.LogLevel.ALL,
-                include_execution_data=True,
+                include_execution_data=False,
             ),
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(self.key),
         )
@@ -379,6 +399,27 @@ class RollforwardStack(Stack):
         )
 
         self._grant(settings)
+        self._narrow_log_delivery_key_use()
+
+    def _narrow_log_delivery_key_use(self) -> None:
+        """The state machine's L2 lets `delivery.logs.amazonaws.com` decrypt with the key
+        unconditionally (execution logs to an encrypted group); add the confused-deputy
+        conditions AWS documents for vended log delivery: this account's log deliveries only."""
+        cfn_key = self.key.node.default_child
+        assert isinstance(cfn_key, kms.CfnKey)
+        statements = self.resolve(cfn_key.key_policy)["Statement"]
+        for index, statement in enumerate(statements):
+            if statement.get("Principal") == {"Service": "delivery.logs.amazonaws.com"}:
+                cfn_key.add_property_override(
+                    f"KeyPolicy.Statement.{index}.Condition",
+                    {
+                        "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                        "ArnLike": {
+                            "aws:SourceArn": f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:"
+                            f"{Aws.ACCOUNT_ID}:*"
+                        },
+                    },
+                )
 
     def _grant(self, settings: Settings) -> None:
         read_functions = iam.PolicyStatement(

@@ -27,11 +27,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
+import jsii
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -39,16 +39,37 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+from rollforward.model import STOP_ERROR_PREFIX
 
 # Where Powertools Metrics puts rollforward's EMF metrics (POWERTOOLS_METRICS_NAMESPACE and the
 # default `service` dimension from POWERTOOLS_SERVICE_NAME).
 METRICS_NAMESPACE = "rollforward"
 SERVICE = "rollforward"
 
-# Execution endings that tell on-call. Caution: ABORTED also counts rollforward's own
-# StopExecution when a pin closes outside the workflow (Tracker.close: lifted, deleted), so each
-# such close alerts too until those executions end another way.
-ALERTING_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+# Execution endings that tell on-call: failures rollforward did not intend. ABORTED is also how
+# rollforward itself ends an execution when a pin closes outside the workflow (Tracker.close:
+# lifted, deleted; StopExecution with an `error` starting with STOP_ERROR_PREFIX), which is the
+# good outcome: such stops never page. Any other stop (a human's StopExecution) still does.
+ALERTING_STATUSES = ("FAILED", "TIMED_OUT")
+
+
+def execution_ended_badly_detail(state_machine_arn: str) -> dict[str, object]:
+    """The `detail` of the EventBridge pattern that pages on-call for an execution ending.
+
+    "Step Functions Execution Status Change" events carry `error` and `cause` (null when the
+    stop gave none); a StopExecution without an error is matched by `null`.
+    """
+    return {
+        "stateMachineArn": [state_machine_arn],
+        "$or": [
+            {"status": list(ALERTING_STATUSES)},
+            {
+                "status": ["ABORTED"],
+                "error": [None, {"anything-but": {"prefix": STOP_ERROR_PREFIX}}],
+            },
+        ],
+    }
+
 
 FLEET_LOG_GROUP_PREFIXES = ("/aws/lambda/",)
 MAX_LOG_GROUP_PATTERNS = 20  # Contributor Insights' limit on LogGroupNames
@@ -190,27 +211,35 @@ class Observability(Construct):
             rule_body=json.dumps(init_start_by_runtime_version_rule(patterns)),
         )
 
-        self._allow_key_use(key)
-        self.failed_executions_alarm = self._failed_executions_alarm(oncall_topic)
+        # Named, so that the key and topic policies can name them in aws:SourceArn without a
+        # reference (the alarm and the rule depend on the topic, which depends on the key).
+        alarm_name = f"{stack_name}-FailedExecutions"
+        rule_name = f"{stack_name}-ExecutionEndedBadly"
+        alarm_arn = (
+            f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{alarm_name}"
+        )
+        rule_arn = f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/{rule_name}"
+        self._allow_key_use(key, alarm_arn=alarm_arn, rule_arn=rule_arn)
+        self.failed_executions_alarm = self._failed_executions_alarm(oncall_topic, alarm_name)
         self.failed_executions_rule = events.Rule(
             self,
             "ExecutionEndedBadly",
-            description="rollforward: a remediation execution failed, timed out or was aborted",
+            rule_name=rule_name,
+            description="rollforward: a remediation execution failed, timed out or was stopped "
+            "by someone other than rollforward",
             event_pattern=events.EventPattern(
                 source=["aws.states"],
                 detail_type=["Step Functions Execution Status Change"],
-                detail={
-                    "status": list(ALERTING_STATUSES),
-                    "stateMachineArn": [state_machine.state_machine_arn],
-                },
+                detail=execution_ended_badly_detail(state_machine.state_machine_arn),
             ),
             targets=[
-                targets.SnsTopic(
+                _TopicTarget(
                     oncall_topic,
-                    message=events.RuleTargetInput.from_object(
+                    events.RuleTargetInput.from_object(
                         {
                             "alert": "rollforward remediation execution ended badly",
                             "status": events.EventField.from_path("$.detail.status"),
+                            "error": events.EventField.from_path("$.detail.error"),
                             "execution_arn": events.EventField.from_path("$.detail.executionArn"),
                             "started": events.EventField.from_path("$.detail.startDate"),
                             "stopped": events.EventField.from_path("$.detail.stopDate"),
@@ -221,45 +250,68 @@ class Observability(Construct):
                 )
             ],
         )
+        # What targets.SnsTopic would grant, narrowed to this rule: EventBridge publishes to the
+        # on-call topic only on behalf of this stack's rule (confused-deputy protection).
+        oncall_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowExecutionEndedBadlyRule",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[oncall_topic.topic_arn],
+                conditions={
+                    "ArnEquals": {"aws:SourceArn": rule_arn},
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                },
+            )
+        )
         self.dashboard = self._dashboard(audit_log_group, functions)
 
     @staticmethod
-    def _allow_key_use(key: kms.IKey) -> None:
+    def _allow_key_use(key: kms.IKey, *, alarm_arn: str, rule_arn: str) -> None:
         """SNS encrypts with the topic's key on behalf of the publishing service, so the key
         policy must name CloudWatch (alarm actions) and EventBridge (rule targets), as AWS
-        documents it. It cannot be narrowed to the alarm or the rule: they depend on the topic,
-        which depends on the key. Who may publish at all is the topic policy's business."""
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowAlertingServicesToPublishToEncryptedTopics",
-                principals=[
-                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-                    iam.ServicePrincipal("events.amazonaws.com"),
-                ],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],  # in a key policy, "*" is this key
+        documents it, each only on behalf of this stack's alarm or rule (aws:SourceArn and
+        aws:SourceAccount: confused-deputy protection). Who may publish at all is the topic
+        policy's business."""
+        for sid, service, source_arn in (
+            ("AllowFailedExecutionsAlarmToUseTheKey", "cloudwatch.amazonaws.com", alarm_arn),
+            ("AllowExecutionEndedBadlyRuleToUseTheKey", "events.amazonaws.com", rule_arn),
+        ):
+            key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    resources=["*"],  # in a key policy, "*" is this key
+                    conditions={
+                        "ArnEquals": {"aws:SourceArn": source_arn},
+                        "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    },
+                )
             )
-        )
 
-    def _failed_executions_alarm(self, topic: sns.ITopic) -> cloudwatch.Alarm:
+    def _failed_executions_alarm(self, topic: sns.ITopic, alarm_name: str) -> cloudwatch.Alarm:
+        """Failed and timed-out executions. Not ExecutionsAborted: the metric cannot tell
+        rollforward's own stops (a lifted or deleted pin) from anyone else's; the rule does."""
         period = Duration.minutes(5)
         machine = self._state_machine
         endings = cloudwatch.MathExpression(
-            expression="FILL(failed, 0) + FILL(timed_out, 0) + FILL(aborted, 0)",
+            expression="FILL(failed, 0) + FILL(timed_out, 0)",
             using_metrics={
                 "failed": machine.metric_failed(period=period, statistic="Sum"),
                 "timed_out": machine.metric_timed_out(period=period, statistic="Sum"),
-                "aborted": machine.metric_aborted(period=period, statistic="Sum"),
             },
             period=period,
-            label="Executions failed, timed out or aborted",
+            label="Executions failed or timed out",
         )
         alarm = endings.create_alarm(
             self,
             "FailedExecutions",
+            alarm_name=alarm_name,
             alarm_description=(
-                "rollforward remediation executions failed, timed out or were aborted in the "
-                "last 5 minutes. The EventBridge rule on the same topic names each execution."
+                "rollforward remediation executions failed or timed out in the last 5 minutes. "
+                "The EventBridge rule on the same topic names each execution, and also pages "
+                "for executions stopped by anyone but rollforward."
             ),
             threshold=1,
             evaluation_periods=1,
@@ -414,3 +466,16 @@ class Observability(Construct):
             ),
         )
         return dashboard
+
+
+@jsii.implements(events.IRuleTarget)
+class _TopicTarget:
+    """An SNS topic as a rule target, without the unconditional `events.amazonaws.com` publish
+    grant that targets.SnsTopic writes into the topic policy (the caller grants it, narrowed)."""
+
+    def __init__(self, topic: sns.ITopic, message: events.RuleTargetInput) -> None:
+        self._topic = topic
+        self._message = message
+
+    def bind(self, _rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(arn=self._topic.topic_arn, input=self._message)

@@ -8,6 +8,11 @@ from enum import StrEnum
 
 LATEST = "$LATEST"
 
+# The `error` rollforward gives StopExecution when it ends an execution on purpose (a pin lifted
+# or deleted outside the workflow): "rollforward.Lifted", "rollforward.Deleted". The failure
+# alerting (infra/constructs/observability.py) does not page on stops with this prefix.
+STOP_ERROR_PREFIX = "rollforward."
+
 # arn:aws:lambda:<region>::runtime:<64 hex> — the account field is empty by design.
 RUNTIME_VERSION_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):lambda:(?P<region>[a-z0-9-]+)::runtime:(?P<digest>[0-9a-f]{64})$"

@@ -26,7 +26,7 @@ from rollforward.live import (
     read_runtime_setting,
     read_tags,
 )
-from rollforward.model import LATEST, PinKey, UpdateMode
+from rollforward.model import LATEST, STOP_ERROR_PREFIX, PinKey, UpdateMode
 from rollforward.notices import NoticeKind, ladder_kind
 from rollforward.notify import Notifier
 from rollforward.policy import Policy, StagePlan, format_duration, next_stage
@@ -228,7 +228,7 @@ class Tracker:
             try:
                 self.sfn.stop_execution(
                     executionArn=pin.execution_arn,
-                    error=f"rollforward.{stage.capitalize()}",
+                    error=f"{STOP_ERROR_PREFIX}{stage.capitalize()}",
                     cause=f"{stage} by {by}: {detail}"[:32768],
                 )
             except ClientError as error:

@@ -15,6 +15,7 @@ from aws_cdk.assertions import Match, Template
 from moto.events.models import EventPattern
 from rollforward.initstart import parse_init_start
 
+from emulator.stack import STACK_NAME
 from infra.constructs.observability import ALERTING_STATUSES, AUDIT_QUERIES
 
 Json = dict[str, Any]
@@ -168,15 +169,34 @@ def test_every_log_group_is_encrypted_and_expires(template_json: Json) -> None:
 
 
 # --------------------------------------------------------------------------- the workflow
-def test_the_state_machine_logs_everything_and_traces(template: Template) -> None:
+def test_the_state_machine_logs_every_transition_and_traces(template: Template) -> None:
     template.has_resource_properties(
         "AWS::StepFunctions::StateMachine",
         {
-            "LoggingConfiguration": Match.object_like(
-                {"Level": "ALL", "IncludeExecutionData": True}
-            ),
+            "LoggingConfiguration": Match.object_like({"Level": "ALL"}),
             "TracingConfiguration": {"Enabled": True},
         },
+    )
+
+
+def test_the_execution_log_cannot_carry_the_task_token(template_json: Json) -> None:
+    """RequestApproval's parameters carry $$.Task.Token, so they are in its TaskScheduled event:
+    a log that includes execution data would hold every token. Level OFF or no execution data."""
+    _, machine = only(template_json, "AWS::StepFunctions::StateMachine", "Remediation")
+    token_states = [
+        name
+        for name, state in all_states(definition(template_json)["States"])
+        if "$$.Task.Token" in json.dumps(state.get("Parameters", {}))
+    ]
+    assert "RequestApproval" in token_states
+    logging = machine["LoggingConfiguration"]
+    assert logging["Level"] == "OFF" or logging.get("IncludeExecutionData") is False, logging
+    # Execution data off means no input, output or parameters of any state (AWS: "execution
+    # data"); the destination is the stack's encrypted log group, never another one.
+    (destination,) = logging["Destinations"]
+    log_group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]
+    assert log_group == arn_of(
+        only(template_json, "AWS::Logs::LogGroup", "RemediationExecutions")[0]
     )
 
 
@@ -431,7 +451,8 @@ def test_failed_executions_alarm_pages_oncall(template_json: Json) -> None:
         for query in alarm["Metrics"]
         if "MetricStat" in query
     }
-    assert set(stats) == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
+    # Not ExecutionsAborted: rollforward aborts executions itself when a pin is lifted.
+    assert set(stats) == {"ExecutionsFailed", "ExecutionsTimedOut"}
     for metric in stats.values():
         assert metric["Namespace"] == "AWS/States"
         assert metric["Dimensions"] == [{"Name": "StateMachineArn", "Value": ref(machine)}]
@@ -452,12 +473,21 @@ def test_failed_executions_alarm_pages_oncall(template_json: Json) -> None:
     ]
 
 
-def status_change(status: str, machine_arn: str) -> Json:
+def status_change(status: str, machine_arn: str, error: str | None = None) -> Json:
     return {
         "source": "aws.states",
         "detail-type": "Step Functions Execution Status Change",
-        "detail": {"status": status, "stateMachineArn": machine_arn},
+        "detail": {"status": status, "stateMachineArn": machine_arn, "error": error, "cause": None},
     }
+
+
+def execution_rule_pattern(template_json: Json, machine_arn: str) -> EventPattern:
+    machine, _ = only(template_json, "AWS::StepFunctions::StateMachine", "Remediation")
+    _, rule = only(template_json, "AWS::Events::Rule", "ObservabilityExecutionEndedBadly")
+    pattern_json = json.dumps(rule["EventPattern"]).replace(
+        json.dumps(ref(machine)), json.dumps(machine_arn)
+    )
+    return EventPattern.load(pattern_json)
 
 
 def test_the_execution_status_rule_tells_oncall_which_execution_ended_badly(
@@ -471,23 +501,97 @@ def test_the_execution_status_rule_tells_oncall_which_execution_ended_badly(
     assert "$.detail.executionArn" in json.dumps(target["InputTransformer"]["InputPathsMap"])
     assert rule["EventPattern"]["detail"]["stateMachineArn"] == [ref(machine)]
     ours = "arn:aws:states:us-east-1:123456789012:stateMachine:Remediation"
-    pattern_json = json.dumps(rule["EventPattern"]).replace(
-        json.dumps(ref(machine)), json.dumps(ours)
-    )
-    pattern = EventPattern.load(pattern_json)
-    for status in ("FAILED", "TIMED_OUT", "ABORTED", "SUCCEEDED", "RUNNING"):
+    pattern = execution_rule_pattern(template_json, ours)
+    for status in ("FAILED", "TIMED_OUT", "SUCCEEDED", "RUNNING"):
         assert pattern.matches_event(status_change(status, ours)) is (status in ALERTING_STATUSES)
     assert not pattern.matches_event(status_change("FAILED", ours + "-somebody-elses"))
+
+
+@pytest.mark.parametrize(
+    ("error", "pages"),
+    [
+        ("rollforward.Lifted", False),  # a human lifted the pin: the good outcome
+        ("rollforward.Deleted", False),
+        (None, True),  # someone stopped it in the console
+        ("", True),
+        ("OperatorStop", True),
+        ("Rollforward.Lifted", True),  # prefixes are case-sensitive, as in EventBridge
+    ],
+)
+def test_only_stops_rollforward_did_not_make_page_oncall(
+    template_json: Json, error: str | None, pages: bool
+) -> None:
+    ours = "arn:aws:states:us-east-1:123456789012:stateMachine:Remediation"
+    pattern = execution_rule_pattern(template_json, ours)
+    assert pattern.matches_event(status_change("ABORTED", ours, error)) is pages
+
+
+def key_statements_for(template_json: Json, service: str) -> list[Json]:
+    _, key = only(template_json, "AWS::KMS::Key", "Key")
+    return [
+        statement
+        for statement in key["KeyPolicy"]["Statement"]
+        if service in [as_text(s) for s in listed(statement["Principal"].get("Service", []))]
+    ]
 
 
 def test_the_stack_key_lets_alerting_services_publish_to_the_encrypted_oncall_topic(
     template_json: Json,
 ) -> None:
+    stack = STACK_NAME
+    expected = {
+        "cloudwatch.amazonaws.com": f"arn:<AWS::Partition>:cloudwatch:<AWS::Region>:"
+        f"<AWS::AccountId>:alarm:{stack}-FailedExecutions",
+        "events.amazonaws.com": f"arn:<AWS::Partition>:events:<AWS::Region>:"
+        f"<AWS::AccountId>:rule/{stack}-ExecutionEndedBadly",
+    }
+    for service, source_arn in expected.items():
+        (statement,) = key_statements_for(template_json, service)
+        assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(listed(statement["Action"]))
+        condition = statement["Condition"]
+        assert as_text(condition["ArnEquals"]["aws:SourceArn"]) == source_arn, service
+        assert condition["StringEquals"]["aws:SourceAccount"] == ref("AWS::AccountId")
+
+
+def test_the_alarm_and_the_rule_have_the_names_the_policies_expect(template_json: Json) -> None:
+    _, alarm = only(template_json, "AWS::CloudWatch::Alarm", "ObservabilityFailedExecutions")
+    _, rule = only(template_json, "AWS::Events::Rule", "ObservabilityExecutionEndedBadly")
+    assert as_text(alarm["AlarmName"]) == f"{STACK_NAME}-FailedExecutions"
+    assert as_text(rule["Name"]) == f"{STACK_NAME}-ExecutionEndedBadly"
+
+
+def test_cloudwatch_logs_may_use_the_key_only_for_this_accounts_log_groups(
+    template_json: Json,
+) -> None:
+    (statement,) = [
+        s for s in key_statements_for(template_json, "logs.<AWS::Region>.amazonaws.com")
+    ]
+    context = statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    assert as_text(context) == (
+        "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*"
+    )
+
+
+def test_no_service_principal_may_use_the_key_unconditionally(template_json: Json) -> None:
     _, key = only(template_json, "AWS::KMS::Key", "Key")
-    granted: dict[str, set[str]] = {}
     for statement in key["KeyPolicy"]["Statement"]:
-        for service in listed(statement["Principal"].get("Service", [])):
-            if isinstance(service, str):
-                granted.setdefault(service, set()).update(listed(statement["Action"]))
-    for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
-        assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= granted.get(service, set()), service
+        if "Service" in statement["Principal"]:
+            assert statement.get("Condition"), statement
+
+
+def test_eventbridge_may_publish_to_topics_only_for_this_stacks_rule(template_json: Json) -> None:
+    statements = [
+        (spec["Properties"]["Topics"], s)
+        for spec in resources(template_json, "AWS::SNS::TopicPolicy").values()
+        for s in spec["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+        and "events.amazonaws.com" in listed(s["Principal"].get("Service", []))
+    ]
+    oncall, _ = only(template_json, "AWS::SNS::Topic", "OncallTopic")
+    assert [topics for topics, _ in statements] == [[ref(oncall)]]
+    ((_, statement),) = statements
+    assert as_text(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == (
+        "arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/"
+        f"{STACK_NAME}-ExecutionEndedBadly"
+    )
+    assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == ref("AWS::AccountId")
