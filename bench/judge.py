@@ -1,32 +1,32 @@
-"""Monte Carlo of the canary judge against two common alternatives.
+"""Monte Carlo of the sequential canary judge against today's judge and three references.
 
-Run: `.venv/bin/python -m bench.judge [--trials N] [--seed S]` (about 12 s on 2 cores).
+Run: `.venv/bin/python -m bench.judge [--trials N] [--seed S]` (about 65 s of CPU on one core).
 
-Scenario: a 10-minute bake with traffic spread evenly over ten one-minute buckets. The baseline
-errs at 0.1 %; under "regression" the candidate errs at 1.0 %, under "equal" at 0.1 %. The
-baseline serves 19x the candidate's traffic (the 5 % weight step, where a regression must be
-caught first) and, as a second block, 1x (the 50 % step: the noisiest baseline). Every method
-sees the same simulated counts (common random numbers).
+Scenario. Steady traffic: the candidate serves `c` invocations per minute (0.5, 5 or 50), the
+baseline `ratio` x that over the same minutes (19x: the 5 % step; 1x: the 50 % step). The
+baseline errs at 0.1 %; the candidate at 0.1 % ("equal"), 1 % ("10x", the regression to catch)
+or 0.3 % ("3x", a subtle one). A canary runs until a verdict or 10,000 candidate invocations.
+Every method sees the same simulated invocations (common random numbers).
 
-Methods:
-- judge: `rollforward.judge.judge` with its default policy, on window totals.
-- alarm: a CodeDeploy-style CloudWatch alarm on the candidate's `Errors` (ExecutedVersion),
-  Sum >= 5 in any 1-minute period. No traffic gate, no baseline: not failing means passing.
-- mann-whitney: Kayenta's choice, a one-sided Mann-Whitney U test of the candidate's ten
-  per-minute error rates against the baseline's, normal approximation with tie and continuity
-  corrections, FAIL when p < 0.025 (the one-sided edge of Kayenta's default two-sided 95 %
-  confidence interval; Kayenta's 25 % effect tolerance, which only makes it less sensitive, is
-  left out). Not failing means passing.
+Methods.
+- sequential: `rollforward.sequential_judge` with its default policy, looked at every 5 minutes
+  (each look folds that look's totals; the judge is exact for any interval).
+- SPRT (known baseline): Wald's sequential probability ratio test of the candidate's rate,
+  0.1 % against 1 %, alpha = beta = 1 %, at the same looks. It is told the baseline rate, which
+  no real judge is: the information limit for this pair of hypotheses.
+- today: `rollforward.judge.judge` (fixed horizon, default policy) once on the first 2,000
+  candidate invocations and their baseline minutes — the issue's "today 32 % / 74 %" — and once
+  on 10,000 for the power column. INCONCLUSIVE counts as neither pass nor rollback.
+- alarm: CodeDeploy-style, candidate Errors >= 5 in any minute fails; a canary of 2,000
+  candidate invocations (10,000 for the power column) passes if it never fires.
+- mann-whitney: Kayenta-style one-sided Mann-Whitney U of per-minute error rates (p < 0.025
+  fails), once at the end of the same 2,000-invocation canary; not failing is passing.
 
-Columns: power = P(FAIL | regression); missed = P(PASS | regression), a regression shipped;
-missed 3x = P(PASS | candidate at 0.3 %), a subtler regression shipped; false rb = P(FAIL | equal), a needless rollback; pass = P(PASS | equal), how often a healthy
-candidate gets through without extending the bake. "passes below gate" counts PASS verdicts
-with fewer candidate invocations than the judge's traffic gate, over the simulated rows and a
-sweep of every count below the gate with zero errors.
-
-Targets (judge): power >= 95 % at <= 2,000 candidate invocations; false rollbacks <= 1 % at
-every count; 0 passes below the traffic gate. Exit status is 0 either way: this is a
-measurement.
+Columns. rb|eq = P(rollback) over the whole canary at equal rates; pass|10x = P(pass) of the
+10x regression (a shipped regression); pass<=2k = P(PASS within 2,000 candidate invocations) at
+equal rates; fail<=2k = P(FAIL within 2,000) of the 10x; inv->FAIL, inv->PASS = median candidate
+invocations to a correct verdict ("-" when fewer than half reach it), with the ratio to the
+SPRT's; power3x = P(FAIL within 10,000) of the 3x. Exit status 0 either way: a measurement.
 """
 
 from __future__ import annotations
@@ -34,222 +34,477 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from rollforward.judge import JudgePolicy, Outcome, VersionSample, judge
+from rollforward.judge import Outcome, VersionSample, judge
+from rollforward.sequential_judge import (
+    Decision,
+    Evidence,
+    Minute,
+    SequentialPolicy,
+    accumulate,
+    decide,
+    error_free_invocations_to_pass,
+)
 
-BUCKETS = 10
 BASELINE_RATE = 0.001
-REGRESSED_RATE = 0.01
-SUBTLE_RATE = 0.003
-CANDIDATE_COUNTS = (100, 250, 500, 1000, 2000, 5000)
-BASELINE_RATIOS = (19, 1)
+RATES = {"equal": 0.001, "10x": 0.01, "3x": 0.003}
+TRAFFIC = (0.5, 5.0, 50.0)
+RATIOS = (19, 1)
+HORIZON = 10_000
+FIXED_CANARY = 2_000
+LOOK_MINUTES = 5
 ALARM_THRESHOLD = 5
 MANN_WHITNEY_ALPHA = 0.025
-POWER_TARGET = 0.95
-POWER_TARGET_AT = 2000
-FALSE_ROLLBACK_TARGET = 0.01
+SPRT_ALPHA = SPRT_BETA = 0.01
+INF = math.inf
+# The same judge guarding a 3x regression (0.1 % -> 0.3 %): what catching it costs in traffic.
+GUARD_3X = SequentialPolicy(guarded_ratio=3.0, guarded_error_rate=0.003)
+
+
+# --------------------------------------------------------------------------- traffic
+
+
+def error_positions(rng: random.Random, rate: float, total: int) -> list[int]:
+    """1-based indices of the erring invocations among `total` (geometric gaps: exact)."""
+    positions: list[int] = []
+    log_q = math.log1p(-rate)
+    position = 0
+    while True:
+        position += int(math.log(1.0 - rng.random()) / log_q) + 1
+        if position > total:
+            return positions
+        positions.append(position)
 
 
 @dataclass(frozen=True)
-class Window:
-    """Per-minute invocations and errors of both versions in one simulated bake."""
+class Trial:
+    """One simulated canary: the erring invocations of each version, in serving order."""
 
-    candidate_invocations: list[int]
+    per_minute: float  # candidate invocations per minute
+    ratio: int
     candidate_errors: list[int]
-    baseline_invocations: list[int]
     baseline_errors: list[int]
 
+    def candidate_served(self, minutes: float) -> int:
+        return math.floor(self.per_minute * minutes + 1e-9)
 
-Method = Callable[[Window], Outcome]
+    def baseline_served(self, minutes: float) -> int:
+        return math.floor(self.per_minute * self.ratio * minutes + 1e-9)
 
 
-def binomial(rng: random.Random, n: int, p: float) -> int:
-    """Exact Binomial(n, p) draw by skipping geometric gaps between errors: O(errors)."""
-    if p <= 0.0 or n <= 0:
-        return 0
-    log_q = math.log1p(-p)
-    position, count = 0, 0
+def first_look_serving(trial: Trial, invocation: int, candidate: bool) -> int:
+    """The first look (1-based) by which the `invocation`-th one of a version has been served."""
+    rate = trial.per_minute * (1 if candidate else trial.ratio) * LOOK_MINUTES
+    served = trial.candidate_served if candidate else trial.baseline_served
+    look = max(1, math.ceil(invocation / rate - 1e-9))
+    while served(look * LOOK_MINUTES) < invocation:
+        look += 1
+    while look > 1 and served((look - 1) * LOOK_MINUTES) >= invocation:
+        look -= 1
+    return look
+
+
+# --------------------------------------------------------------------------- sequential methods
+
+
+@dataclass
+class Result:
+    decision: Decision
+    invocations: int  # candidate invocations when decided (or at the horizon)
+
+
+class Sequential:
+    """A sequential method, driven look by look; error-free stretches are skipped in one step."""
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def fold(self, cand_n: int, cand_e: int, base_n: int, base_e: int) -> None:
+        raise NotImplementedError
+
+    def decision(self, final: bool) -> Decision:
+        raise NotImplementedError
+
+    def error_free_to_pass(self) -> int:
+        """Error-free candidate invocations until PASS (the method's own arithmetic)."""
+        raise NotImplementedError
+
+
+class SequentialJudge(Sequential):
+    def __init__(self, policy: SequentialPolicy) -> None:
+        self.policy = policy
+        self.evidence = Evidence()
+
+    def reset(self) -> None:
+        self.evidence = Evidence()
+
+    def fold(self, cand_n: int, cand_e: int, base_n: int, base_e: int) -> None:
+        minute = Minute(cand_n, cand_e, base_n, base_e)
+        self.evidence = accumulate(self.evidence, (minute,), self.policy)
+
+    def decision(self, final: bool) -> Decision:
+        return decide(self.evidence, [], self.policy, final=final).decision
+
+    def error_free_to_pass(self) -> int:
+        return error_free_invocations_to_pass(self.evidence, self.policy)
+
+
+class KnownBaselineSprt(Sequential):
+    def __init__(self) -> None:
+        p0, p1 = BASELINE_RATE, RATES["10x"]
+        self.per_error = math.log(p1 / p0)
+        self.per_success = math.log1p(-p1) - math.log1p(-p0)
+        self.upper = math.log((1 - SPRT_BETA) / SPRT_ALPHA)
+        self.lower = math.log(SPRT_BETA / (1 - SPRT_ALPHA))
+        self.llr = 0.0
+
+    def reset(self) -> None:
+        self.llr = 0.0
+
+    def fold(self, cand_n: int, cand_e: int, base_n: int, base_e: int) -> None:
+        self.llr += cand_e * self.per_error + (cand_n - cand_e) * self.per_success
+
+    def decision(self, final: bool) -> Decision:
+        if self.llr >= self.upper:
+            return Decision.FAIL
+        if self.llr <= self.lower:
+            return Decision.PASS
+        return Decision.INCONCLUSIVE if final else Decision.CONTINUE
+
+    def error_free_to_pass(self) -> int:
+        return max(0, math.ceil((self.lower - self.llr) / self.per_success - 1e-9))
+
+
+def run_sequential(method: Sequential, trial: Trial) -> Result:
+    """Look every LOOK_MINUTES until a verdict or HORIZON candidate invocations."""
+    method.reset()
+    last_look = first_look_serving(trial, HORIZON, candidate=True)
+    cand, base = trial.candidate_errors, trial.baseline_errors
+    ci = bi = 0  # next unseen error of each version
+    look = 0
+
+    def served(at: int) -> tuple[int, int]:
+        return trial.candidate_served(at * LOOK_MINUTES), trial.baseline_served(at * LOOK_MINUTES)
+
     while True:
-        position += int(math.log(1.0 - rng.random()) / log_q) + 1
-        if position > n:
-            return count
-        count += 1
+        next_error = min(
+            first_look_serving(trial, cand[ci], True) if ci < len(cand) else INF,
+            first_look_serving(trial, base[bi], False) if bi < len(base) else INF,
+        )
+        cand_now, base_now = served(look)
+        to_pass = method.error_free_to_pass()
+        pass_look = first_look_serving(trial, cand_now + max(1, to_pass), True)
+        if pass_look < next_error and pass_look <= last_look:
+            cand_then, base_then = served(pass_look)
+            method.fold(cand_then - cand_now, 0, base_then - base_now, 0)
+            verdict = method.decision(final=pass_look == last_look)
+            assert verdict is Decision.PASS, (verdict, pass_look)
+            return Result(verdict, cand_then)
+        if next_error > last_look:
+            cand_then, base_then = served(last_look)
+            method.fold(cand_then - cand_now, 0, base_then - base_now, 0)
+            return Result(method.decision(final=True), cand_then)
+        target = int(next_error)
+        if target - 1 > look:  # error-free looks: no verdict can come from them (see above)
+            cand_then, base_then = served(target - 1)
+            method.fold(cand_then - cand_now, 0, base_then - base_now, 0)
+            cand_now, base_now = cand_then, base_then
+        cand_then, base_then = served(target)
+        cand_e = base_e = 0
+        while ci < len(cand) and cand[ci] <= cand_then:
+            ci, cand_e = ci + 1, cand_e + 1
+        while bi < len(base) and base[bi] <= base_then:
+            bi, base_e = bi + 1, base_e + 1
+        method.fold(cand_then - cand_now, cand_e, base_then - base_now, base_e)
+        look = target
+        verdict = method.decision(final=look == last_look)
+        if verdict is not Decision.CONTINUE:
+            return Result(verdict, cand_then)
 
 
-def split(total: int) -> list[int]:
-    share, extra = divmod(total, BUCKETS)
-    return [share + (1 if i < extra else 0) for i in range(BUCKETS)]
+# --------------------------------------------------------------------------- fixed-horizon methods
 
 
-def simulate(rng: random.Random, candidate: int, ratio: int, candidate_rate: float) -> Window:
-    cand = split(candidate)
-    base = split(candidate * ratio)
-    return Window(
-        cand,
-        [binomial(rng, n, candidate_rate) for n in cand],
-        base,
-        [binomial(rng, n, BASELINE_RATE) for n in base],
+def _errors_by_minute(positions: list[int], per_minute: float, upto: int) -> Counter[int]:
+    counts: Counter[int] = Counter()
+    for position in positions:
+        if position > upto:
+            break
+        minute = max(1, math.ceil(position / per_minute - 1e-9))
+        while math.floor(per_minute * minute + 1e-9) < position:
+            minute += 1
+        counts[minute] += 1
+    return counts
+
+
+def alarm_fires(trial: Trial, upto: int) -> bool:
+    by_minute = _errors_by_minute(trial.candidate_errors, trial.per_minute, upto)
+    return any(count >= ALARM_THRESHOLD for count in by_minute.values())
+
+
+def mann_whitney_fails(trial: Trial, upto: int) -> bool:
+    minutes = first_look_serving(trial, upto, True) * LOOK_MINUTES
+    cand_rates = _rates_by_value(trial, trial.candidate_errors, trial.per_minute, upto, minutes)
+    base_total = trial.baseline_served(minutes)
+    base_rates = _rates_by_value(
+        trial, trial.baseline_errors, trial.per_minute * trial.ratio, base_total, minutes
     )
+    return mann_whitney_p_greater(cand_rates, base_rates) < MANN_WHITNEY_ALPHA
 
 
-def judge_method(policy: JudgePolicy) -> Method:
-    def run(window: Window) -> Outcome:
-        candidate = VersionSample(sum(window.candidate_invocations), sum(window.candidate_errors))
-        baseline = VersionSample(sum(window.baseline_invocations), sum(window.baseline_errors))
-        return judge(candidate, baseline, [], policy).outcome
-
-    return run
-
-
-def threshold_alarm(window: Window) -> Outcome:
-    breached = any(errors >= ALARM_THRESHOLD for errors in window.candidate_errors)
-    return Outcome.FAIL if breached else Outcome.PASS
-
-
-def mann_whitney(window: Window) -> Outcome:
-    candidate = [
-        e / n for e, n in zip(window.candidate_errors, window.candidate_invocations, strict=True)
-    ]
-    baseline = [
-        e / n for e, n in zip(window.baseline_errors, window.baseline_invocations, strict=True)
-    ]
-    return (
-        Outcome.FAIL
-        if mann_whitney_p_greater(candidate, baseline) < MANN_WHITNEY_ALPHA
-        else Outcome.PASS
-    )
+def _rates_by_value(
+    trial: Trial, positions: list[int], per_minute: float, upto: int, minutes: int
+) -> Counter[float]:
+    """Per-minute error rates (minutes with traffic only) as value -> number of minutes."""
+    errors = _errors_by_minute(positions, per_minute, upto)
+    # At >= 1 invocation per minute every minute has traffic; below, each invocation its own.
+    served_minutes = minutes if per_minute >= 1 else math.floor(per_minute * minutes + 1e-9)
+    values: Counter[float] = Counter()
+    for minute, count in errors.items():
+        served = math.floor(per_minute * minute + 1e-9) - math.floor(
+            per_minute * (minute - 1) + 1e-9
+        )
+        values[count / served] += 1
+    values[0.0] += served_minutes - sum(values.values())
+    return values
 
 
-def mann_whitney_p_greater(x: list[float], y: list[float]) -> float:
-    """One-sided p-value of H1 "x tends to be larger than y": U with midranks, normal approx."""
-    pooled = sorted([(v, 0) for v in x] + [(v, 1) for v in y])
-    ranks = [0.0] * len(pooled)
-    tie_term = 0.0
-    i = 0
-    while i < len(pooled):
-        j = i
-        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[k] = (i + j) / 2 + 1
-        t = j - i + 1
-        tie_term += t**3 - t
-        i = j + 1
-    m, n = len(x), len(y)
+def mann_whitney_p_greater(x: Counter[float], y: Counter[float]) -> float:
+    """One-sided p of "x tends to be larger than y": U with midranks, tie-corrected normal."""
+    m, n = sum(x.values()), sum(y.values())
     total = m + n
-    rank_sum_x = sum(r for r, (_, group) in zip(ranks, pooled, strict=True) if group == 0)
+    if not m or not n:
+        return 1.0
+    rank, rank_sum_x, tie_term = 0, 0.0, 0.0
+    for value in sorted(set(x) | set(y)):
+        t = x.get(value, 0) + y.get(value, 0)
+        mid = rank + (t + 1) / 2
+        rank_sum_x += mid * x.get(value, 0)
+        tie_term += t**3 - t
+        rank += t
     u = rank_sum_x - m * (m + 1) / 2
     variance = m * n / 12 * ((total + 1) - tie_term / (total * (total - 1)))
     if variance <= 0:
-        return 1.0  # all values tied: no evidence of a difference
+        return 1.0
     z = (u - m * n / 2 - 0.5) / math.sqrt(variance)
     return 0.5 * math.erfc(z / math.sqrt(2))
 
 
+_TODAY_CACHE: dict[tuple[int, int, int, int], Outcome] = {}
+
+
+def today(trial: Trial, upto: int) -> Outcome:
+    minutes = first_look_serving(trial, upto, True) * LOOK_MINUTES
+    cand_n, base_n = trial.candidate_served(minutes), trial.baseline_served(minutes)
+    cand_e = sum(1 for p in trial.candidate_errors if p <= cand_n)
+    base_e = sum(1 for p in trial.baseline_errors if p <= base_n)
+    key = (cand_n, cand_e, base_n, base_e)
+    if key not in _TODAY_CACHE:
+        verdict = judge(VersionSample(cand_n, cand_e), VersionSample(base_n, base_e), [])
+        _TODAY_CACHE[key] = verdict.outcome
+    return _TODAY_CACHE[key]
+
+
+# --------------------------------------------------------------------------- the run
+
+
 @dataclass
-class Cell:
-    fail: int = 0
-    passed: int = 0
+class Row:
+    """One method in one cell, per scenario: verdicts and invocation counts at the verdict."""
+
+    results: dict[str, list[Result]] = field(default_factory=dict)
+
+    def share(self, scenario: str, decision: Decision, within: float = INF) -> float:
+        found = self.results[scenario]
+        return sum(r.decision is decision and r.invocations <= within for r in found) / len(found)
+
+    def median_to(self, scenario: str, decision: Decision) -> float:
+        counts = [r.invocations if r.decision is decision else INF for r in self.results[scenario]]
+        value = statistics.median_low(counts) if counts else INF
+        return float(value)
+
+
+FixedMethod = Callable[[Trial, int], Decision]
+
+
+def fixed(method: Callable[[Trial, int], bool]) -> FixedMethod:
+    def run(trial: Trial, upto: int) -> Decision:
+        return Decision.FAIL if method(trial, upto) else Decision.PASS
+
+    return run
+
+
+def today_method(trial: Trial, upto: int) -> Decision:
+    return Decision(today(trial, upto).value)
+
+
+def simulate_cell(
+    per_minute: float, ratio: int, trials: int, seed: int, policy: SequentialPolicy
+) -> dict[str, Row]:
+    sequential: dict[str, Sequential] = {
+        "sequential": SequentialJudge(policy),
+        "sequential, 3x": SequentialJudge(GUARD_3X),
+        "SPRT (known base)": KnownBaselineSprt(),
+    }
+    fixed_methods: dict[str, FixedMethod] = {
+        "today": today_method,
+        f"alarm >={ALARM_THRESHOLD}/min": fixed(alarm_fires),
+        "mann-whitney": fixed(mann_whitney_fails),
+    }
+    rows = {name: Row() for name in (*sequential, *fixed_methods)}
+    for scenario, rate in RATES.items():
+        rng = random.Random(f"{seed}/{per_minute}/{ratio}/{scenario}")
+        for row in rows.values():
+            row.results[scenario] = []
+        for _ in range(trials):
+            trial = Trial(
+                per_minute,
+                ratio,
+                error_positions(rng, rate, HORIZON),
+                error_positions(rng, BASELINE_RATE, HORIZON * ratio + 1),
+            )
+            for name, method in sequential.items():
+                rows[name].results[scenario].append(run_sequential(method, trial))
+            for name, run in fixed_methods.items():
+                upto = HORIZON if scenario == "3x" else FIXED_CANARY
+                rows[name].results[scenario].append(Result(run(trial, upto), upto))
+    return rows
+
+
+def fmt_count(value: float, reference: float) -> str:
+    if value == INF:
+        return f"{'-':>6} {'':>5}"
+    ratio = "" if reference in (0, INF) else f"{value / reference:.2f}x"
+    return f"{value:>6.0f} {ratio:>5}"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--trials", type=int, default=4000)
-    parser.add_argument("--seed", type=int, default=20250501)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--trials", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=20261201)
     args = parser.parse_args()
-
-    policy = JudgePolicy()
-    methods: dict[str, Method] = {
-        "judge": judge_method(policy),
-        f"alarm >={ALARM_THRESHOLD}/min": threshold_alarm,
-        "mann-whitney": mann_whitney,
-    }
+    policy = SequentialPolicy()
     started = time.perf_counter()
-    gate = policy.min_candidate_invocations
-    passes_below_gate = {name: 0 for name in methods}
-    judge_power_ok: dict[int, bool] = {}
-    judge_false_rollback_worst = 0.0
-
     print(
-        f"Canary judge bench: baseline {100 * BASELINE_RATE:g}% errors, regression "
-        f"{100 * REGRESSED_RATE:g}%, {BUCKETS}x1-minute bake, {args.trials} trials per cell, "
-        f"seed {args.seed}"
+        f"Canary judge bench: baseline {100 * BASELINE_RATE:g}% errors; candidate equal, 10x "
+        f"(1%), 3x (0.3%); looks every {LOOK_MINUTES} min; canary up to {HORIZON:,} candidate "
+        f"invocations; {args.trials} trials per scenario and cell; seed {args.seed}"
     )
     print(
-        f"judge policy: gate {gate}/{policy.min_baseline_invocations} invocations, FAIL if "
-        f"P(worse) > {policy.fail_probability}, PASS if < {policy.pass_probability}, worse = "
-        f"> {1 + policy.error_rate_relative_tolerance:g}x baseline "
-        f"+ {100 * policy.error_rate_absolute_tolerance:g} pp"
+        f"sequential policy: regression >= {policy.guarded_ratio:g}x and >= "
+        f"{100 * policy.guarded_error_rate:g}%; healthy <= {policy.tolerated_ratio:g}x or < "
+        f"{100 * policy.tolerated_error_rate:g}%; false rollback {policy.false_rollback:g}, "
+        f"false pass {policy.false_pass:g}; PASS needs >= {policy.min_pass_invocations} "
+        "candidate invocations"
     )
-    for ratio in BASELINE_RATIOS:
-        print(f"\nbaseline traffic = {ratio}x candidate")
-        print(
-            f"{'cand inv':>8}  {'method':<14} {'power':>7} {'missed':>7} {'missed 3x':>9} {'false rb':>9} {'pass':>7}"
-        )
-        ratio_power_ok = False
-        for count in CANDIDATE_COUNTS:
-            rng = random.Random(f"{args.seed}/{ratio}/{count}")
-            regressed = [simulate(rng, count, ratio, REGRESSED_RATE) for _ in range(args.trials)]
-            subtle = [simulate(rng, count, ratio, SUBTLE_RATE) for _ in range(args.trials)]
-            equal = [simulate(rng, count, ratio, BASELINE_RATE) for _ in range(args.trials)]
-            for name, method in methods.items():
-                under_regression, under_subtle, under_equal = Cell(), Cell(), Cell()
-                scenarios = (
-                    (under_regression, regressed),
-                    (under_subtle, subtle),
-                    (under_equal, equal),
-                )
-                for cell, windows in scenarios:
-                    for window in windows:
-                        outcome = method(window)
-                        cell.fail += outcome is Outcome.FAIL
-                        cell.passed += outcome is Outcome.PASS
-                if count < gate:
-                    passes_below_gate[name] += sum(cell.passed for cell, _ in scenarios)
-                power = under_regression.fail / args.trials
-                false_rollback = under_equal.fail / args.trials
-                if name == "judge":
-                    judge_false_rollback_worst = max(judge_false_rollback_worst, false_rollback)
-                    if count <= POWER_TARGET_AT and power >= POWER_TARGET:
-                        ratio_power_ok = True
+    header = (
+        f"{'method':<18} {'rb|eq':>6} {'pass|10x':>8} {'pass<=2k':>8} {'fail<=2k':>8} "
+        f"{'inv->FAIL':>12} {'inv->PASS':>12} {'power3x':>7} {'pass|3x':>7}"
+    )
+    worst: dict[str, float] = {"rb": 0.0, "pass10": 0.0, "fail_ratio": 0.0}
+    targets: list[tuple[str, bool, str]] = []
+    for ratio in RATIOS:
+        for per_minute in TRAFFIC:
+            rows = simulate_cell(per_minute, ratio, args.trials, args.seed, policy)
+            sprt = rows["SPRT (known base)"]
+            sprt_fail = sprt.median_to("10x", Decision.FAIL)
+            sprt_pass = sprt.median_to("equal", Decision.PASS)
+            print(f"\ncandidate {per_minute:g} invocations/min, baseline {ratio}x")
+            print(header)
+            for name, row in rows.items():
+                to_fail = row.median_to("10x", Decision.FAIL)
+                to_pass = row.median_to("equal", Decision.PASS)
                 print(
-                    f"{count:>8}  {name:<14} {power:>7.3f} "
-                    f"{under_regression.passed / args.trials:>7.3f} "
-                    f"{under_subtle.passed / args.trials:>9.3f} {false_rollback:>9.4f} "
-                    f"{under_equal.passed / args.trials:>7.3f}"
+                    f"{name:<18} {row.share('equal', Decision.FAIL):>6.4f} "
+                    f"{row.share('10x', Decision.PASS):>8.4f} "
+                    f"{row.share('equal', Decision.PASS, FIXED_CANARY):>8.3f} "
+                    f"{row.share('10x', Decision.FAIL, FIXED_CANARY):>8.3f} "
+                    f"{fmt_count(to_fail, sprt_fail)} {fmt_count(to_pass, sprt_pass)} "
+                    f"{row.share('3x', Decision.FAIL, HORIZON):>7.3f} "
+                    f"{row.share('3x', Decision.PASS):>7.3f}"
                 )
-        judge_power_ok[ratio] = ratio_power_ok
+            ours = rows["sequential"]
+            worst["rb"] = max(worst["rb"], ours.share("equal", Decision.FAIL))
+            worst["pass10"] = max(worst["pass10"], ours.share("10x", Decision.PASS))
+            fail_ratio = ours.median_to("10x", Decision.FAIL) / sprt_fail
+            worst["fail_ratio"] = max(worst["fail_ratio"], fail_ratio)
+            cell = f"{per_minute:g}/min, {ratio}x"
+            if ratio == 19:
+                share = ours.share("equal", Decision.PASS, FIXED_CANARY)
+                targets.append(
+                    (f"healthy PASS within 2,000 >= 95% ({cell})", share >= 0.95, f"{share:.3f}")
+                )
+            if ratio == 1:
+                share = ours.share("10x", Decision.FAIL, FIXED_CANARY)
+                targets.append(
+                    (f"10x FAIL within 2,000 >= 95% ({cell})", share >= 0.95, f"{share:.3f}")
+                )
+            targets.append(
+                (f"median to FAIL <= 2x SPRT ({cell})", fail_ratio <= 2.0, f"{fail_ratio:.2f}x")
+            )
 
-    # Deterministic sweep: every candidate count below the gate, zero errors, a large clean baseline.
-    clean_baseline = VersionSample(invocations=1_000_000, errors=1000)
-    for invocations in range(gate):
-        verdict = judge(VersionSample(invocations, 0), clean_baseline, [], policy)
-        passes_below_gate["judge"] += verdict.outcome is Outcome.PASS
-
-    print("\npasses below the judge's traffic gate (simulated rows + zero-error sweep):")
-    for name, passes in passes_below_gate.items():
-        print(f"  {name:<14} {passes}")
-
-    def mark(ok: bool) -> str:
-        return "PASS" if ok else "MISS"
-
-    print("\ntargets (judge):")
-    for ratio, ok in judge_power_ok.items():
-        print(
-            f"  [{mark(ok)}] power >= {POWER_TARGET:.0%} at <= {POWER_TARGET_AT} invocations "
-            f"(baseline {ratio}x)"
-        )
+    print("\ntargets (sequential judge, default policy):")
+    print(f"  [{mark(worst['rb'] <= 0.01)}] false rollback <= 1% (worst cell {worst['rb']:.4f})")
     print(
-        f"  [{mark(judge_false_rollback_worst <= FALSE_ROLLBACK_TARGET)}] false rollbacks <= "
-        f"{FALSE_ROLLBACK_TARGET:.0%} (worst cell {judge_false_rollback_worst:.4f})"
+        f"  [{mark(worst['pass10'] <= 0.01)}] false pass of 0.1% -> 1% <= 1% "
+        f"(worst cell {worst['pass10']:.4f})"
     )
-    print(
-        f"  [{mark(passes_below_gate['judge'] == 0)}] 0 passes below the traffic gate ({passes_below_gate['judge']})"
-    )
+    for text, ok, value in targets:
+        print(f"  [{mark(ok)}] {text}: {value}")
+    print_information_bounds()
     print(f"\nelapsed {time.perf_counter() - started:.1f} s")
+
+
+def poisson(mean: float, k: int) -> float:
+    return math.exp(-mean + k * math.log(mean) - math.lgamma(k + 1))
+
+
+def binomial_upper_tail(m: int, k: int) -> float:
+    """P(Binomial(m, 1/2) >= k)."""
+    return sum(math.comb(m, i) for i in range(k, m + 1)) / 2**m
+
+
+def print_information_bounds() -> None:
+    """What no valid judge can beat at the 50 % step (baseline 1x): computed, not simulated."""
+    cand, base = RATES["10x"], BASELINE_RATE
+    known = cand * math.log(cand / base) - (cand - base)  # KL per candidate invocation
+    pooled = (cand + base) / 2  # the closest healthy pair (equal rates) to the truth
+    unknown = cand * math.log(cand / pooled) + base * math.log(base / pooled)
+    power = 0.0
+    for k in range(0, 80):
+        for j in range(0, 30):
+            if binomial_upper_tail(k + j, k) <= SPRT_ALPHA:
+                power += poisson(FIXED_CANARY * cand, k) * poisson(FIXED_CANARY * base, j)
+    print("\ninformation bounds, 0.1% -> 1% with the baseline at 1x (computed):")
+    print(
+        f"  evidence per candidate invocation: {known:.5f} nats with the baseline rate known "
+        f"(SPRT), {unknown:.5f} when it must be measured alongside ({known / unknown:.2f}x less):"
+        " a median FAIL within 2x the SPRT's is out of reach for any judge that measures its "
+        "baseline at 1x"
+    )
+    print(
+        f"  the best fixed-horizon test (conditional binomial, UMPU, one look at exactly "
+        f"{FIXED_CANARY:,}, alpha {SPRT_ALPHA:g}) fails the 10x with probability {power:.3f}; "
+        "an anytime-valid judge pays for looking every 5 minutes"
+    )
+    healthy, regressed = FIXED_CANARY * BASELINE_RATE, FIXED_CANARY * cand
+    k = next(k for k in range(100) if sum(poisson(healthy, i) for i in range(k + 1)) >= 0.95)
+    leak = sum(poisson(regressed, i) for i in range(k + 1))
+    print(
+        f"  healthy PASS within {FIXED_CANARY:,} at 19x: expected candidate errors {healthy:g} "
+        f"(healthy) vs {regressed:g} (10x); passing on <= {k} errors keeps 95% of healthy "
+        f"candidates and lets through {leak:.1e} of 10x ones: reachable, with room for "
+        "anytime validity"
+    )
+
+
+def mark(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """The canary judge: decides one bake step of a candidate version against its baseline.
 
+This is today's fixed-horizon judge, still called by `canary.py`. Its anytime-valid successor
+is `rollforward.sequential_judge`; `python -m bench.judge` runs both side by side and
+`docs/judge.md` compares them.
+
 Pure domain code: no AWS calls, no I/O, no clock. The caller reads `AWS/Lambda` metrics split
 by `ExecutedVersion` for the candidate and the baseline over the *same* window, the owner's
 watched alarms that are in ALARM, and hands them here. The verdict goes into the ledger and the
@@ -39,7 +43,7 @@ Tests check it against the exact closed form for integer parameters (Evan Miller
 P(X > Y)) and against the binomial-tail identity when the baseline is a near point mass;
 agreement is better than 1e-4.
 
-Measured (`python -m bench.judge`, 4,000 trials per cell, seeded; baseline at 0.1 % errors,
+Measured (the previous `bench.judge`, 4,000 trials per cell, seeded; baseline at 0.1 % errors,
 10-minute bake; "power" = P(FAIL) when the candidate errs at 1 %):
 
     candidate invocations              500    1,000   2,000   5,000

@@ -47,6 +47,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from rollforward.model import PinKey
+from rollforward.sequential_judge import SequentialPolicy
 
 # --------------------------------------------------------------------------- durations
 
@@ -326,16 +327,77 @@ class ApprovalSettings(_Model):
         return None
 
 
+_Probability = Annotated[StrictFloat, Field(gt=0.0, lt=0.5)]
+_ErrorRate = Annotated[StrictFloat, Field(gt=0.0, lt=1.0)]
+
+
 class CanarySettings(_Model):
     """Traffic steps and bake times. `min_invocations` is the traffic a bake needs before the
     judge may call it a pass; below it the bake is inconclusive and is extended up to
-    `max_extensions` times, then handed to a human."""
+    `max_extensions` times, then handed to a human.
+
+    The sequential judge (`rollforward.sequential_judge`, method and figures in docs/judge.md):
+    - `guarded_ratio`, `guarded_error_rate` (10, 1 %): the regression a PASS rules out — an error
+      rate at least 10x the baseline's AND at least 1 %.
+    - `tolerated_ratio`, `tolerated_error_rate` (1, 0.1 %): healthy — no worse than the
+      baseline, or below 0.1 % whatever the baseline. A FAIL rules this out.
+    - `false_rollback` (1 %): P(rollback) of a healthy candidate over the whole canary.
+    - `false_pass` (0.5 %): P(pass) of the guarded regression over the whole canary (half the
+      1 % target: a regression exactly at the guard passes with probability just under it).
+    - `max_duration` (2d): the longest unattended canary; the plan (`canary_plan`) says before
+      approval when a function's traffic cannot decide within it. At most 14d: CloudWatch keeps
+      1-minute datapoints for 15 days.
+    - `look_interval` (5m): how often the state machine reads the new minutes and asks the judge.
+    """
 
     steps: tuple[StrictFloat, ...] = Field(default=(0.05, 0.25, 0.5), min_length=1, max_length=10)
     bake: Duration = timedelta(minutes=10)
     post_promotion_bake: Duration = timedelta(minutes=15)
     max_extensions: Annotated[StrictInt, Field(ge=0, le=20)] = 2
     min_invocations: Annotated[StrictInt, Field(ge=1)] = 500
+    guarded_ratio: Annotated[StrictFloat, Field(gt=1.0, le=1000.0)] = 10.0
+    guarded_error_rate: _ErrorRate = 0.01
+    tolerated_ratio: Annotated[StrictFloat, Field(ge=1.0, le=1000.0)] = 1.0
+    tolerated_error_rate: _ErrorRate = 0.001
+    false_rollback: _Probability = 0.01
+    false_pass: _Probability = 0.005
+    max_duration: Duration = timedelta(days=2)
+    look_interval: Duration = timedelta(minutes=5)
+
+    @model_validator(mode="after")
+    def _judge_consistent(self) -> Self:
+        problems = []
+        if self.tolerated_ratio >= self.guarded_ratio:
+            problems.append(
+                f"tolerated_ratio ({self.tolerated_ratio:g}) must be below guarded_ratio "
+                f"({self.guarded_ratio:g})"
+            )
+        if self.tolerated_error_rate >= self.guarded_error_rate:
+            problems.append(
+                f"tolerated_error_rate ({self.tolerated_error_rate:g}) must be below "
+                f"guarded_error_rate ({self.guarded_error_rate:g})"
+            )
+        if not timedelta(minutes=1) <= self.look_interval <= timedelta(hours=1):
+            problems.append("look_interval must be between 1m and 1h")
+        if not self.look_interval <= self.max_duration <= timedelta(days=14):
+            problems.append(
+                "max_duration must be at least look_interval and at most 14d "
+                "(CloudWatch keeps 1-minute datapoints for 15 days)"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def sequential_policy(self) -> SequentialPolicy:
+        """The judge's thresholds from these settings (guards keep the judge's defaults)."""
+        return SequentialPolicy(
+            guarded_ratio=self.guarded_ratio,
+            guarded_error_rate=self.guarded_error_rate,
+            tolerated_ratio=self.tolerated_ratio,
+            tolerated_error_rate=self.tolerated_error_rate,
+            false_rollback=self.false_rollback,
+            false_pass=self.false_pass,
+        )
 
 
 class TagKeys(_Model):

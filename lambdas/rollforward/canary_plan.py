@@ -1,0 +1,261 @@
+"""The canary plan: weights and step lengths from the function's own traffic, before approval.
+
+Pure domain code. The caller reads CloudWatch `Invocations` (Sum, period 1 hour) over recent
+days — and `Errors` the same way if it has them — and hands the hourly counts here with the
+policy's canary settings. The plan says how long a healthy candidate should take to PASS the
+sequential judge, and, where the function's traffic cannot get there within
+`canary.max_duration`, says so in one sentence for the approval request, the notice and the
+console, with the options a human has.
+
+How much traffic a decision takes
+---------------------------------
+A healthy candidate passes once the judge's "healthy" e-process reaches 1 / false_pass. Its
+absolute part grows per candidate invocation by, in expectation,
+
+    D = q ln(a0 / a1) + (1 - q) ln((1 - a0) / (1 - a1))
+
+at the candidate's error rate q: the function's recent rate when its hourly errors are given,
+else the tolerated floor a0 (a pessimistic guess for a function that rarely errs). Its relative
+part grows by (q / w) KL(w || p1) per candidate invocation at
+weight w, where p1 is the candidate's share of errors under the guarded ratio: the more errors
+the baseline makes, the faster. The PASS e-process is their mean, so the plan counts on the
+faster of the two and needs N = ln(2 / false_pass) / max(D, relative), and at least the judge's
+`min_pass_invocations`. This is an expectation: the bench (`python -m bench.judge`) shows the
+spread.
+
+The schedule
+------------
+The weights are the policy's `canary.steps` (the owner's blast-radius choice). Every step before
+the last holds its weight for the same time T, the last step runs until the plan's end:
+`max_duration`. T = N / (mean hourly traffic x sum of weights), at least one `bake`: with equal
+time per weight, a healthy candidate is expected to PASS one T into the last step. When that schedule would not fit, the
+earlier steps shrink to one `bake` each and the last step carries the rest. When even that
+cannot reach N within `max_duration`, the plan is not feasible and its sentence says how long
+an unattended canary would need. The judge may decide at any look: a PASS during an early step
+promotes at once (the evidence already rules out the guarded regression), a FAIL rolls back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from rollforward.policy import CanarySettings, format_duration
+
+_HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanStep:
+    """One weight of the canary, held for `duration` (the last step: until the plan's end)."""
+
+    weight: float
+    duration: timedelta
+    expected_candidate_invocations: float
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryPlan:
+    """What the canary will do and how long it should take, in numbers and one sentence."""
+
+    steps: tuple[PlanStep, ...]
+    look_interval: timedelta
+    max_duration: timedelta
+    invocations_per_day: float
+    error_rate_assumed: float
+    needed_candidate_invocations: int
+    expected_duration: timedelta | None  # to a healthy PASS; None: not within the plan
+    needed_duration: timedelta | None  # the fastest schedule's; None: no traffic at all
+    feasible: bool
+    summary: str
+
+    @property
+    def duration(self) -> timedelta:
+        """The plan's end: the last look, where the judge may say INCONCLUSIVE."""
+        return sum((step.duration for step in self.steps), timedelta(0))
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready: durations as compact strings (`"1h30m"`), for state and the console."""
+        return {
+            "steps": [
+                {
+                    "weight": step.weight,
+                    "duration": format_duration(step.duration),
+                    "expected_candidate_invocations": round(step.expected_candidate_invocations),
+                }
+                for step in self.steps
+            ],
+            "look_interval": format_duration(self.look_interval),
+            "max_duration": format_duration(self.max_duration),
+            "duration": format_duration(self.duration),
+            "invocations_per_day": round(self.invocations_per_day, 1),
+            "error_rate_assumed": self.error_rate_assumed,
+            "needed_candidate_invocations": self.needed_candidate_invocations,
+            "expected_duration": None
+            if self.expected_duration is None
+            else format_duration(self.expected_duration),
+            "needed_duration": None
+            if self.needed_duration is None
+            else format_duration(self.needed_duration),
+            "feasible": self.feasible,
+            "summary": self.summary,
+        }
+
+
+def _counts(name: str, values: Sequence[int] | None) -> list[int]:
+    if values is None:
+        return []
+    result = []
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name}[{i}] must be a non-negative int, not {value!r}")
+        result.append(value)
+    return result
+
+
+def needed_candidate_invocations(settings: CanarySettings, error_rate: float, weight: float) -> int:
+    """Expected candidate invocations until a healthy candidate erring at `error_rate` PASSes
+    at `weight` (the module docstring's N)."""
+    policy = settings.sequential_policy()
+    a0, a1 = policy.tolerated_error_rate, policy.guarded_error_rate
+    q = error_rate
+    absolute = (q * math.log(a0 / a1) if q else 0.0) + (1 - q) * (math.log1p(-a0) - math.log1p(-a1))
+    p0 = weight  # equal rates: the candidate's share of errors is its share of traffic
+    p1 = policy.share(policy.guarded_ratio, weight)
+    relative = (q / weight) * (p0 * math.log(p0 / p1) + (1 - p0) * math.log((1 - p0) / (1 - p1)))
+    growth = max(absolute, relative)
+    if growth <= 0:
+        return 0  # cannot happen for q below 1 and a valid policy; kept for robustness
+    needed = math.log(2 / policy.false_pass) / growth
+    return max(policy.min_pass_invocations, math.ceil(needed))
+
+
+def plan_canary(
+    hourly_invocations: Sequence[int],
+    settings: CanarySettings,
+    hourly_errors: Sequence[int] | None = None,
+) -> CanaryPlan:
+    """Plan a canary from the function's recent hourly `Invocations` (oldest first; missing
+    hours are zeros) and, optionally, its hourly `Errors` over the same hours."""
+    invocations = _counts("hourly_invocations", hourly_invocations)
+    errors = _counts("hourly_errors", hourly_errors)
+    if not invocations:
+        raise ValueError("hourly_invocations is empty: read at least a day of history")
+    if errors and len(errors) != len(invocations):
+        raise ValueError(
+            f"hourly_errors has {len(errors)} hours, hourly_invocations {len(invocations)}: "
+            "read both over the same hours"
+        )
+    total = sum(invocations)
+    if errors and sum(errors) > total:
+        raise ValueError("more errors than invocations: read both over the same hours")
+    per_hour = total / len(invocations)
+    per_day = per_hour * 24
+    floor = settings.tolerated_error_rate
+    rate = (sum(errors) / total) if (errors and total) else floor
+    weights = settings.steps
+    last = weights[-1]
+    # The last step carries most of the evidence: plan at its weight (conservative for earlier,
+    # smaller weights, whose larger baseline makes the relative part faster).
+    needed = needed_candidate_invocations(settings, min(rate, 0.5), last)
+    step_floor = settings.bake
+    maximum = settings.max_duration
+
+    if per_hour == 0:
+        steps = _schedule(weights, step_floor, maximum, 0.0)
+        sentence = (
+            f"no invocations in the last {_days(len(invocations))}: an unattended canary cannot "
+            f"decide; options: {_OPTIONS}"
+        )
+        return CanaryPlan(
+            steps, settings.look_interval, maximum, 0.0, rate, needed, None, None, False, sentence
+        )
+
+    equal = timedelta(hours=needed / (per_hour * sum(weights)))
+    early = max(step_floor, equal)
+    fastest_early = step_floor
+    served_early = per_hour * sum(weights[:-1]) * (fastest_early / _HOUR)
+    needed_total = fastest_early * (len(weights) - 1) + timedelta(
+        hours=max(0.0, needed - served_early) / (per_hour * last)
+    )
+    step_length = early if early * len(weights) <= maximum else fastest_early
+    steps = _schedule(weights, step_length, maximum, per_hour)
+    expected = _time_to_serve(steps, per_hour, needed)
+    feasible = expected is not None
+    ladder = " → ".join(f"{100 * w:g}%" for w in weights)
+    if feasible and expected is not None:
+        sentence = (
+            f"~{_count(per_day)} invocations/day: a healthy candidate should pass in "
+            f"~{_human(expected)} (~{needed:,} candidate invocations at {ladder}, looked at "
+            f"every {format_duration(settings.look_interval)}); the canary ends undecided after "
+            f"{format_duration(maximum)}"
+        )
+    else:
+        sentence = (
+            f"~{_count(per_day)} invocations/day: an unattended canary would need "
+            f"~{_human(needed_total)} (~{needed:,} candidate invocations at up to "
+            f"{100 * last:g}%), more than canary.max_duration ({format_duration(maximum)}); "
+            f"options: {_OPTIONS}"
+        )
+    return CanaryPlan(
+        steps,
+        settings.look_interval,
+        maximum,
+        per_day,
+        rate,
+        needed,
+        expected,
+        needed_total,
+        feasible,
+        sentence,
+    )
+
+
+_OPTIONS = "test events, a longer window, or accept untested"
+
+
+def _schedule(
+    weights: Sequence[float], step_length: timedelta, maximum: timedelta, per_hour: float
+) -> tuple[PlanStep, ...]:
+    """Early steps of `step_length` (shrunk evenly if they alone would overrun `maximum`), the
+    last step to `maximum`."""
+    early_count = len(weights) - 1
+    if early_count and step_length * early_count >= maximum:
+        step_length = maximum / (early_count + 1)
+    steps = []
+    for i, weight in enumerate(weights):
+        length = step_length if i < early_count else maximum - step_length * early_count
+        steps.append(PlanStep(weight, length, per_hour * weight * (length / _HOUR)))
+    return tuple(steps)
+
+
+def _time_to_serve(steps: Sequence[PlanStep], per_hour: float, needed: int) -> timedelta | None:
+    """When the schedule has served `needed` candidate invocations at `per_hour`, if ever."""
+    served, elapsed = 0.0, timedelta(0)
+    for step in steps:
+        rate = per_hour * step.weight
+        if served + step.expected_candidate_invocations >= needed:
+            return elapsed + timedelta(hours=(needed - served) / rate)
+        served += step.expected_candidate_invocations
+        elapsed += step.duration
+    return None
+
+
+def _count(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
+
+
+def _days(hours: int) -> str:
+    return f"{hours // 24} days" if hours >= 48 else f"{hours} hours"
+
+
+def _human(value: timedelta) -> str:
+    """A rounded duration for people: `12 days`, `3.5 hours`, `40 minutes`."""
+    hours = value / _HOUR
+    if hours >= 48:
+        return f"{round(hours / 24):,} days"
+    if hours >= 2:
+        return f"{hours:.2g} hours" if hours < 10 else f"{round(hours)} hours"
+    return f"{max(1, math.ceil(hours * 60))} minutes"
