@@ -225,11 +225,17 @@ class Evidence:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Evidence:
-        """Rebuild from `to_dict` output; unknown or ill-typed keys are errors."""
-        known = {item.name: item for item in fields(cls)}
-        unknown = sorted(set(data) - set(known))
+        """Rebuild from `to_dict` output. Unknown, missing or ill-typed keys are errors: an
+        e-process silently restarted from 1 mid-canary would get a second chance to cross."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"evidence must be a mapping, not {type(data).__name__}")
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(data) - known, key=str)
         if unknown:
-            raise ValueError(f"unknown evidence key(s): {', '.join(unknown)}")
+            raise ValueError(f"unknown evidence key(s): {', '.join(map(str, unknown))}")
+        missing = sorted(known - set(data))
+        if missing:
+            raise ValueError(f"missing evidence key(s): {', '.join(missing)}")
         values: dict[str, int | float] = {}
         for name, value in data.items():
             if name.startswith("log_"):

@@ -300,6 +300,36 @@ def test_evidence_survives_json_and_refuses_foreign_keys() -> None:
         Evidence.from_dict({**evidence.to_dict(), "log_pass_max": math.inf})
 
 
+def test_evidence_with_a_missing_key_is_refused_not_restarted() -> None:
+    data = fold(*HEALTHY).to_dict()
+    del data["log_pass_max"]
+    with pytest.raises(ValueError, match="missing evidence key"):
+        Evidence.from_dict(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.dictionaries(
+        st.sampled_from([*Evidence().to_dict(), "extra"]),
+        st.one_of(
+            st.integers(-5, 10**6),
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.booleans(),
+            st.none(),
+            st.text(max_size=3),
+        ),
+    )
+)
+def test_evidence_from_state_either_round_trips_or_is_refused(data: dict[str, object]) -> None:
+    try:
+        evidence = Evidence.from_dict(data)
+    except ValueError:
+        return
+    assert set(data) == set(Evidence().to_dict())
+    assert Evidence.from_dict(evidence.to_dict()) == evidence
+    assert all(math.isfinite(float(v)) for v in evidence.to_dict().values())
+
+
 def test_verdicts_are_json_with_sentences_and_numbers() -> None:
     verdict = judge_minutes(HEALTHY, [], POLICY)
     data = json.loads(json.dumps(verdict.to_dict()))
