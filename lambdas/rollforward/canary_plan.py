@@ -26,12 +26,13 @@ spread.
 The schedule
 ------------
 The weights are the policy's `canary.steps` (the owner's blast-radius choice). Every step before
-the last holds its weight for the same time T, the last step runs until the plan's end:
+the last holds its weight for the same time T (whole look intervals), the last step runs until
+the plan's end:
 `max_duration`. T = N / (mean hourly traffic x sum of weights), at least one `bake`: with equal
 time per weight, a healthy candidate is expected to PASS one T into the last step. When that schedule would not fit, the
 earlier steps shrink to one `bake` each and the last step carries the rest. When even that
 cannot reach N within `max_duration`, the plan is not feasible and its sentence says how long
-an unattended canary would need. The judge may decide at any look: a PASS during an early step
+an unattended canary would need. The expected end walks the function's mean day hour by hour. The judge may decide at any look: a PASS during an early step
 promotes at once (the evidence already rules out the guarded regression), a FAIL rolls back.
 """
 
@@ -137,8 +138,11 @@ def plan_canary(
     settings: CanarySettings,
     hourly_errors: Sequence[int] | None = None,
 ) -> CanaryPlan:
-    """Plan a canary from the function's recent hourly `Invocations` (oldest first; missing
-    hours are zeros) and, optionally, its hourly `Errors` over the same hours."""
+    """Plan a canary from the function's recent hourly `Invocations` (oldest first, ending with
+    the last full hour before the canary would start; missing hours are zeros) and, optionally,
+    its hourly `Errors` over the same hours. Step lengths come from the mean traffic; the
+    expected end walks the mean day (hour by hour from the canary's start), so a function busy
+    only in office hours is not promised a night-time decision."""
     invocations = _counts("hourly_invocations", hourly_invocations)
     errors = _counts("hourly_errors", hourly_errors)
     if not invocations:
@@ -163,8 +167,9 @@ def plan_canary(
     step_floor = settings.bake
     maximum = settings.max_duration
 
+    profile = _Profile.of(invocations)
     if per_hour == 0:
-        steps = _schedule(weights, step_floor, maximum, 0.0)
+        steps = _schedule(weights, step_floor, maximum, profile)
         sentence = (
             f"no invocations in the last {_days(len(invocations))}: an unattended canary cannot "
             f"decide; options: {_OPTIONS}"
@@ -181,8 +186,10 @@ def plan_canary(
         hours=max(0.0, needed - served_early) / (per_hour * last)
     )
     step_length = early if early * len(weights) <= maximum else fastest_early
-    steps = _schedule(weights, step_length, maximum, per_hour)
-    expected = _time_to_serve(steps, per_hour, needed)
+    # Weights change at looks: whole look intervals per step.
+    step_length = settings.look_interval * math.ceil(step_length / settings.look_interval)
+    steps = _schedule(weights, step_length, maximum, profile)
+    expected = profile.time_to_serve(steps, needed)
     feasible = expected is not None
     ladder = " → ".join(f"{100 * w:g}%" for w in weights)
     if feasible and expected is not None:
@@ -216,31 +223,61 @@ def plan_canary(
 _OPTIONS = "test events, a longer window, or accept untested"
 
 
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    """Mean invocations per hour of day, the canary starting at hour `start` of that cycle."""
+
+    per_hour: tuple[float, ...]
+    start: int
+
+    @classmethod
+    def of(cls, invocations: Sequence[int]) -> _Profile:
+        mean = sum(invocations) / len(invocations)
+        hours = []
+        for hour in range(24):
+            seen = invocations[hour::24]
+            hours.append(sum(seen) / len(seen) if seen else mean)
+        return cls(tuple(hours), len(invocations) % 24)
+
+    def served(self, begin: timedelta, length: timedelta, weight: float) -> float:
+        """Expected candidate invocations at `weight` from `begin` for `length`."""
+        total, at, end = 0.0, begin / _HOUR, (begin + length) / _HOUR
+        while at < end:
+            boundary = min(end, math.floor(at) + 1.0)
+            total += self.per_hour[(self.start + math.floor(at)) % 24] * weight * (boundary - at)
+            at = boundary
+        return total
+
+    def time_to_serve(self, steps: Sequence[PlanStep], needed: int) -> timedelta | None:
+        """When the schedule has served `needed` candidate invocations, if ever."""
+        served, begin = 0.0, timedelta(0)
+        for step in steps:
+            at, end = begin / _HOUR, (begin + step.duration) / _HOUR
+            while at < end:
+                boundary = min(end, math.floor(at) + 1.0)
+                rate = self.per_hour[(self.start + math.floor(at)) % 24] * step.weight
+                if rate and served + rate * (boundary - at) >= needed:
+                    return timedelta(hours=at + (needed - served) / rate)
+                served += rate * (boundary - at)
+                at = boundary
+            begin += step.duration
+        return None
+
+
 def _schedule(
-    weights: Sequence[float], step_length: timedelta, maximum: timedelta, per_hour: float
+    weights: Sequence[float], step_length: timedelta, maximum: timedelta, profile: _Profile
 ) -> tuple[PlanStep, ...]:
     """Early steps of `step_length` (shrunk evenly if they alone would overrun `maximum`), the
     last step to `maximum`."""
     early_count = len(weights) - 1
     if early_count and step_length * early_count >= maximum:
         step_length = maximum / (early_count + 1)
-    steps = []
+    steps, begin = [], timedelta(0)
     for i, weight in enumerate(weights):
         length = step_length if i < early_count else maximum - step_length * early_count
-        steps.append(PlanStep(weight, length, per_hour * weight * (length / _HOUR)))
+        steps.append(PlanStep(weight, length, profile.served(begin, length, weight)))
+        begin += length
     return tuple(steps)
-
-
-def _time_to_serve(steps: Sequence[PlanStep], per_hour: float, needed: int) -> timedelta | None:
-    """When the schedule has served `needed` candidate invocations at `per_hour`, if ever."""
-    served, elapsed = 0.0, timedelta(0)
-    for step in steps:
-        rate = per_hour * step.weight
-        if served + step.expected_candidate_invocations >= needed:
-            return elapsed + timedelta(hours=(needed - served) / rate)
-        served += step.expected_candidate_invocations
-        elapsed += step.duration
-    return None
 
 
 def _count(value: float) -> str:

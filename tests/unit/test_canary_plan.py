@@ -44,6 +44,17 @@ def test_a_busy_function_gets_the_policy_ladder_and_an_expected_end() -> None:
     assert served >= plan.needed_candidate_invocations
 
 
+def test_the_expected_end_walks_the_functions_day() -> None:
+    office = [0] * 8 + [900] * 8 + [0] * 8  # 7,200 a day, all between 08:00 and 16:00
+    at_midnight = plan_canary(office * 7, CANARY)  # the series ends at 24:00: start at 00:00
+    at_eight = plan_canary(office * 7 + office[:8], CANARY)  # ends at 08:00: start at 08:00
+    assert at_midnight.expected_duration is not None and at_eight.expected_duration is not None
+    assert at_midnight.expected_duration >= timedelta(hours=8)  # nothing is served before 08:00
+    assert at_eight.expected_duration < at_midnight.expected_duration
+    quiet_steps = at_midnight.steps[:-1]
+    assert sum(step.expected_candidate_invocations for step in quiet_steps) < 1e-9
+
+
 def test_no_traffic_at_all_says_so() -> None:
     plan = plan_canary(steady(0, 48), CANARY)
     assert not plan.feasible
