@@ -69,7 +69,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -85,6 +85,7 @@ from rollforward.live import (
     read_runtime_setting,
 )
 from rollforward.model import LATEST, QUALIFIER, PinKey
+from rollforward.observation import Action, decide, needs_latest_pin
 from rollforward.ratelimit import CallCounter, CallCounts, TokenBucket, pacing
 from rollforward.tracking import Tracker, WorkflowState
 
@@ -318,30 +319,43 @@ class ScanReport:
         }
 
 
-def predict(key: PinKey, pin: Pin | None, live: RuntimeSetting | None) -> QualifierOutcome:
+def predict(
+    key: PinKey, pin: Pin | None, live: RuntimeSetting | None, latest: Pin | None = None
+) -> QualifierOutcome:
     """What the scan would do for one qualifier, without doing it (the dry run).
 
-    Mirrors `Tracker.observe` plus the scan's resume of FAILED pins; the e2e tests check that a
-    dry run predicts what the real run then does.
+    The decision is `rollforward.observation.decide`, the one `Tracker.observe` carries out;
+    on top of it only the scan's own step: a FAILED pin still pinned live is resumed.
     """
-    is_open = pin is not None and pin.is_open
-    in_canary = pin is not None and pin.stage is Stage.CANARY
-    if live is None:
-        if is_open:
-            return QualifierOutcome(key.id, "closed", str(Stage.DELETED))
-        return QualifierOutcome(key.id, "not_pinned")
-    if not live.is_pinned:
-        if is_open and not in_canary:
-            return QualifierOutcome(key.id, "closed", str(Stage.LIFTED))
-        return QualifierOutcome(key.id, "not_pinned")
-    if pin is not None and is_open:
-        repinned = pin.pinned_runtime_version_arn != (live.pinned_runtime_version_arn or "")
-        if repinned and not in_canary:
-            return QualifierOutcome(key.id, "repinned", str(pin.stage))
-        return QualifierOutcome(key.id, "already_open", str(pin.stage))
-    if pin is not None and pin.stage is Stage.FAILED:
+    decision = decide(key, pin, live, latest)
+    if decision.action is Action.OPENED and pin is not None and pin.stage is Stage.FAILED:
         return QualifierOutcome(key.id, "resumed", str(Stage.TRACKING))
-    return QualifierOutcome(key.id, "opened", str(Stage.TRACKING))
+    return QualifierOutcome(key.id, str(decision.action), decision.stage)
+
+
+def imagined(
+    key: PinKey, pin: Pin | None, live: RuntimeSetting | None, outcome: QualifierOutcome
+) -> Pin | None:
+    """The ledger item after `outcome`, as a dry run pictures it, so that later decisions in
+    the same dry run (a version published from a `$LATEST` it would open) see what the real
+    run would see."""
+    arn = (live.pinned_runtime_version_arn or "") if live is not None else ""
+    if outcome.action in {"opened", "resumed"}:
+        if pin is not None and outcome.action == "resumed":
+            return replace(pin, stage=Stage.TRACKING, outcome={})
+        return Pin(
+            key=key,
+            generation=0,
+            stage=Stage.TRACKING,
+            first_seen=utc_now(),
+            pinned_runtime_version_arn=arn,
+            pinned_by=ACTOR,
+        )
+    if pin is not None and outcome.action == "closed":
+        return replace(pin, stage=Stage(outcome.stage))
+    if pin is not None and outcome.action == "repinned":
+        return replace(pin, pinned_runtime_version_arn=arn)
+    return pin
 
 
 # --------------------------------------------------------------------------- restart names
@@ -400,6 +414,7 @@ class Scanner:
         self._lambda_calls = CallCounter()
         self._sfn_calls = CallCounter()
         self._known: dict[str, Pin] = {}
+        self._imagined: dict[str, Pin] = {}  # dry run: ledger items as its outcomes left them
         self._dry_run = False
 
     # ------------------------------------------------------------------ the whole scan
@@ -442,6 +457,7 @@ class Scanner:
                 paced.enter_context(pacing(client, None, self._sfn_calls, exempt=()))
             try:
                 self._known = {pin.key.id: pin for pin in self.ledger.list_pins(open_only=False)}
+                self._imagined = {}
                 self._accounts_seen = set()
                 covered: set[str] = set()
                 listing_done = self._listing_phase(
@@ -514,9 +530,20 @@ class Scanner:
 
     def reconcile(self, key: PinKey, live: RuntimeSetting | None) -> QualifierOutcome:
         """Make the ledger agree with one already-read live setting."""
-        pin = self._known.get(key.id)
-        expected = predict(key, pin, live)
+
+        # A dry run looks at the ledger as its own earlier outcomes would have left it.
+        def known(pin_id: str) -> Pin | None:
+            if self._dry_run and pin_id in self._imagined:
+                return self._imagined[pin_id]
+            return self._known.get(pin_id)
+
+        pin = known(key.id)
+        latest = known(PinKey(key.function_arn).id) if needs_latest_pin(key) else None
+        expected = predict(key, pin, live, latest)
         if self._dry_run:
+            updated = imagined(key, pin, live, expected)
+            if updated is not None:
+                self._imagined[key.id] = updated
             return expected
         resumed = expected.action == "resumed" and pin is not None and self._resume(pin)
         observation = self.tracker.observe(key, actor=self.actor, source=SOURCE, setting=live)

@@ -26,9 +26,10 @@ from rollforward.live import (
     read_runtime_setting,
     read_tags,
 )
-from rollforward.model import LATEST, STOP_ERROR_PREFIX, PinKey, UpdateMode
+from rollforward.model import STOP_ERROR_PREFIX, PinKey, UpdateMode
 from rollforward.notices import NoticeKind, ladder_kind
 from rollforward.notify import Notifier
+from rollforward.observation import Action, decide, latest_covers, needs_latest_pin
 from rollforward.policy import Policy, StagePlan, format_duration, next_stage
 
 
@@ -112,56 +113,40 @@ class Tracker:
         source: str,
         setting: RuntimeSetting | Unread | None = Unread.UNREAD,
     ) -> Observation:
-        """Reconcile the ledger with the live setting of `key` (read now unless given)."""
+        """Reconcile the ledger with the live setting of `key` (read now unless given).
+
+        `rollforward.observation.decide` makes the decision (the scan's dry run uses the same
+        function); this carries it out."""
         now = utc_now()
-        if key.qualifier != LATEST:
-            latest = self.ledger.get(PinKey(key.function_arn))
-            if latest is not None and latest.stage is Stage.CANARY:
-                # The canary pins its baseline version itself; that is not a new pin.
-                return Observation(key.id, "not_pinned", detail="managed by the running canary")
-            if latest is not None and latest.is_open:
-                live_version = (
-                    read_runtime_setting(self.lambda_client, key)
-                    if isinstance(setting, Unread)
-                    else setting
-                )
-                if (
-                    live_version
-                    and live_version.pinned_runtime_version_arn == latest.pinned_runtime_version_arn
-                ):
-                    # A version published from the pinned $LATEST carries the same pin: the
-                    # $LATEST pin's canary rolls it forward through the alias.
-                    return Observation(key.id, "not_pinned", detail="covered by the $LATEST pin")
-                setting = live_version
+        latest = self.ledger.get(PinKey(key.function_arn)) if needs_latest_pin(key) else None
+        covered = latest_covers(latest)
+        if covered:  # not even read: the running canary owns this version
+            return Observation(key.id, str(Action.NOT_PINNED), detail=covered)
         live = (
             read_runtime_setting(self.lambda_client, key)
             if isinstance(setting, Unread)
             else setting
         )
         pin = self.ledger.get(key)
-        if live is None:
-            if pin and pin.is_open:
-                self.close(
-                    pin, Stage.DELETED, by=actor, detail="the function or version no longer exists"
-                )
-                return Observation(key.id, "closed", str(Stage.DELETED))
-            return Observation(key.id, "not_pinned", detail="no such function or version")
-        if not live.is_pinned:
-            if pin and pin.is_open and pin.stage is not Stage.CANARY:
-                self.close(
-                    pin, Stage.LIFTED, by=actor, detail=f"runtime updates set to {live.mode}"
-                )
-                return Observation(key.id, "closed", str(Stage.LIFTED))
-            return Observation(key.id, "not_pinned", detail=f"mode is {live.mode}")
+        decision = decide(key, pin, live, latest)
+        if decision.action is Action.NOT_PINNED:
+            return Observation(key.id, str(decision.action), detail=decision.detail)
+        if decision.action is Action.CLOSED:
+            assert pin is not None and decision.close_as is not None
+            self.close(pin, decision.close_as, by=actor, detail=decision.detail)
+            return Observation(key.id, str(decision.action), decision.stage)
+        assert live is not None
         arn = live.pinned_runtime_version_arn or ""
-        if pin and pin.is_open:
-            if pin.pinned_runtime_version_arn != arn and pin.stage is not Stage.CANARY:
-                self.ledger.update(pin, now, pinned_runtime_version_arn=arn)
-                self.audit.record(
-                    AuditEvent.DETECTED, pin_id=key.id, actor=actor, source=source, repinned_to=arn
-                )
-                return Observation(key.id, "repinned", str(pin.stage), pin.execution_arn)
-            return Observation(key.id, "already_open", str(pin.stage), pin.execution_arn)
+        if decision.action is Action.REPINNED:
+            assert pin is not None
+            self.ledger.update(pin, now, pinned_runtime_version_arn=arn)
+            self.audit.record(
+                AuditEvent.DETECTED, pin_id=key.id, actor=actor, source=source, repinned_to=arn
+            )
+            return Observation(key.id, str(decision.action), decision.stage, pin.execution_arn)
+        if decision.action is Action.ALREADY_OPEN:
+            assert pin is not None
+            return Observation(key.id, str(decision.action), decision.stage, pin.execution_arn)
         tags = read_tags(self.lambda_client, key.function_arn)
         candidate = Pin(
             key=key,

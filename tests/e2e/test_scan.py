@@ -213,6 +213,68 @@ def test_a_dry_run_changes_nothing_and_predicts_the_real_run(stack: Lifecycle) -
     assert (real.opened, real.closed, real.restarted) == (dry.opened, dry.closed, {})
 
 
+def test_a_dry_run_predicts_every_outcome_of_the_real_run_on_a_mixed_fleet(
+    stack: Lifecycle,
+) -> None:
+    """One decision function: the dry run's prediction per qualifier equals what the real run
+    then does, including a published version that carries the pin of the $LATEST it was
+    published from (covered by that pin: the hand-kept copy predicted a pin there)."""
+
+    def pinned_with_a_carried_version(name: str) -> str:
+        """$LATEST pinned, a version published from it behind an alias: same runtime ARN."""
+        stack.create_function(name)
+        stack.pin(name)
+        version = stack.lam.publish_version(FunctionName=name)["Version"]
+        stack.lam.put_runtime_management_config(
+            FunctionName=name,
+            Qualifier=version,
+            UpdateRuntimeOn="Manual",
+            RuntimeVersionArn=stack.runtime_arn(name),
+        )
+        stack.lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+        return f"{stack.key(name).function_arn}#{version}"
+
+    carried = pinned_with_a_carried_version("mixed-carried")
+    # Already tracked, then lifted; already tracked and still pinned; never pinned.
+    stack.create_function("mixed-lifted")
+    stack.pin("mixed-lifted")
+    stack.create_function("mixed-kept")
+    stack.pin("mixed-kept")
+    scan(stack)
+    settled(stack, "mixed-lifted")
+    settled(stack, "mixed-kept")
+    stack.lift("mixed-lifted")
+    stack.create_function("mixed-auto")
+    # New since the last scan: a plain pin, and one whose $LATEST the same scan opens.
+    stack.create_function("mixed-new")
+    stack.pin("mixed-new")
+    carried_new = pinned_with_a_carried_version("mixed-carried-new")
+    before = snapshot(stack)
+
+    dry = scanner(stack).scan(dry_run=True)
+
+    assert snapshot(stack) == before
+    real = scanner(stack).scan()
+
+    def outcomes(report: ScanReport) -> tuple[Any, ...]:
+        assert report.complete and not report.errors, report.summary()
+        return (
+            sorted(report.opened),
+            report.closed,
+            sorted(report.repinned),
+            sorted(report.resumed),
+            report.pinned_qualifiers,
+        )
+
+    assert outcomes(dry) == outcomes(real)
+    for version_id in (carried, carried_new):  # covered by the $LATEST pin
+        assert version_id not in real.opened and stack.ledger.get(_key(version_id)) is None
+    assert real.closed == {stack.key("mixed-lifted").id: "lifted"}
+    assert sorted(real.opened) == sorted(
+        [stack.key("mixed-new").id, stack.key("mixed-carried-new").id]
+    )
+
+
 def test_an_open_pin_whose_execution_was_stopped_gets_tracking_restarted(stack: Lifecycle) -> None:
     stack.create_function("orphaned-execution")
     stack.pin("orphaned-execution")

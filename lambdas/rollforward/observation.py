@@ -1,0 +1,100 @@
+"""What detection does with one live runtime setting: the one decision behind both the real
+reconcile (`Tracker.observe`, which then carries it out) and the scan's dry run
+(`rollforward.scan.predict`, which only reports it). Pure: no AWS call, no clock, no write.
+
+A copy of this logic kept by hand in the dry run once predicted a pin the real scan did not
+open (a published version carrying the `$LATEST` pin); one function cannot drift from itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from rollforward.ledger import Pin, Stage
+from rollforward.live import RuntimeSetting
+from rollforward.model import LATEST, PinKey
+
+
+class Action(StrEnum):
+    """Observation actions, as reported by detection and the scan."""
+
+    OPENED = "opened"
+    ALREADY_OPEN = "already_open"
+    CLOSED = "closed"
+    NOT_PINNED = "not_pinned"
+    REPINNED = "repinned"
+
+
+# Why a published version that is pinned is nevertheless not a pin of its own.
+MANAGED_BY_CANARY = "managed by the running canary"
+COVERED_BY_LATEST = "covered by the $LATEST pin"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do for one (function, qualifier); `stage` is the pin's stage after it."""
+
+    action: Action
+    stage: str = ""
+    detail: str = ""
+    # CLOSED: the stage the pin is closed with (lifted | deleted).
+    close_as: Stage | None = None
+
+
+def needs_latest_pin(key: PinKey) -> bool:
+    """A published version's decision depends on the `$LATEST` pin of the same function."""
+    return key.qualifier != LATEST
+
+
+def latest_covers(latest: Pin | None) -> str:
+    """Why a published version is not examined at all (before reading its setting), or ""."""
+    if latest is not None and latest.stage is Stage.CANARY:
+        # The canary pins its baseline version itself; that is not a new pin.
+        return MANAGED_BY_CANARY
+    return ""
+
+
+def decide(
+    key: PinKey, pin: Pin | None, live: RuntimeSetting | None, latest: Pin | None = None
+) -> Decision:
+    """The decision for `key`, given its ledger item, its live setting (None: the function or
+    version no longer exists) and, for a published version, the `$LATEST` pin."""
+    if needs_latest_pin(key):
+        covered = latest_covers(latest)
+        if covered:
+            return Decision(Action.NOT_PINNED, detail=covered)
+        if (
+            latest is not None
+            and latest.is_open
+            and live is not None
+            and live.pinned_runtime_version_arn == latest.pinned_runtime_version_arn
+        ):
+            # A version published from the pinned $LATEST carries the same pin: the $LATEST
+            # pin's canary rolls it forward through the alias.
+            return Decision(Action.NOT_PINNED, detail=COVERED_BY_LATEST)
+    is_open = pin is not None and pin.is_open
+    if live is None:
+        if pin is not None and is_open:
+            return Decision(
+                Action.CLOSED,
+                str(Stage.DELETED),
+                "the function or version no longer exists",
+                close_as=Stage.DELETED,
+            )
+        return Decision(Action.NOT_PINNED, detail="no such function or version")
+    if not live.is_pinned:
+        if pin is not None and is_open and pin.stage is not Stage.CANARY:
+            return Decision(
+                Action.CLOSED,
+                str(Stage.LIFTED),
+                f"runtime updates set to {live.mode}",
+                close_as=Stage.LIFTED,
+            )
+        return Decision(Action.NOT_PINNED, detail=f"mode is {live.mode}")
+    arn = live.pinned_runtime_version_arn or ""
+    if pin is not None and is_open:
+        if pin.pinned_runtime_version_arn != arn and pin.stage is not Stage.CANARY:
+            return Decision(Action.REPINNED, str(pin.stage), f"repinned to {arn}")
+        return Decision(Action.ALREADY_OPEN, str(pin.stage))
+    return Decision(Action.OPENED, str(Stage.TRACKING))
