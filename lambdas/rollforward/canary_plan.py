@@ -26,14 +26,15 @@ spread.
 The schedule
 ------------
 The weights are the policy's `canary.steps` (the owner's blast-radius choice). Every step before
-the last holds its weight for the same time T (whole look intervals), the last step runs until
-the plan's end:
-`max_duration`. T = N / (mean hourly traffic x sum of weights), at least one `bake`: with equal
-time per weight, a healthy candidate is expected to PASS one T into the last step. When that schedule would not fit, the
-earlier steps shrink to one `bake` each and the last step carries the rest. When even that
-cannot reach N within `max_duration`, the plan is not feasible and its sentence says how long
-an unattended canary would need. The expected end walks the function's mean day hour by hour. The judge may decide at any look: a PASS during an early step
-promotes at once (the evidence already rules out the guarded regression), a FAIL rolls back.
+the last holds its weight for the same time T, in whole look intervals; the last step runs until
+the plan's end, `max_duration`. T = N / (mean hourly traffic x sum of weights): with equal time
+per weight a healthy candidate is expected to PASS one T into the last step. T is at least one
+`bake` and at most half the window shared by the early steps, so the last step keeps the other
+half (T is continuous and non-increasing in traffic, hence so is the expected end). When N
+cannot be served within `max_duration`, the plan is not feasible and its sentence says how long
+an unattended canary would need with the early steps at one bake each. The expected end walks
+the function's mean day hour by hour. The judge may decide at any look: a PASS during an early
+step promotes at once (the evidence already rules out the guarded regression), a FAIL rolls back.
 """
 
 from __future__ import annotations
@@ -179,13 +180,16 @@ def plan_canary(
         )
 
     equal = timedelta(hours=needed / (per_hour * sum(weights)))
-    early = max(step_floor, equal)
+    # Early steps together take at most half the window, so the last step keeps the other half;
+    # the length is continuous and non-increasing in traffic, hence so is the expected end.
+    cap = maximum / (2 * (len(weights) - 1)) if len(weights) > 1 else maximum
+    early = max(step_floor, min(equal, cap))
     fastest_early = step_floor
     served_early = per_hour * sum(weights[:-1]) * (fastest_early / _HOUR)
     needed_total = fastest_early * (len(weights) - 1) + timedelta(
         hours=max(0.0, needed - served_early) / (per_hour * last)
     )
-    step_length = early if early * len(weights) <= maximum else fastest_early
+    step_length = early
     # Weights change at looks: whole look intervals per step.
     step_length = settings.look_interval * math.ceil(step_length / settings.look_interval)
     steps = _schedule(weights, step_length, maximum, profile)
