@@ -1,34 +1,44 @@
 """CloudTrail → EventBridge: each control-plane call becomes an `AWS API Call via CloudTrail`
-event on the account's default bus, delivered to the targets of every matching rule.
+event on the account's default bus, delivered to the targets of every matching rule; and
+EventBridge `PutEvents`, delivered the same way.
 
 rollforward learns that someone pinned a function from exactly this event
 (`PutRuntimeManagementConfig*` on `aws.lambda`), so the emulator builds it the way CloudTrail
 does and delivers it the way EventBridge does. moto has neither half: nothing emits CloudTrail
-events, and its EventBridge cannot start a Step Functions execution. Here:
+events, and its EventBridge cannot start a Step Functions execution (`PutEvents` answers 500).
+Here:
 
 - `install()` listens to `STATE.api_call_listeners` (published by `emulator.lambda_api` after each
-  successful mutating call) and delivers `cloudtrail_event(call)`;
-- delivery matches every ENABLED rule of the default bus with moto's own pattern matcher, shapes
-  each target's input (`Input`, `InputPath` or `InputTransformer`, as EventBridge does) and
-  sends it: Step Functions → `StartExecution` through moto's backend (its interpreter runs it);
-  Lambda → an `Event` invocation through the same path as boto3 `Invoke`, synchronously in the
-  delivering thread (so a caller sees its effect when the API call returns); SQS, SNS and
-  CloudWatch Logs → moto's backends. Other target types are skipped with a warning.
+  successful mutating call) and delivers `cloudtrail_event(call)`; it also routes moto's
+  `PutEvents` (`Rule.send_to_targets`) through the same delivery, on any bus;
+- delivery matches every ENABLED rule of the bus with moto's own pattern matcher when the event
+  is put, shapes each target's input (`Input`, `InputPath` or `InputTransformer`, as EventBridge
+  does) and sends it **after the API call has returned**, on a pool of delivery workers, as
+  EventBridge does: Step Functions → `StartExecution` through moto's backend (its interpreter
+  runs it); Lambda → an `Event` invocation through the same path as boto3 `Invoke`; SQS, SNS
+  and CloudWatch Logs → moto's backends. Other target types are skipped with a warning
+  (archives and event-bus targets of `PutEvents` stay with moto).
 - `put_cloudtrail_event(event)` delivers any event, replayed or malformed, for tests and the CLI.
+- `STATE.drain()` waits until every delivery submitted so far, and those it caused, is done:
+  tests and the demo wait on it rather than sleeping.
 
-A delivery failure never fails the API call that caused it: EventBridge is asynchronous.
+A delivery failure never fails the API call that caused it, and a call never waits for the
+handler its event runs (a handler calling back into the emulator cannot deadlock it).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
+import queue
 import re
 import threading
+import time
 import uuid
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.awslambda.utils import get_backend as lambda_backend
@@ -40,6 +50,7 @@ from moto.sqs.models import sqs_backends
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 
 from emulator import traffic
+from emulator.functions import process_environment
 from emulator.state import STATE, ApiCall
 
 DETAIL_TYPE = "AWS API Call via CloudTrail"
@@ -59,9 +70,86 @@ _PLACEHOLDER = re.compile(r"<([^<>\s]+)>")
 # What `json_path` answers when the event has nothing at the path.
 ABSENT: Any = object()
 
+# Deliveries in flight at once (EventBridge and Lambda's async invocations run in parallel; a
+# handful is enough to keep one slow handler from holding up every other delivery).
+DELIVERY_WORKERS = 8
+# Target services delivered here; moto keeps archives and event-bus targets.
+DELIVERED_SERVICES = frozenset({"states", "lambda", "sqs", "sns", "logs"})
+
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _installed = False
+
+
+class DeliveryQueue:
+    """Work that runs after the API call that caused it has returned, on worker threads.
+
+    `drain` waits (on a condition, not by polling) until every item submitted so far is done,
+    including items submitted while it waits (a delivery whose handler causes another).
+    `discard_pending` drops what has not started yet (the emulator was reset).
+    """
+
+    def __init__(self, workers: int = DELIVERY_WORKERS) -> None:
+        self._size = workers
+        self._items: queue.Queue[tuple[int, Callable[[], None]]] = queue.Queue()
+        self._generation = 0
+        self._workers: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def submit(self, work: Callable[[], None]) -> None:
+        self._ensure_workers()
+        self._items.put((self._generation, work))
+
+    def drain(self, timeout: float) -> bool:
+        if getattr(self._local, "is_worker", False):
+            raise RuntimeError("a delivery cannot wait for deliveries: it would wait for itself")
+        deadline = time.monotonic() + timeout
+        done = self._items.all_tasks_done
+        with done:
+            while self._items.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                done.wait(remaining)
+        return True
+
+    def discard_pending(self) -> None:
+        with self._lock:
+            self._generation += 1
+
+    @property
+    def pending(self) -> int:
+        """Items submitted and not finished (queued or running)."""
+        return self._items.unfinished_tasks
+
+    def _ensure_workers(self) -> None:
+        with self._lock:
+            if self._workers:
+                return
+            # Workers belong to "AWS": they never run in a handler's environment.
+            with process_environment():
+                for index in range(self._size):
+                    worker = threading.Thread(
+                        target=self._work, name=f"eventbridge-delivery-{index}", daemon=True
+                    )
+                    worker.start()
+                    self._workers.append(worker)
+
+    def _work(self) -> None:
+        self._local.is_worker = True
+        while True:
+            generation, work = self._items.get()
+            try:
+                if generation == self._generation:
+                    work()
+            except Exception:
+                logger.exception("an EventBridge delivery failed")
+            finally:
+                self._items.task_done()
+
+
+DELIVERIES = DeliveryQueue()
 
 
 class UnsupportedTarget(Exception):
@@ -104,7 +192,8 @@ def cloudtrail_event(call: ApiCall) -> dict[str, Any]:
 
 
 def put_cloudtrail_event(event: Mapping[str, Any]) -> int:
-    """Deliver `event` to the default bus of its `account` and `region`; the targets reached.
+    """Deliver `event` to the default bus of its `account` and `region`; the number of rule
+    targets it matched (each is sent after this returns, as EventBridge sends it).
 
     Accepts what PutEvents accepts: `source` and `detail-type` strings and an object `detail`
     (ValueError otherwise); the rest of the envelope is filled in when missing (a fresh `id`,
@@ -219,19 +308,26 @@ def render_input_template(template: str, variables: Mapping[str, Any]) -> str:
 
 
 def install() -> None:
-    """Deliver every published ApiCall. Lambda targets are invoked through `emulator.traffic`'s
-    routing (project handlers in process, fleet functions simulated), so that is installed too."""
-    global _installed
+    """Deliver every published ApiCall, and route `PutEvents` through the same delivery.
+    Lambda targets are invoked through `emulator.traffic`'s routing (project handlers in
+    process, fleet functions simulated), so that is installed too."""
+    global _installed, _moto_send_to_targets
     with _lock:
         if _installed:
             return
         traffic.install()
         if _on_api_call not in STATE.api_call_listeners:
             STATE.api_call_listeners.append(_on_api_call)
+        if DELIVERIES not in STATE.background:
+            STATE.background.append(DELIVERIES)
+        _moto_send_to_targets = Rule.send_to_targets
+        Rule.send_to_targets = _send_put_event_to_targets  # type: ignore[method-assign,assignment]
         _installed = True
 
 
 # --- delivery -----------------------------------------------------------------------------
+
+_moto_send_to_targets: Callable[..., None] | None = None
 
 
 def _on_api_call(call: ApiCall) -> None:
@@ -242,36 +338,95 @@ def _on_api_call(call: ApiCall) -> None:
 
 
 def _deliver(event: dict[str, Any]) -> int:
+    """Match `event` against the default bus's rules now; send to each target later."""
     try:
         bus = events_backends[str(event["account"])][str(event["region"])].event_buses[DEFAULT_BUS]
     except KeyError:
         logger.warning("no default event bus for %s/%s", event.get("account"), event.get("region"))
         return 0
-    reached = 0
+    matched = 0
     for rule in list(bus.rules.values()):
-        if not str(rule.state).startswith("ENABLED"):
+        if not _is_enabled(rule):
             continue
         if not rule.event_pattern.get_pattern():  # a schedule-only rule, or one without pattern
             continue
         if not rule.event_pattern.matches_event(event):  # type: ignore[arg-type]
             continue
         for target in list(rule.targets):
-            try:
-                _send(rule, target, event)
-            except Exception:
-                logger.exception("rule %s could not deliver to %s", rule.name, target.get("Arn"))
-            else:
-                reached += 1
-    return reached
+            if _submit(rule, target, event):
+                matched += 1
+    return matched
 
 
-def _send(rule: Rule, target: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+def _send_put_event_to_targets(
+    self: Rule, original_event: dict[str, Any], transform_input: bool = True
+) -> None:
+    """Replacement for moto's `Rule.send_to_targets`, called by its `PutEvents` per rule of the
+    bus: the targets rollforward uses are sent as the CloudTrail path sends them; archives and
+    event-bus targets stay with moto."""
+    if not _is_enabled(self) or not self.event_pattern.matches_event(original_event):  # type: ignore[arg-type]
+        return
+    event = _as_delivered(original_event)
+    for target in list(self.targets):
+        if _service_of(str(target.get("Arn", ""))) in DELIVERED_SERVICES:
+            _submit(self, target, event)
+        else:
+            assert _moto_send_to_targets is not None
+            single = copy.copy(self)
+            single.targets = [target]
+            _moto_send_to_targets(single, original_event, transform_input)
+
+
+def _as_delivered(moto_event: Mapping[str, Any]) -> dict[str, Any]:
+    """moto's PutEvents message as EventBridge delivers it: `time` in ISO 8601 (moto keeps
+    epoch seconds), no `ingestion-time` member."""
+    event = {k: v for k, v in json.loads(json.dumps(moto_event)).items() if k != "ingestion-time"}
+    moment = event.get("time")
+    if isinstance(moment, int | float):
+        event["time"] = _iso(datetime.fromtimestamp(moment, UTC))
+    return event
+
+
+def _submit(rule: Rule, target: Mapping[str, Any], event: dict[str, Any]) -> bool:
+    """Queue the delivery of `event` to `target`; False (with a warning) for a target the
+    emulator cannot deliver to or whose input cannot be shaped."""
+    arn = str(target.get("Arn", ""))
+    if _service_of(arn) not in DELIVERED_SERVICES:
+        logger.warning("rule %s: the embedded AWS does not deliver to %s", rule.name, arn)
+        return False
+    # The input is shaped when the event is put, as EventBridge does (`ingestion-time` is now).
+    try:
+        payload = target_input(target, event, rule)
+    except Exception:
+        logger.exception("rule %s: the input of target %s is invalid", rule.name, arn)
+        return False
+    target = dict(target)
+
+    def send() -> None:
+        try:
+            _send(target, payload)
+        except Exception:
+            logger.exception("rule %s could not deliver to %s", rule.name, arn)
+
+    DELIVERIES.submit(send)
+    return True
+
+
+def _service_of(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[2] if len(parts) > 2 and parts[0] == "arn" else ""
+
+
+def _is_enabled(rule: Rule) -> bool:
+    return str(rule.state).startswith("ENABLED")
+
+
+def _send(target: Mapping[str, Any], payload: str) -> None:
     arn = str(target["Arn"])
     parts = arn.split(":", 5)
     if len(parts) != 6:
         raise UnsupportedTarget(f"not an ARN: {arn}")
     _, _, service, region, account, resource = parts
-    payload = target_input(target, event, rule)
     if service == "states":
         backend = stepfunctions_backend(account, region)
         backend.start_execution(arn, str(uuid.uuid4()), payload)

@@ -64,8 +64,14 @@ class EmbeddedAws:
         tb: TracebackType | None,
     ) -> None:
         try:
-            stop_running_executions(self.region)
+            try:
+                # Deliveries still in flight would act on the next embedded AWS.
+                STATE.drain(timeout=30.0)
+            finally:
+                stop_running_executions(self.region)
         finally:
+            for work in STATE.background:
+                work.discard_pending()
             # Whatever happened, the next embedded AWS must start from nothing.
             self._mock.stop()
             for key, value in self._saved_env.items():

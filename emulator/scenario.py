@@ -125,14 +125,18 @@ class Lifecycle:
         return str(config["RuntimeVersionConfig"]["RuntimeVersionArn"])
 
     def pin(self, name: str, by: Principal | None = None) -> None:
+        """Pin `name` and wait until its CloudTrail event has been delivered (detect has run)."""
         client = by.client("lambda") if by else self.lam
         client.put_runtime_management_config(
             FunctionName=name, UpdateRuntimeOn="Manual", RuntimeVersionArn=self.runtime_arn(name)
         )
+        self.aws.state.drain()
 
     def lift(self, name: str, by: Principal | None = None) -> None:
+        """Lift the pin and wait until its CloudTrail event has been delivered."""
         client = by.client("lambda") if by else self.lam
         client.put_runtime_management_config(FunctionName=name, UpdateRuntimeOn="Auto")
+        self.aws.state.drain()
 
     # --- observations ---------------------------------------------------------------------
     def key(self, name: str) -> PinKey:

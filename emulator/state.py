@@ -8,7 +8,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from emulator.catalog import RuntimeCatalog
 from emulator.clock import VirtualClock
@@ -25,6 +25,19 @@ class ApiCall:
     request_parameters: dict[str, Any]
     response_elements: dict[str, Any] | None
     user_identity: dict[str, Any]
+
+
+class BackgroundWork(Protocol):
+    """Work AWS does after an API call has returned (EventBridge deliveries)."""
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until everything submitted so far, and what it caused, is done; False if not
+        done within `timeout` real seconds."""
+        ...
+
+    def discard_pending(self) -> None:
+        """Forget work not started yet (the emulator was reset)."""
+        ...
 
 
 @dataclass
@@ -50,10 +63,20 @@ class EmulatorState:
     # Set in server mode so in-process handlers and the interpreter reach the server.
     endpoint_url: str | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # Asynchronous work (registered by the parts that do it): `drain` waits for all of it.
+    background: list[BackgroundWork] = field(default_factory=list)
 
     def publish_api_call(self, call: ApiCall) -> None:
         for listener in list(self.api_call_listeners):
             listener(call)
+
+    def drain(self, timeout: float = 60.0) -> None:
+        """Wait, without sleeping, until every asynchronous delivery submitted so far (and any
+        it caused) has finished: what tests and the demo do where AWS would have them poll.
+        Raises TimeoutError when it takes longer than `timeout` real seconds."""
+        for work in list(self.background):
+            if not work.drain(timeout):
+                raise TimeoutError(f"asynchronous deliveries still running after {timeout}s")
 
 
 STATE = EmulatorState()
@@ -66,4 +89,6 @@ def reset() -> EmulatorState:
     STATE.throttle = ThrottleSettings()
     STATE.rng = random.Random(20261126)
     STATE.function_error_rates = {}
+    for work in list(STATE.background):
+        work.discard_pending()
     return STATE

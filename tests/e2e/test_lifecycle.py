@@ -40,6 +40,7 @@ def test_a_pin_opens_exactly_one_ledger_item_and_execution_even_when_replayed(li
     event = _pin_event("orders", pinner.arn)
     for _ in range(5):
         assert put_cloudtrail_event(copy.deepcopy(event)) == 1
+    lifecycle.aws.state.drain()
     assert len(lifecycle.executions()) == 1
     again = lifecycle.pin_record("orders")
     assert again.generation == 1 and again.first_seen == pin.first_seen

@@ -1,0 +1,91 @@
+"""An emulator server in this process, on a free port, with the rollforward stack deployed:
+what `rollforward emulator --deploy` runs, for the tests that need the HTTP path."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from emulator.server import EmulatorServer
+from emulator.stack import deploy_rollforward
+from emulator.state import STATE
+
+REGION = "us-east-1"
+ROOT_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@dataclass(frozen=True)
+class Served:
+    server: EmulatorServer
+    discovery: dict[str, Any]
+
+    @property
+    def endpoint(self) -> str:
+        return self.server.endpoint_url
+
+    def client(self, service: str, keys: dict[str, str] | None = None, **config: Any) -> Any:
+        """A boto3 client of the server (root's keys unless `keys`); `config` for botocore."""
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            config=Config(**config) if config else None,
+            **(keys or ROOT_KEYS),
+        )
+
+
+@contextmanager
+def served(*, throttling: bool = False, deploy: bool = True) -> Iterator[Served]:
+    """Start a server (port 0), deploy the stack through HTTP, stop everything afterwards."""
+    saved_env = dict(os.environ)
+    for key in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        os.environ.pop(key, None)
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = EmulatorServer(port=0, throttling=throttling).start()
+    try:
+        discovery: dict[str, Any] = {}
+        if deploy:
+            deploy_rollforward(region=REGION)
+            ssm = Served(server, {}).client("ssm")
+            parameter = ssm.get_parameter(Name="/rollforward/discovery")["Parameter"]["Value"]
+            discovery = json.loads(parameter)
+        yield Served(server, discovery)
+    finally:
+        try:
+            STATE.drain(timeout=30.0)
+        finally:
+            stop_executions(Served(server, {}))
+            server.stop()
+            STATE.endpoint_url = None
+            os.environ.clear()
+            os.environ.update(saved_env)
+
+
+def stop_executions(served: Served) -> None:
+    """Executions wait on the virtual clock: stop them so no thread outlives the server."""
+    try:
+        sfn = served.client("stepfunctions")
+        for machine in sfn.list_state_machines()["stateMachines"]:
+            for execution in sfn.list_executions(
+                stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+            )["executions"]:
+                sfn.stop_execution(executionArn=execution["executionArn"])
+    except ClientError:
+        pass
