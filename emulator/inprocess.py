@@ -28,9 +28,12 @@ MOTO_CONFIG: Any = {
 class EmbeddedAws:
     """Context manager: fresh moto backends, fresh emulator state, fake credentials."""
 
-    def __init__(self, *, throttling: bool = False, region: str = DEFAULT_REGION) -> None:
+    def __init__(
+        self, *, throttling: bool = False, region: str = DEFAULT_REGION, validation: bool = True
+    ) -> None:
         self.region = region
         self._throttling = throttling
+        self._validation = validation  # False: moto's leniency (requests AWS would refuse pass)
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._saved_env: dict[str, str | None] = {}
 
@@ -54,6 +57,7 @@ class EmbeddedAws:
         install.install_all()
         reset()
         STATE.throttle.enabled = self._throttling
+        STATE.validation = self._validation
         self._mock.start()
         return self
 

@@ -9,6 +9,7 @@ import importlib
 import threading
 
 _PARTS = (
+    "emulator.validation",  # every request checked against botocore's model (first: see install)
     "emulator.lambda_api",  # runtime management API, RuntimeVersionConfig, two-phase rollout
     "emulator.throttling",  # the shared 15 req/s control-plane bucket
     "emulator.aliases",  # UpdateAlias honours RevisionId (412 on a stale one)

@@ -39,8 +39,15 @@ class RollforwardMiddleware:
 
 
 class EmulatorServer:
-    def __init__(self, port: int = 4566, host: str = "127.0.0.1", throttling: bool = True) -> None:
+    def __init__(
+        self,
+        port: int = 4566,
+        host: str = "127.0.0.1",
+        throttling: bool = True,
+        validation: bool = True,
+    ) -> None:
         self.host, self.port, self.throttling = host, port, throttling
+        self.validation = validation
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -77,6 +84,7 @@ class EmulatorServer:
         os.environ["MOTO_PORT"] = str(self.port)
         STATE.endpoint_url = self.endpoint_url
         STATE.throttle.enabled = self.throttling
+        STATE.validation = self.validation
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self

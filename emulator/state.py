@@ -52,6 +52,8 @@ class EmulatorState:
     clock: VirtualClock = field(default_factory=VirtualClock)
     catalog: RuntimeCatalog = field(default_factory=RuntimeCatalog)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    # Requests are validated against botocore's model (emulator.validation); off = moto's leniency.
+    validation: bool = True
     rng: random.Random = field(default_factory=lambda: random.Random(20261126))
     # Called after each successful mutating call (CloudTrail → EventBridge delivery listens).
     api_call_listeners: list[Callable[[ApiCall], None]] = field(default_factory=list)
@@ -87,6 +89,7 @@ def reset() -> EmulatorState:
     STATE.clock = VirtualClock()
     STATE.catalog = RuntimeCatalog()
     STATE.throttle = ThrottleSettings()
+    STATE.validation = True
     STATE.rng = random.Random(20261126)
     STATE.function_error_rates = {}
     for work in list(STATE.background):

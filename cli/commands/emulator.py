@@ -62,7 +62,9 @@ def run_serve(args: argparse.Namespace, context: Context) -> int:
 
     if not args.log_requests:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = EmulatorServer(port=args.port, host=args.host, throttling=not args.no_throttle)
+    server = EmulatorServer(
+        port=args.port, host=args.host, throttling=not args.no_throttle, validation=not args.lenient
+    )
     try:
         server.start()
     except OSError as error:
@@ -90,6 +92,7 @@ def run_serve(args: argparse.Namespace, context: Context) -> int:
             format_fields(
                 [
                     ("throttling", throttle),
+                    ("validation", "on" if server.validation else "off (--lenient)"),
                     (
                         "rollforward",
                         f"deployed (stack {deployed['stack']}, {deployed['resources']} resources)"
@@ -319,6 +322,11 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--no-throttle",
         action="store_true",
         help="do not enforce Lambda's 15 req/s control-plane limit (on by default, as in AWS)",
+    )
+    emulator.add_argument(
+        "--lenient",
+        action="store_true",
+        help="accept what AWS refuses, as moto does (request validation is on by default)",
     )
     emulator.add_argument(
         "--log-requests", action="store_true", help="log every HTTP request the server answers"
