@@ -26,6 +26,7 @@ app is created. `install()` therefore runs before any server app exists (`instal
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import logging
@@ -680,11 +681,130 @@ def _record_in_cloudtrail(response: LambdaResponse, status: int, body: Any) -> N
 def _patched_call_action(original: Callable[..., TYPE_RESPONSE]) -> Callable[..., TYPE_RESPONSE]:
     @functools.wraps(original)
     def call_action(self: LambdaResponse) -> TYPE_RESPONSE:
+        try:
+            _resolve_locally(self)
+        except LambdaApiError as error:
+            return error.as_response()
         status, headers, body = original(self)
         _record_in_cloudtrail(self, int(status), body)
         return status, headers, body
 
     return call_action
+
+
+# --------------------------------------------------------------------------------------------
+# Function ARNs: only this account's and region's resolve (moto matches on the name alone)
+# --------------------------------------------------------------------------------------------
+
+# A function named by full or partial ARN (botocore NamespacedFunctionName and friends).
+_FUNCTION_LOCATOR = re.compile(
+    r"^(?:arn:(?P<partition>aws[a-zA-Z-]*)?:lambda:)?"
+    r"(?:(?P<region>(?:eusc-)?[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):)?"
+    r"(?:(?P<account>\d{12}):)?"
+    r"(?:function:)?"
+    r"(?P<name>[a-zA-Z0-9_.-]+)"
+    r"(?::(?P<qualifier>[^:/]+))?$"
+)
+_FUNCTION_LABELS = ("FunctionName", "Resource")  # URI labels naming a function (tag APIs: Resource)
+
+
+def access_denied(message: str) -> LambdaApiError:
+    return LambdaApiError("AccessDeniedException", 403, message)
+
+
+def _resolve_locally(response: LambdaResponse) -> None:
+    """Refuse a function ARN of another region, account or partition as Lambda does, and hand
+    moto the bare name (+ qualifier) of a local one, so every operation resolves ARNs alike.
+
+    AWS (LocalStack's AWS-validated snapshots, tests/aws/services/lambda_/test_lambda_api.py):
+    another region -> 404 ResourceNotFoundException "Functions from 'R' are not reachable in
+    this region ('r')"; another account -> 403 AccessDeniedException (the emulator has no
+    cross-account resource policies, so nothing can grant it).
+    """
+    if not response.uri_match:
+        response._get_action()  # the router fills uri_match (validation may have done it)
+    for label in _FUNCTION_LABELS:
+        value = response.uri_match.get(label)
+        if not value:
+            continue
+        value = unquote(str(value))
+        match = _FUNCTION_LOCATOR.match(value)
+        if match is None or not (match["region"] or match["account"] or match["partition"]):
+            continue
+        region, account = response.region, response.current_account
+        if match["region"] and match["region"] != region:
+            raise resource_not_found(
+                f"Functions from '{match['region']}' are not reachable in this region ('{region}')"
+            )
+        if match["account"] and match["account"] != account:
+            action = response._get_action()
+            caller = caller_identity(response.headers, account).get("arn")
+            raise access_denied(
+                f"User: {caller} is not authorized to perform: lambda:{action} on resource: "
+                f"{value} because no resource-based policy allows the lambda:{action} action"
+            )
+        if match["partition"] is not None and match["partition"] != get_partition(region):
+            raise resource_not_found(f"Function not found: {value}")
+        if label == "FunctionName":
+            local = match["name"] + (f":{match['qualifier']}" if match["qualifier"] else "")
+            _replace_path_segment(response, value, local)
+
+
+def _replace_path_segment(response: LambdaResponse, value: str, replacement: str) -> None:
+    segments = response.path.split("/")
+    for index, segment in enumerate(segments):
+        if unquote(segment) == value:
+            segments[index] = replacement
+            response.path = "/".join(segments)
+            return
+
+
+# --------------------------------------------------------------------------------------------
+# ListFunctions: at most 50 per page, MaxItems and Marker honoured
+# --------------------------------------------------------------------------------------------
+
+LIST_FUNCTIONS_PAGE_LIMIT = 50  # "ListFunctions returns a maximum of 50 items in each response"
+
+
+def _listing_key(configuration: Mapping[str, Any]) -> tuple[str, int]:
+    version = str(configuration.get("Version", LATEST))
+    return str(configuration.get("FunctionName", "")), (
+        -1 if version == LATEST else int(version) if version.isdigit() else 0
+    )
+
+
+def _marker(key: tuple[str, int]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
+
+
+def _after(marker: str) -> tuple[str, int]:
+    try:
+        name, version = json.loads(base64.urlsafe_b64decode(marker.encode()))
+        return str(name), int(version)
+    except (ValueError, TypeError) as error:
+        raise invalid_parameter_value(f"Invalid marker: {marker}") from error
+
+
+def _paged_list_functions(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto answers every function in one page; AWS pages, ordered and resumable by Marker."""
+
+    @functools.wraps(original)
+    def list_functions(self: LambdaResponse) -> Any:
+        query = parse_qs(self.parsed_url.query)
+        marker = (query.get("Marker") or [None])[0]
+        after = _after(marker) if marker else None
+        requested = int((query.get("MaxItems") or [LIST_FUNCTIONS_PAGE_LIMIT])[0])
+        size = min(requested, LIST_FUNCTIONS_PAGE_LIMIT)
+        document = _json_object(original(self)) or {}
+        listed = sorted(document.get("Functions", []), key=_listing_key)
+        if after is not None:
+            listed = [f for f in listed if _listing_key(f) > after]
+        page: dict[str, Any] = {"Functions": listed[:size]}
+        if len(listed) > size:
+            page["NextMarker"] = _marker(_listing_key(listed[size - 1]))
+        return json.dumps(page)
+
+    return list_functions
 
 
 # --------------------------------------------------------------------------------------------
@@ -729,6 +849,7 @@ def install() -> None:
             lambda original: _with_runtime_version_config(original, _configuration_member),
         )
         _wrap(LambdaResponse, "call_action", _patched_call_action)
+        _wrap(LambdaResponse, "list_functions", _paged_list_functions)
         # The model: phase 1, the Manual guard, new functions' setting, PublishVersion's change flag.
         _wrap(
             LambdaBackend, "update_function_configuration", _patched_update_function_configuration
