@@ -120,8 +120,9 @@ def _transient(call: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 class Canary:
-    """Acts on one function by name: the canary runs in the function's own account and region
-    (a cross-account version would pass qualified ARNs and assume a role per account)."""
+    """Acts on one function by its ARN (as AWS requires for ListTags, and as a cross-account
+    version will need: it would assume a role in the ARN's account); metrics and log groups are
+    keyed by name, as AWS keys them."""
 
     def __init__(
         self,
@@ -161,8 +162,7 @@ class Canary:
             else CanaryState()
         )
         self._preflight_pin(pin)
-        name = pin.key.function_name
-        tags = read_tags(self.lam, name)
+        tags = read_tags(self.lam, pin.key.function_arn)
         alias = self._choose_alias(pin, tags)
         alarms = self._alarm_names(tags)
         firing = self._alarms_in_alarm(alarms)
@@ -207,7 +207,7 @@ class Canary:
     def _preflight_pin(self, pin: Pin) -> None:
         live = _transient(
             self.lam.get_runtime_management_config,
-            FunctionName=pin.key.function_name,
+            FunctionName=pin.key.function_arn,
             Qualifier=LATEST,
         )
         if live["UpdateRuntimeOn"] == UpdateMode.FUNCTION_UPDATE and pin.stage is Stage.CANARY:
@@ -228,7 +228,7 @@ class Canary:
         """Mid-canary, `$LATEST` is FunctionUpdate (set by us); anything else is a human."""
         live = _transient(
             self.lam.get_runtime_management_config,
-            FunctionName=pin.key.function_name,
+            FunctionName=pin.key.function_arn,
             Qualifier=LATEST,
         )
         if live["UpdateRuntimeOn"] != UpdateMode.FUNCTION_UPDATE:
@@ -238,7 +238,7 @@ class Canary:
             )
 
     def _choose_alias(self, pin: Pin, tags: dict[str, str]) -> dict[str, Any] | None:
-        aliases = _transient(self.lam.list_aliases, FunctionName=pin.key.function_name).get(
+        aliases = _transient(self.lam.list_aliases, FunctionName=pin.key.function_arn).get(
             "Aliases", []
         )
         wanted = tags.get(ALIAS_TAG)
@@ -264,10 +264,10 @@ class Canary:
             raise Stop(
                 f"alias {alias['Name']} points at $LATEST: publish a version and point the alias at it"
             )
-        latest = _transient(self.lam.get_function_configuration, FunctionName=pin.key.function_name)
+        latest = _transient(self.lam.get_function_configuration, FunctionName=pin.key.function_arn)
         published = _transient(
             self.lam.get_function_configuration,
-            FunctionName=pin.key.function_name,
+            FunctionName=pin.key.function_arn,
             Qualifier=baseline,
         )
         differences = [
@@ -285,17 +285,17 @@ class Canary:
     def _publish_baseline(self, pin: Pin) -> str:
         published = _transient(
             self.lam.publish_version,
-            FunctionName=pin.key.function_name,
+            FunctionName=pin.key.function_arn,
             Description="rollforward baseline",
         )
         return str(published["Version"])
 
     def _make_candidate(self, pin: Pin, state: CanaryState) -> None:
-        name = pin.key.function_name
+        function_arn = pin.key.function_arn
         if not state.baseline_setting:
             original = _transient(
                 self.lam.get_runtime_management_config,
-                FunctionName=name,
+                FunctionName=function_arn,
                 Qualifier=state.baseline_version,
             )
             state.baseline_setting = {
@@ -306,29 +306,29 @@ class Canary:
         # The baseline keeps the old runtime whatever happens to $LATEST or in phase 2.
         _transient(
             self.lam.put_runtime_management_config,
-            FunctionName=name,
+            FunctionName=function_arn,
             Qualifier=state.baseline_version,
             UpdateRuntimeOn="Manual",
             RuntimeVersionArn=state.pinned_arn,
         )
         _transient(
             self.lam.put_runtime_management_config,
-            FunctionName=name,
+            FunctionName=function_arn,
             UpdateRuntimeOn="FunctionUpdate",
         )
         # A configuration update is what applies the newest runtime in FunctionUpdate mode.
         _transient(
             self.lam.update_function_configuration,
-            FunctionName=name,
+            FunctionName=function_arn,
             Description=f"{CANDIDATE_DESCRIPTION} ({iso(utc_now())})",
         )
-        self._wait_until_updated(name)
+        self._wait_until_updated(function_arn)
         candidate = _transient(
-            self.lam.publish_version, FunctionName=name, Description=CANDIDATE_DESCRIPTION
+            self.lam.publish_version, FunctionName=function_arn, Description=CANDIDATE_DESCRIPTION
         )
         state.candidate_version = str(candidate["Version"])
         configuration = _transient(
-            self.lam.get_function, FunctionName=name, Qualifier=state.candidate_version
+            self.lam.get_function, FunctionName=function_arn, Qualifier=state.candidate_version
         )["Configuration"]
         state.candidate_runtime_arn = str(
             (configuration.get("RuntimeVersionConfig") or {}).get("RuntimeVersionArn", "")
@@ -344,9 +344,9 @@ class Canary:
             candidate_runtime_version_arn=state.candidate_runtime_arn,
         )
 
-    def _wait_until_updated(self, name: str, attempts: int = 30) -> None:
+    def _wait_until_updated(self, function_arn: str, attempts: int = 30) -> None:
         for _ in range(attempts):
-            status = _transient(self.lam.get_function_configuration, FunctionName=name).get(
+            status = _transient(self.lam.get_function_configuration, FunctionName=function_arn).get(
                 "LastUpdateStatus", "Successful"
             )
             if status == "Successful":
@@ -400,7 +400,7 @@ class Canary:
         try:
             _transient(
                 self.lam.update_alias,
-                FunctionName=pin.key.function_name,
+                FunctionName=pin.key.function_arn,
                 Name=state.alias,
                 **({"RevisionId": revision} if revision else {}),
                 **change,
@@ -416,7 +416,7 @@ class Canary:
 
     def _expect_alias(self, pin: Pin, state: CanaryState, weight: float | None) -> str:
         """The alias is exactly as rollforward left it (else a human took over); its revision."""
-        alias = _transient(self.lam.get_alias, FunctionName=pin.key.function_name, Name=state.alias)
+        alias = _transient(self.lam.get_alias, FunctionName=pin.key.function_arn, Name=state.alias)
         weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
         expected = {} if weight is None else {state.candidate_version: weight}
         if (
@@ -438,9 +438,7 @@ class Canary:
         start = parse_iso(state.window_start)
         candidate = self._sample(pin, state, state.candidate_version, start, window_end)
         baseline = self._sample(pin, state, state.baseline_version, start, window_end)
-        firing = self._alarms_in_alarm(
-            self._alarm_names(read_tags(self.lam, pin.key.function_name))
-        )
+        firing = self._alarms_in_alarm(self._alarm_names(read_tags(self.lam, pin.key.function_arn)))
         verdict = judge(candidate, baseline, firing, self.judge_policy)
         record = {
             "step": state.step_index + 1,
@@ -595,7 +593,7 @@ class Canary:
         for index, event in enumerate(events):
             response = _transient(
                 self.lam.invoke,
-                FunctionName=pin.key.function_name,
+                FunctionName=pin.key.function_arn,
                 Qualifier=state.candidate_version,
                 Payload=json.dumps(event).encode(),
             )
@@ -651,22 +649,24 @@ class Canary:
 
     def _alias_promoted(self, pin: Pin, state: CanaryState) -> bool:
         """The alias serves the candidate alone, as promote leaves it."""
-        alias = _transient(self.lam.get_alias, FunctionName=pin.key.function_name, Name=state.alias)
+        alias = _transient(self.lam.get_alias, FunctionName=pin.key.function_arn, Name=state.alias)
         weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
         return str(alias["FunctionVersion"]) == state.candidate_version and not weights
 
     def _promote_settings(self, pin: Pin, state: CanaryState) -> None:
-        name = pin.key.function_name
+        function_arn = pin.key.function_arn
         state.promoted = True
         if state.candidate_version:
             _transient(
                 self.lam.put_runtime_management_config,
-                FunctionName=name,
+                FunctionName=function_arn,
                 Qualifier=state.candidate_version,
                 UpdateRuntimeOn="Auto",
             )
         _transient(
-            self.lam.put_runtime_management_config, FunctionName=name, UpdateRuntimeOn="Auto"
+            self.lam.put_runtime_management_config,
+            FunctionName=function_arn,
+            UpdateRuntimeOn="Auto",
         )
 
     def verify(self, pin: Pin, state: CanaryState) -> CanaryState:
@@ -689,9 +689,7 @@ class Canary:
             candidate = self._unqualified_sample(pin, start, end)
             span = end - start
             baseline = self._unqualified_sample(pin, start - span, start)
-        firing = self._alarms_in_alarm(
-            self._alarm_names(read_tags(self.lam, pin.key.function_name))
-        )
+        firing = self._alarms_in_alarm(self._alarm_names(read_tags(self.lam, pin.key.function_arn)))
         verdict = judge(candidate, baseline, firing, self.judge_policy)
         state.verdicts = [
             *state.verdicts,
@@ -750,11 +748,11 @@ class Canary:
     def rollback(self, pin: Pin, state: CanaryState, reason: str) -> Pin:
         """Restore exactly what was: alias 100% baseline, `$LATEST` Manual on the pinned ARN.
         Idempotent; leaves an alias alone if a human has taken it over."""
-        name = pin.key.function_name
+        function_arn = pin.key.function_arn
         restored: list[str] = []
         alias = None
         if state.strategy == "alias" and state.alias and state.baseline_version:
-            alias = _unless_gone(self.lam.get_alias, FunctionName=name, Name=state.alias)
+            alias = _unless_gone(self.lam.get_alias, FunctionName=function_arn, Name=state.alias)
             if alias is None:
                 restored.append(f"alias {state.alias} no longer exists")
         if alias is not None:
@@ -778,7 +776,7 @@ class Canary:
             else:
                 restored.append(f"alias {state.alias} left as a human set it")
         live = _unless_gone(
-            self.lam.get_runtime_management_config, FunctionName=name, Qualifier=LATEST
+            self.lam.get_runtime_management_config, FunctionName=function_arn, Qualifier=LATEST
         )
         if live is None:  # deleted mid-canary: nothing left to restore; the tracker closes the pin
             restored.append("the function no longer exists")
@@ -787,7 +785,7 @@ class Canary:
             if mode == UpdateMode.FUNCTION_UPDATE or (state.promoted and mode == UpdateMode.AUTO):
                 _transient(
                     self.lam.put_runtime_management_config,
-                    FunctionName=name,
+                    FunctionName=function_arn,
                     UpdateRuntimeOn="Manual",
                     RuntimeVersionArn=state.pinned_arn or pin.pinned_runtime_version_arn,
                 )
@@ -806,7 +804,7 @@ class Canary:
         ):
             _transient(
                 self.lam.put_runtime_management_config,
-                FunctionName=name,
+                FunctionName=function_arn,
                 Qualifier=state.baseline_version,
                 UpdateRuntimeOn=original["UpdateRuntimeOn"],
             )

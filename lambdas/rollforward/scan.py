@@ -149,16 +149,13 @@ def list_functions(
             return
 
 
-def alias_versions(lambda_client: Any, function_name: str) -> list[str]:
+def alias_versions(lambda_client: Any, function_arn: str) -> list[str]:
     """Published versions the function's aliases route traffic to (main and weighted),
-    ascending; [] when the function is gone (the `$LATEST` read then closes its pin).
-
-    Takes the name: the client is bound to one account and region, and the embedded AWS
-    (moto 5.2.5) does not resolve an ARN in ListAliases."""
+    ascending; [] when the function is gone (the `$LATEST` read then closes its pin)."""
     versions: set[str] = set()
     marker: str | None = None
     while True:
-        kwargs: dict[str, Any] = {"FunctionName": function_name}
+        kwargs: dict[str, Any] = {"FunctionName": function_arn}
         if marker:
             kwargs["Marker"] = marker
         try:
@@ -517,7 +514,7 @@ class Scanner:
             if not function.has_managed_runtime:
                 result.skipped = f"package type {function.package_type}"
                 return result
-            result.qualifiers = [LATEST, *alias_versions(self.lambda_client, function.name)]
+            result.qualifiers = [LATEST, *alias_versions(self.lambda_client, function.function_arn)]
             for qualifier in result.qualifiers:
                 key = PinKey(function.function_arn, qualifier)
                 live = read_runtime_setting(self.lambda_client, key)
