@@ -1,87 +1,413 @@
-"""Step Functions on the virtual clock.
+"""Step Functions on the virtual clock, as strict as AWS.
 
-moto's ASL interpreter waits in real time: `Wait` states sleep, task timeouts and
-`.waitForTaskToken` timeouts wait on `threading.Event`. Here every one of those waits runs on
-`STATE.clock`, so advancing the clock by 14 days ends a 14-day Wait at once, and an approval
-task times out when the emulated time says so.
+moto's ASL interpreter (LocalStack's) waits in real time and forgives what AWS refuses. Here:
+
+- every Wait state and every `.waitForTaskToken` timeout runs on `STATE.clock`, so advancing the
+  clock by 14 days ends a 14-day Wait at once; a parked execution blocks on an event (woken by
+  the clock, a callback or a stop) and costs no CPU while it waits;
+- a Choice rule on a path absent from its input, and a ResultPath into a value that is not an
+  object, fail the execution with `States.Runtime`; `States.Runtime` is never retried or caught,
+  and `States.ALL` does not catch `States.DataLimitExceeded`;
+- `SendTask*` with the token of a task that is closed (answered, timed out, or its execution no
+  longer running) answers `TaskTimedOut`; output that is not JSON answers `InvalidOutput`;
+- StopExecution is synchronous: ABORTED at once, with the given error and cause.
+
+Each rule has a row in docs/parity/stepfunctions.md and a test in
+tests/emulator/test_stepfunctions_strict.py.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import threading
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from emulator.clock import VirtualClock, nudge
 from emulator.state import STATE
 
 _installed = False
+# One answer per task token, however many callers race (check-then-notify is atomic).
+_CALLBACK_LOCK = threading.Lock()
+# 256 KiB of UTF-8 JSON: the quota on a state's input, output and a task's result.
+MAX_PAYLOAD_BYTES = 256 * 1024
+_SIMPLE_REFERENCE_PATH = re.compile(r"^\$(\.[^.\[\]]+)+$")
 
 
 class VirtualTimeoutEvent(threading.Event):
-    """An Event whose `wait(timeout)` measures the timeout on the virtual clock."""
+    """An Event whose `wait(timeout)` measures the timeout on the virtual clock.
+
+    `set()` (a callback answered, a heartbeat, a stop) wakes the waiter at once; an advance of
+    the clock nudges it to recompute; otherwise it sleeps until the deadline in real time.
+    """
 
     def wait(self, timeout: float | None = None) -> bool:
         if timeout is None:
             return super().wait()
-        deadline = STATE.clock.now() + timedelta(seconds=timeout)
-        while not self.is_set():
-            remaining = (deadline - STATE.clock.now()).total_seconds()
-            if remaining <= 0:
-                return False
-            super().wait(min(remaining, 0.05))
-        return True
+        clock: VirtualClock = STATE.clock
+        clock.sleep_until(clock.now() + timedelta(seconds=timeout), self)
+        return self.is_set()
 
 
-def _virtual_wait_interval(self: object, env: object, wait_seconds: int) -> None:
-    """Replacement for WaitFunction._wait_interval: sleep on the virtual clock."""
-    deadline = STATE.clock.now() + timedelta(seconds=max(0, wait_seconds))
-    while env.is_running():  # type: ignore[attr-defined]
-        remaining = (deadline - STATE.clock.now()).total_seconds()
-        if remaining <= 0:
-            return
-        # A stopped execution must leave its Wait promptly: check again every 50 ms.
-        STATE.clock.sleep_until(min(deadline, STATE.clock.now() + timedelta(seconds=0.05)))
+def _virtual_wait_interval(self: object, env: Any, wait_seconds: int) -> None:
+    """Replacement for WaitFunction._wait_interval: sleep on the virtual clock.
+
+    The environment pulses `program_state_event` when the execution stops or ends, so a stopped
+    execution leaves its Wait at once.
+    """
+    clock: VirtualClock = STATE.clock
+    deadline = clock.now() + timedelta(seconds=max(0, wait_seconds))
+    clock.sleep_until(deadline, env.program_state_event, done=lambda: not env.is_running())
 
 
-def _virtual_timestamp_wait_seconds(self: object, env: object) -> int:
+def _virtual_timestamp_wait_seconds(self: Any, env: Any) -> int:
     """Replacement for Timestamp._get_wait_seconds: seconds until the timestamp, virtual now."""
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
         FailureEventException,
     )
 
-    self.string.eval(env=env)  # type: ignore[attr-defined]
-    timestamp_str: str = env.stack.pop()  # type: ignore[attr-defined]
-    timestamp = self._from_timestamp_string(timestamp=timestamp_str)  # type: ignore[attr-defined]
+    self.string.eval(env=env)
+    timestamp_str: str = env.stack.pop()
+    timestamp = self._from_timestamp_string(timestamp=timestamp_str)
     if timestamp is None:
-        raise FailureEventException(self._create_failure_event(env, timestamp_str))  # type: ignore[attr-defined]
+        raise FailureEventException(self._create_failure_event(env, timestamp_str))
     now = STATE.clock.now().replace(tzinfo=None)  # the interpreter parses `...Z` as naive UTC
     return int((timestamp - now).total_seconds())
 
 
-def _stop_execution_keeping_the_cause(self: Any) -> Any:
-    """moto drops StopExecution's `error` and `cause`; AWS keeps and describes them."""
+# --- ASL strictness -------------------------------------------------------------------------
+
+
+def _runtime_failure(env: Any, cause: str) -> Exception:
+    """The exception moto's interpreter turns into a failed state with `States.Runtime`."""
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    runtime = StatesErrorNameType.StatesRuntime
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=runtime),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(  # type: ignore[typeddict-item]
+                taskFailedEventDetails=TaskFailedEventDetails(error=runtime.to_name(), cause=cause)
+            ),
+        )
+    )
+
+
+def _strict_comparison_variable(self: Any, env: Any) -> None:
+    """A Choice rule's Variable must exist in the input (AWS: States.Runtime); only IsPresent
+    may test a missing path. moto evaluates the rule to false and takes another branch."""
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import (
+        NoSuchVariable,
+    )
+
+    self.variable.eval(env)
+    operator = getattr(self.comparison_function, "operator_type", None)
+    if isinstance(env.stack[-1], NoSuchVariable) and operator in _VALUE_OPERATORS:
+        path = self.variable.string_sampler.literal_value
+        raise _runtime_failure(
+            env,
+            f"Invalid path '{path}': The choice state's condition path references an invalid "
+            "value.",
+        )
+    self.comparison_function.eval(env)
+
+
+_VALUE_OPERATORS: frozenset[Any] = frozenset()
+
+
+def _value_operators() -> frozenset[Any]:
+    """Operators that compare the variable's value: on a missing path AWS fails the execution.
+    The type tests (IsPresent, IsNull, IsString, ...) are left as moto evaluates them."""
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (
+        ComparisonOperatorType,
+    )
+
+    prefixes = ("String", "Numeric", "Boolean", "Timestamp")
+    return frozenset(op for op in ComparisonOperatorType if op.name.startswith(prefixes))
+
+
+def _strict_result_path(original: Any) -> Any:
+    """ResultPath `$.a.b` needs an object at `$` and at `$.a` (if present); AWS fails with
+    States.Runtime otherwise. moto silently drops the result (array input) or crashes with a
+    TypeError."""
+
+    def eval_body(self: Any, env: Any) -> None:
+        path = self.result_path_src
+        if path is not None and path != "$" and _SIMPLE_REFERENCE_PATH.match(path):
+            node = env.states.get_input()
+            keys = path[2:].split(".")
+            for key in keys:
+                if not isinstance(node, dict):
+                    raise _runtime_failure(
+                        env,
+                        f"Unable to apply ResultPath '{path}' to input "
+                        f"'{json.dumps(env.states.get_input(), separators=(',', ':'))}'",
+                    )
+                if key not in node:
+                    break
+                node = node[key]
+        original(self, env)
+
+    return eval_body
+
+
+def _strict_error_equals(original: Any) -> Any:
+    """States.Runtime is never retried or caught; States.ALL does not match
+    States.DataLimitExceeded (only naming it does). moto's States.ALL matches everything."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+
+    runtime = StatesErrorNameType.StatesRuntime
+    data_limit = StatesErrorNameType.StatesStatesDataLimitExceeded
+
+    def eval_body(self: Any, env: Any) -> None:
+        error_name = env.stack[-1]
+        if isinstance(error_name, StatesErrorName) and error_name.typ in (runtime, data_limit):
+            env.stack.pop()
+            named = error_name.typ == data_limit and any(
+                isinstance(name, StatesErrorName) and name.typ == data_limit
+                for name in self.error_names
+            )
+            env.stack.append(named)
+            return
+        original(self, env)
+
+    return eval_body
+
+
+def is_within_size_quota(value: Any) -> bool:
+    """At most 256 KiB as UTF-8 JSON. moto measures a string without its quotes and refuses
+    exactly 256 KiB."""
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    return len(to_json_str(value, separators=(",", ":")).encode("utf-8")) <= MAX_PAYLOAD_BYTES
+
+
+# --- task tokens ----------------------------------------------------------------------------
+
+
+def _find_callback(backend: Any, token: str) -> tuple[Any, Any] | None:
+    """(execution, callback endpoint) holding `token`, in any execution of any status."""
+    for machine in backend.state_machines:
+        for execution in machine.executions:
+            worker = getattr(execution, "exec_worker", None)
+            env = getattr(worker, "env", None)
+            if env is None:
+                continue
+            endpoint = env.callback_pool_manager.get(token)
+            if endpoint is not None:
+                return execution, endpoint
+    return None
+
+
+def _open_callback(backend: Any, token: str) -> tuple[Any, Any]:
+    """The endpoint of an open task, or AWS's refusal: InvalidToken for a token that never
+    was, TaskTimedOut for one whose task closed (answered, timed out, execution not running)."""
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser.api import ExecutionStatus
+
+    found = _find_callback(backend, token)
+    if found is None:
+        raise AWSError("Invalid Token: 'Invalid token'", exception_type="InvalidToken")
+    execution, endpoint = found
+    closed = (
+        execution.exec_status != ExecutionStatus.RUNNING
+        or not execution.exec_worker.env.is_running()
+        or endpoint.get_outcome() is not None
+        or endpoint.consumer_error is not None
+    )
+    if closed:
+        raise AWSError(
+            "Task Timed Out: 'Provided task does not exist anymore'", exception_type="TaskTimedOut"
+        )
+    return execution, endpoint
+
+
+def _send_task_success(self: Any, task_token: str, outcome: str) -> Any:
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser.api import SendTaskSuccessOutput
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeSuccess
+
+    try:
+        json.loads(outcome)
+    except (TypeError, ValueError):
+        raise AWSError(
+            "Invalid Output: the output is not valid JSON", exception_type="InvalidOutput"
+        ) from None
+    with _CALLBACK_LOCK:
+        _, endpoint = _open_callback(self, task_token)
+        endpoint.notify(CallbackOutcomeSuccess(callback_id=task_token, output=outcome))
+    return SendTaskSuccessOutput()
+
+
+def _send_task_failure(
+    self: Any, task_token: str, error: str | None = None, cause: str | None = None
+) -> Any:
+    from moto.stepfunctions.parser.api import SendTaskFailureOutput
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeFailure
+
+    with _CALLBACK_LOCK:
+        _, endpoint = _open_callback(self, task_token)
+        endpoint.notify(CallbackOutcomeFailure(callback_id=task_token, error=error, cause=cause))
+    return SendTaskFailureOutput()
+
+
+def _send_task_heartbeat(self: Any, task_token: str) -> Any:
+    """A heartbeat on an open task is accepted, whether or not it declares HeartbeatSeconds."""
+    from moto.stepfunctions.parser.api import SendTaskHeartbeatOutput
+
+    with _CALLBACK_LOCK:
+        _, endpoint = _open_callback(self, task_token)
+        endpoint.notify_heartbeat()
+    return SendTaskHeartbeatOutput()
+
+
+def _send_task_failure_response(self: Any) -> Any:
+    """moto's handler drops `cause`; AWS hands it to the Catch."""
+    from moto.core.responses import EmptyResult
+
+    self.stepfunction_backend.send_task_failure(
+        self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+    )
+    return EmptyResult()
+
+
+# --- executions -----------------------------------------------------------------------------
+
+
+def _stop_execution_response(self: Any) -> Any:
+    """StopExecution as AWS does it: the execution is ABORTED when the call returns, with the
+    given error and cause, and its open tasks are closed. moto stops it whenever the
+    interpreter thread notices, drops error and cause, and answers a null stopDate."""
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.parser.api import ExecutionStatus
+
     arn = self._get_param("executionArn")
     error, cause = self._get_param("error"), self._get_param("cause")
-    state_machine = self.stepfunction_backend._get_state_machine_for_execution(arn)
-    execution = next((x for x in state_machine.executions if x.execution_arn == arn), None)
-    response = _original_stop_execution(self)
-    if execution is not None:
-        execution.error, execution.cause = error or "", cause or ""
-    return response
+    backend = self.stepfunction_backend
+    backend._validate_execution_arn(arn)
+    machine = backend._get_state_machine_for_execution(arn)
+    execution = next((x for x in machine.executions if x.execution_arn == arn), None)
+    if execution is None:
+        return _original["stop_execution"](self)
+    if execution.exec_status == ExecutionStatus.RUNNING:
+        stopped_at = datetime.now(UTC)
+        execution.stop(stop_date=stopped_at, error=error, cause=cause)
+        execution.exec_status = ExecutionStatus.ABORTED
+        execution.stop_date = stopped_at
+        execution.error, execution.cause = error, cause
+        env = execution.exec_worker.env
+        nudge(env.program_state_event)
+        # Wake the interpreter threads parked on callbacks: they end instead of lingering
+        # until their timeout.
+        for endpoint in list(env.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()
+    return ActionResult({"stopDate": execution.stop_date})
 
 
-_original_stop_execution: Any = None
+def _describe_execution_response(self: Any) -> Any:
+    """DescribeExecution as AWS answers it: `output` is always JSON (moto hands a string output
+    out raw), and every ended execution, TIMED_OUT included, has a stopDate."""
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.parser.api import ExecutionStatus
+
+    arn = self._get_param("executionArn")
+    execution = self.stepfunction_backend.describe_execution(arn)
+    response: dict[str, Any] = {
+        "executionArn": arn,
+        "input": execution.execution_input,
+        "name": execution.name,
+        "startDate": execution.start_date,
+        "stateMachineArn": execution.state_machine_arn,
+        "status": execution.status,
+    }
+    if execution.status != ExecutionStatus.RUNNING.value:
+        response["stopDate"] = execution.stop_date
+    if execution.status == ExecutionStatus.SUCCEEDED.value:
+        response["output"] = json.dumps(execution.output, separators=(",", ":"))
+        response["outputDetails"] = execution.output_details
+    if execution.error is not None:
+        response["error"] = execution.error
+    if execution.cause is not None:
+        response["cause"] = execution.cause
+    return ActionResult(response)
+
+
+def _errors_do_not_undo_a_stop(original: Any) -> Any:
+    """Once stopped, an execution stays ABORTED: the failure of a task interrupted by the stop
+    must not turn it into FAILED (moto's set_error overwrites any state)."""
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    def set_error(self: Any, error: Any) -> None:
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        original(self, error)
+
+    return set_error
+
+
+def _start_execution_named(original: Any) -> Any:
+    """AWS names an unnamed execution with a UUID; moto names it None, so a second unnamed
+    start collides with the first (ExecutionAlreadyExists)."""
+
+    def start_execution(
+        self: Any,
+        state_machine_arn: str,
+        name: str | None = None,
+        execution_input: str | None = None,
+        trace_header: str | None = None,
+    ) -> Any:
+        return original(
+            self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header
+        )
+
+    return start_execution
+
+
+_original: dict[str, Any] = {}
 
 
 def install() -> None:
-    global _installed, _original_stop_execution
+    global _installed, _VALUE_OPERATORS
     if _installed:
         return
+    from moto.stepfunctions.parser.asl.component.common.error_name import error_equals_decl
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.component.state import state as state_module
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison import (
+        comparison_variable,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service,
+    )
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function import (
         timestamp,
         wait_function,
     )
     from moto.stepfunctions.parser.asl.eval.callback import callback
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
 
     wait_function.WaitFunction._wait_interval = _virtual_wait_interval  # type: ignore[method-assign]
     timestamp.Timestamp._get_wait_seconds = _virtual_timestamp_wait_seconds  # type: ignore[method-assign]
@@ -90,8 +416,27 @@ def install() -> None:
     # TimeoutSeconds stays on real time: advancing the clock by days while a task runs must
     # not time it out.
     callback.Event = VirtualTimeoutEvent  # type: ignore[attr-defined]
-    from moto.stepfunctions.responses import StepFunctionResponse
 
-    _original_stop_execution = StepFunctionResponse.stop_execution
-    StepFunctionResponse.stop_execution = _stop_execution_keeping_the_cause  # type: ignore[method-assign]
+    _VALUE_OPERATORS = _value_operators()
+    comparison_variable.ComparisonVariable._eval_body = _strict_comparison_variable  # type: ignore[method-assign]
+    result_path.ResultPath._eval_body = _strict_result_path(  # type: ignore[method-assign]
+        result_path.ResultPath._eval_body
+    )
+    error_equals_decl.ErrorEqualsDecl._eval_body = _strict_error_equals(  # type: ignore[method-assign]
+        error_equals_decl.ErrorEqualsDecl._eval_body
+    )
+    for module in (state_module, state_task_lambda, state_task_service):
+        module.is_within_size_quota = is_within_size_quota  # type: ignore[attr-defined]
+
+    StepFunctionsParserBackend.send_task_success = _send_task_success  # type: ignore[method-assign]
+    StepFunctionsParserBackend.send_task_failure = _send_task_failure  # type: ignore[method-assign]
+    StepFunctionsParserBackend.send_task_heartbeat = _send_task_heartbeat  # type: ignore[method-assign]
+    StepFunctionsParserBackend.start_execution = _start_execution_named(  # type: ignore[method-assign]
+        StepFunctionsParserBackend.start_execution
+    )
+    Environment.set_error = _errors_do_not_undo_a_stop(Environment.set_error)  # type: ignore[method-assign]
+    StepFunctionResponse.describe_execution = _describe_execution_response  # type: ignore[method-assign]
+    StepFunctionResponse.send_task_failure = _send_task_failure_response  # type: ignore[method-assign]
+    _original["stop_execution"] = StepFunctionResponse.stop_execution
+    StepFunctionResponse.stop_execution = _stop_execution_response  # type: ignore[method-assign]
     _installed = True

@@ -151,8 +151,11 @@ def build_remediation_definition(
     )
 
     roll_forward = _canary(scope, functions, next_step, record_failure)
+    # Step Functions fails the execution (States.Runtime) when a Choice reads a path that is
+    # absent, so an answer without `decision` is guarded: it counts as not approved.
     decision = (
         sfn.Choice(scope, "Decision")
+        .when(sfn.Condition.is_not_present("$.decision.decision"), record_rejection)
         .when(sfn.Condition.string_equals("$.decision.decision", "approved"), record_approval)
         .when(sfn.Condition.string_equals("$.decision.decision", "closed"), closed)
         .otherwise(record_rejection)
@@ -182,7 +185,7 @@ def _canary(
                                    ├─ post_bake ─► PostPromotionBake (Wait) ─► Verify ─► CanaryNext
                                    ├─ resolved ─► Resolve ─► Resolved
                                    ├─ rollback / ask_human ─► Rollback ─► back to the ladder
-                                   └─ stopped / rolled back ─► back to the ladder
+                                   └─ stopped / rolled back / superseded ─► back to the ladder
 
     Every canary task's Catch leads to Rollback, which restores what rollforward changed.
     """
@@ -220,8 +223,11 @@ def _canary(
     def next_is(value: str) -> sfn.Condition:
         return sfn.Condition.string_equals("$.canary.next", value)
 
+    # Outputs without `canary.next` (the pin was superseded meanwhile) go back to the ladder,
+    # which closes them; reading the absent path would fail the execution (States.Runtime).
     canary_next = (
         sfn.Choice(scope, "CanaryNext")
+        .when(sfn.Condition.is_not_present("$.canary.next"), back_to_ladder)
         .when(next_is("bake"), bake)
         .when(next_is("promote"), promote)
         .when(next_is("post_bake"), post_bake)
