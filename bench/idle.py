@@ -43,6 +43,7 @@ from emulator.clock import VirtualClock
 ROLE = "arn:aws:iam::123456789012:role/idle-bench"
 THIRTY_DAYS = 30 * 24 * 3600
 POLL_SECONDS = 0.05  # the interval parked executions re-checked at before events
+TICK = 1 / os.sysconf("SC_CLK_TCK")  # resolution of process CPU accounting
 
 
 @dataclass(frozen=True)
@@ -197,13 +198,19 @@ def main() -> None:
     for mode, result in results.items():
         _report(mode, result)
     polling, events = results["polling"], results["events"]
-    ratio = polling.cpu_seconds / events.cpu_seconds if events.cpu_seconds else float("inf")
-    print(f"polling / events: {ratio:.1f}x the CPU for the same idle executions")
+    if events.cpu_seconds >= TICK:
+        ratio = polling.cpu_seconds / events.cpu_seconds
+        print(f"polling / events: {ratio:.0f}x the CPU for the same idle executions")
+    else:  # below the kernel's accounting tick: bound the ratio from below
+        print(
+            f"polling / events: > {polling.cpu_seconds / TICK:.0f}x the CPU for the same idle "
+            f"executions (events used less than one {TICK} s tick)"
+        )
 
 
 def _report(mode: str, result: IdleCpu) -> None:
     print(
-        f"{mode:8} {result.executions} idle executions: {result.cpu_seconds:.2f} CPU s over "
+        f"{mode:8} {result.executions} idle executions: {result.cpu_seconds:.3f} CPU s over "
         f"{result.wall_seconds:.1f} s wall ({100 * result.cpu_share:.1f}% of a core); "
         f"parked in {result.park_seconds:.0f} s"
     )
