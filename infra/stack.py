@@ -449,7 +449,7 @@ class RollforwardStack(Stack):
                     "CDK's grants for the KMS-encrypted tables and topics: the ReEncrypt* and "
                     "GenerateDataKey* action families on the stack's own key ARN only.",
                 )
-        # The decision function only records decisions: it reads no function of the fleet.
+        # The decision function only records decisions: it reads only runtime settings (below).
         for fn in (
             self.tracking_function,
             self.approval_request_function,
@@ -465,6 +465,18 @@ class RollforwardStack(Stack):
             )
         for fn in (self.tracking_function, self.approval_request_function, self.decision_function):
             self.approvals.grant_read_write_data(fn)
+        # A decision re-reads the live setting: a lifted or deleted pin is refused, not approved.
+        self.decision_function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["lambda:GetRuntimeManagementConfig"], resources=[FUNCTION_ARN_PATTERN]
+            )
+        )
+        acknowledge(
+            role_of(self.decision_function),
+            "IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:*]",
+            "The decision API reads one action, GetRuntimeManagementConfig, of the function an "
+            "approval names (any function of this account and region may be pinned).",
+        )
         for topic in self.topics.values():
             for fn in (
                 self.tracking_function,

@@ -6,6 +6,8 @@ holds timers, the approval callback, retries and catches:
     StartTracking ─► NextStep? ─► WaitForStage ─► SendNotice ─┐
                         ▲  │                                   │
                         │  ├─► WaitForApprovalStage ─► RequestApproval (waitForTaskToken)
+                        │  │     ─► VerifyDecision (the approval record, not the callback)
+                        │  │        ├─ forged ─► RequestApproval again (same approval)
                         │  │        ├─ approved ─► RecordApproval ─► roll forward
                         │  │        ├─ rejected ─► RecordRejection (snooze) ─┐
                         │  │        └─ States.Timeout ─► RecordApprovalTimeout┤
@@ -150,6 +152,13 @@ def build_remediation_definition(
         .otherwise(wait_for_stage)
     )
 
+    # Whoever answers the task token only wakes the execution: the decision it acts on is the
+    # approval record the decision API wrote and this step consumes (a forged answer, e.g. a
+    # SendTaskSuccess by a principal that read the token, is audited and asked again).
+    verify_decision = guarded(
+        _task(scope, "VerifyDecision", functions.approval_request, "verify_decision")
+    )
+
     roll_forward = _canary(scope, functions, next_step, record_failure)
     # Step Functions fails the execution (States.Runtime) when a Choice reads a path that is
     # absent, so an answer without `decision` is guarded: it counts as not approved.
@@ -157,15 +166,17 @@ def build_remediation_definition(
         sfn.Choice(scope, "Decision")
         .when(sfn.Condition.is_not_present("$.decision.decision"), record_rejection)
         .when(sfn.Condition.string_equals("$.decision.decision", "approved"), record_approval)
-        .when(sfn.Condition.string_equals("$.decision.decision", "closed"), closed)
-        .otherwise(record_rejection)
+        .when(sfn.Condition.string_equals("$.decision.decision", "rejected"), record_rejection)
+        .when(sfn.Condition.string_equals("$.decision.decision", "forged"), request_approval)
+        .otherwise(closed)
     )
 
     start.next(next_step)
     wait_for_stage.next(send_notice)
     send_notice.next(next_step)
     wait_for_approval_stage.next(request_approval)
-    request_approval.next(decision)
+    request_approval.next(verify_decision)
+    verify_decision.next(decision)
     record_approval.next(roll_forward)
     record_rejection.next(next_step)
     record_timeout.next(next_step)

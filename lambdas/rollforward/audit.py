@@ -31,6 +31,9 @@ class AuditEvent(StrEnum):
     REJECTED = "rejected"
     APPROVAL_EXPIRED = "approval_expired"
     REFUSED = "refused"  # a decision or command that was not allowed
+    # The approval callback was answered without an authorized, decided approval record
+    # (e.g. SendTaskSuccess by whoever read the token): nothing changed.
+    FORGED_DECISION = "forged_decision"
     SNOOZED = "snoozed"
     EXEMPTED = "exempted"
     CANARY_STEP = "canary_step"

@@ -75,6 +75,9 @@ class CloudTrailDetail(BaseModel):
     eventTime: StrictStr  # parsed by hand: pydantic would read 5 as 1970
     userIdentity: dict[str, Any]
     requestParameters: dict[str, Any] | None = None
+    # Where the call was made, as CloudTrail recorded it: must agree with the envelope.
+    recipientAccountId: StrictStr | None = None
+    awsRegion: StrictStr | None = None
     errorCode: StrictStr | None = None
     errorMessage: StrictStr | None = None
     sourceIPAddress: StrictStr | None = None
@@ -109,6 +112,9 @@ class RuntimeConfigChange:
     actor: Mapping[str, str] = field(hash=False)
     source_ip: str | None = None
     user_agent: str | None = None
+    # `sts:SourceIdentity` of the caller's session, when its IdP set one (cannot be changed
+    # by the caller afterwards), as `source-identity:<name>`; else "".
+    source_identity: str = ""
 
     @property
     def key(self) -> PinKey:
@@ -160,12 +166,23 @@ def parse_runtime_config_event(event: Mapping[str, Any]) -> RuntimeConfigChange:
         raise MalformedEvent(f"region {envelope.region!r} is not an AWS region")
     if not detail.eventID:
         raise MalformedEvent("detail.eventID is empty")
+    if detail.recipientAccountId is not None and detail.recipientAccountId != envelope.account:
+        raise MalformedEvent(
+            f"detail.recipientAccountId {detail.recipientAccountId[:20]!r} is not the "
+            f"event's account {envelope.account}"
+        )
+    if detail.awsRegion is not None and detail.awsRegion != envelope.region:
+        raise MalformedEvent(
+            f"detail.awsRegion {detail.awsRegion[:30]!r} is not the event's region "
+            f"{envelope.region}"
+        )
 
     params = detail.requestParameters
     if params is None:
         raise MalformedEvent("detail.requestParameters is missing")
     function_arn, qualifier = _function(params, envelope.account, envelope.region)
     actor_arn, actor = _actor(detail.userIdentity)
+    source_identity = _source_identity(detail.userIdentity)
     runtime_version_arn = params.get("runtimeVersionArn")
 
     return RuntimeConfigChange(
@@ -183,6 +200,7 @@ def parse_runtime_config_event(event: Mapping[str, Any]) -> RuntimeConfigChange:
         actor=actor,
         source_ip=detail.sourceIPAddress,
         user_agent=detail.userAgent,
+        source_identity=source_identity,
     )
 
 
@@ -200,35 +218,53 @@ def partition_of(region: str) -> str:
 
 
 def _function(params: Mapping[str, Any], account: str, region: str) -> tuple[str, str]:
-    """(unqualified function ARN, qualifier) from FunctionName in any accepted form."""
+    """(unqualified function ARN, qualifier) from FunctionName in any accepted form.
+
+    Partition, account and region come from the event's envelope (where EventBridge says the
+    call happened), never from the request: a FunctionName naming another partition, account
+    or region is refused, since rollforward can only watch and change functions here."""
     reference = params.get("functionName")
     if not isinstance(reference, str) or not reference:
         raise MalformedEvent("requestParameters.functionName is missing or not a string")
     match = _FUNCTION_REF.fullmatch(reference)
     if match is None:
-        raise MalformedEvent(f"requestParameters.functionName {reference!r} names no function")
-    if match["region"] and match["region"] != region:
         raise MalformedEvent(
-            f"requestParameters.functionName {reference!r} is in {match['region']}, "
-            f"but the call was made in {region}"
+            f"requestParameters.functionName {reference[:200]!r} names no function"
         )
+    partition = partition_of(region)
+    for part, expected in (
+        ("partition", partition),
+        ("region", region),
+        ("account", account),
+    ):
+        if match[part] and match[part] != expected:
+            raise MalformedEvent(
+                f"requestParameters.functionName {reference[:200]!r} names {part} "
+                f"{match[part]!r}, but the call was made in {part} {expected}"
+            )
     explicit = params.get("qualifier")
     if explicit is not None and not isinstance(explicit, str):
         raise MalformedEvent("requestParameters.qualifier is not a string")
     suffix = match["qualifier"]
     if explicit and suffix and explicit != suffix:
         raise MalformedEvent(
-            f"requestParameters.qualifier {explicit!r} contradicts the functionName suffix {suffix!r}"
+            f"requestParameters.qualifier {explicit[:80]!r} contradicts the functionName suffix "
+            f"{suffix[:80]!r}"
         )
     qualifier = explicit or suffix or LATEST
     if not QUALIFIER.fullmatch(qualifier):
         raise MalformedEvent(
-            f"qualifier {qualifier!r} is not $LATEST or a version number "
+            f"qualifier {qualifier[:80]!r} is not $LATEST or a version number "
             "(AWS refuses runtime config on aliases, yet no errorCode was recorded)"
         )
-    partition = match["partition"] or partition_of(region)
-    arn = f"arn:{partition}:lambda:{region}:{match['account'] or account}:function:{match['name']}"
+    arn = f"arn:{partition}:lambda:{region}:{account}:function:{match['name']}"
     return arn, qualifier
+
+
+def _source_identity(identity: Mapping[str, Any]) -> str:
+    session = identity.get("sessionContext")
+    value = session.get("sourceIdentity") if isinstance(session, Mapping) else None
+    return f"source-identity:{value}" if isinstance(value, str) and value else ""
 
 
 def _mode(value: object) -> UpdateMode | None:

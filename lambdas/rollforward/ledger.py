@@ -63,6 +63,9 @@ class Pin:
     pinned_runtime_version_arn: str
     pinned_by: str
     owner: str = ""
+    # Every principal seen pinning this episode (the first pinner, re-pinners, a pinner the
+    # CloudTrail event named after the scan found the pin): none of them may approve or hold.
+    pinners: list[str] = field(default_factory=list)
     team: str = ""
     reason: str = ""
     pinned_runtime_version_name: str = ""
@@ -75,6 +78,11 @@ class Pin:
     outcome: dict[str, Any] = field(default_factory=dict)
     evidence: dict[str, Any] = field(default_factory=dict)
     updated_at: str = ""
+
+    @property
+    def all_pinners(self) -> tuple[str, ...]:
+        """`pinned_by` and every later pinner, without repeats."""
+        return tuple(dict.fromkeys(p for p in (self.pinned_by, *self.pinners) if p))
 
     @property
     def is_open(self) -> bool:
@@ -101,6 +109,7 @@ class Pin:
             "pinned_runtime_version_arn": self.pinned_runtime_version_arn,
             "pinned_runtime_version_name": self.pinned_runtime_version_name,
             "pinned_by": self.pinned_by,
+            "pinners": list(self.pinners),
             "owner": self.owner,
             "team": self.team,
             "reason": self.reason,
@@ -129,6 +138,7 @@ class Pin:
             pinned_runtime_version_arn=item.get("pinned_runtime_version_arn", ""),
             pinned_runtime_version_name=item.get("pinned_runtime_version_name", ""),
             pinned_by=item.get("pinned_by", ""),
+            pinners=[str(p) for p in item.get("pinners", [])],
             owner=item.get("owner", ""),
             team=item.get("team", ""),
             reason=item.get("reason", ""),

@@ -93,13 +93,22 @@ def parse_duration(text: str) -> timedelta:
 def resolve_until(text: str, now: datetime) -> datetime:
     """The end of a snooze or exemption: a duration from `now` (`3d`, `P3D`), an ISO date
     (midnight UTC) or an ISO date/time with a zone. Raises ValueError naming the forms."""
-    value = (text or "").strip()
+    if not isinstance(text, str):
+        raise ValueError("the end must be a string (an ISO date/time or a duration like 3d)")
+    value = text.strip()
     if not value:
         raise ValueError("an end is required (an ISO date/time or a duration like 3d)")
+    if len(value) > 64:
+        raise ValueError("the end is longer than 64 characters")
     try:
-        return _utc(now, "now") + parse_duration(value)
+        duration = parse_duration(value)
     except ValueError:
         pass
+    else:
+        try:
+            return _utc(now, "now") + duration
+        except OverflowError:
+            raise ValueError(f"{value!r} is too long a duration") from None
     try:
         moment = datetime.fromisoformat(
             (value + "T00:00:00Z" if len(value) == 10 else value).replace("Z", "+00:00")
@@ -108,10 +117,13 @@ def resolve_until(text: str, now: datetime) -> datetime:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise ValueError(
-            f"{value!r} is neither a duration like 3d or 12h nor an ISO date/time with a zone "
-            "like 2026-12-24 or 2026-12-24T09:00:00Z"
+            f"{value[:40]!r} is neither a duration like 3d or 12h nor an ISO date/time with a "
+            "zone like 2026-12-24 or 2026-12-24T09:00:00Z"
         )
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value[:40]!r} is out of range") from None
 
 
 def format_duration(value: timedelta, *, max_units: int | None = None) -> str:
@@ -288,11 +300,22 @@ class Escalation(_Model):
 
 
 class ApprovalSettings(_Model):
-    """Who may approve a rollforward and how long a request and a snooze last.
+    """Who may approve a rollforward or hold a pin, and how long requests and holds last.
 
-    `allowed_approvers` are IAM ARN patterns with `*` matching within one ARN segment, as in
-    IAM's `ArnLike` (e.g. `arn:aws:sts::*:assumed-role/OnCall/*`). Empty means any principal
-    the approvals API's IAM authorization lets through.
+    `allowed_approvers` are IAM ARN patterns compared segment by segment; `*` matches within
+    one ARN segment and, in the resource part, within one path element: it never crosses `/`
+    or `:` (`user/oncall-*` does not admit `user/oncall-x/mallory`). Stricter than IAM's
+    `ArnLike` on purpose. Empty means any principal the approvals API's IAM authorization lets
+    through (the API's resource policy / the callers' `execute-api:Invoke` grants decide).
+
+    Snoozes and exemptions (holds) stop the ladder, so they need the same authority as an
+    approval (allowed approvers, never the pinner, never root) and have upper bounds:
+    `max_snooze` (default 30d) and `max_exemption` (default 90d, at most 300d so an exempt
+    pin is asked about again well within an execution's one-year limit).
+
+    `unknown_pinner` is what happens when nobody knows who pinned (the scan found the pin and
+    no CloudTrail record named the caller): `"refuse"` (default) refuses approvals and holds,
+    since separation of duties cannot be checked; `"allow"` accepts that risk.
     """
 
     approval_timeout: Duration = timedelta(hours=24)
@@ -300,32 +323,61 @@ class ApprovalSettings(_Model):
     separation_of_duties: StrictBool = True
     reject_snooze: Duration = timedelta(days=3)
     max_snooze: Duration = timedelta(days=30)
+    max_exemption: Duration = timedelta(days=90)
+    unknown_pinner: Literal["refuse", "allow"] = "refuse"
 
-    def approver_refusal(self, approver_arn: str, pinned_by: str | None) -> str | None:
-        """Why `approver_arn` may not approve a pin made by `pinned_by`; None if it may."""
+    def approver_refusal(
+        self, approver_arn: str, pinned_by: str | tuple[str, ...] | list[str] | None
+    ) -> str | None:
+        """Why `approver_arn` may not decide on a pin made by `pinned_by` (one principal, or
+        every principal that pinned this episode); None if it may."""
+        if is_root(approver_arn):
+            return f"{approver_arn} is the account root, which may never approve or hold a pin"
         if self.allowed_approvers and not any(
             arn_like(pattern, approver_arn) for pattern in self.allowed_approvers
         ):
             return f"{approver_arn} matches none of approval.allowed_approvers"
-        if self.separation_of_duties and pinned_by and same_person(approver_arn, pinned_by):
+        if not self.separation_of_duties:
+            return None
+        pinners = [pinned_by] if isinstance(pinned_by, str) else [p for p in (pinned_by or ()) if p]
+        known = [p for p in pinners if is_principal(p)]
+        if not known and self.unknown_pinner == "refuse":
             return (
-                f"separation of duties: {approver_arn} is the principal that pinned this "
-                f"function ({pinned_by}); someone else must approve"
+                "separation of duties: who pinned this function is unknown (found by the scan, "
+                "no CloudTrail record named the caller), so it cannot be checked; "
+                'approval.unknown_pinner: "allow" accepts that risk'
             )
+        for pinner in known:
+            if same_person(approver_arn, pinner):
+                return (
+                    f"separation of duties: {approver_arn} may be the principal that pinned this "
+                    f"function ({pinner}); someone else must decide"
+                )
         return None
 
     def snooze_refusal(self, now: datetime, until: datetime) -> str | None:
         """Why a snooze from `now` to `until` is not allowed; None if it is."""
-        now, until = _utc(now, "now"), _utc(until, "until")
-        if until <= now:
-            return f"snooze end {until.isoformat()} is not in the future"
-        if until - now > self.max_snooze:
-            return (
-                f"snooze of {format_duration(until - now, max_units=2)} exceeds "
-                f"approval.max_snooze ({format_duration(self.max_snooze)})"
-            )
-        return None
+        return _hold_refusal("snooze", self.max_snooze, now, until)
 
+    def exemption_refusal(self, now: datetime, until: datetime) -> str | None:
+        """Why an exemption from `now` to `until` is not allowed; None if it is."""
+        return _hold_refusal("exemption", self.max_exemption, now, until)
+
+
+def _hold_refusal(kind: str, limit: timedelta, now: datetime, until: datetime) -> str | None:
+    now, until = _utc(now, "now"), _utc(until, "until")
+    if until <= now:
+        return f"{kind} end {until.isoformat()} is not in the future"
+    if until - now > limit:
+        field = "max_snooze" if kind == "snooze" else "max_exemption"
+        return (
+            f"{kind} of {format_duration(until - now, max_units=2)} exceeds "
+            f"approval.{field} ({format_duration(limit)})"
+        )
+    return None
+
+
+MAX_EXEMPTION = timedelta(days=300)
 
 _Probability = Annotated[StrictFloat, Field(gt=0.0, lt=0.5)]
 _ErrorRate = Annotated[StrictFloat, Field(gt=0.0, lt=1.0)]
@@ -521,7 +573,7 @@ def _semantic_problems(policy: Policy) -> list[str]:
         )
 
     approval = policy.approval
-    for name in ("approval_timeout", "reject_snooze", "max_snooze"):
+    for name in ("approval_timeout", "reject_snooze", "max_snooze", "max_exemption"):
         if getattr(approval, name) <= timedelta(0):
             problems.append(f"approval.{name}: must be longer than zero")
     if approval.approval_timeout > timedelta(days=365):
@@ -530,6 +582,11 @@ def _semantic_problems(policy: Policy) -> list[str]:
         problems.append(
             f"approval.reject_snooze: {format_duration(approval.reject_snooze)} exceeds "
             f"approval.max_snooze ({format_duration(approval.max_snooze)})"
+        )
+    if approval.max_exemption > MAX_EXEMPTION:
+        problems.append(
+            f"approval.max_exemption: at most {format_duration(MAX_EXEMPTION)} (an exempt pin "
+            "must be asked about again within its execution's one-year limit)"
         )
     for i, pattern in enumerate(approval.allowed_approvers):
         problem = _arn_pattern_problem(pattern)
@@ -624,18 +681,23 @@ def _arn_pattern_problem(pattern: str) -> str | None:
 
 
 @cache
-def _segment_regex(segment: str) -> re.Pattern[str]:
-    return re.compile(".*".join(re.escape(piece) for piece in segment.split("*")))
+def _segment_regex(segment: str, resource: bool) -> re.Pattern[str]:
+    # In the resource part `*` stays within one path element (no `/`, no `:`).
+    star = "[^/:]*" if resource else "[^:]*"
+    return re.compile(star.join(re.escape(piece) for piece in segment.split("*")))
 
 
 def arn_like(pattern: str, arn: str) -> bool:
-    """IAM `ArnLike`: compare the six colon-separated segments; `*` matches within one."""
+    """Compare the six colon-separated ARN segments; `*` matches within one segment, and in the
+    resource (sixth) segment within one path element: it crosses neither `/` nor `:`."""
+    if not isinstance(pattern, str) or not isinstance(arn, str):
+        return False
     pattern_parts, arn_parts = pattern.split(":", 5), arn.split(":", 5)
     if len(pattern_parts) != 6 or len(arn_parts) != 6:
         return False
     return all(
-        _segment_regex(p).fullmatch(a) is not None
-        for p, a in zip(pattern_parts, arn_parts, strict=True)
+        _segment_regex(p, i == 5).fullmatch(a) is not None
+        for i, (p, a) in enumerate(zip(pattern_parts, arn_parts, strict=True))
     )
 
 
@@ -644,34 +706,64 @@ _ASSUMED_ROLE = re.compile(
 )
 _IAM_ROLE = re.compile(r"^arn:[^:]+:iam::(?P<account>\d*):role/(?:.*/)?(?P<role>[^/]+)$")
 _IAM_USER = re.compile(r"^arn:[^:]+:iam::(?P<account>\d*):user/(?:.*/)?(?P<user>[^/]+)$")
+_ROOT = re.compile(r"^arn:[^:]+:iam::(?P<account>\d*):root$")
+_FEDERATED = re.compile(r"^arn:[^:]+:sts::(?P<account>\d*):federated-user/.+$")
+# Roles IAM Identity Center creates for permission sets: the session name is the user name
+# the identity provider set, not one the caller chose.
+SSO_ROLE_PREFIX = "AWSReservedSSO_"
+# A pinner recorded by its `sts:SourceIdentity` (set once by the IdP, cannot be changed).
+SOURCE_IDENTITY_PREFIX = "source-identity:"
+
+
+def is_root(arn: str) -> bool:
+    return bool(_ROOT.match(arn or ""))
+
+
+def is_principal(text: str) -> bool:
+    """An IAM principal ARN or a recorded SourceIdentity: someone separation of duties can
+    compare (the scan's "rollforward (reconciling scan)" is not)."""
+    return bool(text) and (
+        text.startswith(SOURCE_IDENTITY_PREFIX)
+        or any(r.match(text) for r in (_ASSUMED_ROLE, _IAM_ROLE, _IAM_USER, _ROOT, _FEDERATED))
+    )
+
+
+def identities(arn: str) -> frozenset[tuple[str, ...]]:
+    """What a principal ARN tells about who is behind it, as keys two ARNs share when they
+    may be the same human (erring on the side of "yes"):
+
+    - the ARN itself;
+    - an IAM user: its account and name, and the name as a person;
+    - an IAM Identity Center session (`assumed-role/AWSReservedSSO_*/<user>`): the user name
+      as a person — the IdP sets it, in every permission set and account;
+    - any other assumed-role session: its ROLE, since plain AssumeRole lets the caller choose
+      the session name (`OnCall/alice` and `OnCall/bob` may be one person); the session name
+      also counts as a person name, which can only add a "yes";
+    - an IAM role ARN: the role; a federated user: the account (its name is caller-chosen);
+    - `source-identity:<name>`: the name as a person.
+    """
+    keys: set[tuple[str, ...]] = {("arn", arn)}
+    if arn.startswith(SOURCE_IDENTITY_PREFIX):
+        keys.add(("person", arn[len(SOURCE_IDENTITY_PREFIX) :].lower()))
+    elif match := _ASSUMED_ROLE.match(arn):
+        keys.add(("person", match["session"].lower()))
+        if not match["role"].startswith(SSO_ROLE_PREFIX):
+            keys.add(("role", match["account"], match["role"]))
+    elif match := _IAM_ROLE.match(arn):
+        keys.add(("role", match["account"], match["role"]))
+    elif match := _IAM_USER.match(arn):
+        keys.add(("user", match["account"], match["user"]))
+        keys.add(("person", match["user"].lower()))
+    elif match := _ROOT.match(arn):
+        keys.add(("root", match["account"]))
+    elif match := _FEDERATED.match(arn):
+        keys.add(("federated", match["account"]))
+    return frozenset(keys)
 
 
 def same_person(a: str, b: str) -> bool:
-    """Whether two principal ARNs may be the same human, erring on the side of "yes".
-
-    Equal ARNs; an assumed-role session and its role (we cannot tell the sessions apart);
-    or the same person name (assumed-role session name / IAM user name) — SSO uses the
-    person's user name as the session name in every role, so `Dev/alice` and `OnCall/alice`
-    are one person. Two sessions of one shared role with different names are two people.
-    """
-    if a == b:
-        return True
-
-    def role_of(arn: str) -> tuple[str, str] | None:
-        match = _ASSUMED_ROLE.match(arn) or _IAM_ROLE.match(arn)
-        return (match["account"], match["role"]) if match else None
-
-    def person_of(arn: str) -> str | None:
-        match = _ASSUMED_ROLE.match(arn)
-        if match:
-            return match["session"].lower()
-        match = _IAM_USER.match(arn)
-        return match["user"].lower() if match else None
-
-    if _IAM_ROLE.match(a) or _IAM_ROLE.match(b):
-        return role_of(a) is not None and role_of(a) == role_of(b)
-    person_a, person_b = person_of(a), person_of(b)
-    return person_a is not None and person_a == person_b
+    """Whether two principals may be the same human (see `identities`), erring on "yes"."""
+    return a == b or bool(identities(a) & identities(b))
 
 
 # --------------------------------------------------------------------------- the ladder

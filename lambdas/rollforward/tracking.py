@@ -30,7 +30,7 @@ from rollforward.model import STOP_ERROR_PREFIX, PinKey, UpdateMode
 from rollforward.notices import NoticeKind, ladder_kind
 from rollforward.notify import Notifier
 from rollforward.observation import Action, decide, latest_covers, needs_latest_pin
-from rollforward.policy import Policy, StagePlan, format_duration, next_stage
+from rollforward.policy import Policy, StagePlan, format_duration, is_principal, next_stage
 
 
 class Unread(Enum):
@@ -112,6 +112,7 @@ class Tracker:
         seen_at: datetime | None = None,
         source: str,
         setting: RuntimeSetting | Unread | None = Unread.UNREAD,
+        source_identity: str = "",
     ) -> Observation:
         """Reconcile the ledger with the live setting of `key` (read now unless given).
 
@@ -137,15 +138,33 @@ class Tracker:
             return Observation(key.id, str(decision.action), decision.stage)
         assert live is not None
         arn = live.pinned_runtime_version_arn or ""
+        # Who made this call is a pinner of the episode (separation of duties): the first
+        # pinner, a re-pinner, or the caller CloudTrail names after the scan found the pin.
+        callers = [c for c in (actor, source_identity) if is_principal(c)]
         if decision.action is Action.REPINNED:
             assert pin is not None
-            self.ledger.update(pin, now, pinned_runtime_version_arn=arn)
+            self.ledger.update(
+                pin,
+                now,
+                pinned_runtime_version_arn=arn,
+                pinners=list(dict.fromkeys([*pin.pinners, *callers])),
+            )
             self.audit.record(
                 AuditEvent.DETECTED, pin_id=key.id, actor=actor, source=source, repinned_to=arn
             )
             return Observation(key.id, str(decision.action), decision.stage, pin.execution_arn)
         if decision.action is Action.ALREADY_OPEN:
             assert pin is not None
+            new_callers = [c for c in callers if c not in pin.all_pinners]
+            if new_callers:
+                self.ledger.update(pin, now, pinners=[*pin.pinners, *new_callers])
+                self.audit.record(
+                    AuditEvent.DETECTED,
+                    pin_id=key.id,
+                    actor=actor,
+                    source=source,
+                    pinner_identified=new_callers,
+                )
             return Observation(key.id, str(decision.action), decision.stage, pin.execution_arn)
         tags = read_tags(self.lambda_client, key.function_arn)
         candidate = Pin(
@@ -155,6 +174,7 @@ class Tracker:
             first_seen=seen_at or now,
             pinned_runtime_version_arn=arn,
             pinned_by=actor,
+            pinners=[c for c in callers if c != actor],
             owner=self.policy.tags.owner_of(tags) or "",
             team=self.policy.tags.team_of(tags) or "",
             reason=tags.get("rollforward:pin-reason", ""),

@@ -309,14 +309,30 @@ def test_function_roles_use_no_aws_managed_policy(template_json: Json) -> None:
         assert not role_props.get("ManagedPolicyArns"), function
 
 
-def test_the_decision_function_reads_no_fleet_function_and_sends_no_notice(
+def test_the_decision_function_reads_only_runtime_settings_and_sends_no_notice(
     template_json: Json,
 ) -> None:
     actions = {
         a for s in role_statements(template_json, "DecisionRole") for a in listed(s["Action"])
     }
     assert "states:SendTaskSuccess" in actions
-    assert not {a for a in actions if a.startswith(("lambda:", "sns:"))}
+    # It re-reads the pinned function's setting (a lifted pin is refused), nothing else.
+    assert {a for a in actions if a.startswith(("lambda:", "sns:"))} == {
+        "lambda:GetRuntimeManagementConfig"
+    }
+
+
+def test_the_approval_callback_is_verified_before_the_decision_is_read(
+    template_json: Json,
+) -> None:
+    """Whoever answers RequestApproval's token only reaches VerifyDecision, which re-reads the
+    approval record; the Decision choice reads only VerifyDecision's output."""
+    states = dict(all_states(definition(template_json)["States"]))
+    assert states["RequestApproval"]["Next"] == "VerifyDecision"
+    assert states["VerifyDecision"]["Next"] == "Decision"
+    assert states["VerifyDecision"]["Parameters"]["Payload"]["action"] == "verify_decision"
+    forged = [c for c in states["Decision"]["Choices"] if c.get("StringEquals") == "forged"]
+    assert forged and forged[0]["Next"] == "RequestApproval"
 
 
 # --------------------------------------------------------------------------- decision API

@@ -134,9 +134,6 @@ def test_a_pin_by_name() -> None:
         (f"{ACCOUNT}:function:orders-api:3", "3", FUNCTION_ARN, "3"),
         (FUNCTION_ARN, None, FUNCTION_ARN, "$LATEST"),
         (f"{FUNCTION_ARN}:42", None, FUNCTION_ARN, "42"),
-        # another account's function, named by ARN, is that account's
-        ("arn:aws:lambda:eu-west-1:210987654321:function:x", None,
-         "arn:aws:lambda:eu-west-1:210987654321:function:x", "$LATEST"),
     ],
 )  # fmt: skip
 def test_function_name_forms(
@@ -149,9 +146,36 @@ def test_function_name_forms(
     assert (change.function_arn, change.qualifier) == (expected_arn, expected_qualifier)
 
 
+@pytest.mark.parametrize(
+    "function_name",
+    [
+        FUNCTION_ARN.replace(ACCOUNT, "999999999999"),
+        "999999999999:function:orders-api",
+        FUNCTION_ARN.replace("arn:aws:", "arn:aws-cn:"),
+        FUNCTION_ARN.replace("arn:aws:", "arn:aws-us-gov:"),
+        FUNCTION_ARN.replace(f":{REGION}:", ":ap-south-2:"),
+    ],
+)
+def test_partition_account_and_region_come_from_the_envelope_never_the_request(
+    function_name: str,
+) -> None:
+    with pytest.raises(MalformedEvent, match="but the call was made in"):
+        parse(functionName=function_name)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("recipientAccountId", "999999999999"), ("awsRegion", "ap-south-2")]
+)
+def test_cloudtrail_recipient_must_agree_with_the_envelope(field: str, value: str) -> None:
+    event = cloudtrail_event()
+    event["detail"][field] = value
+    with pytest.raises(MalformedEvent, match=field):
+        parse_runtime_config_event(event)
+
+
 def test_partition_follows_the_region() -> None:
     event = cloudtrail_event()
-    event["region"] = "cn-north-1"
+    event["region"] = event["detail"]["awsRegion"] = "cn-north-1"
     assert parse_runtime_config_event(event).function_arn.startswith(
         "arn:aws-cn:lambda:cn-north-1:"
     )
@@ -243,7 +267,7 @@ def mutate(path: str, value: Any, *, delete: bool = False) -> dict[str, Any]:
         (mutate("detail.requestParameters.qualifier", 7), "requestParameters.qualifier is not a string"),
         (mutate("detail.requestParameters.functionName", "orders-api:3"), None),
         (mutate("detail.requestParameters.functionName", "arn:aws:lambda:us-east-1:123456789012:function:f"),
-         "is in us-east-1, but the call was made in eu-west-1"),
+         "names region 'us-east-1', but the call was made in region eu-west-1"),
         (mutate("detail.eventTime", "2026-03-01T09:00:01"), "has no timezone"),
         (mutate("detail.eventTime", "yesterday"), "is not an ISO-8601 timestamp"),
         (mutate("detail.userIdentity", {"type": "Unknown"}), "names no principal"),

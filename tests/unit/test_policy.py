@@ -18,6 +18,7 @@ from rollforward.policy import (
     format_duration,
     next_stage,
     parse_duration,
+    resolve_until,
     same_person,
     stage_key,
 )
@@ -296,6 +297,12 @@ def test_generated_policies_round_trip(policy: Policy) -> None:
         ("arn:aws:iam::*", "arn:aws:iam::123456789012:role/OnCall", False),
         ("arn:aws:iam::123456789012:role/On.all", "arn:aws:iam::123456789012:role/OnCall", False),
         ("arn:aws:iam::*:role/OnCall", "not-an-arn", False),
+        # In the resource part `*` stays within one path element: no `/`, no `:`.
+        ("arn:aws:iam::*:user/oncall-*", "arn:aws:iam::123456789012:user/oncall-bob", True),
+        ("arn:aws:iam::*:user/oncall-*", "arn:aws:iam::123456789012:user/oncall-x/mallory2", False),
+        ("arn:aws:iam::*:user/*", "arn:aws:iam::123456789012:user/ops/bob", False),
+        ("arn:aws:iam::*:user/*/*", "arn:aws:iam::123456789012:user/ops/bob", True),
+        ("arn:aws:sts::*:assumed-role/OnCall/*", "arn:aws:sts::123456789012:assumed-role/OnCall/a:b", False),
     ],
 )  # fmt: skip
 def test_arn_like(pattern: str, arn: str, expected: bool) -> None:
@@ -303,6 +310,7 @@ def test_arn_like(pattern: str, arn: str, expected: bool) -> None:
 
 
 ONCALL_BOB = "arn:aws:sts::123456789012:assumed-role/OnCall/bob"
+SSO_BOB = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_OnCall_0a1b/bob"
 
 
 @pytest.mark.parametrize(
@@ -310,7 +318,15 @@ ONCALL_BOB = "arn:aws:sts::123456789012:assumed-role/OnCall/bob"
     [
         (ONCALL_BOB, ONCALL_BOB, True),
         (ONCALL_BOB, "arn:aws:sts::123456789012:assumed-role/Dev/bob", True),  # SSO: same person
-        (ONCALL_BOB, "arn:aws:sts::123456789012:assumed-role/OnCall/alice", False),
+        # Plain AssumeRole: the caller chose the session name, so one role is one person.
+        (ONCALL_BOB, "arn:aws:sts::123456789012:assumed-role/OnCall/alice", True),
+        # IAM Identity Center sets the session name: two users of one permission set differ,
+        # one user in two permission sets (or accounts) is one person.
+        (SSO_BOB, "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_OnCall_0a1b/alice", False),
+        (SSO_BOB, "arn:aws:sts::210987654321:assumed-role/AWSReservedSSO_Dev_9f8e/bob", True),
+        (SSO_BOB, "source-identity:Bob", True),
+        (SSO_BOB, "source-identity:alice", False),
+        ("arn:aws:iam::123456789012:root", "arn:aws:iam::123456789012:root", True),
         (ONCALL_BOB, "arn:aws:iam::123456789012:role/OnCall", True),  # can't tell sessions apart
         (ONCALL_BOB, "arn:aws:iam::123456789012:role/Deployer", False),
         (ONCALL_BOB, "arn:aws:iam::123456789012:user/ops/Bob", True),
@@ -327,13 +343,84 @@ def test_approver_refusal() -> None:
         {"approval": {"allowed_approvers": ["arn:aws:sts::*:assumed-role/OnCall/*"]}}
     ).approval
     assert approval.approver_refusal(ONCALL_BOB, "arn:aws:sts::1:assumed-role/Dev/alice") is None
-    assert approval.approver_refusal(ONCALL_BOB, None) is None
+    # Nobody knows who pinned: separation of duties cannot be checked, refused by default.
+    refusal = approval.approver_refusal(ONCALL_BOB, None)
+    assert refusal and "unknown" in refusal
+    assert approval.approver_refusal(ONCALL_BOB, "rollforward (reconciling scan)") == refusal
+    accepting = Policy.from_json({"approval": {"unknown_pinner": "allow"}}).approval
+    assert accepting.approver_refusal(ONCALL_BOB, None) is None
+    # Every pinner of the episode counts (a re-pinner too); root never decides.
+    refusal = approval.approver_refusal(
+        ONCALL_BOB, ("arn:aws:iam::1:user/alice", "arn:aws:sts::1:assumed-role/Dev/bob")
+    )
+    assert refusal and refusal.startswith("separation of duties")
+    refusal = Policy.default().approval.approver_refusal("arn:aws:iam::1:root", "x")
+    assert refusal and "root" in refusal
     refusal = approval.approver_refusal("arn:aws:sts::1:assumed-role/Dev/carol", None)
     assert refusal and "matches none of approval.allowed_approvers" in refusal
     refusal = approval.approver_refusal(ONCALL_BOB, "arn:aws:sts::1:assumed-role/Dev/bob")
     assert refusal and refusal.startswith("separation of duties")
     relaxed = Policy.from_json({"approval": {"separation_of_duties": False}}).approval
     assert relaxed.approver_refusal(ONCALL_BOB, ONCALL_BOB) is None
+
+
+@given(
+    prefix=st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True),
+    first=st.from_regex(r"[A-Za-z0-9+=,.@_-]{1,12}", fullmatch=True),
+    rest=st.lists(
+        st.from_regex(r"[A-Za-z0-9+=,.@_-]{1,12}", fullmatch=True), min_size=1, max_size=3
+    ),
+    account=st.from_regex(r"\d{12}", fullmatch=True),
+)
+def test_a_star_never_crosses_a_path_element(
+    prefix: str, first: str, rest: list[str], account: str
+) -> None:
+    pattern = f"arn:aws:iam::*:user/{prefix}*"
+    assert arn_like(pattern, f"arn:aws:iam::{account}:user/{prefix}{first}")
+    nested = f"arn:aws:iam::{account}:user/{prefix}{first}/" + "/".join(rest)
+    assert not arn_like(pattern, nested)
+    assert not arn_like(pattern, f"arn:aws:iam::{account}:user/{prefix}{first}:" + rest[0])
+
+
+@given(pattern=st.text(max_size=60), arn=st.text(max_size=80))
+def test_arn_like_is_total(pattern: str, arn: str) -> None:
+    assert arn_like(pattern, arn) in (True, False)
+
+
+@given(
+    role=st.from_regex(r"[A-Za-z0-9+=,.@_-]{1,20}", fullmatch=True).filter(
+        lambda r: not r.startswith("AWSReservedSSO_")
+    ),
+    a=st.from_regex(r"[A-Za-z0-9+=,.@_-]{2,20}", fullmatch=True),
+    b=st.from_regex(r"[A-Za-z0-9+=,.@_-]{2,20}", fullmatch=True),
+)
+def test_plain_assumed_role_sessions_compare_by_role(role: str, a: str, b: str) -> None:
+    """The caller chooses a plain AssumeRole session name: any two sessions of one role may be
+    one person; of an Identity Center role, only equal (IdP-set) names are."""
+    account = "123456789012"
+    assert same_person(
+        f"arn:aws:sts::{account}:assumed-role/{role}/{a}",
+        f"arn:aws:sts::{account}:assumed-role/{role}/{b}",
+    )
+    sso = f"arn:aws:sts::{account}:assumed-role/AWSReservedSSO_OnCall_1a2b"
+    assert same_person(f"{sso}/{a}", f"{sso}/{b}") is (a.lower() == b.lower())
+
+
+def test_extreme_ends_are_value_errors() -> None:
+    for text in ("3000000d", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "x" * 65):
+        with pytest.raises(ValueError):
+            resolve_until(text, T0)
+    assert resolve_until("0001-01-01", T0).year == 1  # in the past: the hold refuses it
+
+
+def test_exemption_refusal() -> None:
+    approval = Policy.default().approval
+    assert approval.exemption_refusal(T0, T0 + 90 * DAY) is None
+    assert "exceeds approval.max_exemption (90d)" in (
+        approval.exemption_refusal(T0, T0 + 91 * DAY) or ""
+    )
+    with pytest.raises(PolicyError, match="max_exemption: at most 300d"):
+        Policy.from_json({"approval": {"max_exemption": "400d"}})
 
 
 def test_snooze_refusal() -> None:

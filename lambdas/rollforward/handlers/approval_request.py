@@ -1,7 +1,12 @@
-"""Step Functions (.waitForTaskToken) → store an approval and page on-call.
+"""Step Functions → approvals: ask (.waitForTaskToken), then verify the answer.
 
-The execution waits until the decision API sends the token back, or the task times out.
-If the pin ended meanwhile, the token is answered at once with `closed`.
+`RequestApproval` (no `action`): store an approval and page on-call; the execution waits until
+the decision API sends the token back, or the task times out. If the pin ended meanwhile, the
+token is answered at once with `closed`.
+
+`VerifyDecision` (`action: verify_decision`), right after the callback: whoever answered the
+token only woke the workflow. The decision is re-read from the approval record the decision
+API wrote (`Approvals.verify`); a forged answer is audited and the approval is awaited again.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ tracer = Tracer()
 @logger.inject_lambda_context(log_event=False)  # the event carries the task token: never log it
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if event.get("action") == "verify_decision":
+        return _verify(event)
     settings = wiring.Settings.from_env()
     tracker = wiring.tracker(settings)
     token = str(event["task_token"])
@@ -50,3 +57,23 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "approval requested", extra={"approval_id": summary["approval_id"], "pin_id": state.pin_id}
     )
     return {"status": "requested", "approval_id": summary["approval_id"]}
+
+
+def _verify(event: dict[str, Any]) -> dict[str, Any]:
+    """`{action, state: $, execution}` in; `$` with `decision` taken from the record out."""
+    settings = wiring.Settings.from_env()
+    raw_state = event.get("state") or {}
+    state = WorkflowState.from_dict(raw_state)
+    verified = wiring.approvals(settings).verify(
+        state.pin_id,
+        state.generation,
+        int(state.next.get("round", 0)),
+        raw_state.get("decision"),
+        str(event.get("execution", "")),
+    )
+    result = state.to_dict()
+    timeout = verified.pop("approval_timeout_seconds", None)
+    if timeout is not None:  # asked again: wait no longer than the approval's own expiry
+        result["next"] = {**state.next, "approval_timeout_seconds": timeout}
+    logger.info("decision verified", extra={"decision": verified["decision"]})
+    return {**result, "decision": verified}

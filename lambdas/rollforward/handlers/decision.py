@@ -27,39 +27,54 @@ def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# API Gateway accepts up to 10 MB; a decision is a few hundred bytes.
+MAX_BODY = 16_384
+
+
+def _body(event: dict[str, Any]) -> dict[str, Any]:
+    raw = event.get("body")
+    if raw is None or raw == "":
+        return {}
+    if not isinstance(raw, str) or len(raw) > MAX_BODY:
+        raise Refused(400, f"the body must be a JSON object of at most {MAX_BODY} bytes")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+        raise Refused(400, "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise Refused(400, "the body must be a JSON object")
+    return body
+
+
+def _caller(event: object) -> str:
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    identity = context.get("identity") if isinstance(context, dict) else None
+    arn = identity.get("userArn") if isinstance(identity, dict) else None
+    return arn if isinstance(arn, str) else ""
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    caller = str(((event.get("requestContext") or {}).get("identity") or {}).get("userArn") or "")
+    caller = _caller(event)
     settings = wiring.Settings.from_env()
     approvals = wiring.approvals(settings)
     try:
-        try:
-            body = json.loads(event.get("body") or "{}")
-        except ValueError:
-            raise Refused(400, "the body must be a JSON object") from None
-        if not isinstance(body, dict):
-            raise Refused(400, "the body must be a JSON object")
-        action = str(body.get("action", ""))
+        body = _body(event if isinstance(event, dict) else {})
+        action = body.get("action")
+        action = action if isinstance(action, str) else ""
         if action in {"approve", "reject"}:
-            accept_untested = body.get("accept_untested", False)
-            if not isinstance(accept_untested, bool):
-                raise Refused(400, "accept_untested must be true or false")
             result = approvals.decide(
-                str(body.get("approval_id", "")),
+                body.get("approval_id", ""),
                 action,
-                str(body.get("reason", "")),
+                body.get("reason"),
                 caller,
-                accept_untested=accept_untested,
+                accept_untested=body.get("accept_untested", False),
             )
             return _response(200, result.to_dict())
         if action in {"snooze", "exempt"}:
             held = approvals.hold(
-                action,
-                str(body.get("pin_id", "")),
-                str(body.get("until", "")),
-                str(body.get("reason", "")),
-                caller,
+                action, body.get("pin_id"), body.get("until"), body.get("reason"), caller
             )
             return _response(200, held)
         raise Refused(400, "action must be one of approve, reject, snooze, exempt")
@@ -69,6 +84,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 AuditEvent.REFUSED,
                 actor=caller or "unknown",
                 request="decision",
+                status=refusal.status,
                 reason=refusal.reason,
             )
         logger.warning(

@@ -31,8 +31,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         change = parse_runtime_config_event(event)
     except MalformedEvent as error:
+        event_id = event.get("id") if isinstance(event, dict) else None
         audit.record(
-            AuditEvent.REJECTED_EVENT, reason=str(error), event_id=str(event.get("id", ""))[:80]
+            AuditEvent.REJECTED_EVENT,
+            reason=str(error)[:1000],
+            event_id=event_id[:80] if isinstance(event_id, str) else "",
         )
         metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
         logger.warning("rejected event", extra={"reason": str(error)})
@@ -42,7 +45,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         change.key,
         actor=change.actor_arn,
         seen_at=change.event_time,
-        source=f"cloudtrail:{change.event_id}",
+        source=f"cloudtrail:{change.event_id[:200]}",
+        source_identity=change.source_identity,
     )
     if observation.action == "opened":
         metrics.add_metric(name="PinsOpened", unit=MetricUnit.Count, value=1)

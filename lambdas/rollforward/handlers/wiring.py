@@ -123,6 +123,7 @@ def approvals(settings: Settings) -> Approvals:
         sfn_client=client("stepfunctions"),
         audit=audit(settings),
         policy=settings.policy,
+        lambda_client=client("lambda"),
     )
 
 
