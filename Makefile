@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python -m bench.judge
 	$(BIN)/python -m bench.transitions
 	$(BIN)/python -m bench.scan --functions 300
+	$(BIN)/python -m bench.load --pins 200 --window 25 --idle 500
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 """Load on the emulator server: many pins at once, and the CPU that parked executions cost.
 
 Run: `.venv/bin/python -m bench.load [--pins 500] [--window 55] [--idle 1500] [--idle-window 5]`
-(about 4 minutes with the defaults on a quiet machine; `--pins 100 --idle 300` about 1.5).
+(5-7 minutes with the defaults on a shared 2-core machine; `--pins 100 --idle 300` about 1.5).
 
 Scenario: `rollforward emulator --deploy` in this process (an `EmulatorServer` on a free port,
 the stack deployed through HTTP), every call over HTTP as an operator's would be.
