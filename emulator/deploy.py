@@ -278,6 +278,8 @@ class TemplateDeployer:
             kwargs["Architectures"] = props["Architectures"]
         if props.get("PackageType"):
             kwargs["PackageType"] = props["PackageType"]
+        if props.get("LoggingConfig"):
+            kwargs["LoggingConfig"] = props["LoggingConfig"]
         created = self.client("lambda").create_function(**kwargs)
         self._set(logical, name, Arn=created["FunctionArn"])
 

@@ -11,12 +11,14 @@ import threading
 _PARTS = (
     "emulator.validation",  # every request checked against botocore's model (first: see install)
     "emulator.lambda_api",  # runtime management API, RuntimeVersionConfig, two-phase rollout
+    "emulator.logging_config",  # LoggingConfig stored and answered (traffic honours it)
     "emulator.throttling",  # the shared 15 req/s control-plane bucket
     "emulator.aliases",  # UpdateAlias honours RevisionId (412 on a stale one)
     "emulator.stepfunctions",  # virtual clock in Wait / task timeouts
     "emulator.clocked",  # CloudWatch Logs accepts events stamped by the emulated clock
     "emulator.functions",  # Lambda invocations: project handlers in process, simulated fleet
     "emulator.traffic",  # alias weights, simulated fleet invocations, metrics, INIT_START
+    "emulator.cloudwatch",  # composite alarms, DescribeAlarms AlarmTypes
     "emulator.cloudtrail",  # CloudTrail-shaped events delivered to EventBridge targets
     "emulator.routes",  # execute-api (decision API) and the /_rollforward/ control surface
     "emulator.control",  # the control operations themselves

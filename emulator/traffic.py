@@ -12,7 +12,8 @@ rollforward's own) goes through here instead:
   `error_rate` (`Runtime.ExitError`, `x-amz-function-error: Unhandled`) and takes a log-normal
   duration with its p50/p99;
 - the first invocation of an execution environment — per (function, version, runtime version,
-  configuration) — writes `INIT_START` to `/aws/lambda/<name>`, as Lambda does on a cold start;
+  configuration) — writes `INIT_START` (with the JSON log format, `platform.initStart`) to
+  the function's `LoggingConfig.LogGroup` (default `/aws/lambda/<name>`), as Lambda does;
 - Invocations, Errors, Throttles and Duration go straight into moto's CloudWatch backend with
   Lambda's dimension sets, one statistic set per (metric, dimensions, minute) rather than one
   datum per invocation, so ten minutes at 10 rps stays small;
@@ -55,6 +56,8 @@ from moto.logs.models import logs_backends
 from emulator import lambda_api
 from emulator.catalog import RuntimeVersion
 from emulator.functions import is_project_function
+from emulator.logging_config import JSON as JSON_FORMAT
+from emulator.logging_config import logging_config
 from emulator.state import STATE
 
 NAMESPACE = "AWS/Lambda"
@@ -382,6 +385,7 @@ def _is_cold_start(target: _Target, runtime_arn: str | None) -> bool:
         tuple(sorted((fn.environment_vars or {}).items())),
         repr(fn.layers),
         repr(getattr(fn, "_vpc_config", None)),
+        tuple(sorted(logging_config(fn).items())),
     )
     if key in environments:
         return False
@@ -392,22 +396,42 @@ def _is_cold_start(target: _Target, runtime_arn: str | None) -> bool:
 def _log_init_start(
     target: _Target, runtime_arn: str | None, runtime_version: RuntimeVersion | None, at: datetime
 ) -> None:
-    """Write Lambda's cold-start line to a fresh stream of `/aws/lambda/<name>`.
+    """Write Lambda's cold-start record to a fresh stream of the function's log group.
 
-    Written to the log group directly: moto's PutLogEvents refuses timestamps more than two
-    hours past the real clock, and the virtual clock is often days ahead.
+    The function version's `LoggingConfig` decides where and how, as on AWS: `LogGroup` (default
+    `/aws/lambda/<name>`) and `LogFormat` — Text writes the `INIT_START` line, JSON the
+    `platform.initStart` record (Telemetry API event schema). Written to the log group
+    directly: moto's PutLogEvents refuses timestamps more than two hours past the real clock,
+    and the virtual clock is often days ahead.
     """
     if runtime_arn is None:
         return  # container images print no runtime version
     fn = target.fn
+    config = logging_config(fn)
     logs = logs_backends[fn.account_id][fn.region]
-    group_name = f"/aws/lambda/{fn.function_name}"
+    group_name = config["LogGroup"]
     logs.ensure_log_group(group_name)
     group = logs.groups[group_name]
     stream = f"{at:%Y/%m/%d}/[{target.executed_version}]{STATE.rng.getrandbits(128):032x}"
     group.create_log_stream(stream)
     name = runtime_version.name if runtime_version else fn.run_time
-    message = f"INIT_START Runtime Version: {name}\tRuntime Version ARN: {runtime_arn}\n"
+    if config["LogFormat"] == JSON_FORMAT:
+        message = json.dumps(
+            {
+                "time": f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.}{at.microsecond // 1000:03d}Z",
+                "type": "platform.initStart",
+                "record": {
+                    "initializationType": "on-demand",
+                    "phase": "init",
+                    "runtimeVersion": name,
+                    "runtimeVersionArn": runtime_arn,
+                    "functionName": fn.function_name,
+                    "functionVersion": target.executed_version,
+                },
+            }
+        )
+    else:
+        message = f"INIT_START Runtime Version: {name}\tRuntime Version ARN: {runtime_arn}\n"
     group.put_log_events(stream, [{"timestamp": _epoch_millis(at), "message": message}])
 
 

@@ -554,9 +554,8 @@ class RollforwardStack(Stack):
         fn.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["logs:FilterLogEvents"],
-                resources=[
-                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws/lambda/*"
-                ],
+                # Any group: a function's LoggingConfig.LogGroup may name any group it writes to.
+                resources=[f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:*"],
             )
         )
         fn.add_to_role_policy(
@@ -584,8 +583,9 @@ class RollforwardStack(Stack):
                 "Published versions and aliases of the approved function (qualified ARNs).",
             ),
             (
-                "IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/lambda/*]",
-                "INIT_START lines of the approved function, the ground truth of the runtime that ran.",
+                "IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*]",
+                "INIT_START records of the approved function, the ground truth of the runtime "
+                "that ran, in whichever group its LoggingConfig names (read-only: FilterLogEvents).",
             ),
             (
                 "IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/rollforward/test-events/*]",

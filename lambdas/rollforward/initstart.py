@@ -8,6 +8,10 @@ Lambda writes one INIT_START line to CloudWatch Logs per cold start, in one of t
 - JSON log format: ``{"time": ..., "type": "platform.initStart", "record": {"runtimeVersion":
   ..., "runtimeVersionArn": ..., "functionVersion": ..., ...}}``.
 
+Where and in which format is the function version's `LoggingConfig` (`log_source`): the
+`LogGroup` (default ``/aws/lambda/<name>``) and the `LogFormat`, which also picks the
+CloudWatch Logs filter pattern that finds the record.
+
 The canary uses it to confirm that the candidate really cold-started on the new runtime version
 ARN, which no control-plane API can show after the fact. Version strings vary by runtime
 (``python:3.12.mainlinev2.v27``, ``nodejs:22.mainline.v122``), so the version is kept as an
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -33,6 +37,45 @@ _TEXT: Final = re.compile(
 _JSON_TYPE: Final = "platform.initStart"
 # Lambda log stream names: YYYY/MM/DD/[<function version>]<environment id>
 _LOG_STREAM: Final = re.compile(r"^\d{4}/\d{2}/\d{2}/\[(?P<version>\$LATEST|[1-9][0-9]*)\]")
+
+
+TEXT_FORMAT: Final = "Text"
+JSON_FORMAT: Final = "JSON"
+
+
+@dataclass(frozen=True, slots=True)
+class LogSource:
+    """Where a function version's cold starts are logged, and how to find them there."""
+
+    log_group: str
+    log_format: str = TEXT_FORMAT
+
+    @property
+    def filter_pattern(self) -> str:
+        """FilterLogEvents pattern: a term for text lines, a JSON selector for JSON records
+        (the text `INIT_START` appears nowhere in a `platform.initStart` record)."""
+        if self.log_format == JSON_FORMAT:
+            return '{ $.type = "platform.initStart" }'
+        return '"INIT_START"'
+
+
+def log_source(configuration: Mapping[str, Any]) -> LogSource:
+    """The log group and format from a FunctionConfiguration (GetFunctionConfiguration's answer).
+
+    Without `LoggingConfig` (the Lambda default) the group is ``/aws/lambda/<FunctionName>``
+    in text format. An unknown format is searched as text: a wrong guess finds nothing and the
+    canary rolls back, never promotes.
+    """
+    name = configuration.get("FunctionName")
+    if not isinstance(name, str) or not name:
+        raise ValueError("a FunctionConfiguration names its function (FunctionName)")
+    config = configuration.get("LoggingConfig")
+    config = config if isinstance(config, Mapping) else {}
+    group = config.get("LogGroup")
+    log_format = JSON_FORMAT if config.get("LogFormat") == JSON_FORMAT else TEXT_FORMAT
+    return LogSource(
+        group if isinstance(group, str) and group else f"/aws/lambda/{name}", log_format
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rollforward.initstart import (
     InitStart,
+    LogSource,
     function_version_from_log_stream,
+    log_source,
     parse_init_start,
     runtime_arns_seen,
 )
@@ -196,3 +198,41 @@ def test_json_lines_round_trip(version: str, arn: str, function_version: str | N
     assert parse_init_start(json_line(version, arn, function_version)) == InitStart(
         version, arn, function_version
     )
+
+
+# --- where and in which format (LoggingConfig) ------------------------------------------------
+
+
+def test_log_source_defaults_to_text_in_the_functions_own_group() -> None:
+    source = log_source({"FunctionName": "orders"})
+    assert source == LogSource("/aws/lambda/orders", "Text")
+    assert source.filter_pattern == '"INIT_START"'
+
+
+def test_log_source_follows_a_json_custom_group_logging_config() -> None:
+    source = log_source(
+        {
+            "FunctionName": "orders",
+            "LoggingConfig": {"LogFormat": "JSON", "LogGroup": "/custom/orders"},
+        }
+    )
+    assert source == LogSource("/custom/orders", "JSON")
+    assert "platform.initStart" in source.filter_pattern
+    assert "INIT_START" not in source.filter_pattern
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["LogFormat", "LogGroup", "ApplicationLogLevel"]),
+        st.one_of(st.none(), st.text(max_size=20), st.integers()),
+    )
+)
+def test_log_source_never_raises_on_odd_logging_config(config: dict[str, object]) -> None:
+    source = log_source({"FunctionName": "orders", "LoggingConfig": config})
+    assert source.log_format in {"Text", "JSON"}
+    assert source.log_group  # never empty: falls back to /aws/lambda/<name>
+
+
+def test_log_source_needs_a_function_name() -> None:
+    with pytest.raises(ValueError):
+        log_source({"LoggingConfig": {"LogFormat": "JSON"}})
