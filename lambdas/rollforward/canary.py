@@ -19,16 +19,18 @@ test events; then `$LATEST` goes Auto, baked against its own earlier window.
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
 from rollforward.audit import AuditEvent, AuditTrail
 from rollforward.clock import iso, parse_iso, utc_now
-from rollforward.initstart import parse_init_start
+from rollforward.initstart import log_source, parse_init_start
 from rollforward.judge import JudgePolicy, Outcome, VersionSample, judge
 from rollforward.ledger import Ledger, Pin, Stage
 from rollforward.live import TRANSIENT_CODES, TransientAwsError, error_code, read_tags
@@ -165,7 +167,7 @@ class Canary:
         tags = read_tags(self.lam, pin.key.function_arn)
         alias = self._choose_alias(pin, tags)
         alarms = self._alarm_names(tags)
-        firing = self._alarms_in_alarm(alarms)
+        firing = self._alarms_in_alarm(alarms, must_exist=True)
         if firing:
             raise Stop(f"watched alarm(s) already in ALARM before any change: {', '.join(firing)}")
         if alias is not None:
@@ -536,10 +538,21 @@ class Canary:
     def _ran_new_runtime(
         self, pin: Pin, state: CanaryState, start: datetime, end: datetime
     ) -> bool:
-        """INIT_START is the ground truth of which runtime version really ran."""
+        """INIT_START is the ground truth of which runtime version really ran.
+
+        Searched where the candidate version logs, in its format (its `LoggingConfig`): a
+        custom group or the JSON format must not read as "no cold start on the new runtime".
+        """
+        source = log_source(
+            _transient(
+                self.lam.get_function_configuration,
+                FunctionName=pin.key.function_name,
+                Qualifier=state.candidate_version,
+            )
+        )
         kwargs: dict[str, Any] = {
-            "logGroupName": f"/aws/lambda/{pin.key.function_name}",
-            "filterPattern": '"INIT_START"',
+            "logGroupName": source.log_group,
+            "filterPattern": source.filter_pattern,
             "startTime": int(
                 (
                     parse_iso(state.started_at or state.window_start) - timedelta(minutes=1)
@@ -862,18 +875,61 @@ class Canary:
 
     # ------------------------------------------------------------------ alarms
     def _alarm_names(self, tags: dict[str, str]) -> list[str]:
-        text = tags.get(self.policy.tags.alarms, "")
-        return [name.strip() for name in text.replace(";", ",").split(",") if name.strip()]
+        """The watched alarms: the one place the alarm tags are parsed (see `watched_alarms`)."""
+        return watched_alarms(tags, self.policy.tags.alarms)
 
-    def _alarms_in_alarm(self, names: list[str]) -> list[str]:
+    def _alarm_states(self, names: list[str]) -> dict[str, str]:
+        """Name -> state of the watched alarms that exist, metric and composite alike
+        (DescribeAlarms without AlarmTypes returns metric alarms only)."""
         if not names:
-            return []
-        response = _transient(self.cloudwatch.describe_alarms, AlarmNames=names[:100])
-        return [
-            a["AlarmName"]
+            return {}
+        response = _transient(
+            self.cloudwatch.describe_alarms,
+            AlarmNames=names[:MAX_WATCHED_ALARMS],
+            AlarmTypes=["MetricAlarm", "CompositeAlarm"],
+        )
+        return {
+            str(a["AlarmName"]): str(a.get("StateValue", ""))
             for a in response.get("MetricAlarms", []) + response.get("CompositeAlarms", [])
-            if a.get("StateValue") == "ALARM"
-        ]
+        }
+
+    def _alarms_in_alarm(self, names: list[str], *, must_exist: bool = False) -> list[str]:
+        states = self._alarm_states(names)
+        if must_exist and (missing := [n for n in names if n not in states]):
+            raise Stop(
+                f"watched alarm(s) {', '.join(missing)} do not exist (tag "
+                f"{self.policy.tags.alarms}): fix the tag before rolling forward"
+            )
+        return [name for name in names if states.get(name) == "ALARM"]
+
+
+# Lambda's TagValue pattern ([\p{L}\p{Z}\p{N}_.:/=+\-@]*) admits no separator an alarm name
+# cannot contain (names may hold spaces, "+", "/"...): one alarm per tag, numbered keys for more.
+_WATCHED_SUFFIX: Final = re.compile(r"-(?P<n>[2-9]|[1-9][0-9]{1,2})")
+MAX_WATCHED_ALARMS: Final = 100  # DescribeAlarms AlarmNames: at most 100 members
+
+
+def watched_alarms(tags: Mapping[str, str], key: str) -> list[str]:
+    """Alarm names from the tags `key`, `key-2`, `key-3`, … (one name each, in number order).
+
+    A value is one alarm name, kept whole (only surrounding whitespace is dropped); empty values
+    and other keys are ignored; duplicates count once. For many alarms, watch one composite.
+    """
+    numbered: list[tuple[int, str]] = []
+    for tag, value in tags.items():
+        if tag == key:
+            number = 1
+        elif tag.startswith(key) and (match := _WATCHED_SUFFIX.fullmatch(tag[len(key) :])):
+            number = int(match.group("n"))
+        else:
+            continue
+        if isinstance(value, str) and value.strip():
+            numbered.append((number, value.strip()))
+    names: list[str] = []
+    for _, name in sorted(numbered):
+        if name not in names:
+            names.append(name)
+    return names
 
 
 def _settled(evidence: dict[str, Any]) -> dict[str, Any]:
@@ -902,4 +958,4 @@ def _normal(value: Any) -> Any:
     return value
 
 
-__all__ = ["IN_FLIGHT", "Canary", "CanaryState", "PinKey", "Stop"]
+__all__ = ["IN_FLIGHT", "Canary", "CanaryState", "PinKey", "Stop", "watched_alarms"]
