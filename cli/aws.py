@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.exceptions import ClientError, NoCredentialsError
-from rollforward.model import DISCOVERY_PARAMETER
+from rollforward.model import DISCOVERY_PATH, discovery_parameter
 
 EMULATOR_ENDPOINT = "http://127.0.0.1:4566"
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 8})
@@ -73,20 +74,53 @@ def resolve_target(
     return Target(session, endpoint)
 
 
-def discover(target: Target) -> dict[str, Any]:
-    """The deployed stack's resource names, from its SSM discovery parameter."""
+class AmbiguousDeployment(Exception):
+    """Several rollforward stacks are deployed here and none was named (`--stack`)."""
+
+
+_DISCOVERY_NAME = re.compile(rf"^{re.escape(DISCOVERY_PATH)}(?P<stack>[^/]+)/discovery$")
+
+
+def discover(target: Target, stack: str | None = None) -> dict[str, Any]:
+    """The deployed stack's resource names, from its SSM discovery parameter.
+
+    Each stack writes `/rollforward/stacks/<stack name>/discovery`. With `stack`, that one;
+    without, the only one deployed in the account and region (several: name one)."""
+    ssm = target.client("ssm")
     try:
-        value = target.client("ssm").get_parameter(Name=DISCOVERY_PARAMETER)["Parameter"]["Value"]
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ParameterNotFound":
-            raise NotDeployed(
-                f"rollforward is not deployed here (no SSM parameter {DISCOVERY_PARAMETER}); "
-                "run `cdk deploy`, or `rollforward emulator --deploy` for the embedded AWS"
-            ) from None
-        raise
+        if stack:
+            try:
+                value = ssm.get_parameter(Name=discovery_parameter(stack))["Parameter"]["Value"]
+            except ClientError as error:
+                if error.response["Error"]["Code"] == "ParameterNotFound":
+                    raise NotDeployed(
+                        f"no rollforward stack named {stack!r} is deployed here (no SSM "
+                        f"parameter {discovery_parameter(stack)}); `rollforward --stack` names "
+                        "the CloudFormation stack"
+                    ) from None
+                raise
+            return dict(json.loads(value))
+        found: dict[str, str] = {}
+        for page in ssm.get_paginator("get_parameters_by_path").paginate(
+            Path=DISCOVERY_PATH, Recursive=True
+        ):
+            for parameter in page.get("Parameters", []):
+                match = _DISCOVERY_NAME.match(parameter.get("Name", ""))
+                if match:
+                    found[match.group("stack")] = parameter["Value"]
     except NoCredentialsError:
         raise NotDeployed("no AWS credentials: configure a profile, or use --emulator") from None
-    return dict(json.loads(value))
+    if not found:
+        raise NotDeployed(
+            f"rollforward is not deployed here (no SSM parameter under {DISCOVERY_PATH}); "
+            "run `cdk deploy`, or `rollforward emulator --deploy` for the embedded AWS"
+        )
+    if len(found) > 1:
+        raise AmbiguousDeployment(
+            f"several rollforward stacks are deployed here ({', '.join(sorted(found))}): "
+            "pick one with --stack NAME"
+        )
+    return dict(json.loads(next(iter(found.values()))))
 
 
 class DecisionClient:

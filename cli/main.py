@@ -15,6 +15,7 @@ with none, or with `--emulator`, the embedded AWS at http://127.0.0.1:4566.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import metadata
 from typing import NoReturn, TextIO
@@ -28,7 +29,7 @@ from botocore.exceptions import (
     NoRegionError,
     ProfileNotFound,
 )
-from rollforward_cli.aws import NotDeployed
+from rollforward_cli.aws import AmbiguousDeployment, NotDeployed
 from rollforward_cli.commands import decisions, delegates, emulator, pins, scan
 from rollforward_cli.commands.base import (
     EXIT_FAILED,
@@ -82,6 +83,12 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         action="store_true",
         default=default(False),
         help="use the embedded AWS (http://127.0.0.1:4566 unless --endpoint-url)",
+    )
+    group.add_argument(
+        "--stack",
+        default=default(os.environ.get("ROLLFORWARD_STACK") or None),
+        help="the rollforward stack (CloudFormation stack name) when several are deployed "
+        "in the account and region (default: ROLLFORWARD_STACK, else the only one)",
     )
     group.add_argument(
         "--output",
@@ -144,6 +151,7 @@ def main(
         endpoint_url=args.endpoint_url,
         emulator=args.emulator,
         output=args.output,
+        stack=args.stack,
     )
     context = Context(options, out)
     try:
@@ -151,6 +159,9 @@ def main(
     except CliError as error:
         out.error(str(error))
         return error.exit_code
+    except AmbiguousDeployment as error:
+        out.error(str(error))
+        return EXIT_USAGE
     except NotDeployed as error:
         out.error(str(error))
         return EXIT_UNREACHABLE

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import boto3
 from rollforward.audit import AuditTrail
 from rollforward.ledger import Ledger, Pin
-from rollforward.model import PinKey
+from rollforward.model import PinKey, discovery_parameter
 from rollforward_cli.aws import DecisionClient, Target
 
 from emulator.deploy import Deployment
@@ -89,7 +89,9 @@ class Lifecycle:
             audience: self._subscribe(audience) for audience in ("owner", "team", "oncall")
         }
         self.discovery = json.loads(
-            boto3.client("ssm").get_parameter(Name="/rollforward/discovery")["Parameter"]["Value"]
+            boto3.client("ssm").get_parameter(Name=discovery_parameter(deployment.stack_name))[
+                "Parameter"
+            ]["Value"]
         )
 
     def _subscribe(self, audience: str) -> str:

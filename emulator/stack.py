@@ -27,19 +27,27 @@ def _prefer_project_node() -> None:
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 
+# The context-free synthesis (the infra tests', the CLI tests', `emulator --deploy`'s) also
+# carries a second stack of another name, in the same jsii run: the deploy-collision test
+# compares the two without a second synthesis. Deployments read only STACK_NAME's template.
+SECOND_STACK_NAME = "RollforwardSecond"
+
+
 @lru_cache(maxsize=4)
 def _synth_assembly(context_json: str) -> Path:
     _prefer_project_node()
     from infra.app import build_app
 
+    context = json.loads(context_json)
+    names = (STACK_NAME,) if context else (STACK_NAME, SECOND_STACK_NAME)
     outdir = tempfile.mkdtemp(prefix="rollforward-cdk-")
-    build_app(outdir=outdir, context=json.loads(context_json)).synth()
+    build_app(outdir=outdir, context=context, stack_names=names).synth()
     return Path(outdir)
 
 
-@lru_cache(maxsize=4)
-def _synth(context_json: str) -> str:
-    return (_synth_assembly(context_json) / f"{STACK_NAME}.template.json").read_text()
+@lru_cache(maxsize=8)
+def _synth(context_json: str, stack_name: str = STACK_NAME) -> str:
+    return (_synth_assembly(context_json) / f"{stack_name}.template.json").read_text()
 
 
 def synthesize_assembly(context: dict[str, Any] | None = None) -> Path:
@@ -48,9 +56,12 @@ def synthesize_assembly(context: dict[str, Any] | None = None) -> Path:
     return _synth_assembly(json.dumps(context or {}, sort_keys=True))
 
 
-def synthesize(context: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The CloudFormation template of the rollforward stack, as `cdk synth` makes it."""
-    return json.loads(_synth(json.dumps(context or {}, sort_keys=True)))  # type: ignore[no-any-return]
+def synthesize(
+    context: dict[str, Any] | None = None, stack_name: str = STACK_NAME
+) -> dict[str, Any]:
+    """The CloudFormation template of the rollforward stack, as `cdk synth` makes it
+    (`SECOND_STACK_NAME` exists in the context-free synthesis only)."""
+    return json.loads(_synth(json.dumps(context or {}, sort_keys=True), stack_name))  # type: ignore[no-any-return]
 
 
 def deploy_rollforward(

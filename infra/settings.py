@@ -19,6 +19,10 @@ class Settings:
     audit_retention_days: int = 3653
     powertools_layer_version: int = 27
     console_url: str = ""
+    # AWS::ApiGateway::Account is one per account and region: the stack only sets it (with a
+    # CloudWatch role it creates) when asked. Off: the region's API Gateway CloudWatch role must
+    # already be set (API Gateway console > Settings), or the stage's logging fails to deploy.
+    api_gateway_cloudwatch_role: bool = False
 
     @classmethod
     def from_context(cls, node: Node) -> Settings:
@@ -37,4 +41,16 @@ class Settings:
                 get("powertools_layer_version", cls.powertools_layer_version)
             ),
             console_url=get("console_url", ""),
+            api_gateway_cloudwatch_role=_flag(
+                "api_gateway_cloudwatch_role", get("api_gateway_cloudwatch_role", False)
+            ),
         )
+
+
+def _flag(key: str, value: Any) -> bool:
+    """A boolean context value: JSON true/false, or the text `-c key=true` passes."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"context {key} must be true or false, not {value!r}")

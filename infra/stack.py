@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, CfnCondition, CfnMapping, Duration, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -19,7 +19,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
-from rollforward.model import DISCOVERY_PARAMETER
+from rollforward.model import discovery_parameter
 from rollforward.policy import Policy
 
 from infra.constructs import (
@@ -44,6 +44,24 @@ RUNTIME_CONFIG_EVENT_PATTERN = events.EventPattern(
         "eventName": [{"prefix": "PutRuntimeManagementConfig"}],
     },
 )
+
+
+# API Gateway's integration timeout is 29 s; a function behind it must end before that.
+API_INTEGRATION_TIMEOUT_SECONDS = 29
+DECISION_TIMEOUT = Duration.seconds(25)
+
+# Accounts publishing the Powertools for AWS Lambda (Python) v3 layers (Powertools docs, "Lambda
+# Layer"): one for every commercial region; China and GovCloud have their own, per region.
+POWERTOOLS_COMMERCIAL_ACCOUNT = "017000801446"
+POWERTOOLS_ACCOUNTS_BY_REGION = {
+    "cn-north-1": "498634801083",
+    "us-gov-east-1": "165087284144",
+    "us-gov-west-1": "165093116878",
+}
+
+
+class UnsupportedRegion(ValueError):
+    """The stack's region has no Powertools layer rollforward can use."""
 
 
 class RollforwardStack(Stack):
@@ -139,7 +157,7 @@ class RollforwardStack(Stack):
         powertools = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "Powertools",
-            f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:017000801446:layer:"
+            f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{self._powertools_account()}:layer:"
             f"AWSLambdaPowertoolsPythonV3-python313-arm64:{settings.powertools_layer_version}",
         )
         code = lambda_.Code.from_asset(
@@ -201,7 +219,9 @@ class RollforwardStack(Stack):
         self.approval_request_function = function(
             "ApprovalRequest", "approval_request.handler", Duration.minutes(1)
         )
-        self.decision_function = function("Decision", "decision.handler", Duration.seconds(30))
+        # Below API Gateway's 29-second integration timeout: the caller gets the handler's
+        # answer (or its error), never a 504 for a decision that may have been recorded.
+        self.decision_function = function("Decision", "decision.handler", DECISION_TIMEOUT)
         # Shorter than its tasks' 5-minute timeout: a timed-out task's Lambda has ended
         # before Rollback starts acting on the same function.
         self.canary_function = function("Canary", "canary.handler", Duration.minutes(4))
@@ -330,7 +350,9 @@ class RollforwardStack(Stack):
                     user=True,
                 ),
             ),
-            cloud_watch_role=True,
+            # Not owned by default: AWS::ApiGateway::Account is a per-region singleton that
+            # would overwrite (and on delete, orphan) the CloudWatch role other APIs rely on.
+            cloud_watch_role=settings.api_gateway_cloudwatch_role,
         )
         decisions_post = self.decision_api.root.add_resource("decisions").add_method("POST")
         acknowledge(
@@ -352,20 +374,21 @@ class RollforwardStack(Stack):
             "Approvers are IAM principals (AWS_IAM authorization) by design: the audit trail "
             "records the caller's IAM ARN, and the policy's allowed_approvers matches it.",
         )
-        acknowledge(
-            self.decision_api,
-            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AmazonAPIGatewayPushToCloudWatchLogs]",
-            "API Gateway's CloudWatch role is one per account and region, shared by every REST "
-            "API there: it must create and write the execution log groups API Gateway names "
-            "itself, which is what this AWS managed policy (the documented one) grants.",
-        )
+        if settings.api_gateway_cloudwatch_role:
+            acknowledge(
+                self.decision_api,
+                "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway's CloudWatch role is one per account and region, shared by every "
+                "REST API there: it must create and write the execution log groups API Gateway "
+                "names itself, which is what this AWS managed policy (the documented one) grants.",
+            )
 
         # One place the CLI and console discover everything, in AWS and in the emulator alike.
         self.discovery = ssm.StringParameter(
             self,
             "Discovery",
-            parameter_name=DISCOVERY_PARAMETER,
+            parameter_name=discovery_parameter(Stack.of(self).stack_name),
             description="rollforward: where the ledger, approvals, decision API and audit trail are",
             string_value=Stack.of(self).to_json_string(
                 {
@@ -400,6 +423,39 @@ class RollforwardStack(Stack):
 
         self._grant(settings)
         self._narrow_log_delivery_key_use()
+
+    def _powertools_account(self) -> str:
+        """The layer's publisher account for the stack's region.
+
+        With a concrete region, known at synth: an unsupported one fails the synth. An
+        environment-agnostic stack looks the region up at deploy: the commercial account in the
+        `aws` partition, the mapping elsewhere (CloudFormation refuses a region it lacks)."""
+        region = Stack.of(self).region
+        if not Token.is_unresolved(region):
+            if region in POWERTOOLS_ACCOUNTS_BY_REGION:
+                return POWERTOOLS_ACCOUNTS_BY_REGION[region]
+            if region.startswith(("cn-", "us-gov-", "us-iso", "eu-isoe-")):
+                supported = ", ".join(sorted(POWERTOOLS_ACCOUNTS_BY_REGION))
+                raise UnsupportedRegion(
+                    f"no Powertools for AWS Lambda (Python) layer is published in {region}; "
+                    f"outside the commercial partition rollforward supports {supported}"
+                )
+            return POWERTOOLS_COMMERCIAL_ACCOUNT
+        mapping = CfnMapping(
+            self,
+            "PowertoolsLayerAccount",
+            mapping={r: {"account": a} for r, a in POWERTOOLS_ACCOUNTS_BY_REGION.items()},
+        )
+        commercial = CfnCondition(
+            self, "CommercialPartition", expression=Fn.condition_equals(Aws.PARTITION, "aws")
+        )
+        return Token.as_string(
+            Fn.condition_if(
+                commercial.logical_id,
+                POWERTOOLS_COMMERCIAL_ACCOUNT,
+                mapping.find_in_map(Aws.REGION, "account"),
+            )
+        )
 
     def _narrow_log_delivery_key_use(self) -> None:
         """The state machine's L2 lets `delivery.logs.amazonaws.com` decrypt with the key

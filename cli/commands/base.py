@@ -66,6 +66,7 @@ class GlobalOptions:
     endpoint_url: str | None = None
     emulator: bool = False
     output: str = "table"
+    stack: str | None = None
 
 
 def emulator_hint(endpoint: str) -> str:
@@ -143,7 +144,7 @@ class Context:
 
     @cached_property
     def discovery(self) -> dict[str, Any]:
-        return discover(self.target)
+        return discover(self.target, self.options.stack)
 
     @cached_property
     def ledger(self) -> Ledger:

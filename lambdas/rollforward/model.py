@@ -73,5 +73,11 @@ class PinKey:
         return cls(arn, qualifier)
 
 
-# The SSM parameter where a deployed stack says where its resources are (CLI and console).
-DISCOVERY_PARAMETER = "/rollforward/discovery"
+# The SSM parameters where each deployed stack says where its resources are (CLI and console):
+# one per stack, so that two stacks in one account and region never collide.
+DISCOVERY_PATH = "/rollforward/stacks/"
+
+
+def discovery_parameter(stack_name: str) -> str:
+    """The discovery parameter of the stack named `stack_name`."""
+    return f"{DISCOVERY_PATH}{stack_name}/discovery"

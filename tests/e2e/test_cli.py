@@ -26,6 +26,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from rollforward.clock import parse_iso
+from rollforward.model import discovery_parameter
 from rollforward_cli.main import main
 
 from emulator.server import EmulatorServer
@@ -127,11 +128,11 @@ def emulator() -> Iterator[Emulator]:
     # the same value while they run, so their save/restore cannot take it away mid-command.
     os.environ["AWS_ENDPOINT_URL"] = server.endpoint_url
     try:
-        deploy_rollforward(region=REGION)
+        deployment = deploy_rollforward(region=REGION)
         boot = Emulator(server, {}, {})
         ssm = boot.client("ssm")
         discovery = json.loads(
-            ssm.get_parameter(Name="/rollforward/discovery")["Parameter"]["Value"]
+            ssm.get_parameter(Name=discovery_parameter(deployment.stack_name))["Parameter"]["Value"]
         )
         iam = boot.client("iam")
         iam.create_user(UserName="oncall-alice")

@@ -14,13 +14,19 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from emulator.stack import STACK_NAME, synthesize, synthesize_assembly
+from emulator.stack import SECOND_STACK_NAME, STACK_NAME, synthesize, synthesize_assembly
 
 
 @pytest.fixture(scope="session")
 def template_json() -> dict[str, Any]:
     """The CloudFormation template as a dict (do not mutate: it is shared)."""
     return synthesize()
+
+
+@pytest.fixture(scope="session")
+def second_template_json() -> dict[str, Any]:
+    """The same app's template under another stack name, from the same synthesis."""
+    return synthesize(stack_name=SECOND_STACK_NAME)
 
 
 @pytest.fixture(scope="session")
