@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from rollforward.model import discovery_parameter
 
 from emulator.server import EmulatorServer
 from emulator.stack import deploy_rollforward
@@ -62,9 +63,10 @@ def served(*, throttling: bool = False, deploy: bool = True) -> Iterator[Served]
     try:
         discovery: dict[str, Any] = {}
         if deploy:
-            deploy_rollforward(region=REGION)
+            deployment = deploy_rollforward(region=REGION)
             ssm = Served(server, {}).client("ssm")
-            parameter = ssm.get_parameter(Name="/rollforward/discovery")["Parameter"]["Value"]
+            name = discovery_parameter(deployment.stack_name)
+            parameter = ssm.get_parameter(Name=name)["Parameter"]["Value"]
             discovery = json.loads(parameter)
         yield Served(server, discovery)
     finally:
