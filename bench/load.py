@@ -44,6 +44,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
+from rollforward.model import discovery_parameter
 
 from emulator.server import EmulatorServer
 from emulator.stack import deploy_rollforward
@@ -116,9 +117,10 @@ class Server:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         STATE.handler_log_level = "ERROR"
         self.server = EmulatorServer(port=0, throttling=False).start()
-        deploy_rollforward(region=REGION)
+        deployment = deploy_rollforward(region=REGION)
+        name = discovery_parameter(deployment.stack_name)
         self.discovery = json.loads(
-            self.client("ssm").get_parameter(Name="/rollforward/discovery")["Parameter"]["Value"]
+            self.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
         )
 
     def client(self, service: str, config: Config | None = None) -> Any:
