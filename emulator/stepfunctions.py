@@ -194,6 +194,34 @@ def _strict_error_equals(original: Any) -> Any:
     return eval_body
 
 
+MAX_TIMEOUT_SECONDS = 99_999_999
+
+
+def _strict_timeout_seconds_path(original: Any) -> Any:
+    """TimeoutSecondsPath must select a positive integer (at most 99999999); AWS fails the
+    execution with States.Runtime otherwise. moto times out at once on 0 or a negative value
+    and waits a fractional timeout."""
+    from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
+
+    def eval_seconds(self: Any, env: Any) -> int:
+        try:
+            self.string_sampler.eval(env=env)
+        except NoSuchJsonPathError:
+            return original(self, env)  # type: ignore[no-any-return]  # raises States.Runtime
+        seconds = env.stack.pop()
+        valid = isinstance(seconds, int) and not isinstance(seconds, bool)
+        if not valid or not 0 < seconds <= MAX_TIMEOUT_SECONDS:
+            path = self.string_sampler.literal_value
+            raise _runtime_failure(
+                env,
+                f"The TimeoutSecondsPath parameter does not reference a positive integer: "
+                f"{path} == {json.dumps(seconds)}",
+            )
+        return int(seconds)
+
+    return eval_seconds
+
+
 def is_within_size_quota(value: Any) -> bool:
     """At most 256 KiB as UTF-8 JSON. moto measures a string without its quotes and refuses
     exactly 256 KiB."""
@@ -392,6 +420,7 @@ def install() -> None:
         return
     from moto.stepfunctions.parser.asl.component.common.error_name import error_equals_decl
     from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.component.common.timeouts import timeout
     from moto.stepfunctions.parser.asl.component.state import state as state_module
     from moto.stepfunctions.parser.asl.component.state.choice.comparison import (
         comparison_variable,
@@ -424,6 +453,9 @@ def install() -> None:
     )
     error_equals_decl.ErrorEqualsDecl._eval_body = _strict_error_equals(  # type: ignore[method-assign]
         error_equals_decl.ErrorEqualsDecl._eval_body
+    )
+    timeout.TimeoutSecondsPath._eval_seconds = _strict_timeout_seconds_path(  # type: ignore[method-assign]
+        timeout.TimeoutSecondsPath._eval_seconds
     )
     for module in (state_module, state_task_lambda, state_task_service):
         module.is_within_size_quota = is_within_size_quota  # type: ignore[attr-defined]

@@ -187,6 +187,36 @@ def test_result_path_creates_missing_objects(aws):
     assert json.loads(described["output"]) == {"keep": True, "x": {"y": {"r": 1}}}
 
 
+def _timeout_path_machine() -> str:
+    queue = boto3.client("sqs").create_queue(QueueName=f"t-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    task = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+        "TimeoutSecondsPath": "$.timeout",
+        "End": True,
+    }
+    return _machine({"StartAt": "Ask", "States": {"Ask": task}})
+
+
+@pytest.mark.parametrize("timeout", [0, -5, 1.5, "10", True, 100_000_000])
+def test_timeout_seconds_path_must_select_a_positive_integer(aws, timeout):
+    sfn = boto3.client("stepfunctions")
+    started = sfn.start_execution(
+        stateMachineArn=_timeout_path_machine(), input=json.dumps({"timeout": timeout})
+    )
+    assert_runtime_failure(_finish(started["executionArn"]), "TimeoutSecondsPath")
+
+
+def test_timeout_seconds_path_with_a_positive_integer_waits(aws):
+    sfn = boto3.client("stepfunctions")
+    started = sfn.start_execution(
+        stateMachineArn=_timeout_path_machine(), input=json.dumps({"timeout": 86400})
+    )
+    time.sleep(0.5)
+    assert sfn.describe_execution(executionArn=started["executionArn"])["status"] == "RUNNING"
+
+
 # --- errors that no catch-all catches ------------------------------------------------------
 
 
