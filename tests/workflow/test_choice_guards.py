@@ -85,6 +85,7 @@ def test_canary_next_routes_every_canary_output(aws, states, state_input, expect
         ({"decision": "approved", "approver": "arn:aws:iam::1:user/oncall-b"}, "RecordApproval"),
         ({"decision": "rejected"}, "RecordRejection"),
         ({"decision": "closed"}, "Closed"),
+        ({"decision": "forged"}, "RequestApproval"),
         ({}, "RecordRejection"),  # an answer without a decision is not an approval
     ],
 )
