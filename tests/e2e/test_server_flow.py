@@ -231,7 +231,8 @@ def test_the_hand_driven_flow_runs_a_canary_to_its_end(server: Served) -> None:
     assert alias["FunctionVersion"] != baseline
     assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
     assert lam.get_runtime_management_config(FunctionName=NAME)["UpdateRuntimeOn"] == "Auto"
-    assert probe.latencies and probe.statuses == {400}, probe.statuses
+    # Every probe was answered by the decision handler (a refusal), none timed out or failed.
+    assert probe.latencies and all(400 <= s < 500 for s in probe.statuses), probe.statuses
     assert max(probe.latencies) < PROMPT, f"slowest decision-API answer {max(probe.latencies):.1f}s"
 
 
