@@ -7,8 +7,9 @@ Scenario: `rollforward emulator --deploy` in this process (an `EmulatorServer` o
 the stack deployed through HTTP), every call over HTTP as an operator's would be.
 
 1. Idle executions. Process CPU over `--idle-window` real seconds with nothing running (the
-   baseline), then with `--idle` executions parked in a one-day Wait state; CPU per idle
-   execution, and the ratio to the baseline. Then they are stopped.
+   baseline), then with `--idle` executions parked as `bench.idle.park` parks them (half in a
+   30-day Wait, half in `.waitForTaskToken`); CPU per idle execution, and the ratio to the
+   baseline. Then they are stopped.
 2. Pins. `--pins` fleet functions are created (throttling off), then, with Lambda's 15 req/s
    shared control-plane bucket on, one `PutRuntimeManagementConfig` (Manual) each, spread
    evenly over `--window` seconds by 8 client threads with adaptive retries (429s retried, as
@@ -46,6 +47,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from rollforward.model import discovery_parameter
 
+from bench.idle import park
 from emulator.server import EmulatorServer
 from emulator.stack import deploy_rollforward
 from emulator.state import STATE
@@ -56,10 +58,6 @@ ACCOUNT = "123456789012"
 KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 PIN_THREADS = 8
 USER_RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10}, read_timeout=120)
-PARKED_MACHINE = {
-    "StartAt": "Park",
-    "States": {"Park": {"Type": "Wait", "Seconds": 86400, "End": True}},
-}
 
 
 @dataclass
@@ -164,30 +162,25 @@ def cpu_per_second(window: float) -> float:
 
 
 def measure_idle(server: Server, executions: int, window: float) -> IdleFigures:
+    """bench.idle's parked executions (half in a Wait, half in `.waitForTaskToken`), started
+    through the server; process CPU over `window` before and after they park."""
     sfn = server.client("stepfunctions")
-    role = server.client("iam").create_role(RoleName="bench-parked", AssumeRolePolicyDocument="{}")[
-        "Role"
-    ]["Arn"]
-    machine = sfn.create_state_machine(
-        name="bench-parked", roleArn=role, definition=json.dumps(PARKED_MACHINE)
-    )["stateMachineArn"]
     baseline = cpu_per_second(window)
-    for index in range(executions):
-        sfn.start_execution(stateMachineArn=machine, name=f"parked-{index:05d}")
-    _wait_until(
-        lambda: _all_parked(sfn, machine, executions), what=f"{executions} parked executions"
-    )
+    arns = park(sfn, server.client("sqs"), executions)
+    _wait_until(lambda: _all_parked(sfn, arns), what=f"{executions} parked executions")
     idle = cpu_per_second(window)
-    _stop_all(sfn, machine)
+    for arn in arns:
+        sfn.stop_execution(executionArn=arn)
     return IdleFigures(executions, window, baseline, idle)
 
 
-def _all_parked(sfn: Any, machine: str, expected: int) -> bool:
-    running = _executions(sfn, machine, "RUNNING")
-    if len(running) < expected:
-        return False
-    last = sfn.get_execution_history(executionArn=running[-1]["executionArn"])["events"]
-    return bool(last) and last[-1]["type"] == "WaitStateEntered"
+def _all_parked(sfn: Any, arns: list[str]) -> bool:
+    """The last two started (one per kind) have reached their parking state."""
+    for arn in arns[-2:]:
+        events = sfn.get_execution_history(executionArn=arn)["events"]
+        if not events or events[-1]["type"] not in {"WaitStateEntered", "TaskSubmitted"}:
+            return False
+    return True
 
 
 def _wait_until(check: Callable[[], bool], what: str, timeout: float = 600.0) -> None:
