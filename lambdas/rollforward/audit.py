@@ -97,6 +97,9 @@ class AuditTrail:
     """Writes and reads audit records. `logs` is a boto3 CloudWatch Logs client."""
 
     def __init__(self, logs: Any, log_group: str) -> None:
+        if not log_group:
+            # Records written to no group would be lost without a trace: refuse up front.
+            raise ValueError("AuditTrail needs a log group (AUDIT_LOG_GROUP is unset or empty)")
         self._logs = logs
         self._group = log_group
 
@@ -118,8 +121,6 @@ class AuditTrail:
             id=uuid.uuid4().hex,
         )
         logger.info(f"audit {record.event}", extra={"audit_record": json.loads(record.to_json())})
-        if not self._group:
-            return record
         stream = f"{record.at:%Y/%m/%d}"
         entry = {"timestamp": int(record.at.timestamp() * 1000), "message": record.to_json()}
         try:

@@ -30,6 +30,16 @@ RETRY_CONFIG = Config(
 )
 
 
+class MissingSetting(Exception):
+    """A variable the deployed function must have is unset or empty: fail before doing any
+    work, naming the variable, rather than run without (e.g. drop the audit trail)."""
+
+
+# Every deployed function gets these (infra/stack.py `common_environment`); without them a
+# handler would write nowhere or, for the audit trail, silently drop the records.
+REQUIRED_VARIABLES = ("LEDGER_TABLE", "APPROVALS_TABLE", "AUDIT_LOG_GROUP")
+
+
 @dataclass(frozen=True)
 class Settings:
     ledger_table: str
@@ -45,15 +55,21 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """From the function's environment (a deployed function's variables, for tools)."""
         env = os.environ if env is None else env
+        missing = [name for name in REQUIRED_VARIABLES if not env.get(name)]
+        if missing:
+            raise MissingSetting(
+                f"rollforward: required environment variable(s) unset or empty: "
+                f"{', '.join(missing)} (set by the CDK stack on every function)"
+            )
         return cls(
-            ledger_table=env.get("LEDGER_TABLE", ""),
-            approvals_table=env.get("APPROVALS_TABLE", ""),
+            ledger_table=env["LEDGER_TABLE"],
+            approvals_table=env["APPROVALS_TABLE"],
             topics={
                 "owner": env.get("OWNER_TOPIC_ARN", ""),
                 "team": env.get("TEAM_TOPIC_ARN", ""),
                 "oncall": env.get("ONCALL_TOPIC_ARN", ""),
             },
-            audit_log_group=env.get("AUDIT_LOG_GROUP", ""),
+            audit_log_group=env["AUDIT_LOG_GROUP"],
             state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
             policy=_policy(env.get("POLICY", "")),
             console_url=env.get("CONSOLE_URL", ""),
