@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from rollforward.audit import AuditTrail
 from rollforward.handlers.wiring import REQUIRED_VARIABLES, MissingSetting, Settings
 
