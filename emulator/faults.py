@@ -1,6 +1,6 @@
 """Fault injection for the embedded AWS: make the next N calls of an operation fail as AWS would.
 
-The canary's safety invariant (DESIGN.md §2) is only worth what it survives. A test arms a
+The canary's safety invariant (docs/design.md §2) is only worth what it survives. A test arms a
 fault, drives the lifecycle, and checks the function ended promoted-and-verified or exactly as
 it was:
 

@@ -1,6 +1,6 @@
 """Lambda runtime management for the embedded AWS: the API moto lacks, and what each version runs.
 
-What AWS does (DESIGN.md §1) and this module reproduces on top of moto:
+What AWS does (docs/design.md §1) and this module reproduces on top of moto:
 
 - `GET|PUT /2021-07-20/functions/{FunctionName}/runtime-management-config?Qualifier=` — the
   runtime update mode (`Auto` | `FunctionUpdate` | `Manual`) of one function *version*

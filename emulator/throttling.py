@@ -1,6 +1,6 @@
 """Lambda's control-plane rate limits for the embedded AWS.
 
-AWS (DESIGN.md §1): per account and region, `GetFunction` has its own 100 req/s bucket and every
+AWS (docs/design.md §1): per account and region, `GetFunction` has its own 100 req/s bucket and every
 other control-plane call shares one 15 req/s bucket — ListFunctions, GetFunctionConfiguration,
 Get/PutRuntimeManagementConfig, PublishVersion, UpdateAlias, and the user's own deploys. The
 quotas cannot be raised, so rollforward has to live within them; this module makes the emulator

@@ -1,4 +1,4 @@
-"""How operators and auditors watch rollforward in CloudWatch (DESIGN.md §3).
+"""How operators and auditors watch rollforward in CloudWatch (docs/design.md §3).
 
 - a dashboard of the EMF metrics the handlers publish with Powertools Metrics (namespace and
   `service` dimension `rollforward`), the remediation executions and the functions' errors;

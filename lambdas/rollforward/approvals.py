@@ -65,7 +65,7 @@ class DecisionResult:
     approver: str
     reason: str
     # The approver accepts rolling forward an alias-less function with no test events on a
-    # bake alone (DESIGN.md §2); the canary reads it from the task output.
+    # bake alone (docs/design.md §2); the canary reads it from the task output.
     accept_untested: bool = False
 
     def to_dict(self) -> dict[str, str | bool]:

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-# Lambda operations that do not draw on the shared 15 req/s bucket (DESIGN.md §1):
+# Lambda operations that do not draw on the shared 15 req/s bucket (docs/design.md §1):
 # GetFunction has its own 100 req/s bucket; invocations are data plane.
 SHARED_BUCKET_EXEMPT = frozenset(
     {"GetFunction", "Invoke", "InvokeAsync", "InvokeWithResponseStream"}

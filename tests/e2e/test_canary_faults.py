@@ -1,4 +1,4 @@
-"""The canary's safety invariant under faults (DESIGN.md §2, issue 4).
+"""The canary's safety invariant under faults (docs/design.md §2, issue 4).
 
 Whatever fails, a function ends either promoted and verified (alias 100% on the candidate,
 `$LATEST` and the candidate Auto, ledger RESOLVED) or exactly as it was (alias 100% on the

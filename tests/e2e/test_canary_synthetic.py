@@ -1,4 +1,4 @@
-"""The synthetic canary, for functions invoked unqualified (no alias) — DESIGN.md §2, issue 4.
+"""The synthetic canary, for functions invoked unqualified (no alias) — docs/design.md §2, issue 4.
 
 The candidate version is invoked with the owner's test events (an SSM parameter named by the
 function's `rollforward:test-events` tag, holding a JSON list); if they pass, `$LATEST` goes Auto
