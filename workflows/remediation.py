@@ -39,6 +39,10 @@ TRANSIENT_ERRORS = [
     "rollforward.Transient",
 ]
 
+# Between two Rollback attempts that each exhausted their own retries (capped, not growing:
+# the loop must stay well inside an execution's one-year limit).
+ROLLBACK_BACKOFF = Duration.minutes(30)
+
 
 @dataclass(frozen=True)
 class RemediationFunctions:
@@ -196,6 +200,8 @@ def _canary(
                                    ├─ post_bake ─► PostPromotionBake (Wait) ─► Verify ─► CanaryNext
                                    ├─ resolved ─► Resolve ─► Resolved
                                    ├─ rollback / ask_human ─► Rollback ─► back to the ladder
+                                   │        ▲   └─ failed ─► RollbackBackoff (Wait 30m) ─┐
+                                   │        └────────────────────────────────────────────┘
                                    └─ stopped / rolled back / superseded ─► back to the ladder
 
     Every canary task's Catch leads to Rollback, which restores what rollforward changed.
@@ -211,7 +217,15 @@ def _canary(
         retry_attempts=20,
         max_retry_delay=Duration.minutes(10),
     )
-    rollback.add_catch(record_failure, errors=["States.ALL"], result_path="$.failure")
+    # ... and never give up: a storm that outlasts those retries waits and rolls back again,
+    # until the function is restored or a human has taken it over (Rollback hands that back).
+    # Its own error goes to `$.rollback_failure`, so `$.failure` keeps why the canary stopped.
+    # One loop turn is three transitions at most every ~40 minutes: far from the one-year cap.
+    rollback_backoff = sfn.Wait(
+        scope, "RollbackBackoff", time=sfn.WaitTime.duration(ROLLBACK_BACKOFF)
+    )
+    rollback.add_catch(rollback_backoff, errors=["States.ALL"], result_path="$.rollback_failure")
+    rollback_backoff.next(rollback)
     rollback.next(back_to_ladder)
 
     def canary_task(state_id: str, action: str) -> tasks.LambdaInvoke:

@@ -48,6 +48,7 @@ from emulator.inprocess import EmbeddedAws
 from emulator.stack import deploy_rollforward
 from emulator.traffic import generate_traffic
 from tests.e2e.harness import Lifecycle, Principal, approve_pending, wait_for
+from workflows.remediation import ROLLBACK_BACKOFF
 
 ALIAS = "live"
 BAKE = timedelta(minutes=10)
@@ -244,10 +245,14 @@ def fail(
 
 
 def storm(
-    operation: str, code: str, *, service: faults.Service = "lambda", through_rollback: bool = False
+    operation: str,
+    code: str,
+    *,
+    service: faults.Service = "lambda",
+    through_rollback: timedelta | None = None,
 ) -> Arm:
     """Every call fails until the state machine gives the step up and invokes Rollback (or, with
-    `through_rollback`, until the case ends)."""
+    `through_rollback`, for that long on the emulated clock from arming, Rollback included)."""
 
     def arm(run: Run) -> faults.Fault:
         fault = faults.inject(
@@ -257,7 +262,11 @@ def storm(
             function=run.name if service == "lambda" else None,
             service=service,
         )
-        if not through_rollback:
+        if through_rollback is not None:
+            clock = run.lifecycle.aws.state.clock
+            until = clock.now() + through_rollback
+            fault.when = lambda call: clock.now() < until
+        else:
             faults.before_call("Invoke", lambda call: faults.disarm(fault), when=_invokes_rollback)
         return fault
 
@@ -523,19 +532,21 @@ CASES = [
     Case(
         "rollback-alias-429-storm",
         "rollback (UpdateAlias back)",
-        "429 storm",
+        "429 storm for 3 hours",
         BAKE_1,
-        storm("UpdateAlias", TTL, through_rollback=True),
+        storm("UpdateAlias", TTL, through_rollback=timedelta(hours=3)),
         "restored",
         broken_runtime=True,
-        marks=(
-            pytest.mark.xfail(
-                strict=True,
-                reason="a storm that outlasts Rollback's own retries (20 attempts, about two "
-                "hours) ends in RecordFailure with the alias still weighted; on-call is paged by "
-                "the failed-execution alarm. Needs a Wait->Rollback loop that never gives up.",
-            ),
-        ),
+    ),
+    Case(
+        # Outlasts Rollback's own retries several times: RollbackBackoff -> Rollback loops.
+        "rollback-alias-429-6h",
+        "rollback (UpdateAlias back)",
+        "429 storm for 6 hours",
+        BAKE_1,
+        storm("UpdateAlias", TTL, through_rollback=timedelta(hours=6)),
+        "restored",
+        broken_runtime=True,
     ),
     # humans
     Case(
@@ -609,11 +620,14 @@ def drive(run: Run, case: Case) -> list[Any]:
         armed.append(case.arm(run))
     approve_pending(lifecycle, run.name, run.approver)
     states: list[str] = []
-    for _ in range(16):
+    for _ in range(40):
         lifecycle.settle()
         states = run.states_entered()
         if _canary_over(run.execution(), states):
             break
+        if states[-1] == "RollbackBackoff":  # a storm outlasted Rollback's retries: wait it out
+            lifecycle.aws.state.clock.advance(timedelta(seconds=ROLLBACK_BACKOFF.to_seconds()))
+            continue
         if not armed and _parked_at(states) == case.at:
             armed.append(case.arm(run))  # parked in a Wait: the fault meets the next step
         serve_one_bake(run)
@@ -718,7 +732,12 @@ def render_table(rows: list[dict[str, str]]) -> str:
 
 def canary_path(history: list[dict[str, Any]]) -> str:
     """How the execution left the canary, and how many task attempts failed on the way."""
-    names = {"Resolve": "resolved", "Rollback": "rollback", "RecordFailure": "record-failure"}
+    names = {
+        "Resolve": "resolved",
+        "Rollback": "rollback",
+        "RollbackBackoff": "backoff",
+        "RecordFailure": "record-failure",
+    }
     states = _states(history)
     seen = " > ".join(dict.fromkeys(names[s] for s in states if s in names)) or "in StartCanary"
     failed = sum(e["type"] == "TaskFailed" for e in history)
