@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 from rollforward.audit import AuditEvent, AuditTrail
 from rollforward.clock import iso, parse_iso, utc_now
 from rollforward.ledger import Hold, Ledger, Pin, Stage
-from rollforward.live import TransientAwsError, error_code, read_runtime_setting
+from rollforward.live import RuntimeSetting, TransientAwsError, error_code, read_runtime_setting
 from rollforward.model import PinKey
 from rollforward.policy import Policy, StagePlan, resolve_until
 
@@ -386,16 +386,18 @@ class Approvals:
             raise Refused(409, f"{pin_id} is no longer tracked ({pin.stage}): nothing to decide")
         if self.lambda_client is not None:
             try:
-                live = read_runtime_setting(self.lambda_client, pin.key)
+                live: RuntimeSetting | bool | None = read_runtime_setting(
+                    self.lambda_client, pin.key
+                )
             except TransientAwsError:
-                raise Refused(
-                    503, "AWS throttled reading the function's runtime setting; try again"
-                ) from None
+                # Throttled: decide on the ledger alone. The canary's preflight re-reads the
+                # live setting before it changes anything, so a lifted pin is still not moved.
+                live = True
             if live is None:
                 raise Refused(
                     410, f"{pin_id}: the function or version no longer exists; nothing to decide"
                 )
-            if not live.is_pinned:
+            if isinstance(live, RuntimeSetting) and not live.is_pinned:
                 raise Refused(
                     409,
                     f"{pin_id} was lifted (runtime updates are {live.mode}): nothing to decide",

@@ -365,7 +365,16 @@ def test_snooze_then_status_shows_it_snoozed_and_the_ladder_waits(emulator: Emul
     # A pin of its own, fresh on the ladder: the other pins' stages depend on test order.
     inventory = _pin_new_function(emulator, "inventory")
 
-    result = emulator.cli("snooze", "inventory", "--until", "5d", "--reason", "release freeze")
+    # A hold takes an approver's authority (root may never hold a pin).
+    result = emulator.cli(
+        "snooze",
+        "inventory",
+        "--until",
+        "5d",
+        "--reason",
+        "release freeze",
+        env=emulator.approver_env,
+    )
     assert result.code == 0, result.err
     assert f"snoozed {inventory}" in result.out
 
