@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from rollforward import failures
 from rollforward.approvals import MAX_REASON
 from rollforward.audit import AuditRecord
 from rollforward.clock import iso, parse_iso, utc_now
@@ -62,6 +63,7 @@ from rollforward_cli.commands.base import (
     ensure_reachable,
 )
 from rollforward_cli.commands.pins import NextStep, next_step
+from rollforward_cli.errors import explain
 from rollforward_cli.render import (
     Output,
     format_age,
@@ -809,6 +811,9 @@ class CanaryView:
     facts: list[tuple[str, str]]
     steps: list[ChartStep]
     chart: CanaryChart | None
+    # Behind a disclosure: the failure's own document (a trace, if any) and the raw evidence.
+    failure_details: str = ""
+    raw_evidence: str = ""
 
     @classmethod
     def of(cls, title: str, state: dict[str, Any], records: Sequence[AuditRecord]) -> CanaryView:
@@ -833,6 +838,7 @@ class CanaryView:
         ]
         verdicts = [v for v in state.get("verdicts") or [] if isinstance(v, dict)]
         steps = chart_steps(verdicts, judged, ended)
+        because = failures.split_reason(str(state.get("rolled_back_because", "")))
         facts = [
             ("Strategy", str(state.get("strategy", ""))),
             ("Alias", str(state.get("alias", ""))),
@@ -841,7 +847,7 @@ class CanaryView:
             ("Candidate runtime", str(state.get("candidate_runtime_arn", ""))),
             ("Started", str(state.get("started_at", ""))),
             ("Next", str(state.get("next", ""))),
-            ("Rolled back because", str(state.get("rolled_back_because", ""))),
+            ("Rolled back because", because.sentence),
             ("Restored", "; ".join(str(r) for r in state.get("restored") or [])),
         ]
         return cls(
@@ -849,6 +855,8 @@ class CanaryView:
             facts=[(label, value) for label, value in facts if value],
             steps=steps,
             chart=canary_chart(steps),
+            failure_details=because.details,
+            raw_evidence=json.dumps(state, indent=2, sort_keys=True, default=str),
         )
 
 
@@ -974,12 +982,9 @@ class ConsoleApp:
             )
         except (ClientError, BotoCoreError, requests.RequestException) as error:
             logger.warning("AWS call failed: %s", error)
+            sentence, _ = explain(error)  # one sentence: no web page, trace or file path
             response = self.page(
-                "message.html",
-                token,
-                502,
-                title="AWS did not answer",
-                message=" ".join(str(error).split()),
+                "message.html", token, 502, title="AWS did not answer", message=sentence
             )
         except HTTPException as error:
             response = self.page(

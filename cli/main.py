@@ -17,22 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from importlib import metadata
 from typing import NoReturn, TextIO
 
-import requests
-from botocore.exceptions import (
-    ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    ProfileNotFound,
-)
 from rollforward_cli.aws import AmbiguousDeployment, NotDeployed
 from rollforward_cli.commands import decisions, delegates, emulator, pins, scan
 from rollforward_cli.commands.base import (
-    EXIT_FAILED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     CliError,
@@ -40,18 +31,10 @@ from rollforward_cli.commands.base import (
     GlobalOptions,
     UsageError,
 )
+from rollforward_cli.errors import explain
 from rollforward_cli.render import OUTPUT_FORMATS, Output
 
 COMMAND_GROUPS = (pins, decisions, scan, delegates, emulator)
-# Credentials AWS does not accept: the target cannot be used, whatever the command.
-AUTH_ERRORS = {
-    "UnrecognizedClientException",
-    "InvalidClientTokenId",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "InvalidSignatureException",
-    "SignatureDoesNotMatch",
-}
 
 
 class Parser(argparse.ArgumentParser):
@@ -89,6 +72,12 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default(os.environ.get("ROLLFORWARD_STACK") or None),
         help="the rollforward stack (CloudFormation stack name) when several are deployed "
         "in the account and region (default: ROLLFORWARD_STACK, else the only one)",
+    )
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=default(False),
+        help="after an error's one-line explanation, print its details (traceback)",
     )
     group.add_argument(
         "--output",
@@ -165,27 +154,15 @@ def main(
     except NotDeployed as error:
         out.error(str(error))
         return EXIT_UNREACHABLE
-    except ProfileNotFound as error:
-        out.error(str(error))
-        return EXIT_USAGE
-    except NoRegionError:
-        out.error("no AWS region configured: pass --region or set AWS_REGION")
-        return EXIT_USAGE
-    except NoCredentialsError:
-        out.error("no AWS credentials: configure a profile, or use --emulator")
-        return EXIT_UNREACHABLE
-    except (EndpointConnectionError, ConnectTimeoutError, requests.ConnectionError) as error:
-        out.error(f"cannot reach AWS: {error}")
-        return EXIT_UNREACHABLE
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        out.error(
-            f"AWS refused {error.operation_name}: {code}: {error.response.get('Error', {}).get('Message', '')}"
-        )
-        return EXIT_UNREACHABLE if code in AUTH_ERRORS else EXIT_FAILED
     except KeyboardInterrupt:
         out.error("interrupted")
         return 130
+    except Exception as error:  # every other failure: one sentence, details only on request
+        sentence, code = explain(error)
+        out.error(sentence)
+        if getattr(args, "debug", False):
+            stderr.write("".join(traceback.format_exception(error)))
+        return code
 
 
 if __name__ == "__main__":

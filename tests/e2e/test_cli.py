@@ -462,3 +462,34 @@ def test_scan_runs_the_deployed_scan_function(emulator: Emulator) -> None:
     result = emulator.cli("scan", "--dry-run", "--output", "json")
     assert result.code == 0, result.err
     assert result.json()["dry_run"] is True
+
+
+# ------------------------------------------------------------------------ errors on-call can act on
+def test_https_to_an_http_emulator_is_one_line_and_exit_3(emulator: Emulator) -> None:
+    https = emulator.endpoint.replace("http://", "https://")
+    result = emulator.cli("--endpoint-url", https, "status")
+    assert result.code == 3
+    assert result.out == ""
+    (line,) = result.err.splitlines()
+    assert line.startswith("rollforward: Cannot reach https://127.0.0.1:")
+    assert "use an http:// URL" in line
+    assert "Traceback" not in result.err
+
+
+def test_debug_adds_the_details_after_the_sentence(emulator: Emulator) -> None:
+    https = emulator.endpoint.replace("http://", "https://")
+    result = emulator.cli("--endpoint-url", https, "--debug", "status")
+    assert result.code == 3
+    first, *details = result.err.splitlines()
+    assert first.startswith("rollforward: Cannot reach")
+    assert any("Traceback" in line for line in details)
+
+
+def test_a_region_the_endpoint_does_not_serve_is_a_sentence_not_a_web_page(
+    emulator: Emulator,
+) -> None:
+    result = emulator.cli("--region", "xx-bogus-9", "status")
+    assert result.code == 3, result.err
+    (line,) = result.err.splitlines()
+    assert "<" not in line and "html" not in line.lower()
+    assert "--endpoint-url and --region" in line

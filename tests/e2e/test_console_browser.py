@@ -283,6 +283,10 @@ def test_on_call_decides_in_the_console(lifecycle: Lifecycle, tmp_path: Path) ->
         assert "fail" in canary.locator("table.verdicts").inner_text()
         assert canary.locator("svg.chart circle.dot.candidate").count() == steps.count() >= 1
         assert "candidate error rate" in canary.inner_text()  # why it was rolled back
+        main_view = canary.locator("dl.fields").inner_text()
+        assert "Traceback" not in main_view and ".py" not in main_view and "{" not in main_view
+        assert canary.locator("details.evidence pre").count() == 1  # behind a disclosure
+        assert not canary.locator("details.evidence pre").is_visible()
         timeline = page.locator("table.timeline").inner_text()
         assert "canary step" in timeline and "rolled back" in timeline
         canary.screenshot(path=str(SCREENSHOTS / "console-canary-rolled-back.png"))

@@ -11,6 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from rollforward import failures
 from rollforward.canary import IN_FLIGHT, Canary, CanaryState, Stop
 from rollforward.clock import utc_now
 from rollforward.handlers import wiring
@@ -75,9 +76,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             }
         if action == "rollback":
             failure = raw.get("failure") or {}
+            # A sentence, never Lambda's error document with its stack trace (that stays in
+            # the execution history).
             reason = (
                 state.reason
-                or f"{failure.get('Error', 'a step failed')}: {str(failure.get('Cause', ''))[:300]}"
+                or failures.describe(failure.get("Error", ""), failure.get("Cause", "")).sentence
             )
             return _rolled_back(tracker, canary, pin, raw, state, reason)
         raise ValueError(f"unknown canary action {action!r}")
