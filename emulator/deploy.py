@@ -93,6 +93,7 @@ class TemplateDeployer:
             "AWS::SNS::Topic": self._sns_topic,
             "AWS::Logs::LogGroup": self._log_group,
             "AWS::IAM::Role": self._iam_role,
+            "AWS::IAM::Policy": self._iam_policy,
             "AWS::Lambda::Function": self._lambda_function,
             "AWS::StepFunctions::StateMachine": self._state_machine,
             "AWS::Events::Rule": self._events_rule,
@@ -259,6 +260,39 @@ class TemplateDeployer:
             AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
         )["Role"]
         self._set(logical, name, Arn=role["Arn"], RoleId=role["RoleId"])
+        iam = self.client("iam")
+        for policy in props.get("Policies", []):
+            iam.put_role_policy(
+                RoleName=name,
+                PolicyName=policy["PolicyName"],
+                PolicyDocument=json.dumps(policy["PolicyDocument"]),
+            )
+        for arn in props.get("ManagedPolicyArns", []):
+            try:
+                iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+            except iam.exceptions.NoSuchEntityException:
+                # moto loads AWS managed policies only on request; such a role (API Gateway's
+                # logging role) is never used by a call the emulator evaluates.
+                continue
+
+    def _iam_policy(self, logical: str, props: dict[str, Any]) -> None:
+        """The policy as synthesized, inline on each of its roles: IAM enforcement
+        (emulator.iam) evaluates every call of the stack's functions against it."""
+        iam = self.client("iam")
+        document = json.dumps(props["PolicyDocument"])
+        for role in props.get("Roles", []):
+            iam.put_role_policy(
+                RoleName=role, PolicyName=props["PolicyName"], PolicyDocument=document
+            )
+        for user in props.get("Users", []):
+            iam.put_user_policy(
+                UserName=user, PolicyName=props["PolicyName"], PolicyDocument=document
+            )
+        for group in props.get("Groups", []):
+            iam.put_group_policy(
+                GroupName=group, PolicyName=props["PolicyName"], PolicyDocument=document
+            )
+        self._set(logical, f"{self.deployment.stack_name}-{logical}")
 
     def _lambda_function(self, logical: str, props: dict[str, Any]) -> None:
         name = props.get("FunctionName") or self._name(logical)

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from emulator import iam
 from emulator.state import STATE
 
 PROJECT_HANDLER_PREFIX = "rollforward.handlers."
@@ -203,6 +204,8 @@ def _function_environment(fn: Any) -> Iterator[None]:
         variables.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     if STATE.endpoint_url:
         variables["AWS_ENDPOINT_URL"] = STATE.endpoint_url
+    # As on Lambda: the execution role's session credentials, not the caller's.
+    variables.update(iam.function_credentials(fn))
     with handler_environment(variables):
         yield
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from moto import mock_aws
 
-from emulator import install
+from emulator import iam, install
 from emulator.state import STATE, EmulatorState, reset
 
 DEFAULT_REGION = "us-east-1"
@@ -26,14 +26,23 @@ MOTO_CONFIG: Any = {
 
 
 class EmbeddedAws:
-    """Context manager: fresh moto backends, fresh emulator state, fake credentials."""
+    """Context manager: fresh moto backends, fresh emulator state, the account root's keys.
+
+    `validation=False` and `iam=False` give moto's leniency back (requests AWS would refuse
+    pass; no SigV4 verification, no IAM enforcement)."""
 
     def __init__(
-        self, *, throttling: bool = False, region: str = DEFAULT_REGION, validation: bool = True
+        self,
+        *,
+        throttling: bool = False,
+        region: str = DEFAULT_REGION,
+        validation: bool = True,
+        iam: bool = True,
     ) -> None:
         self.region = region
         self._throttling = throttling
         self._validation = validation  # False: moto's leniency (requests AWS would refuse pass)
+        self._iam = iam
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._saved_env: dict[str, str | None] = {}
 
@@ -42,23 +51,36 @@ class EmbeddedAws:
         return STATE
 
     def __enter__(self) -> EmbeddedAws:
-        env = {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_REGION": self.region,
-        }
-        for key, value in env.items():
+        for key in (
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_DEFAULT_REGION",
+            "AWS_REGION",
+            "AWS_ENDPOINT_URL",
+            "AWS_PROFILE",
+            "AWS_SESSION_TOKEN",
+        ):
             self._saved_env[key] = os.environ.get(key)
-            os.environ[key] = value
-        for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-            self._saved_env[key] = os.environ.pop(key, None)
         install.install_all()
         reset()
         STATE.throttle.enabled = self._throttling
         STATE.validation = self._validation
+        self._saved_enforcement = iam.ENFORCEMENT.enabled
+        iam.ENFORCEMENT.enabled = self._iam
+        iam.reset()
         self._mock.start()
+        # After mock_aws started: it puts its own fake keys in the environment.
+        env = {
+            "AWS_ACCESS_KEY_ID": iam.ROOT_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": iam.ROOT_SECRET_ACCESS_KEY,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
+        for key, value in env.items():
+            os.environ[key] = value
+        # Root's keys are long-term: a session token with them is refused.
+        for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(key, None)
         return self
 
     def __exit__(
@@ -78,6 +100,7 @@ class EmbeddedAws:
                 work.discard_pending()
             # Whatever happened, the next embedded AWS must start from nothing.
             self._mock.stop()
+            iam.ENFORCEMENT.enabled = self._saved_enforcement
             for key, value in self._saved_env.items():
                 if value is None:
                     os.environ.pop(key, None)

@@ -44,6 +44,17 @@ def control(name: str) -> Callable[[ControlHandler], ControlHandler]:
     return register
 
 
+def is_emulator_route(url: str) -> bool:
+    """Whether `dispatch` answers `url` (the control surface or an execute-api call): these
+    are authenticated here, not as calls to an AWS service endpoint."""
+    parts = urlsplit(url)
+    return (
+        parts.path.startswith(CONTROL_PREFIX)
+        or EXECUTE_API_HOST.match(parts.hostname or "") is not None
+        or EXECUTE_API_PATH.match(parts.path) is not None
+    )
+
+
 def _json_response(status: int, body: Any) -> Response:
     return status, {"Content-Type": "application/json"}, json.dumps(body, default=str).encode()
 
@@ -65,6 +76,7 @@ def dispatch(method: str, url: str, headers: dict[str, str], body: bytes) -> Res
             headers,
             body,
             parts.query,
+            url,
         )
     path_match = EXECUTE_API_PATH.match(parts.path)
     if path_match:
@@ -77,6 +89,7 @@ def dispatch(method: str, url: str, headers: dict[str, str], body: bytes) -> Res
             headers,
             body,
             parts.query,
+            url,
         )
     return None
 
@@ -104,6 +117,7 @@ def _execute_api(
     headers: dict[str, str],
     body: bytes,
     query: str,
+    url: str = "",
 ) -> Response:
     from emulator.deploy import DEPLOYMENTS
 
@@ -114,9 +128,12 @@ def _execute_api(
         route = api["routes"].get((method.upper(), path.rstrip("/") or "/"))
         if route is None or not route["function"]:
             return _json_response(404, {"message": "Missing Authentication Token"})
-        identity = _caller(headers, deployment.account)
-        if route["authorization"] == "AWS_IAM" and identity is None:
-            return _json_response(403, {"message": "Missing Authentication Token"})
+        if route["authorization"] == "AWS_IAM":
+            identity, refusal = _caller(method, url, headers, body, deployment, api_id, stage, path)
+            if refusal is not None:
+                return refusal
+        else:
+            identity = None
         event = {
             "resource": path,
             "path": path,
@@ -139,13 +156,59 @@ def _execute_api(
     return _json_response(404, {"message": f"no API {api_id}"})
 
 
-def _caller(headers: dict[str, str], account: str) -> dict[str, Any] | None:
-    authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-    if "Credential=" not in authorization:
-        return None
+def _caller(
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    deployment: Any,
+    api_id: str,
+    stage: str,
+    path: str,
+) -> tuple[dict[str, Any] | None, Response | None]:
+    """API Gateway IAM auth: the caller is who the VERIFIED SigV4 signature says, and its
+    identity policies must allow `execute-api:Invoke` on the method's ARN; otherwise 403 with
+    API Gateway's message (https://repost.aws/knowledge-center/api-gateway-troubleshoot-403-forbidden).
+    With enforcement off (`EmbeddedAws(iam=False)`), the access key alone names the caller."""
+    from emulator import iam
     from emulator.lambda_api import caller_identity
 
-    principal = caller_identity(headers, account)
+    lower = {k.lower(): v for k, v in headers.items()}
+    if not iam.ENFORCEMENT.enabled:
+        if "Credential=" not in lower.get("authorization", ""):
+            return None, _json_response(403, {"message": "Missing Authentication Token"})
+        principal = caller_identity(headers, deployment.account)
+        return _identity(principal, deployment.account), None
+    host_region = EXECUTE_API_HOST.match(urlsplit(url).hostname or "")
+    region = host_region["region"] if host_region else (iam.SERVER_REGION.value or None)
+    verified = iam.authenticate(method, url, headers, body, service="execute-api", region=region)
+    if isinstance(verified, iam.Refusal):
+        message = {
+            "missing": "Missing Authentication Token",
+            "unknown-key": "The security token included in the request is invalid.",
+        }.get(verified.cause, verified.message)
+        return None, _json_response(403, {"message": message})
+    resource = (
+        f"arn:aws:execute-api:{region or deployment.region}:{deployment.account}:"
+        f"{api_id}/{stage}/{method.upper()}{path}"
+    )
+    allowed, _ = iam.evaluate(verified, "execute-api:Invoke", (resource,), deployment.region)
+    if not allowed:
+        return None, _json_response(
+            403,
+            {
+                "Message": f"User: {verified.arn} is not authorized to perform: "
+                f"execute-api:Invoke on resource: {resource}"
+            },
+        )
+    principal = caller_identity(
+        {"Authorization": f"AWS4-HMAC-SHA256 Credential={verified.access_key_id}/x/us-east-1/"},
+        deployment.account,
+    )
+    return _identity(principal, deployment.account), None
+
+
+def _identity(principal: dict[str, Any], account: str) -> dict[str, Any]:
     return {
         "userArn": principal.get("arn"),
         "user": principal.get("principalId"),

@@ -48,12 +48,44 @@ def code_zip() -> bytes:
     return buffer.getvalue()
 
 
-class Principal:
-    """An IAM user with its own access key: what it does is attributed to it."""
+# What the scenario's people (function owners, on-call) may do: change and read Lambda functions,
+# call the decision API, read what the CLI shows. IAM enforcement holds them to it.
+OPERATOR_POLICY: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": ["lambda:*", "execute-api:Invoke"], "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": [
+                "states:Describe*",
+                "states:List*",
+                "states:GetExecutionHistory",
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "dynamodb:Scan",
+                "ssm:GetParameter",
+                "logs:FilterLogEvents",
+                "logs:GetLogEvents",
+                "cloudwatch:GetMetricData",
+                "cloudwatch:DescribeAlarms",
+            ],
+            "Resource": "*",
+        },
+    ],
+}
 
-    def __init__(self, name: str) -> None:
+
+class Principal:
+    """An IAM user with its own access key, held to `policy` (identity policy, inline):
+    what it does is attributed to it."""
+
+    def __init__(self, name: str, policy: dict[str, Any] | None = OPERATOR_POLICY) -> None:
         iam = boto3.client("iam")
         self.arn = iam.create_user(UserName=name)["User"]["Arn"]
+        if policy is not None:
+            iam.put_user_policy(
+                UserName=name, PolicyName="operator", PolicyDocument=json.dumps(policy)
+            )
         key = iam.create_access_key(UserName=name)["AccessKey"]
         self.session = boto3.Session(
             aws_access_key_id=key["AccessKeyId"],

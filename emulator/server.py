@@ -7,6 +7,7 @@ AWS. Throttling is on by default here, as in AWS.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from emulator import install
+from emulator import iam, install
 from emulator.inprocess import MOTO_CONFIG
 from emulator.routes import dispatch
 from emulator.state import STATE, reset
@@ -27,15 +28,23 @@ class RollforwardMiddleware:
         self._moto = moto_app
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)  # moto reads the body again
         request = Request(environ)
+        # The URL as it came over the wire: SigV4 signs the percent-encoded path.
+        raw_url = f"http://{request.host}{environ.get('RAW_URI') or request.full_path}"
         if request.path.startswith("/_rollforward/") or "/_user_request_/" in request.path:
-            answered = dispatch(
-                request.method, request.url, dict(request.headers), request.get_data()
-            )
+            answered = dispatch(request.method, raw_url, dict(request.headers), body)
             if answered is not None:
                 status, headers, body = answered
                 return Response(body, status=status, headers=headers)(environ, start_response)
-        return self._moto(environ, start_response)
+        identity = iam.wsgi_identity(environ, dict(request.headers), body)
+        if identity is None:
+            return self._moto(environ, start_response)
+        with iam.request_identity(identity):
+            # moto answers within this call (the response body is built before it returns).
+            return self._moto(environ, start_response)
 
 
 class EmulatorServer:
@@ -45,9 +54,13 @@ class EmulatorServer:
         host: str = "127.0.0.1",
         throttling: bool = True,
         validation: bool = True,
+        iam_enforced: bool = True,
+        region: str = "us-east-1",
     ) -> None:
         self.host, self.port, self.throttling = host, port, throttling
         self.validation = validation
+        # SigV4 verification and IAM enforcement (emulator.iam); off only with --lenient.
+        self.iam_enforced, self.region = iam_enforced, region
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -66,12 +79,16 @@ class EmulatorServer:
         install.install_all()
         reset()
         default_user_config.update(MOTO_CONFIG)
+        # The emulator's own calls (deploy, traffic, controls) act as the account root.
         for key, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": iam.ROOT_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": iam.ROOT_SECRET_ACCESS_KEY,
+            "AWS_DEFAULT_REGION": self.region,
         }.items():
             os.environ.setdefault(key, value)
+        iam.ENFORCEMENT.enabled = self.iam_enforced
+        # One regional endpoint: a request scoped to another region is refused, as AWS does.
+        iam.SERVER_REGION.value = self.region
         self._server = make_server(
             self.host,
             self.port,

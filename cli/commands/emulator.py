@@ -63,7 +63,11 @@ def run_serve(args: argparse.Namespace, context: Context) -> int:
     if not args.log_requests:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = EmulatorServer(
-        port=args.port, host=args.host, throttling=not args.no_throttle, validation=not args.lenient
+        port=args.port,
+        host=args.host,
+        throttling=not args.no_throttle,
+        validation=not args.lenient,
+        iam_enforced=not args.lenient,
     )
     try:
         server.start()
@@ -93,6 +97,12 @@ def run_serve(args: argparse.Namespace, context: Context) -> int:
                 [
                     ("throttling", throttle),
                     ("validation", "on" if server.validation else "off (--lenient)"),
+                    (
+                        "iam",
+                        "SigV4 verified, policies enforced; root keys testing/testing"
+                        if server.iam_enforced
+                        else "off (--lenient)",
+                    ),
                     (
                         "rollforward",
                         f"deployed (stack {deployed['stack']}, {deployed['resources']} resources)"
@@ -326,7 +336,8 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     emulator.add_argument(
         "--lenient",
         action="store_true",
-        help="accept what AWS refuses, as moto does (request validation is on by default)",
+        help="accept what AWS refuses, as moto does (request validation, SigV4 verification and "
+        "IAM enforcement are on by default)",
     )
     emulator.add_argument(
         "--log-requests", action="store_true", help="log every HTTP request the server answers"

@@ -82,23 +82,36 @@ def _policy(text: str) -> Policy:
     return Policy.from_json(text) if text else Policy.default()
 
 
+def _where() -> tuple[str | None, str | None, str | None]:
+    """(region, endpoint, access key id): the cache key of a client. The key id is part of it
+    because a client keeps the credentials it was made with: on Lambda they are the function's
+    for the life of the sandbox; in the embedded AWS one process runs every function, each with
+    its own execution role's credentials."""
+    env = os.environ
+    return env.get("AWS_REGION"), env.get("AWS_ENDPOINT_URL"), env.get("AWS_ACCESS_KEY_ID")
+
+
 def client(service: str) -> Any:
-    return _client(service, os.environ.get("AWS_REGION"), os.environ.get("AWS_ENDPOINT_URL"))
+    return _client(service, *_where())
 
 
-@lru_cache(maxsize=32)
-def _client(service: str, region: str | None, endpoint: str | None) -> Any:
-    return boto3.client(service, region_name=region, endpoint_url=endpoint, config=RETRY_CONFIG)
+@lru_cache(maxsize=64)
+def _client(service: str, region: str | None, endpoint: str | None, key_id: str | None) -> Any:
+    # A session of its own: boto3's default session keeps the first credentials it resolved.
+    return boto3.session.Session(region_name=region).client(
+        service, endpoint_url=endpoint, config=RETRY_CONFIG
+    )
 
 
 def table(name: str) -> Any:
-    region, endpoint = os.environ.get("AWS_REGION"), os.environ.get("AWS_ENDPOINT_URL")
-    return _resource("dynamodb", region, endpoint).Table(name)
+    return _resource("dynamodb", *_where()).Table(name)
 
 
-@lru_cache(maxsize=8)
-def _resource(service: str, region: str | None, endpoint: str | None) -> Any:
-    return boto3.resource(service, region_name=region, endpoint_url=endpoint, config=RETRY_CONFIG)
+@lru_cache(maxsize=16)
+def _resource(service: str, region: str | None, endpoint: str | None, key_id: str | None) -> Any:
+    return boto3.session.Session(region_name=region).resource(
+        service, endpoint_url=endpoint, config=RETRY_CONFIG
+    )
 
 
 def ledger(settings: Settings) -> Ledger:
