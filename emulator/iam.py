@@ -31,7 +31,6 @@ SigV4 canonicalisation. See docs/parity/iam.md.
 from __future__ import annotations
 
 import datetime
-import fnmatch
 import functools
 import json
 import re
@@ -577,7 +576,6 @@ def _as_list(value: Any) -> list[Any]:
 
 @functools.lru_cache(maxsize=4096)
 def _glob(pattern: str, case_sensitive: bool) -> re.Pattern[str]:
-    regex = fnmatch.translate(pattern).replace("(?s:", "(?s:", 1)
     # IAM wildcards: * any run (":" and "/" included), ? one character; no [ ] classes.
     regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     return re.compile(f"^{regex}$", 0 if case_sensitive else re.IGNORECASE)
@@ -612,10 +610,7 @@ def _condition_holds(condition: Mapping[str, Any], context: Mapping[str, list[st
                     continue
                 return False
             results = [_compare(operator, value, expected) for value in actual]
-            if quantifier == "ForAllValues":
-                ok = all(results)
-            else:
-                ok = any(results)
+            ok = all(results) if quantifier == "ForAllValues" else any(results)
             if not ok:
                 return False
     return True
@@ -921,11 +916,7 @@ def _events_resources(response: Any, operation: str, region: str, account: str) 
             for b in sorted(buses or {"default"})
         ]
     rule = _param(response, "Rule") or _param(response, "Name")
-    if (
-        rule
-        and "Rule" in operation
-        or operation in {"PutTargets", "RemoveTargets", "ListTargetsByRule"}
-    ):
+    if rule and ("Rule" in operation or "Targets" in operation):
         bus = _param(response, "EventBusName")
         prefix = "" if not bus or bus == "default" else f"{bus}/"
         return [f"arn:aws:events:{region}:{account}:rule/{prefix}{rule}"]
@@ -1127,13 +1118,13 @@ def install() -> None:
 
             if not ENFORCEMENT.enabled or is_emulator_route(request.url):
                 return original_process(self, request)
-            body = request.body or b""
-            if hasattr(body, "read"):
-                position = body.tell() if hasattr(body, "tell") else None
-                data = body.read()
+            raw: Any = request.body or b""
+            body = raw
+            if hasattr(raw, "read"):
+                position = raw.tell() if hasattr(raw, "tell") else None
+                body = raw.read()
                 if position is not None:
-                    body.seek(position)
-                body = data
+                    raw.seek(position)
             if isinstance(body, str):
                 body = body.encode()
             identity = authenticate_transport(request.method, request.url, request.headers, body)
@@ -1175,7 +1166,7 @@ def _patch_state_machine_clients() -> None:
         except ImportError:
             continue
         if hasattr(module, "boto_client_for"):
-            module.boto_client_for = _state_machine_client
+            module.boto_client_for = _state_machine_client  # type: ignore[attr-defined]
 
 
 def wsgi_identity(environ: Mapping[str, Any], headers: Mapping[str, str], body: bytes) -> Any:

@@ -481,6 +481,18 @@ def api_calls(aws: Any) -> Iterator[list[ApiCall]]:
 def test_put_is_recorded_with_the_iam_users_identity(role: str, api_calls: list[ApiCall]) -> None:
     iam = boto3.client("iam", region_name=REGION)
     user = iam.create_user(UserName="alice")["User"]
+    iam.put_user_policy(
+        UserName="alice",
+        PolicyName="lambda",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": ["lambda:*", "iam:PassRole"], "Resource": "*"}
+                ],
+            }
+        ),
+    )
     key = iam.create_access_key(UserName="alice")["AccessKey"]
     alice = boto3.client(
         "lambda",
@@ -519,7 +531,40 @@ def test_put_is_recorded_with_the_iam_users_identity(role: str, api_calls: list[
 
 
 def test_assumed_role_identity(role: str, api_calls: list[ApiCall]) -> None:
-    sts = boto3.client("sts", region_name=REGION)
+    # Root may not assume roles (AWS refuses it): an IAM user allowed to, into a role that
+    # trusts the account and may manage functions.
+    iam = boto3.client("iam", region_name=REGION)
+    allow = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["lambda:*", "iam:PassRole", "sts:AssumeRole"],
+                "Resource": "*",
+            }
+        ],
+    }
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam.update_assume_role_policy(RoleName="fn-role", PolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName="fn-role", PolicyName="lambda", PolicyDocument=json.dumps(allow))
+    iam.create_user(UserName="assumer")
+    iam.put_user_policy(UserName="assumer", PolicyName="a", PolicyDocument=json.dumps(allow))
+    key = iam.create_access_key(UserName="assumer")["AccessKey"]
+    sts = boto3.client(
+        "sts",
+        region_name=REGION,
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
     credentials = sts.assume_role(RoleArn=role, RoleSessionName="oncall")["Credentials"]
     session = boto3.client(
         "lambda",

@@ -22,6 +22,18 @@ ROLE = "arn:aws:iam::123456789012:role/states"
 TERMINAL = {"SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"}
 
 
+@pytest.fixture(autouse=True)
+def _states_role(aws: Any) -> None:
+    """The machines' role, allowed what their tasks call (IAM enforcement holds them to it)."""
+    iam = boto3.client("iam")
+    iam.create_role(RoleName="states", AssumeRolePolicyDocument="{}")
+    allow_all = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName="states", PolicyName="tasks", PolicyDocument=json.dumps(allow_all))
+
+
 def _machine(definition: dict[str, Any]) -> str:
     sfn = boto3.client("stepfunctions")
     return sfn.create_state_machine(  # type: ignore[no-any-return]

@@ -97,10 +97,7 @@ def client(service: str) -> Any:
 
 @lru_cache(maxsize=64)
 def _client(service: str, region: str | None, endpoint: str | None, key_id: str | None) -> Any:
-    # A session of its own: boto3's default session keeps the first credentials it resolved.
-    return boto3.session.Session(region_name=region).client(
-        service, endpoint_url=endpoint, config=RETRY_CONFIG
-    )
+    return boto3.client(service, endpoint_url=endpoint, config=RETRY_CONFIG, **_credentials(region))
 
 
 def table(name: str) -> Any:
@@ -109,9 +106,22 @@ def table(name: str) -> Any:
 
 @lru_cache(maxsize=16)
 def _resource(service: str, region: str | None, endpoint: str | None, key_id: str | None) -> Any:
-    return boto3.session.Session(region_name=region).resource(
-        service, endpoint_url=endpoint, config=RETRY_CONFIG
+    return boto3.resource(
+        service, endpoint_url=endpoint, config=RETRY_CONFIG, **_credentials(region)
     )
+
+
+def _credentials(region: str | None) -> dict[str, Any]:
+    """The environment's credentials, read now: boto3's default session keeps the first ones
+    it resolved (Lambda's are the function's for the sandbox's life; the embedded AWS runs
+    every function in one process, each with its own role's)."""
+    env = os.environ
+    return {
+        "region_name": region,
+        "aws_access_key_id": env.get("AWS_ACCESS_KEY_ID"),
+        "aws_secret_access_key": env.get("AWS_SECRET_ACCESS_KEY"),
+        "aws_session_token": env.get("AWS_SESSION_TOKEN"),
+    }
 
 
 def ledger(settings: Settings) -> Ledger:
