@@ -135,6 +135,13 @@ def _explain_client_error(error: ClientError) -> tuple[str, int]:
             f"{clean(message) or 'no body'}): check --endpoint-url and --region.",
             EXIT_UNREACHABLE,
         )
+    if code in AUTH_ERRORS and "scoped to" in message and "region" in message:
+        # AWS's answer to a request signed for a region its endpoint does not serve.
+        return (
+            f"The endpoint does not serve this region ({code}: {clean(message)}): "
+            "check --endpoint-url and --region.",
+            EXIT_UNREACHABLE,
+        )
     if code in AUTH_ERRORS:
         return (
             f"AWS did not accept these credentials ({code}): refresh them or pick another profile.",

@@ -64,6 +64,7 @@ OPERATOR_POLICY: dict[str, Any] = {
                 "dynamodb:Query",
                 "dynamodb:Scan",
                 "ssm:GetParameter",
+                "ssm:GetParametersByPath",
                 "logs:FilterLogEvents",
                 "logs:GetLogEvents",
                 "cloudwatch:GetMetricData",

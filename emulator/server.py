@@ -87,6 +87,7 @@ class EmulatorServer:
         }.items():
             os.environ.setdefault(key, value)
         iam.ENFORCEMENT.enabled = self.iam_enforced
+        iam.reset()  # no role session or cached policy of an earlier embedded AWS
         # One regional endpoint: a request scoped to another region is refused, as AWS does.
         iam.SERVER_REGION.value = self.region
         self._server = make_server(

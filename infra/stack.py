@@ -534,10 +534,12 @@ class RollforwardStack(Stack):
             "approval names (any function of this account and region may be pinned).",
         )
         for topic in self.topics.values():
+            # The scan closes lifted pins, and closing one tells its owner (Tracker.close).
             for fn in (
                 self.tracking_function,
                 self.approval_request_function,
                 self.detect_function,
+                self.scan_function,
             ):
                 topic.grant_publish(fn)
         # Tracking and the canary re-check the live pin and close it (stopping its execution)
@@ -568,7 +570,19 @@ class RollforwardStack(Stack):
                 "Describe and stop executions of the remediation state machine only: execution "
                 "names are per pin and not known at deploy time.",
             )
+        # The decision API answers callbacks; ApprovalRequest answers its own when the pin ended
+        # while the approval was being requested (handlers/approval_request.py).
         self.state_machine.grant_task_response(self.decision_function)
+        # By name, not by reference: the machine already refers to this function (a cycle).
+        self.approval_request_function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:SendTaskSuccess"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:stateMachine:"
+                    f"{self.state_machine_name}"
+                ],
+            )
+        )
         # ListFunctions has no resource-level permissions: AWS only accepts "*" for it.
         self.scan_function.add_to_role_policy(
             iam.PolicyStatement(actions=["lambda:ListFunctions"], resources=["*"])

@@ -26,6 +26,7 @@ from moto.awslambda.utils import get_backend
 
 from emulator.functions import run_project_handler
 from emulator.inprocess import EmbeddedAws
+from emulator.scenario import OPERATOR_POLICY
 from emulator.stack import deploy_rollforward
 from tests.e2e.conftest import TEST_POLICY
 from tests.e2e.harness import ACCOUNT, REGION, Lifecycle, Principal, wait_for
@@ -88,12 +89,23 @@ class World:
         return sum(1 for r in self.lifecycle.audit.read(pin_id=pin_id) if r.event == event)
 
 
+FORGER_POLICY: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [
+        *OPERATOR_POLICY["Statement"],
+        {"Effect": "Allow", "Action": ["states:SendTask*"], "Resource": "*"},
+    ],
+}
+
+
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     with EmbeddedAws() as aws:
         lifecycle = Lifecycle(aws, deploy_rollforward(context={"policy": TEST_POLICY}))
         pinner, approver = Principal("oncall-pinner"), Principal("oncall-bob")
-        outsider = Principal("mallory")
+        # The threat: a principal with broad Step Functions rights (reads execution history,
+        # answers task tokens) who is not an approver.
+        outsider = Principal("mallory", policy=FORGER_POLICY)
         nested = boto3.client("iam").create_user(UserName="mallory2", Path="/oncall-x/")["User"]
         for name in ("checkout", "billing"):
             lifecycle.create_function(name)

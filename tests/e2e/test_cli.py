@@ -29,6 +29,7 @@ from rollforward.clock import parse_iso
 from rollforward.model import discovery_parameter
 from rollforward_cli.main import main
 
+from emulator.scenario import OPERATOR_POLICY
 from emulator.server import EmulatorServer
 from emulator.stack import deploy_rollforward
 from emulator.state import STATE
@@ -136,6 +137,11 @@ def emulator() -> Iterator[Emulator]:
         )
         iam = boot.client("iam")
         iam.create_user(UserName="oncall-alice")
+        iam.put_user_policy(
+            UserName="oncall-alice",
+            PolicyName="operator",
+            PolicyDocument=json.dumps(OPERATOR_POLICY),
+        )
         key = iam.create_access_key(UserName="oncall-alice")["AccessKey"]
         approver = {
             "AWS_ACCESS_KEY_ID": key["AccessKeyId"],

@@ -611,3 +611,17 @@ def test_eventbridge_may_publish_to_topics_only_for_this_stacks_rule(template_js
         f"{STACK_NAME}-ExecutionEndedBadly"
     )
     assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == ref("AWS::AccountId")
+
+
+def test_roles_allow_the_calls_their_handlers_make_when_a_pin_ends(template_json: Json) -> None:
+    """ApprovalRequest answers its own callback when the pin ended meanwhile
+    (`sfn.send_task_success`); the scan closes lifted pins, which tells the owner
+    (`sns.publish`). Both were missing: on AWS those calls were AccessDenied."""
+
+    def actions(role_prefix: str) -> set[str]:
+        return {
+            a for s in role_statements(template_json, role_prefix) for a in listed(s["Action"])
+        }
+
+    assert "states:SendTaskSuccess" in actions("ApprovalRequestRole")
+    assert "sns:Publish" in actions("ScanRole")
