@@ -619,9 +619,7 @@ def test_roles_allow_the_calls_their_handlers_make_when_a_pin_ends(template_json
     (`sns.publish`). Both were missing: on AWS those calls were AccessDenied."""
 
     def actions(role_prefix: str) -> set[str]:
-        return {
-            a for s in role_statements(template_json, role_prefix) for a in listed(s["Action"])
-        }
+        return {a for s in role_statements(template_json, role_prefix) for a in listed(s["Action"])}
 
     assert "states:SendTaskSuccess" in actions("ApprovalRequestRole")
     assert "sns:Publish" in actions("ScanRole")
