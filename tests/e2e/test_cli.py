@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
-import logging
 import os
 import time
 import zipfile
@@ -26,13 +25,11 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from rollforward.clock import parse_iso
-from rollforward.model import discovery_parameter
 from rollforward_cli.main import main
 
 from emulator.scenario import OPERATOR_POLICY
 from emulator.server import EmulatorServer
-from emulator.stack import deploy_rollforward
-from emulator.state import STATE
+from tests.serving import served
 
 REGION = "us-east-1"
 # Real seconds to wait for asynchronous work (event delivery, a Wait state waking up).
@@ -112,30 +109,11 @@ def _eventually(check: Callable[[], Any], what: str, timeout: float = PATIENCE) 
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[Emulator]:
-    saved_env = dict(os.environ)
-    for key in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        os.environ.pop(key, None)
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-        }
-    )
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = EmulatorServer(port=0, throttling=False).start()
-    # For the whole module, as an operator's shell would have it. The server's handlers set
-    # the same value while they run, so their save/restore cannot take it away mid-command.
-    os.environ["AWS_ENDPOINT_URL"] = server.endpoint_url
-    try:
-        deployment = deploy_rollforward(region=REGION)
-        boot = Emulator(server, {}, {})
-        ssm = boot.client("ssm")
-        discovery = json.loads(
-            ssm.get_parameter(Name=discovery_parameter(deployment.stack_name))["Parameter"]["Value"]
-        )
-        iam = boot.client("iam")
+    with served() as running:
+        # For the whole module, as an operator's shell would have it. The server's handlers set
+        # the same value while they run, so their save/restore cannot take it away mid-command.
+        os.environ["AWS_ENDPOINT_URL"] = running.endpoint
+        iam = running.client("iam")
         iam.create_user(UserName="oncall-alice")
         iam.put_user_policy(
             UserName="oncall-alice",
@@ -147,26 +125,7 @@ def emulator() -> Iterator[Emulator]:
             "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
             "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
         }
-        yield Emulator(server, discovery, approver)
-    finally:
-        _stop_executions(server)
-        server.stop()
-        STATE.endpoint_url = None
-        os.environ.clear()
-        os.environ.update(saved_env)
-
-
-def _stop_executions(server: EmulatorServer) -> None:
-    """Tracking executions wait on the virtual clock; stop them so no thread outlives the server."""
-    try:
-        sfn = Emulator(server, {}, {}).client("stepfunctions")
-        for machine in sfn.list_state_machines()["stateMachines"]:
-            for execution in sfn.list_executions(
-                stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
-            )["executions"]:
-                sfn.stop_execution(executionArn=execution["executionArn"])
-    except ClientError:
-        pass
+        yield Emulator(running.server, running.discovery, approver)
 
 
 def _pin_new_function(emulator: Emulator, name: str) -> str:
