@@ -466,7 +466,8 @@ def poisson(mean: float, k: int) -> float:
 
 def binomial_upper_tail(m: int, k: int) -> float:
     """P(Binomial(m, 1/2) >= k)."""
-    return sum(math.comb(m, i) for i in range(k, m + 1)) / 2**m
+    outcomes: int = 2**m  # typeshed types int ** int as Any (a negative exponent gives a float)
+    return sum(math.comb(m, i) for i in range(k, m + 1)) / outcomes
 
 
 def print_information_bounds() -> None:

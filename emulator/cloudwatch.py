@@ -133,7 +133,7 @@ def _tokens(text: str) -> list[tuple[str, str, str]]:
     return tokens
 
 
-def parse_rule(text: str) -> Rule:
+def parse_rule(text: str | None) -> Rule:
     """Parse an AlarmRule; raises RuleError with the reason."""
     if not isinstance(text, str) or not text.strip():
         raise RuleError("the alarm rule is empty")

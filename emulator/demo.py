@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from rollforward.ledger import Stage
+from rollforward.ledger import Pin, Stage
 
 from emulator.inprocess import EmbeddedAws
 from emulator.scenario import Lifecycle, Principal, wait_for
@@ -84,6 +84,14 @@ def _zip() -> bytes:
     from emulator.scenario import code_zip
 
     return code_zip()
+
+
+def _victim(lifecycle: Lifecycle) -> Pin:
+    """The victim's ledger item (detected by then: the story waits for detection first)."""
+    pin = lifecycle.pin_record(VICTIM)
+    if pin is None:
+        raise AssertionError(f"{VICTIM} has no ledger item")
+    return pin
 
 
 def _error_rate(summary: Any) -> str:
@@ -242,13 +250,13 @@ def _run(size: int, quiet: bool) -> int:
         story.chapter("Canary 1: the newest runtime is still the broken one")
         wait_for(
             lambda: (
-                lifecycle.pin_record(VICTIM).stage is Stage.CANARY
-                or "last_canary" in lifecycle.pin_record(VICTIM).evidence
+                _victim(lifecycle).stage is Stage.CANARY
+                or "last_canary" in _victim(lifecycle).evidence
             ),
             what="the canary",
         )
-        _bake(lifecycle, lambda: "last_canary" in lifecycle.pin_record(VICTIM).evidence, story)
-        evidence = lifecycle.pin_record(VICTIM).evidence["last_canary"]
+        _bake(lifecycle, lambda: "last_canary" in _victim(lifecycle).evidence, story)
+        evidence = _victim(lifecycle).evidence["last_canary"]
         for line in _verdicts(evidence):
             story.step(lifecycle, line)
         story.step(lifecycle, f"rolled back: {evidence['rolled_back_because'][:140]}")
@@ -265,7 +273,7 @@ def _run(size: int, quiet: bool) -> int:
         story.step(lifecycle, f"released {fixed[0].name}")
         lifecycle.advance(1.1, step_days=0.25, settle=lambda: lifecycle.pending_approval(VICTIM))
         report_notices()
-        approval = lifecycle.pending_approval(VICTIM)
+        approval = wait_for(lambda: lifecycle.pending_approval(VICTIM), what="the approval request")
         status, body = lifecycle.decide(
             alice,
             action="approve",
@@ -275,8 +283,8 @@ def _run(size: int, quiet: bool) -> int:
         story.step(lifecycle, f"{alice.arn} approves {approval['approval_id']} → {status}")
 
         story.chapter("Canary 2: 5% → 25% → 50%, judged on ExecutedVersion metrics, then promoted")
-        _bake(lifecycle, lambda: not lifecycle.pin_record(VICTIM).is_open, story)
-        pin = lifecycle.pin_record(VICTIM)
+        _bake(lifecycle, lambda: not _victim(lifecycle).is_open, story)
+        pin = _victim(lifecycle)
         for line in _verdicts(pin.evidence.get("canary", {})):
             story.step(lifecycle, line)
         alias = lifecycle.lam.get_alias(FunctionName=VICTIM, Name="live")

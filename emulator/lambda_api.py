@@ -791,9 +791,10 @@ def _paged_list_functions(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def list_functions(self: LambdaResponse) -> Any:
         query = parse_qs(self.parsed_url.query)
-        marker = (query.get("Marker") or [None])[0]
-        after = _after(marker) if marker else None
-        requested = int((query.get("MaxItems") or [LIST_FUNCTIONS_PAGE_LIMIT])[0])
+        markers = query.get("Marker")
+        after = _after(markers[0]) if markers and markers[0] else None
+        max_items = query.get("MaxItems")
+        requested = int(max_items[0]) if max_items else LIST_FUNCTIONS_PAGE_LIMIT
         size = min(requested, LIST_FUNCTIONS_PAGE_LIMIT)
         document = _json_object(original(self)) or {}
         listed = sorted(document.get("Functions", []), key=_listing_key)

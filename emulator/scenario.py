@@ -29,7 +29,9 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
-def wait_for(predicate: Callable[[], T], *, timeout: float = 15.0, what: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T | None], *, timeout: float = 15.0, what: str = "condition"
+) -> T:
     """Poll until `predicate()` is truthy; executions run in background threads."""
     deadline = time.monotonic() + timeout
     while True:
@@ -129,7 +131,7 @@ class Lifecycle:
 
     def _subscribe(self, audience: str) -> str:
         topic = self.deployment.find("AWS::SNS::Topic", f"{audience.capitalize()}Topic")
-        url = self.sqs.create_queue(QueueName=f"notices-{audience}")["QueueUrl"]
+        url: str = self.sqs.create_queue(QueueName=f"notices-{audience}")["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
@@ -220,9 +222,14 @@ class Lifecycle:
 
     def settle(self) -> None:
         """Wait until executions are parked twice in a row (a Wait may be about to exit)."""
-        wait_for(
-            lambda: self.quiescent() and (time.sleep(0.1) or self.quiescent()), what="quiescence"
-        )
+
+        def parked_twice() -> bool:
+            if not self.quiescent():
+                return False
+            time.sleep(0.1)
+            return self.quiescent()
+
+        wait_for(parked_twice, what="quiescence")
 
     def advance(
         self, days: float, *, step_days: float = 1.0, settle: Callable[[], object] | None = None
@@ -241,7 +248,10 @@ class Lifecycle:
             wait_for(settle, what="the executions to settle")
 
     def decide(self, by: Principal, **fields: Any) -> tuple[int, dict[str, Any]]:
-        return DecisionClient(Target(by.session, None), self.discovery).post(**fields)
+        answer: tuple[int, dict[str, Any]] = DecisionClient(
+            Target(by.session, None), self.discovery
+        ).post(**fields)
+        return answer
 
 
 def approve_pending(lifecycle: Lifecycle, name: str, approver: Principal, **extra: Any) -> str:

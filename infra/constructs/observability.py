@@ -38,6 +38,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk.interfaces import aws_events as event_refs
 from constructs import Construct
 from rollforward.model import STOP_ERROR_PREFIX
 
@@ -477,5 +478,6 @@ class _TopicTarget:
         self._topic = topic
         self._message = message
 
-    def bind(self, _rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
+    # Parameter names as IRuleTarget.bind declares them (a Protocol matches them by name).
+    def bind(self, rule: event_refs.IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
         return events.RuleTargetConfig(arn=self._topic.topic_arn, input=self._message)
