@@ -1,74 +1,36 @@
-"""Reads of a function's live state. The ledger remembers; these say what is true now."""
+"""Function ARN helpers, and the names live reads had before they moved behind the ports.
+
+What is true now is read through `rollforward.ports.LambdaControl` (AWS implementation:
+`rollforward.adapters.lambda_control.AwsLambdaControl`). The names below that need botocore are
+resolved lazily, only for callers not yet on the ports (canary, scan): importing this module
+imports no AWS library.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from rollforward.model import LATEST, RuntimeSetting
+from rollforward.transient import TRANSIENT_CODES, Transient
 
-from rollforward.model import LATEST, PinKey, UpdateMode
+# The old name of `rollforward.transient.Transient` (same class).
+TransientAwsError = Transient
 
-TRANSIENT_CODES = {
-    "TooManyRequestsException",
-    "ThrottlingException",
-    "Throttling",  # CloudWatch's spelling
-    "ServiceException",
-    "ResourceConflictException",
-    "InternalFailure",
-    "ServiceUnavailable",
+# Kept for callers not yet on the ports; resolved on first use (they import botocore).
+_MOVED = {
+    "read_runtime_setting": "rollforward.adapters.lambda_control",
+    "read_tags": "rollforward.adapters.lambda_control",
+    "error_code": "rollforward.adapters.aws_errors",
 }
 
 
-class TransientAwsError(Exception):
-    """AWS throttled or failed: retry later. Step Functions retries `rollforward.Transient`."""
+def __getattr__(name: str) -> Any:
+    module = _MOVED.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-
-def error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-@dataclass(frozen=True)
-class RuntimeSetting:
-    """One version's runtime management setting, as GetRuntimeManagementConfig returns it."""
-
-    key: PinKey
-    mode: UpdateMode
-    pinned_runtime_version_arn: str | None
-
-    @property
-    def is_pinned(self) -> bool:
-        return self.mode is UpdateMode.MANUAL
-
-
-def read_runtime_setting(lambda_client: Any, key: PinKey) -> RuntimeSetting | None:
-    """The live setting, or None when the function or version no longer exists."""
-    try:
-        response = lambda_client.get_runtime_management_config(
-            FunctionName=key.function_arn, Qualifier=key.qualifier
-        )
-    except ClientError as error:
-        if error_code(error) == "ResourceNotFoundException":
-            return None
-        if error_code(error) in TRANSIENT_CODES:
-            raise TransientAwsError(str(error)) from error
-        raise
-    return RuntimeSetting(
-        key=key,
-        mode=UpdateMode(response["UpdateRuntimeOn"]),
-        pinned_runtime_version_arn=response.get("RuntimeVersionArn"),
-    )
-
-
-def read_tags(lambda_client: Any, function_arn: str) -> dict[str, str]:
-    try:
-        return dict(lambda_client.list_tags(Resource=function_arn).get("Tags", {}))
-    except ClientError as error:
-        if error_code(error) == "ResourceNotFoundException":
-            return {}
-        if error_code(error) in TRANSIENT_CODES:
-            raise TransientAwsError(str(error)) from error
-        raise
+    return getattr(importlib.import_module(module), name)
 
 
 def unqualified_arn(function_arn: str) -> str:
@@ -80,3 +42,12 @@ def unqualified_arn(function_arn: str) -> str:
 def qualifier_of(function_arn: str) -> str:
     parts = function_arn.split(":")
     return parts[7] if len(parts) > 7 else LATEST
+
+
+__all__ = [
+    "TRANSIENT_CODES",
+    "RuntimeSetting",
+    "TransientAwsError",
+    "qualifier_of",
+    "unqualified_arn",
+]

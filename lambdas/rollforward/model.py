@@ -1,4 +1,4 @@
-"""Small shared vocabulary: runtime update modes, runtime version ARNs, pin keys, stages."""
+"""Small shared vocabulary: runtime update modes, runtime version ARNs, pin keys, settings."""
 
 from __future__ import annotations
 
@@ -71,6 +71,19 @@ class PinKey:
         if not sep:
             raise ValueError(f"not a pin id: {text!r}")
         return cls(arn, qualifier)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSetting:
+    """One version's runtime management setting, as GetRuntimeManagementConfig returns it."""
+
+    key: PinKey
+    mode: UpdateMode
+    pinned_runtime_version_arn: str | None
+
+    @property
+    def is_pinned(self) -> bool:
+        return self.mode is UpdateMode.MANUAL
 
 
 # The SSM parameters where each deployed stack says where its resources are (CLI and console):

@@ -1,0 +1,54 @@
+"""The one translation of botocore errors into the core's `Transient` and `ConditionFailed`.
+
+Every adapter calls AWS through `call` (or inside `translated()`) and tests a lost condition
+with `is_condition_failure`; nothing else in the package inspects a `ClientError`'s code for
+these two meanings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from rollforward.transient import CONDITION_FAILED_CODE, Transient, is_transient_code
+
+T = TypeVar("T")
+
+
+def error_code(error: BaseException) -> str:
+    """The AWS error code of a `ClientError` (`""` for anything else)."""
+    if not isinstance(error, ClientError):
+        return ""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def is_transient(error: BaseException) -> bool:
+    return is_transient_code(error_code(error))
+
+
+def is_condition_failure(error: BaseException) -> bool:
+    """The one "conditional check failed" test (DynamoDB's ConditionExpression was false)."""
+    return error_code(error) == CONDITION_FAILED_CODE
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Raise `Transient` for throttling and AWS faults; let every other error through."""
+    try:
+        yield
+    except ClientError as error:
+        if is_transient(error):
+            raise Transient(f"{error_code(error)}: {error}") from error
+        raise
+
+
+def call(operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`operation(*args, **kwargs)`, with throttling and AWS faults raised as `Transient`."""
+    with translated():
+        return operation(*args, **kwargs)
+
+
+__all__ = ["call", "error_code", "is_condition_failure", "is_transient", "translated"]

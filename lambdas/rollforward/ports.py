@@ -1,0 +1,200 @@
+"""What the core needs from the world, as small Protocols (ports).
+
+The core — detection, ledger rules, the ladder, approval rules, canary and scan decisions —
+talks to AWS only through these. `rollforward.adapters` holds the AWS implementations (boto3
+lives there and in `handlers/wiring.py`, which builds them); `tests/unit/fakes.py` holds
+in-memory ones, so every decision can be tested in milliseconds without an AWS library.
+
+Conventions every implementation keeps:
+- AWS throttling and faults surface as `rollforward.transient.Transient` (retry later); a lost
+  conditional write as the return value the method documents (or `ConflictError` for
+  `Ledger.update`); a missing resource as the "gone" value the method documents (None, {}).
+- Times are aware UTC datetimes; nothing here reads the clock.
+
+r3-canary and r3-scan extend `LambdaControl` and `Signals` with the calls the canary and the scan
+need (append methods; keep each one small and typed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from rollforward.audit import AuditEvent, AuditRecord
+    from rollforward.ledger import Pin
+    from rollforward.model import PinKey, RuntimeSetting
+    from rollforward.notices import Notice, NoticeKind
+    from rollforward.policy import StagePlan
+
+
+class Ledger(Protocol):
+    """One item per pinned (function, qualifier); every write conditional (see ledger.py)."""
+
+    def get(self, key: PinKey) -> Pin | None:
+        """The pin as stored (strongly consistent), or None."""
+        ...
+
+    def open(self, pin: Pin, now: datetime) -> tuple[Pin, bool]:
+        """Record a pin episode: (the pin as stored, whether this call opened it). An open pin
+        is left alone; a closed one is reopened as the next generation."""
+        ...
+
+    def update(self, pin: Pin, now: datetime, **changes: Any) -> Pin:
+        """Set only `changes` on the same generation; `ConflictError` if it moved on."""
+        ...
+
+    def mark_notice_sent(self, pin: Pin, notice_key: str, now: datetime) -> bool:
+        """True exactly once per (generation, notice key), however often it is retried."""
+        ...
+
+    def list_pins(self, *, open_only: bool = True) -> list[Pin]: ...
+
+
+class ApprovalStore(Protocol):
+    """Approval records by approval id. Each write names the status it expects and returns
+    False (changing nothing) when the record is not in it: single use rests on these."""
+
+    def create(self, record: Mapping[str, Any]) -> None:
+        """Store a new record (its `approval_id` must be unused)."""
+        ...
+
+    def get(self, approval_id: str) -> dict[str, Any] | None: ...
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Pending records, without their task tokens."""
+        ...
+
+    def rearm(self, approval_id: str, task_token: str, execution_arn: str) -> bool:
+        """Give a pending record a new task token; False if it is no longer pending."""
+        ...
+
+    def supersede(self, approval_id: str) -> bool:
+        """Pending → superseded; False if it was not pending."""
+        ...
+
+    def decide(
+        self,
+        approval_id: str,
+        *,
+        status: str,
+        by: str,
+        at: datetime,
+        reason: str,
+        accept_untested: bool,
+    ) -> bool:
+        """Pending → approved | rejected, with who, when and why; False if not pending."""
+        ...
+
+    def consume(self, approval_id: str, *, status: str, at: datetime, by: str) -> bool:
+        """Mark a decided record used (once); False if consumed already or not `status`."""
+        ...
+
+    def set_status_if_unconsumed(self, approval_id: str, status: str) -> None: ...
+
+
+class AuditSink(Protocol):
+    """The audit trail: structured records, written and read in time order."""
+
+    def record(
+        self,
+        event: AuditEvent | str,
+        *,
+        pin_id: str | None = None,
+        actor: str = "rollforward",
+        at: datetime | None = None,
+        **details: Any,
+    ) -> AuditRecord: ...
+
+    def read(self, *, pin_id: str | None = None, limit: int = 10_000) -> list[AuditRecord]: ...
+
+
+class Notifier(Protocol):
+    """Sends a notice about a pin to its audience's channel(s); returns what was sent."""
+
+    def notify(
+        self,
+        kind: NoticeKind,
+        pin: Pin,
+        *,
+        plan: StagePlan | None = None,
+        next_step: str = "",
+        facts: Mapping[str, str] | None = None,
+        approval_id: str | None = None,
+    ) -> Notice: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionInfo:
+    """What `Executions.describe` tells about one execution."""
+
+    arn: str
+    status: str  # RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED | PENDING_REDRIVE
+
+
+class Executions(Protocol):
+    """The tracking state machine's executions (one per pin episode, named after it)."""
+
+    def start(self, name: str, input: Mapping[str, Any]) -> str:
+        """Start `name` and return its ARN; an existing execution of that name is not an
+        error (its ARN is returned): the name makes a second start a no-op."""
+        ...
+
+    def stop(self, execution_arn: str, *, error: str, cause: str) -> None:
+        """Stop an execution; one that no longer exists is not an error."""
+        ...
+
+    def describe(self, execution_arn: str) -> ExecutionInfo | None:
+        """The execution, or None when it does not exist."""
+        ...
+
+    def send_task_success(self, task_token: str, output: Mapping[str, Any]) -> bool:
+        """Answer a `.waitForTaskToken` task; False when the token is no longer awaited
+        (timed out, invalid, or its task is gone)."""
+        ...
+
+
+class LambdaControl(Protocol):
+    """Lambda's control plane, for one account and region. Reads say what is true now."""
+
+    def runtime_setting(self, key: PinKey) -> RuntimeSetting | None:
+        """GetRuntimeManagementConfig of (function, qualifier); None when it no longer exists."""
+        ...
+
+    def tags(self, function_arn: str) -> dict[str, str]:
+        """The function's tags ({} when the function no longer exists)."""
+        ...
+
+
+class Signals(Protocol):
+    """What the canary reads to judge: metrics, logs and alarms (CloudWatch)."""
+
+    def metric_values(
+        self, queries: list[dict[str, Any]], start: datetime, end: datetime
+    ) -> dict[str, list[float]]:
+        """GetMetricData: query id → values (newest first, as CloudWatch returns them)."""
+        ...
+
+    def log_events(
+        self, log_group: str, *, filter_pattern: str, start: datetime, end: datetime
+    ) -> list[dict[str, Any]]:
+        """FilterLogEvents over the window, every page: `message`, `logStreamName`, ..."""
+        ...
+
+    def alarm_states(self, names: list[str]) -> dict[str, str]:
+        """Name → state of those alarms that exist, metric and composite alike."""
+        ...
+
+
+__all__ = [
+    "ApprovalStore",
+    "AuditSink",
+    "ExecutionInfo",
+    "Executions",
+    "LambdaControl",
+    "Ledger",
+    "Notifier",
+    "Signals",
+]
