@@ -21,9 +21,9 @@ import traceback
 from importlib import metadata
 from typing import NoReturn, TextIO
 
-from rollforward_cli.aws import AmbiguousDeployment, NotDeployed
-from rollforward_cli.commands import decisions, delegates, emulator, pins, scan
-from rollforward_cli.commands.base import (
+from .aws import AmbiguousDeployment, NotDeployed
+from .commands import decisions, delegates, emulator, pins, scan
+from .commands.base import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     CliError,
@@ -31,8 +31,8 @@ from rollforward_cli.commands.base import (
     GlobalOptions,
     UsageError,
 )
-from rollforward_cli.errors import explain
-from rollforward_cli.render import OUTPUT_FORMATS, Output
+from .errors import explain
+from .render import OUTPUT_FORMATS, Output
 
 COMMAND_GROUPS = (pins, decisions, scan, delegates, emulator)
 

@@ -23,13 +23,14 @@ from rollforward.clock import parse_iso
 from rollforward.ledger import Ledger, Pin
 from rollforward.model import LATEST, QUALIFIER, PinKey
 from rollforward.policy import Policy, PolicyError, resolve_until
-from rollforward_cli.aws import (
+
+from ..aws import (
     DecisionClient,
     Target,
     discover,
     resolve_target,
 )
-from rollforward_cli.render import Output
+from ..render import Output
 
 # Exit codes: the contract scripts rely on.
 EXIT_OK = 0

@@ -13,7 +13,9 @@ import argparse
 from typing import Any
 
 import requests
-from rollforward_cli.commands.base import (
+
+from ..render import format_fields
+from .base import (
     EXIT_FAILED,
     EXIT_OK,
     ActionFailed,
@@ -25,7 +27,6 @@ from rollforward_cli.commands.base import (
     parse_function_ref,
     resolve_pin,
 )
-from rollforward_cli.render import format_fields
 
 MAX_APPROVAL_ID = 80
 

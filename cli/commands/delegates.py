@@ -11,7 +11,7 @@ import importlib
 import importlib.util
 from typing import Any
 
-from rollforward_cli.commands.base import EXIT_OK, ActionFailed, Context, UsageError
+from .base import EXIT_OK, ActionFailed, Context, UsageError
 
 DEMO_MODULE = "emulator.demo"
 CONSOLE_MODULE = "rollforward_cli.console"

@@ -20,15 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from rollforward.policy import parse_duration
-from rollforward_cli.aws import EMULATOR_ENDPOINT
-from rollforward_cli.commands.base import (
+
+from ..aws import EMULATOR_ENDPOINT
+from ..render import format_fields, format_table
+from .base import (
     EXIT_OK,
     ActionFailed,
     Context,
     UsageError,
     call_control,
 )
-from rollforward_cli.render import format_fields, format_table
 
 DEFAULT_PORT = 4566
 # Synthesizing the CDK app and deploying it, or a long traffic window, takes a while.

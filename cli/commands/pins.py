@@ -18,13 +18,8 @@ from rollforward.audit import AuditRecord
 from rollforward.clock import iso, parse_iso
 from rollforward.ledger import Pin, Stage
 from rollforward.policy import Policy, next_stage
-from rollforward_cli.commands.base import (
-    EXIT_OK,
-    Context,
-    parse_function_ref,
-    resolve_pin,
-)
-from rollforward_cli.render import (
+
+from ..render import (
     EMPTY,
     format_age,
     format_fields,
@@ -32,6 +27,12 @@ from rollforward_cli.render import (
     format_table,
     jsonable,
     short_runtime_version,
+)
+from .base import (
+    EXIT_OK,
+    Context,
+    parse_function_ref,
+    resolve_pin,
 )
 
 STATUS_COLUMNS = (

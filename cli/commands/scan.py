@@ -16,8 +16,9 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from botocore.config import Config
-from rollforward_cli.commands.base import EXIT_OK, ActionFailed, Context
-from rollforward_cli.render import format_fields
+
+from ..render import format_fields
+from .base import EXIT_OK, ActionFailed, Context
 
 # Lambda's maximum timeout is 15 minutes; wait a little longer than that for the answer.
 SCAN_READ_TIMEOUT = 15 * 60 + 30

@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoRegionEr
 from hypothesis import given
 from hypothesis import strategies as st
 from rollforward.failures import describe, split_reason
-from rollforward_cli.console import CanaryView
+from rollforward_cli.console.views import CanaryView
 from rollforward_cli.errors import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, explain
 
 TRACE = [
