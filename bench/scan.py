@@ -14,11 +14,16 @@ Then, with throttling on and the same background load of `--user-rate` req/s sta
 the account owner's own deploys (GetFunctionConfiguration, no retries: a deploy tool that
 meets a 429 fails or slows down), two variants run one after the other:
 
-- scan: `rollforward.scan.Scanner` paced by `TokenBucket(--budget)`, adaptive retries, exactly
+- scan: `rollforward.scan.Scanner` (wired by `handlers/scan.wire`) paced by `TokenBucket(--budget)`, adaptive retries, exactly
   as the Scan Lambda builds it; a first scan, so it also opens every pin (ListTags, executions).
 - naive: a boto3 client with default retries; ListFunctions, then one
   GetRuntimeManagementConfig per function, flat out. It reads less (no aliases, no versions)
   and still costs the user more.
+
+Then, the pins known (steady state), two more scans: a full pass again ("full") and a
+screening cycle ("screen": GetFunction on every `$LATEST`, GetRuntimeManagementConfig only on
+outliers and ledger items; `rollforward.scan.screening`) — shared-bucket calls per function
+before/after screening.
 
 Printed per variant: shared-bucket calls it made (attempts, retries included) and per function,
 achieved rate (and as a fraction of the scan's budget), 429s it received, calls that failed for
@@ -40,9 +45,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from rollforward.adapters import scanning
 from rollforward.handlers import wiring
 from rollforward.ratelimit import CallCounter, TokenBucket, pacing
-from rollforward.scan import Scanner, ScanReport
+from rollforward.scan import ScanReport
 from rollforward.tracking import Tracker
 
 from emulator.inprocess import EmbeddedAws
@@ -169,7 +175,7 @@ def build_fleet(count: int, pinned_share: float, alias_share: float) -> dict[str
     return made
 
 
-def scanner_for(deployment: Any, budget: float) -> Scanner:
+def scanner_for(deployment: Any, budget: float) -> scanning.WiredScan:
     """The Scanner as the Scan Lambda wires it (adaptive retries), with the bench's budget."""
     lam = boto3.client("lambda")
     scan_function = deployment.find("AWS::Lambda::Function", "Scan")
@@ -188,13 +194,13 @@ def scanner_for(deployment: Any, budget: float) -> Scanner:
         policy=settings.policy,
         state_machine_arn=settings.state_machine_arn,
     )
-    return Scanner(
+    return scanning.wire(
+        settings,
+        TokenBucket(settings.scan_rate_per_second),
         lambda_client=lambda_client,
-        tracker=tracker,
-        ledger=tracker.ledger,
         sfn_client=sfn_client,
-        limiter=TokenBucket(settings.scan_rate_per_second),
-        state_machine_arn=settings.state_machine_arn,
+        tracker=tracker,
+        canary_function=None,  # no canary runs in this fleet
     )
 
 
@@ -211,8 +217,10 @@ def _settle() -> None:
     reset_throttle_stats()
 
 
-def run_scan(deployment: Any, budget: float, user: UserLoad) -> tuple[Figures, ScanReport]:
-    scanner = scanner_for(deployment, budget)
+def run_scan(
+    deployment: Any, budget: float, user: UserLoad, *, full: bool = True, name: str = "scan"
+) -> tuple[Figures, ScanReport]:
+    wired = scanner_for(deployment, budget)
     started = time.monotonic()
     user_before = user.measure()
 
@@ -221,12 +229,13 @@ def run_scan(deployment: Any, budget: float, user: UserLoad) -> tuple[Figures, S
             elapsed = time.monotonic() - started
             print(f"  scan: {report.functions_seen} functions, {elapsed:.0f} s", flush=True)
 
-    report = scanner.scan(progress=progress)
+    with wired.paced() as scanner:
+        report = scanner.scan(progress=progress, full=full)
     wall = time.monotonic() - started
     user_calls, user_throttled = (a - b for a, b in zip(user.measure(), user_before, strict=True))
     bucket_calls, bucket_throttled = _bucket_totals()
     return Figures(
-        name="scan",
+        name=name,
         functions=report.functions_seen,
         calls=report.control_plane_calls,
         throttled=report.throttled,
@@ -313,6 +322,19 @@ def main() -> None:
                 f"restarted {len(report.restarted)}, errors {len(report.errors)}, "
                 f"calls {dict(sorted(report.calls_by_operation.items()))}"
             )
+            # Steady state: the pins are known; a full pass again, then a screening cycle.
+            _settle()
+            full_figures, _ = run_scan(deployment, args.budget, user, name="full")
+            _settle()
+            screen_figures, screened = run_scan(
+                deployment, args.budget, user, full=False, name="screen"
+            )
+            print(
+                f"  screening: {screened.functions_screened} of {screened.functions_seen} "
+                f"functions screened out on GetFunction ({sum(screened.getfunction_calls.values())}"
+                f" GetFunction calls, its own bucket); opened {len(screened.opened)}, "
+                f"calls {dict(sorted(screened.calls_by_operation.items()))}"
+            )
             _settle()
             naive_figures = run_naive(user)
 
@@ -323,7 +345,7 @@ def main() -> None:
         f"{'rate/budget':>13}{'429s':>7}{'failed':>8}{'user 429s':>11}{'wall s':>9}"
     )
     print(header)
-    for f in (scan_figures, naive_figures):
+    for f in (scan_figures, full_figures, screen_figures, naive_figures):
         print(
             f"{f.name:<8}{f.functions:>10}{f.calls:>8}{f.calls_per_function:>10.2f}"
             f"{f.rate:>8.2f}{f.rate / args.budget:>13.2f}{f.throttled:>7}{f.failed:>8}"
@@ -350,6 +372,11 @@ def main() -> None:
     print(
         "  scan calls/fn / naive       "
         f"{_ratio(scan_figures.calls_per_function, naive_figures.calls_per_function)}"
+    )
+    print(
+        "  steady calls/fn, screening / full pass   "
+        f"{_ratio(screen_figures.calls_per_function, full_figures.calls_per_function)}"
+        f"  ({screen_figures.calls_per_function:.3f} vs {full_figures.calls_per_function:.3f})"
     )
 
 

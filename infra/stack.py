@@ -290,6 +290,8 @@ class RollforwardStack(Stack):
             Duration.minutes(15),
             STATE_MACHINE_ARN=self.state_machine.state_machine_arn,
             SCAN_RATE_PER_SECOND=str(settings.scan_rate_per_second),
+            # A canary whose execution died is restored by the canary's own rollback.
+            CANARY_FUNCTION=self.canary_function.function_name,
         )
 
         self.detection_rule = events.Rule(
@@ -592,6 +594,14 @@ class RollforwardStack(Stack):
             "IAM5[Resource::*]",
             "lambda:ListFunctions (the scan's inventory) and X-Ray's trace actions have no "
             "resource-level permissions, AWS only accepts Resource '*'.",
+        )
+        # The scan restores a dead canary by invoking the canary's rollback: the canary
+        # function stays the only one that changes the fleet.
+        self.canary_function.grant_invoke(self.scan_function)
+        acknowledge(
+            role_of(self.scan_function),
+            qualified_arn_wildcard_finding(self.canary_function),
+            "The scan may invoke versions and aliases of the canary function only (its rollback).",
         )
         self._grant_canary()
 

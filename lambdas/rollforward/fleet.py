@@ -1,4 +1,5 @@
-"""Fleet gauges for the dashboard: how many functions are pinned, for how long, where."""
+"""Fleet gauges for the dashboard: how many functions are pinned, for how long, where. Pure:
+the scan handler emits them (EMF through Powertools)."""
 
 from __future__ import annotations
 
@@ -26,21 +27,3 @@ class FleetGauges:
             pending_approvals=pending_approvals,
             by_stage=dict(Counter(str(pin.stage) for pin in open_pins)),
         )
-
-    def publish(self, metrics: object) -> None:
-        """Emit as EMF through a Powertools `Metrics`: one gauge per metric, stages as a
-        `stage` dimension (one single-metric record each, since dimensions are per record)."""
-        from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-        metrics.add_metric(name="PinsOpen", unit=MetricUnit.Count, value=self.pins_open)  # type: ignore[attr-defined]
-        metrics.add_metric(  # type: ignore[attr-defined]
-            name="OldestPinAgeDays", unit=MetricUnit.Count, value=self.oldest_pin_age_days
-        )
-        metrics.add_metric(  # type: ignore[attr-defined]
-            name="PendingApprovals", unit=MetricUnit.Count, value=self.pending_approvals
-        )
-        for stage, count in sorted(self.by_stage.items()):
-            with single_metric(
-                name="PinsByStage", unit=MetricUnit.Count, value=count, namespace="rollforward"
-            ) as metric:
-                metric.add_dimension(name="stage", value=stage)

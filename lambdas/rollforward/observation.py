@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from rollforward.ledger import Pin, Stage
 from rollforward.live import RuntimeSetting
-from rollforward.model import LATEST, PinKey
+from rollforward.model import LATEST, PinKey, UpdateMode
 
 
 class Action(StrEnum):
@@ -29,6 +30,14 @@ class Action(StrEnum):
 # Why a published version that is pinned is nevertheless not a pin of its own.
 MANAGED_BY_CANARY = "managed by the running canary"
 COVERED_BY_LATEST = "covered by the $LATEST pin"
+PINNED_BY_CANARY = "rollforward's canary pinned this baseline version itself"
+
+# The ledger evidence key under which the canary records what it is about to change (alias,
+# baseline and candidate versions, the baseline's setting before the canary pinned it) before
+# it changes anything; it is removed when the canary ends (promoted or rolled back). While it
+# is there, the function may be half-moved: only the canary, or the scan restoring a canary
+# whose execution died, may act on it.
+CANARY_IN_FLIGHT = "canary_in_flight"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,31 @@ def latest_covers(latest: Pin | None) -> str:
     return ""
 
 
+def canary_in_flight(pin: Pin | None) -> dict[str, Any]:
+    """The unfinished canary's record on this pin ({} when no canary is in flight)."""
+    record = pin.evidence.get(CANARY_IN_FLIGHT) if pin is not None else None
+    return record if isinstance(record, dict) else {}
+
+
+def pinned_by_canary(key: PinKey, live: RuntimeSetting | None, latest: Pin | None) -> bool:
+    """True when `key` is the baseline version an unfinished canary of the `$LATEST` pin pinned
+    itself: the canary pins the alias's version explicitly (so phase 2 of an Auto rollout cannot
+    move it), and records that version's earlier setting first. A version that was Manual before
+    the canary touched it is a human's pin and stays one."""
+    record = canary_in_flight(latest)
+    if latest is None or not record or live is None or not live.is_pinned:
+        return False
+    if str(record.get("baseline_version") or "") != key.qualifier:
+        return False
+    before = record.get("baseline_setting") or {}
+    if not isinstance(before, dict) or not before.get("UpdateRuntimeOn"):
+        return False  # recorded before it read the setting: it has not pinned anything yet
+    if before.get("UpdateRuntimeOn") == str(UpdateMode.MANUAL):
+        return False
+    pinned_arn = str(record.get("pinned_arn") or latest.pinned_runtime_version_arn)
+    return live.pinned_runtime_version_arn == pinned_arn
+
+
 def decide(
     key: PinKey, pin: Pin | None, live: RuntimeSetting | None, latest: Pin | None = None
 ) -> Decision:
@@ -64,6 +98,10 @@ def decide(
         covered = latest_covers(latest)
         if covered:
             return Decision(Action.NOT_PINNED, detail=covered)
+        if pinned_by_canary(key, live, latest):
+            # Whatever became of the `$LATEST` pin (failed, lifted): this Manual setting is
+            # rollforward's own, and restoring the dead canary undoes it.
+            return Decision(Action.NOT_PINNED, detail=PINNED_BY_CANARY)
         if (
             latest is not None
             and latest.is_open
@@ -74,8 +112,11 @@ def decide(
             # pin's canary rolls it forward through the alias.
             return Decision(Action.NOT_PINNED, detail=COVERED_BY_LATEST)
     is_open = pin is not None and pin.is_open
+    # A failed pin is re-examined like an open one: it closes when the function is gone or no
+    # longer pinned (a failed pin still pinned is resumed by the scan).
+    closable = is_open or (pin is not None and pin.stage is Stage.FAILED)
     if live is None:
-        if pin is not None and is_open:
+        if pin is not None and closable:
             return Decision(
                 Action.CLOSED,
                 str(Stage.DELETED),
@@ -84,7 +125,14 @@ def decide(
             )
         return Decision(Action.NOT_PINNED, detail="no such function or version")
     if not live.is_pinned:
-        if pin is not None and is_open and pin.stage is not Stage.CANARY:
+        # (not while a canary is in flight: FunctionUpdate is its own doing, and its rollback
+        # or the scan's restoration puts the pin back first)
+        if (
+            pin is not None
+            and closable
+            and pin.stage is not Stage.CANARY
+            and not canary_in_flight(pin)
+        ):
             return Decision(
                 Action.CLOSED,
                 str(Stage.LIFTED),

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from rollforward.model import PinKey, RuntimeSetting
     from rollforward.notices import Notice, NoticeKind
     from rollforward.policy import StagePlan
+    from rollforward.scan.listing import AliasRouting, FunctionsPage
+    from rollforward.scan.screening import FunctionRuntime
 
 
 class Ledger(Protocol):
@@ -150,6 +152,10 @@ class Executions(Protocol):
         """The execution, or None when it does not exist."""
         ...
 
+    def running(self) -> set[str]:
+        """ARNs of the state machine's RUNNING executions (the scan: one call per 1,000)."""
+        ...
+
     def send_task_success(self, task_token: str, output: Mapping[str, Any]) -> bool:
         """Answer a `.waitForTaskToken` task; False when the token is no longer awaited
         (timed out, invalid, or its task is gone)."""
@@ -165,6 +171,20 @@ class LambdaControl(Protocol):
 
     def tags(self, function_arn: str) -> dict[str, str]:
         """The function's tags ({} when the function no longer exists)."""
+        ...
+
+    # -- the scan's listing (r3-scan)
+    def list_functions(self, *, marker: str | None, max_items: int) -> FunctionsPage:
+        """One ListFunctions page from `marker` (None: the first page)."""
+        ...
+
+    def aliases(self, function_arn: str) -> list[AliasRouting] | None:
+        """Every alias of the function (all pages); None when the function no longer exists."""
+        ...
+
+    def function_runtime(self, function_arn: str) -> FunctionRuntime | None:
+        """GetFunction of `$LATEST` (its own 100 req/s bucket, not the shared one): runtime,
+        architecture, RuntimeVersionConfig.RuntimeVersionArn; None when it no longer exists."""
         ...
 
 

@@ -25,8 +25,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,10 +208,32 @@ def pacing(
             client.meta.events.unregister(event_name, handler, unique_id=unique_id)
 
 
+@contextmanager
+def paced(
+    limiter: TokenBucket,
+    lambda_clients: Iterable[Any],
+    lambda_calls: CallCounter,
+    *,
+    other_clients: Iterable[Any] = (),
+    other_calls: CallCounter | None = None,
+) -> Iterator[None]:
+    """While open: every shared-bucket attempt of each Lambda client (each once, however many
+    holders share it) waits for `limiter` and is counted; `other_clients` (Step Functions) are
+    only counted, every operation."""
+    with ExitStack() as stack:
+        for client in {id(c): c for c in lambda_clients if c is not None}.values():
+            stack.enter_context(pacing(client, limiter, lambda_calls))
+        if other_calls is not None:
+            for client in {id(c): c for c in other_clients if c is not None}.values():
+                stack.enter_context(pacing(client, None, other_calls, exempt=()))
+        yield
+
+
 __all__ = [
     "SHARED_BUCKET_EXEMPT",
     "CallCounter",
     "CallCounts",
     "TokenBucket",
+    "paced",
     "pacing",
 ]

@@ -13,12 +13,13 @@ from typing import Any
 
 import boto3
 import pytest
+from rollforward.adapters import scanning
 from rollforward.clock import utc_now
 from rollforward.handlers import wiring
 from rollforward.ledger import Stage
 from rollforward.model import PinKey
 from rollforward.ratelimit import TokenBucket
-from rollforward.scan import Scanner, ScanReport
+from rollforward.scan import ScanReport
 
 from emulator.inprocess import EmbeddedAws
 from emulator.stack import deploy_rollforward
@@ -46,7 +47,7 @@ def stack() -> Iterator[Lifecycle]:
         yield lifecycle
 
 
-def scanner(stack: Lifecycle) -> Scanner:
+def wired_scan(stack: Lifecycle) -> scanning.WiredScan:
     """The domain Scanner wired as the Scan Lambda wires itself, from its environment.
 
     (Settings are built from the variables rather than by editing `os.environ`: tracking
@@ -57,15 +58,20 @@ def scanner(stack: Lifecycle) -> Scanner:
         "Variables"
     ]
     settings = wiring.Settings.from_env(env)
-    tracker = wiring.tracker(settings)
-    return Scanner(
+    return scanning.wire(
+        settings,
+        TokenBucket(settings.scan_rate_per_second, burst=settings.scan_rate_per_second),
         lambda_client=wiring.client("lambda"),
-        tracker=tracker,
-        ledger=tracker.ledger,
         sfn_client=wiring.client("stepfunctions"),
-        limiter=TokenBucket(settings.scan_rate_per_second, burst=settings.scan_rate_per_second),
-        state_machine_arn=settings.state_machine_arn,
+        tracker=wiring.tracker(settings),
+        canary_function=env.get(scanning.CANARY_FUNCTION_VARIABLE),
     )
+
+
+def run_scan(stack: Lifecycle, **kwargs: Any) -> ScanReport:
+    """One scan, as the Scan Lambda runs it (within its pacing)."""
+    with wired_scan(stack).paced() as scanner:
+        return scanner.scan(**kwargs)
 
 
 def waiting(stack: Lifecycle, execution_arn: str, waits: int = 1) -> None:
@@ -87,7 +93,7 @@ def settled(stack: Lifecycle, name: str) -> None:
 
 
 def scan(stack: Lifecycle, *, dry_run: bool = False) -> ScanReport:
-    report = scanner(stack).scan(dry_run=dry_run)
+    report = run_scan(stack, dry_run=dry_run)
     assert report.complete and not report.errors, report.summary()
     return report
 
@@ -179,7 +185,7 @@ def test_a_second_scan_changes_nothing(stack: Lifecycle) -> None:
     settled(stack, "steady-b")
     before = snapshot(stack)
 
-    second = scanner(stack).scan()
+    second = run_scan(stack)
 
     assert (second.opened, second.closed, second.repinned) == ([], {}, [])
     assert (second.resumed, second.restarted, second.errors) == ([], {}, {})
@@ -251,10 +257,10 @@ def test_a_dry_run_predicts_every_outcome_of_the_real_run_on_a_mixed_fleet(
     carried_new = pinned_with_a_carried_version("mixed-carried-new")
     before = snapshot(stack)
 
-    dry = scanner(stack).scan(dry_run=True)
+    dry = run_scan(stack, dry_run=True)
 
     assert snapshot(stack) == before
-    real = scanner(stack).scan()
+    real = run_scan(stack)
 
     def outcomes(report: ScanReport) -> tuple[Any, ...]:
         assert report.complete and not report.errors, report.summary()
@@ -367,10 +373,11 @@ def test_a_failed_pin_still_pinned_resumes_on_the_same_generation(stack: Lifecyc
 def test_out_of_time_the_scan_stops_between_functions_and_says_where(stack: Lifecycle) -> None:
     stack.create_function("late-pinned")
     ticks = iter(range(1_000_000))
-    timed = scanner(stack)
-    timed.clock = lambda: float(next(ticks))  # one second passes per clock read
+    wired = wired_scan(stack)
+    wired.scanner.clock = lambda: float(next(ticks))  # one second passes per clock read
 
-    report = timed.scan(time_budget_seconds=4)
+    with wired.paced() as timed:
+        report = timed.scan(time_budget_seconds=4)
 
     assert not report.complete
     assert 0 < report.functions_seen < len(stack.lam.list_functions()["Functions"])

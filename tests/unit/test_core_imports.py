@@ -29,10 +29,8 @@ NOT_YET_CONVERTED: dict[str, str] = {
     "audit": "the CloudWatch writer and Powertools Logger (r3-core moves them to adapters)",
     "canary": "calls boto3 clients directly (r3-canary's split)",
     "events": "Powertools' EventBridgeModel as the envelope (r3-core)",
-    "fleet": "Powertools metrics for the fleet gauges (r3-scan)",
     "ledger": "the DynamoDB access beside the pin model (r3-core moves it to adapters)",
     "live": "lazy re-exports of the moved live reads for canary and scan",
-    "scan": "calls boto3 clients directly (r3-scan's split)",
     "tracking": "ClientError from Step Functions (r3-core puts Tracker on the ports)",
 }
 

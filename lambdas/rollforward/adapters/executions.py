@@ -13,6 +13,7 @@ from rollforward.ports import ExecutionInfo
 
 # What Step Functions answers for an execution (or token) that is not there (any more).
 _GONE = frozenset({"ExecutionDoesNotExist", "InvalidArn", "StateMachineDoesNotExist"})
+LIST_EXECUTIONS_PAGE = 1000  # ListExecutions' maximum page
 _NOT_AWAITED = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 
 
@@ -61,6 +62,21 @@ class StepFunctionsExecutions:
                 return None
             raise
         return ExecutionInfo(arn=execution_arn, status=str(response["status"]))
+
+    def running(self) -> set[str]:
+        running: set[str] = set()
+        kwargs: dict[str, Any] = {
+            "stateMachineArn": self.state_machine_arn,
+            "statusFilter": "RUNNING",
+            "maxResults": LIST_EXECUTIONS_PAGE,
+        }
+        while True:
+            page = call(self.client.list_executions, **kwargs)
+            running.update(str(e["executionArn"]) for e in page.get("executions", []))
+            token = page.get("nextToken")
+            if not token:
+                return running
+            kwargs["nextToken"] = token
 
     def send_task_success(self, task_token: str, output: Mapping[str, Any]) -> bool:
         try:

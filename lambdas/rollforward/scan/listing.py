@@ -1,16 +1,16 @@
 """Phase 1's listing: every function of an account and region, and the published versions its
-aliases route traffic to. Reads only; paced by whoever wraps the client (`ratelimit.pacing`)."""
+aliases route traffic to. Reads only, through `LambdaControl` (paced by whoever wires it)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from rollforward.live import TRANSIENT_CODES, TransientAwsError, error_code
 from rollforward.model import LATEST, QUALIFIER
+
+if TYPE_CHECKING:
+    from rollforward.ports import LambdaControl
 
 PAGE_SIZE = 50  # ListFunctions returns at most 50 per page
 
@@ -23,6 +23,8 @@ class ListedFunction:
     name: str
     package_type: str
     page_marker: str | None = None  # Marker that lists this function's page again
+    runtime: str = ""  # e.g. python3.12 ("" for image functions)
+    architecture: str = ""  # x86_64 | arm64
 
     @property
     def has_managed_runtime(self) -> bool:
@@ -33,67 +35,72 @@ class ListedFunction:
     def from_listing(
         cls, item: Mapping[str, Any], page_marker: str | None = None
     ) -> ListedFunction:
+        """From one `ListFunctions` item (AWS's shape, parsed defensively)."""
         arn = str(item["FunctionArn"])
+        architectures = item.get("Architectures") or ["x86_64"]
         return cls(
             function_arn=":".join(arn.split(":")[:7]),
             name=str(item["FunctionName"]),
             package_type=str(item.get("PackageType") or "Zip"),
             page_marker=page_marker,
+            runtime=str(item.get("Runtime") or ""),
+            architecture=str(architectures[0]),
         )
 
 
+@dataclass(frozen=True)
+class FunctionsPage:
+    """One ListFunctions page; `next_marker` None on the last."""
+
+    functions: tuple[ListedFunction, ...]
+    next_marker: str | None = None
+
+
+@dataclass(frozen=True)
+class AliasRouting:
+    """One alias: the version it points at and the versions it routes extra weight to."""
+
+    name: str
+    function_version: str
+    additional_versions: tuple[str, ...] = ()
+
+
 def list_functions(
-    lambda_client: Any, *, start_marker: str | None = None, page_size: int = PAGE_SIZE
+    lambda_control: LambdaControl, *, start_marker: str | None = None, page_size: int = PAGE_SIZE
 ) -> Iterator[ListedFunction]:
-    """Every function of the client's account and region, page by page (lazily)."""
+    """Every function of the account and region, page by page (lazily), each with the marker
+    of its page (where a scan that runs out of time resumes)."""
     marker = start_marker
     while True:
-        kwargs: dict[str, Any] = {"MaxItems": page_size}
-        if marker:
-            kwargs["Marker"] = marker
-        page = call(lambda_client.list_functions, kwargs)
-        for item in page.get("Functions", []):
-            yield ListedFunction.from_listing(item, marker)
-        marker = page.get("NextMarker")
+        page = lambda_control.list_functions(marker=marker, max_items=page_size)
+        for function in page.functions:
+            yield replace(function, page_marker=marker)
+        marker = page.next_marker
         if not marker:
             return
 
 
-def alias_versions(lambda_client: Any, function_arn: str) -> list[str]:
-    """Published versions the function's aliases route traffic to (main and weighted),
-    ascending; [] when the function is gone (the `$LATEST` read then closes its pin)."""
-    versions: set[str] = set()
-    marker: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {"FunctionName": function_arn}
-        if marker:
-            kwargs["Marker"] = marker
-        try:
-            page = call(lambda_client.list_aliases, kwargs)
-        except ClientError as error:
-            if error_code(error) == "ResourceNotFoundException":
-                return []
-            raise
-        for alias in page.get("Aliases", []):
-            versions.add(str(alias.get("FunctionVersion", "")))
-            weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-            versions.update(str(version) for version in weights)
-        marker = page.get("NextMarker")
-        if not marker:
-            break
-    published = {v for v in versions if v != LATEST and QUALIFIER.match(v)}
-    return sorted(published, key=int)
+def routed_versions(aliases: Iterable[AliasRouting]) -> list[str]:
+    """Published versions the aliases route traffic to (main and weighted), ascending."""
+    versions = {
+        v for alias in aliases for v in (alias.function_version, *alias.additional_versions)
+    }
+    return sorted((v for v in versions if v != LATEST and QUALIFIER.match(v)), key=int)
 
 
-def call(operation: Callable[..., Any], kwargs: Mapping[str, Any]) -> Any:
-    """Run one AWS request; throttling and 5xx that outlived botocore's retries become
-    `TransientAwsError` (the scan stops: the account is busy, try at the next schedule)."""
-    try:
-        return operation(**kwargs)
-    except ClientError as error:
-        if error_code(error) in TRANSIENT_CODES:
-            raise TransientAwsError(str(error)) from error
-        raise
+def alias_versions(lambda_control: LambdaControl, function_arn: str) -> list[str]:
+    """Published versions the function's aliases route traffic to; [] when the function is gone
+    (the `$LATEST` read then closes its pin)."""
+    aliases = lambda_control.aliases(function_arn)
+    return [] if aliases is None else routed_versions(aliases)
 
 
-__all__ = ["PAGE_SIZE", "ListedFunction", "alias_versions", "call", "list_functions"]
+__all__ = [
+    "PAGE_SIZE",
+    "AliasRouting",
+    "FunctionsPage",
+    "ListedFunction",
+    "alias_versions",
+    "list_functions",
+    "routed_versions",
+]

@@ -11,7 +11,7 @@ from rollforward.clock import utc_now
 from rollforward.ledger import Pin, Stage
 from rollforward.live import RuntimeSetting
 from rollforward.model import PinKey
-from rollforward.observation import Action, decide
+from rollforward.observation import CANARY_IN_FLIGHT, Action, decide
 
 ACTOR = "rollforward (reconciling scan)"
 # Tracking for these stages is a ladder turn: safe to start again from the ledger.
@@ -27,7 +27,8 @@ class QualifierOutcome:
     """What the scan did (or, in a dry run, would do) for one (function, qualifier)."""
 
     pin_id: str
-    action: str  # opened | closed | repinned | resumed | already_open | not_pinned
+    # opened | closed | repinned | resumed | restored | already_open | not_pinned
+    action: str
     stage: str = ""  # for closed: lifted | deleted
 
 
@@ -68,6 +69,12 @@ def imagined(
     if pin is not None and outcome.action == "repinned":
         return replace(pin, pinned_runtime_version_arn=arn)
     return pin
+
+
+def restored(pin: Pin) -> Pin:
+    """The ledger item after the canary's rollback restored it, as a dry run pictures it."""
+    evidence = {k: v for k, v in pin.evidence.items() if k != CANARY_IN_FLIGHT}
+    return replace(pin, stage=Stage.TRACKING, evidence=evidence)
 
 
 def restart_name(pin: Pin, attempt: int) -> str:

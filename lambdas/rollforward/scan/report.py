@@ -23,6 +23,7 @@ class FunctionResult:
     outcomes: list[QualifierOutcome] = field(default_factory=list)
     calls: CallCounts = field(default_factory=CallCounts)
     skipped: str = ""  # why nothing was read (image function)
+    screened: str = ""  # why only GetFunction was read (a screening cycle)
     error: str = ""
 
 
@@ -38,12 +39,18 @@ class ScanReport:
     resume_marker: str | None = None
     functions_seen: int = 0
     functions_skipped: int = 0
+    full: bool = True  # a full reconciliation (False: a screening cycle)
+    functions_screened: int = 0  # screening: GetFunction only, no shared-bucket call
+    # screening: the current runtime version ARN per "runtime/architecture"
+    current_runtime_versions: dict[str, str] = field(default_factory=dict)
+    getfunction_calls: dict[str, int] = field(default_factory=dict)  # its own 100 req/s bucket
     qualifiers_checked: int = 0
     pinned_qualifiers: int = 0  # qualifiers found in Manual
     opened: list[str] = field(default_factory=list)
     closed: dict[str, str] = field(default_factory=dict)  # pin id -> lifted | deleted
     repinned: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)  # dead canaries rolled back
     restarted: dict[str, str] = field(default_factory=dict)  # pin id -> new execution ARN
     stalled: dict[str, str] = field(default_factory=dict)  # pin id -> why not restarted
     errors: dict[str, str] = field(default_factory=dict)  # function or pin -> error
@@ -70,6 +77,8 @@ class ScanReport:
         self.functions_seen += 1
         if result.skipped:
             self.functions_skipped += 1
+        if result.screened:
+            self.functions_screened += 1
         if result.error:
             self.errors[result.function_arn] = result.error
         self.qualifiers_checked += len(result.qualifiers)
@@ -78,7 +87,7 @@ class ScanReport:
             self.add_outcome(outcome)
 
     def add_outcome(self, outcome: QualifierOutcome) -> None:
-        if outcome.action in {"opened", "repinned", "resumed", "already_open"}:
+        if outcome.action in {"opened", "repinned", "resumed", "restored", "already_open"}:
             self.pinned_qualifiers += 1
         if outcome.action == "opened":
             self.opened.append(outcome.pin_id)
@@ -88,6 +97,8 @@ class ScanReport:
             self.repinned.append(outcome.pin_id)
         elif outcome.action == "resumed":
             self.resumed.append(outcome.pin_id)
+        elif outcome.action == "restored":
+            self.restored.append(outcome.pin_id)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, per function included (large for a large fleet)."""
@@ -111,6 +122,9 @@ class ScanReport:
             "resume_marker": self.resume_marker,
             "functions_seen": self.functions_seen,
             "functions_skipped": self.functions_skipped,
+            "full": self.full,
+            "functions_screened": self.functions_screened,
+            "current_runtime_versions": dict(self.current_runtime_versions),
             "qualifiers_checked": self.qualifiers_checked,
             "pinned_qualifiers": self.pinned_qualifiers,
             "counts": {
@@ -118,6 +132,7 @@ class ScanReport:
                 "closed": len(self.closed),
                 "repinned": len(self.repinned),
                 "resumed": len(self.resumed),
+                "restored": len(self.restored),
                 "restarted": len(self.restarted),
                 "stalled": len(self.stalled),
                 "errors": len(self.errors),
@@ -126,6 +141,7 @@ class ScanReport:
             "closed": cap_map(self.closed),
             "repinned": cap(self.repinned),
             "resumed": cap(self.resumed),
+            "restored": cap(self.restored),
             "restarted": cap_map(self.restarted),
             "stalled": cap_map(self.stalled),
             "errors": cap_map(self.errors),
@@ -138,6 +154,7 @@ class ScanReport:
                 "mean": round(sum(per_function) / len(per_function), 3) if per_function else 0,
             },
             "stepfunctions_calls": dict(sorted(self.stepfunctions_calls.items())),
+            "getfunction_calls": sum(self.getfunction_calls.values()),
             "rate_budget_per_second": self.rate_budget_per_second,
             "achieved_rate_per_second": round(self.achieved_rate_per_second, 3),
             "paced_seconds": round(self.paced_seconds, 3),

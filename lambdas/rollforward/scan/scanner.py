@@ -1,23 +1,25 @@
-"""The scan's three phases, orchestrated: `Scanner` (see the package docstring)."""
+"""The scan's three phases, orchestrated: `Scanner` (see the package docstring).
+
+It acts only through the ports (`rollforward.ports`): `LambdaControl` for the listing and the
+live settings, `Executions` for the tracking executions, the ledger, the audit sink, and
+`CanaryRepair` to restore a canary whose execution died. Pacing is the wiring's business: the
+handler wraps the AWS clients in `ratelimit.pacing` and hands the scan the counters.
+"""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
-from typing import Any
-
-from botocore.exceptions import ClientError
+from typing import TYPE_CHECKING, Protocol
 
 from rollforward.audit import AuditEvent
 from rollforward.clock import iso, utc_now
-from rollforward.ledger import ConflictError, Ledger, Pin, Stage
-from rollforward.live import RuntimeSetting, TransientAwsError, error_code, read_runtime_setting
+from rollforward.ledger import ConflictError, Pin, Stage
+from rollforward.live import RuntimeSetting, TransientAwsError
 from rollforward.model import LATEST, PinKey
-from rollforward.observation import needs_latest_pin
-from rollforward.ratelimit import CallCounter, TokenBucket, pacing
-from rollforward.scan.listing import ListedFunction, alias_versions, call, list_functions
+from rollforward.observation import canary_in_flight, needs_latest_pin
+from rollforward.ratelimit import CallCounter, TokenBucket
+from rollforward.scan.listing import ListedFunction, alias_versions, list_functions
 from rollforward.scan.reconcile import (
     ACTOR,
     DEAD_STATUSES,
@@ -29,52 +31,73 @@ from rollforward.scan.reconcile import (
     next_attempt,
     predict,
     restart_name,
+    restored,
 )
 from rollforward.scan.report import FunctionResult, ScanReport
+from rollforward.scan.screening import FunctionRuntime, Screen
 from rollforward.tracking import Tracker, WorkflowState
 
+if TYPE_CHECKING:
+    from rollforward.ports import Executions, LambdaControl, Ledger
+
 SOURCE = "scan"
-LIST_EXECUTIONS_PAGE = 1000
 RESTART_PROBES = 5  # names tried per restart before giving up (each taken one was dead)
 MAX_CONSECUTIVE_FAILURES = 5  # functions in a row that failed: stop, the account is unwell
+
+
+class CanaryRepair(Protocol):
+    """Restores a function whose canary's execution died (stopped, failed, timed out) exactly
+    as the canary's own Rollback would — it *is* the canary's rollback, reached through a port
+    so the scan never keeps a copy of it."""
+
+    def restore(self, pin: Pin, reason: str) -> Pin:
+        """Roll the unfinished canary recorded on `pin` back (idempotent; a human's change is
+        left alone); the pin afterwards (back to tracking, the in-flight record settled)."""
+        ...
 
 
 class Scanner:
     """Reconciles the ledger with every function of one account and region, on a budget.
 
-    `lambda_client` and `sfn_client` are boto3 clients (adaptive retries on); `limiter` is the
-    scan's share of the shared control-plane bucket. While `scan()` runs, the limiter paces every
-    shared-bucket call made through `lambda_client` and through the tracker's Lambda client.
+    `lambda_control` and `executions` are the ports the scan reads and acts through;
+    `limiter` is the scan's share of the shared control-plane bucket, and `lambda_calls` /
+    `sfn_calls` count the attempts the wiring paces (see `handlers/scan.py`): the report's call
+    figures come from them. `canary_repair` restores canaries whose execution died (None: they
+    are reported as stalled). `region` and `account_id` say whose pins phases 2 and 3 may
+    touch (the account is learned from the listing when not given).
     """
 
     def __init__(
         self,
-        lambda_client: Any,
+        lambda_control: LambdaControl,
         tracker: Tracker,
         ledger: Ledger,
-        sfn_client: Any,
+        executions: Executions | None,
         limiter: TokenBucket,
         *,
-        state_machine_arn: str | None = None,
+        canary_repair: CanaryRepair | None = None,
+        lambda_calls: CallCounter | None = None,
+        sfn_calls: CallCounter | None = None,
+        getfunction_calls: CallCounter | None = None,
         clock: Callable[[], float] = time.monotonic,
         actor: str = ACTOR,
         account_id: str | None = None,
+        region: str | None = None,
     ) -> None:
-        self.lambda_client = lambda_client
+        self.lambda_control = lambda_control
         self.tracker = tracker
         self.ledger = ledger
-        self.sfn = sfn_client
+        self.executions = executions
         self.limiter = limiter
-        self.state_machine_arn = (
-            tracker.state_machine_arn if state_machine_arn is None else state_machine_arn
-        )
+        self.canary_repair = canary_repair
         self.clock = clock
         self.actor = actor
-        # Which account's pins phases 2 and 3 may touch; learned from the listing if not given.
         self.account_id = account_id
+        self.region = region
         self._accounts_seen: set[str] = set()
-        self._lambda_calls = CallCounter()
-        self._sfn_calls = CallCounter()
+        self._lambda_calls = lambda_calls or CallCounter()
+        self._sfn_calls = sfn_calls or CallCounter()
+        self._getfunction_calls = getfunction_calls or CallCounter()
         self._known: dict[str, Pin] = {}
         self._imagined: dict[str, Pin] = {}  # dry run: ledger items as its outcomes left them
         self._dry_run = False
@@ -87,18 +110,22 @@ class Scanner:
         progress: Callable[[ScanReport], None] | None = None,
         start_marker: str | None = None,
         time_budget_seconds: float | None = None,
+        full: bool = True,
     ) -> ScanReport:
-        """Run the three phases; see the module docstring. Raises TransientAwsError when AWS
-        keeps failing (the partial report is audited first)."""
+        """Run the three phases; see the package docstring. `full=False` screens the listing
+        on GetFunction first (`rollforward.scan.screening`). Raises `Transient` when AWS keeps
+        failing (the partial report is audited first)."""
         started = self.clock()
         deadline = started + time_budget_seconds if time_budget_seconds is not None else None
         report = ScanReport(
             dry_run=dry_run,
             started_at=iso(utc_now()),
             rate_budget_per_second=self.limiter.rate_per_second,
+            full=full,
         )
         self._dry_run = dry_run
         lambda_before, sfn_before = self._lambda_calls.snapshot(), self._sfn_calls.snapshot()
+        gf_before = self._getfunction_calls.snapshot()
         waited_before = self.limiter.waited_seconds
 
         def out_of_time() -> bool:
@@ -109,33 +136,28 @@ class Scanner:
             report.calls_by_operation = lambda_calls.calls
             report.throttled_by_operation = lambda_calls.throttled
             report.stepfunctions_calls = self._sfn_calls.snapshot().minus(sfn_before).calls
+            report.getfunction_calls = self._getfunction_calls.snapshot().minus(gf_before).calls
             report.paced_seconds = self.limiter.waited_seconds - waited_before
             report.duration_seconds = self.clock() - started
 
-        with ExitStack() as paced:
-            for client in _distinct(self.lambda_client, self.tracker.lambda_client):
-                paced.enter_context(pacing(client, self.limiter, self._lambda_calls))
-            for client in _distinct(self.sfn, self.tracker.sfn):
-                paced.enter_context(pacing(client, None, self._sfn_calls, exempt=()))
-            try:
-                self._known = {pin.key.id: pin for pin in self.ledger.list_pins(open_only=False)}
-                self._imagined = {}
-                self._accounts_seen = set()
-                covered: set[str] = set()
-                listing_done = self._listing_phase(
-                    report, covered, progress, start_marker, out_of_time
-                )
-                if listing_done:
-                    self._orphan_phase(report, covered, out_of_time)
-                if not out_of_time():
-                    self._execution_phase(report, out_of_time)
-                report.complete = listing_done and not out_of_time()
-            except TransientAwsError as error:
-                report.errors["scan"] = f"aborted: {error}"
-                finish()
-                self._audit(report)
-                raise
+        try:
+            self._known = {pin.key.id: pin for pin in self.ledger.list_pins(open_only=False)}
+            self._imagined = {}
+            self._accounts_seen = set()
+            covered: set[str] = set()
+            listing = self._listing_phase if full else self._screening_phase
+            listing_done = listing(report, covered, progress, start_marker, out_of_time)
+            if listing_done:
+                self._orphan_phase(report, covered, out_of_time)
+            if not out_of_time():
+                self._execution_phase(report, out_of_time)
+            report.complete = listing_done and not out_of_time()
+        except TransientAwsError as error:
+            report.errors["scan"] = f"aborted: {error}"
             finish()
+            self._audit(report)
+            raise
+        finish()
         self._audit(report)
         return report
 
@@ -149,7 +171,7 @@ class Scanner:
     ) -> bool:
         """Phase 1; False when it stopped early (out of time), with `resume_marker` set."""
         failures = 0
-        for function in list_functions(self.lambda_client, start_marker=start_marker):
+        for function in list_functions(self.lambda_control, start_marker=start_marker):
             if out_of_time():
                 report.resume_marker = function.page_marker or ""
                 return False
@@ -166,12 +188,76 @@ class Scanner:
                 progress(report)
         return True
 
+    def _screening_phase(
+        self,
+        report: ScanReport,
+        covered: set[str],
+        progress: Callable[[ScanReport], None] | None,
+        start_marker: str | None,
+        out_of_time: Callable[[], bool],
+    ) -> bool:
+        """Phase 1 of a screening cycle: GetFunction (its own bucket) on every function's
+        `$LATEST`, then the shared bucket only for outliers and functions the ledger holds
+        (their `$LATEST` here; their published versions' pins in phase 2)."""
+        held = {pin.key.function_arn for pin in self._pins_to_examine()}
+        pinned_arns = {pin.pinned_runtime_version_arn for pin in self._pins_to_examine()}
+        swept: list[tuple[ListedFunction, FunctionRuntime | None]] = []
+        for function in list_functions(self.lambda_control, start_marker=start_marker):
+            if out_of_time():
+                report.resume_marker = function.page_marker or ""
+                break
+            self._accounts_seen.add(function.function_arn.split(":")[4])
+            runtime: FunctionRuntime | None = None
+            if function.has_managed_runtime:
+                try:
+                    runtime = self.lambda_control.function_runtime(function.function_arn)
+                except TransientAwsError:
+                    runtime = None  # no answer: read it in full
+            swept.append((function, runtime))
+        screen = Screen.of(
+            (r for f, r in swept if r is not None and f.function_arn not in held), pinned_arns
+        )
+        report.current_runtime_versions = {
+            f"{runtime}/{arch}": arn for (runtime, arch), arn in sorted(screen.current.items())
+        }
+        failures = 0
+        for function, runtime in swept:
+            held_or_image = function.function_arn in held or not function.has_managed_runtime
+            if not held_or_image and not screen.is_outlier(runtime):
+                report.add_function(
+                    FunctionResult(
+                        function.function_arn,
+                        function.name,
+                        screened="on its runtime's current version",
+                    )
+                )
+                continue
+            if out_of_time():
+                report.resume_marker = function.page_marker or ""
+                return False
+            result = self.reconcile_function(
+                function, read_aliases=function.function_arn not in held
+            )
+            covered.update(PinKey(function.function_arn, q).id for q in result.qualifiers)
+            report.add_function(result)
+            failures = failures + 1 if result.error else 0
+            if failures >= MAX_CONSECUTIVE_FAILURES:
+                raise TransientAwsError(
+                    f"{failures} functions in a row failed, the last with: {result.error}"
+                )
+            if progress is not None:
+                progress(report)
+        return report.resume_marker is None
+
     # ------------------------------------------------------------------ one function
-    def reconcile_function(self, function: ListedFunction) -> FunctionResult:
+    def reconcile_function(
+        self, function: ListedFunction, *, read_aliases: bool = True
+    ) -> FunctionResult:
         """Phase 1 for one function: read its qualifiers' settings and reconcile each.
 
-        Errors AWS may recover from (throttling, a conflict, a 5xx) are recorded on the result,
-        not raised, so one bad function does not cost the other thousands their scan.
+        Whatever fails for one function (throttling, a conflict, a 5xx, a refusal) is recorded
+        on its result, not raised, so one bad function does not cost the other thousands their
+        scan; `MAX_CONSECUTIVE_FAILURES` in a row stop the scan (the account is unwell).
         """
         result = FunctionResult(function.function_arn, function.name)
         before = self._lambda_calls.snapshot()
@@ -179,28 +265,35 @@ class Scanner:
             if not function.has_managed_runtime:
                 result.skipped = f"package type {function.package_type}"
                 return result
-            result.qualifiers = [LATEST, *alias_versions(self.lambda_client, function.function_arn)]
+            versions = (
+                alias_versions(self.lambda_control, function.function_arn) if read_aliases else []
+            )
+            result.qualifiers = [LATEST, *versions]
             for qualifier in result.qualifiers:
                 key = PinKey(function.function_arn, qualifier)
-                live = read_runtime_setting(self.lambda_client, key)
+                live = self.lambda_control.runtime_setting(key)
                 result.outcomes.append(self.reconcile(key, live))
-        except (TransientAwsError, ClientError, ConflictError) as error:
+        except Exception as error:
             result.error = f"{type(error).__name__}: {error}"
         finally:
             result.calls = self._lambda_calls.snapshot().minus(before)
         return result
 
+    def _known_pin(self, pin_id: str) -> Pin | None:
+        """The ledger item as of the scan's start — in a dry run, as its own earlier outcomes
+        would have left it."""
+        if self._dry_run and pin_id in self._imagined:
+            return self._imagined[pin_id]
+        return self._known.get(pin_id)
+
     def reconcile(self, key: PinKey, live: RuntimeSetting | None) -> QualifierOutcome:
         """Make the ledger agree with one already-read live setting."""
-
-        # A dry run looks at the ledger as its own earlier outcomes would have left it.
-        def known(pin_id: str) -> Pin | None:
-            if self._dry_run and pin_id in self._imagined:
-                return self._imagined[pin_id]
-            return self._known.get(pin_id)
-
-        pin = known(key.id)
-        latest = known(PinKey(key.function_arn).id) if needs_latest_pin(key) else None
+        pin = self._known_pin(key.id)
+        if pin is not None and canary_in_flight(pin):
+            repaired = self._repair_canary(pin)
+            if repaired is not None:
+                return repaired
+        latest = self._known_pin(PinKey(key.function_arn).id) if needs_latest_pin(key) else None
         expected = predict(key, pin, live, latest)
         if self._dry_run:
             updated = imagined(key, pin, live, expected)
@@ -212,6 +305,36 @@ class Scanner:
         if resumed and observation.action in {"already_open", "repinned"}:
             return QualifierOutcome(key.id, "resumed", observation.stage)
         return QualifierOutcome(key.id, observation.action, observation.stage)
+
+    def _repair_canary(self, pin: Pin) -> QualifierOutcome | None:
+        """A canary is in flight on this pin: if its execution is no longer running, nothing
+        will ever finish or roll it back — restore the function now (the canary's own
+        rollback), then reconcile what is live afterwards. None: the canary is alive (leave it
+        to its execution) or no repair is wired."""
+        status = self._execution_status(pin.execution_arn)
+        if status in LIVE_STATUSES or self.canary_repair is None:
+            return None
+        if self._dry_run:
+            self._imagined[pin.key.id] = restored(pin)
+            return QualifierOutcome(pin.key.id, "restored", str(Stage.TRACKING))
+        fresh = self.ledger.get(pin.key)  # the scan's snapshot may be minutes old
+        if fresh is None or not canary_in_flight(fresh) or fresh.execution_arn != pin.execution_arn:
+            return None  # the canary moved on meanwhile: reconcile as usual
+        reason = f"its execution {status.lower()} mid-canary; restored by the reconciling scan"
+        after = self.canary_repair.restore(fresh, reason)
+        self._known[pin.key.id] = after
+        self.tracker.audit.record(
+            AuditEvent.SCAN,
+            pin_id=pin.key.id,
+            actor=self.actor,
+            action="canary_restored",
+            execution_arn=pin.execution_arn,
+            execution_status=status,
+        )
+        # The rollback changed the live settings: read them again (a human may have lifted).
+        observation = self.tracker.observe(pin.key, actor=self.actor, source=SOURCE)
+        stage = observation.stage or str(after.stage)
+        return QualifierOutcome(pin.key.id, "restored", stage)
 
     def _resume(self, pin: Pin) -> bool:
         """FAILED → TRACKING on the same generation. False if another writer got there first
@@ -234,26 +357,34 @@ class Scanner:
     def _orphan_phase(
         self, report: ScanReport, covered: set[str], out_of_time: Callable[[], bool]
     ) -> None:
-        for pin in self._open_pins():
+        """Pins the listing did not reach (deleted functions or versions, an alias moved off a
+        pinned version) — failed pins and unfinished canaries included — read once each."""
+        for pin in self._pins_to_examine():
             if pin.key.id in covered:
                 continue
             if out_of_time():
                 return
             try:
-                live = read_runtime_setting(self.lambda_client, pin.key)
+                live = self.lambda_control.runtime_setting(pin.key)
                 report.qualifiers_checked += 1
                 report.add_outcome(self.reconcile(pin.key, live))
-            except (ClientError, ConflictError) as error:
+            except TransientAwsError:
+                raise
+            except Exception as error:
                 report.errors[pin.key.id] = f"{type(error).__name__}: {error}"
 
     # ------------------------------------------------------------------ phase 3
     def _execution_phase(self, report: ScanReport, out_of_time: Callable[[], bool]) -> None:
-        if not self.state_machine_arn:
+        if self.executions is None:
             return
-        pins = self._open_pins()
-        if self._dry_run:  # nothing was resumed: add the pins that would have been
-            pins += [self._known[i] for i in report.resumed if i in self._known]
-        running = self._running_executions()
+        if self._dry_run:  # the ledger as the real run would have left it for these pins
+            view = dict(self._known)
+            changed = [*report.resumed, *report.restored]
+            view.update({i: self._imagined[i] for i in changed if i in self._imagined})
+            pins = self._mine([pin for pin in view.values() if pin.is_open])
+        else:
+            pins = self._mine(self.ledger.list_pins(open_only=True))
+        running = self.executions.running()
         for pin in pins:
             if pin.execution_arn and pin.execution_arn in running:
                 continue
@@ -264,10 +395,18 @@ class Scanner:
                 continue
             resumed = pin.key.id in report.resumed
             stage = Stage.TRACKING if resumed else pin.stage
+            if canary_in_flight(pin):
+                report.stalled[pin.key.id] = (
+                    f"canary in flight, execution {status.lower()}: not restored"
+                )
+                continue
             if stage not in RESTARTABLE_STAGES:
                 report.stalled[pin.key.id] = f"stage {stage}, execution {status.lower()}"
                 continue
-            if status not in DEAD_STATUSES and status != GONE:
+            # A pin this scan resumed or restored is due a new execution whatever ended the
+            # last one; otherwise only a dead one is restarted (succeeded: a human's call).
+            revived = resumed or pin.key.id in report.restored
+            if status not in DEAD_STATUSES and status != GONE and not revived:
                 report.stalled[pin.key.id] = f"execution {status.lower()} with the pin open"
                 continue
             if self._dry_run:
@@ -275,32 +414,25 @@ class Scanner:
                 continue
             try:
                 report.restarted[pin.key.id] = self.restart_tracking(pin, status)
-            except (ClientError, ValueError) as error:
+            except TransientAwsError:
+                raise
+            except Exception as error:
                 report.errors[pin.key.id] = f"restart: {type(error).__name__}: {error}"
 
     def restart_tracking(self, pin: Pin, previous_status: str = GONE) -> str:
         """Start a tracking execution for this episode again; returns its ARN (recorded in the
-        ledger). See "Restart naming" in the module docstring."""
-        state = WorkflowState(pin.key.id, pin.generation)
-        document = json.dumps(state.to_dict(), separators=(",", ":"), default=str)
+        ledger). See "Restart naming" in the package docstring."""
+        assert self.executions is not None
+        document = WorkflowState(pin.key.id, pin.generation).to_dict()
         first = next_attempt(pin)
         arn = ""
         for attempt in range(first, first + RESTART_PROBES):
-            name = restart_name(pin, attempt)
-            try:
-                arn = str(
-                    self.sfn.start_execution(
-                        stateMachineArn=self.state_machine_arn, name=name, input=document
-                    )["executionArn"]
-                )
+            # Starting a name that exists answers that execution (Executions.start): running,
+            # it is adopted (another scan or detection started it); ended, try the next name.
+            started = self.executions.start(restart_name(pin, attempt), document)
+            if self._execution_status(started) in LIVE_STATUSES:
+                arn = started
                 break
-            except ClientError as error:
-                if error_code(error) != "ExecutionAlreadyExists":
-                    raise
-                taken = self._execution_arn(name)
-                if self._execution_status(taken) in LIVE_STATUSES:
-                    arn = taken  # someone else (another scan, detection) started it
-                    break
         if not arn:
             raise ValueError(f"{RESTART_PROBES} execution names from attempt {first} are taken")
         previous = pin.execution_arn
@@ -320,68 +452,37 @@ class Scanner:
         )
         return arn
 
-    def _running_executions(self) -> set[str]:
-        running: set[str] = set()
-        kwargs: dict[str, Any] = {
-            "stateMachineArn": self.state_machine_arn,
-            "statusFilter": "RUNNING",
-            "maxResults": LIST_EXECUTIONS_PAGE,
-        }
-        while True:
-            page = call(self.sfn.list_executions, kwargs)
-            running.update(str(e["executionArn"]) for e in page.get("executions", []))
-            token = page.get("nextToken")
-            if not token:
-                return running
-            kwargs["nextToken"] = token
-
     def _execution_status(self, execution_arn: str) -> str:
-        if not execution_arn:
+        if not execution_arn or self.executions is None:
             return GONE
-        try:
-            response = call(self.sfn.describe_execution, {"executionArn": execution_arn})
-            return str(response["status"])
-        except ClientError as error:
-            if error_code(error) in {
-                "ExecutionDoesNotExist",
-                "InvalidArn",
-                "StateMachineDoesNotExist",
-            }:
-                return GONE
-            raise
-
-    def _execution_arn(self, name: str) -> str:
-        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
+        info = self.executions.describe(execution_arn)
+        return GONE if info is None else info.status
 
     # ------------------------------------------------------------------ helpers
-    def _open_pins(self) -> list[Pin]:
-        """Open pins of this scan's region and account(s): a ledger shared by several accounts
-        must never have one account's pins closed as deleted by another account's scan."""
-        if self._dry_run:  # nothing changed since the start: the snapshot is current
-            pins = [pin for pin in self._known.values() if pin.is_open]
-        else:
-            pins = self.ledger.list_pins(open_only=True)
-        region = getattr(self.lambda_client.meta, "region_name", None)
+    def _mine(self, pins: list[Pin]) -> list[Pin]:
+        """This scan's region and account(s) only: a ledger shared by several accounts must
+        never have one account's pins closed as deleted by another account's scan."""
         accounts = {self.account_id} if self.account_id else self._accounts_seen
         return [
             pin
             for pin in pins
-            if (not region or pin.key.region == region)
+            if (not self.region or pin.key.region == self.region)
             and (not accounts or pin.key.account in accounts)
         ]
+
+    def _pins_to_examine(self) -> list[Pin]:
+        """Open pins, failed ones (re-examined, never skipped) and any with a canary in flight."""
+        return self._mine(
+            [
+                pin
+                for pin in self._known.values()
+                if pin.is_open or pin.stage is Stage.FAILED or canary_in_flight(pin)
+            ]
+        )
 
     def _audit(self, report: ScanReport) -> None:
         if not report.dry_run:
             self.tracker.audit.record(AuditEvent.SCAN, actor=self.actor, **report.summary())
 
 
-def _distinct(*clients: Any) -> list[Any]:
-    """The clients, each once (the tracker usually shares the scanner's client)."""
-    seen: dict[int, Any] = {}
-    for client in clients:
-        if client is not None:
-            seen.setdefault(id(client), client)
-    return list(seen.values())
-
-
-__all__ = ["Scanner"]
+__all__ = ["CanaryRepair", "Scanner"]
