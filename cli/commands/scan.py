@@ -78,6 +78,14 @@ def _summary_value(value: Any) -> str:
     return str(value)
 
 
+def scan_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The scan function's event: dry run, and full or screening when asked."""
+    request: dict[str, Any] = {"dry_run": bool(args.dry_run)}
+    if getattr(args, "full", None) is not None:
+        request["full"] = bool(args.full)
+    return request
+
+
 def run_scan(args: argparse.Namespace, context: Context) -> int:
     function = context.discovery.get("scan_function")
     if not function:
@@ -91,7 +99,7 @@ def run_scan(args: argparse.Namespace, context: Context) -> int:
         response = client.invoke(
             FunctionName=function,
             InvocationType="RequestResponse",
-            Payload=json.dumps({"dry_run": bool(args.dry_run)}).encode(),
+            Payload=json.dumps(scan_request(args)).encode(),
         )
     raw = response["Payload"].read()
     try:
@@ -129,5 +137,21 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     scan.add_argument(
         "--dry-run", action="store_true", help="report what the scan would change; change nothing"
+    )
+    depth = scan.add_mutually_exclusive_group()
+    depth.add_argument(
+        "--full",
+        dest="full",
+        action="store_const",
+        const=True,
+        help="a full reconciliation (every function's runtime settings and aliases)",
+    )
+    depth.add_argument(
+        "--screen",
+        dest="full",
+        action="store_const",
+        const=False,
+        help="a screening cycle: GetFunction on every function, settings only for outliers and "
+        "pins rollforward tracks (default: as the deployment's SCAN_FULL_EVERY decides)",
     )
     scan.set_defaults(handler=run_scan)

@@ -435,3 +435,18 @@ def test_next_step_while_awaiting_a_decision_is_the_request_expiry() -> None:
 
 def test_a_closed_pin_has_no_next_step() -> None:
     assert next_step(_pin(stage=Stage.RESOLVED), Policy.default(), FIRST_SEEN, None) is None
+
+
+def test_scan_asks_for_a_full_pass_or_a_screening_cycle_only_when_told() -> None:
+    from rollforward_cli.commands.scan import scan_request
+    from rollforward_cli.main import build_parser
+
+    parser = build_parser()
+    assert scan_request(parser.parse_args(["scan"])) == {"dry_run": False}
+    assert scan_request(parser.parse_args(["scan", "--full"]))["full"] is True
+    assert scan_request(parser.parse_args(["scan", "--screen", "--dry-run"])) == {
+        "dry_run": True,
+        "full": False,
+    }
+    code, _, err = run("scan", "--full", "--screen")
+    assert code == 2 and "not allowed with argument --full" in err

@@ -565,3 +565,18 @@ def test_the_handler_runs_a_full_pass_every_n_cycles_or_when_asked() -> None:
     assert is_full_cycle({"full": True}, every_day, 7 * CYCLE_SECONDS)
     assert not is_full_cycle({"full": False}, {}, 0)
     assert is_full_cycle({"marker": "50"}, every_day, 7 * CYCLE_SECONDS)
+
+
+def test_pins_on_the_only_version_in_sight_do_not_make_the_whole_group_outliers(
+    account: Account,
+) -> None:
+    # Everyone runs NEW; a tenth is pinned on it (a freeze): the rest are screened out.
+    for index in range(50):
+        account.lam.add(f"fn-{index:02d}", pinned=NEW if index % 10 == 0 else None)
+        if index % 10 == 0:
+            account.track(f"fn-{index:02d}", arn=NEW)
+
+    report = account.scan(full=False)
+
+    assert report.functions_screened == 45
+    assert report.calls_by_operation == {"ListFunctions": 1, "GetRuntimeManagementConfig": 5}

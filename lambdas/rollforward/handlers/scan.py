@@ -3,7 +3,9 @@
 Wires a `Scanner` on the AWS adapters from the environment, paces its Lambda clients within
 `SCAN_RATE_PER_SECOND`, runs it within the function's remaining time, emits the counts as EMF
 metrics and returns the report summary. The event may carry `{"dry_run": true}` (report only)
-and `{"marker": "..."}` (continue a scan that ran out of time from its `resume_marker`).
+and `{"marker": "..."}` (continue a scan that ran out of time from its `resume_marker`), and
+`{"full": true|false}` (a full pass or a screening cycle; otherwise every `SCAN_FULL_EVERY`-th
+hourly cycle is full, see `rollforward.scan.screening.is_full_cycle`).
 Throttling or AWS failures that outlive the retries are raised as `rollforward.Transient`: the
 next schedule tries again.
 """

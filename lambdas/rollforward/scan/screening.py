@@ -9,9 +9,10 @@ the functions by (runtime, architecture), and spends the shared bucket only on
 - **what the ledger holds**: every function with an open or failed pin (or a canary in
   flight) is read as in a full pass (its published versions too, by the orphan phase).
 
-The group's current ARN is the one most of its functions run, excluding functions the ledger
-holds and ARNs the ledger records as pinned (a pinned ARN is never current: the moment one
-pin of a mass pinning is known, every function on that ARN is an outlier). Pure: no AWS call.
+The group's current ARN is the one most of its functions run, not counting functions the ledger
+holds, and preferring ARNs the ledger does not record as pinned: a pinned ARN is current only
+when the group runs nothing else (no newer version in sight). So the moment one pin of a mass
+pinning is known, every function on that ARN is an outlier. Pure: no AWS call.
 
 **Why screening cannot miss a pin that matters.** A Manual function never changes its runtime
 version; Auto functions converge on the newest one (phase 2 of the rollout, published
@@ -82,15 +83,19 @@ class Screen:
     def of(cls, observed: Iterable[FunctionRuntime], pinned_arns: Iterable[str] = ()) -> Screen:
         """`observed`: the functions the ledger does not hold; `pinned_arns`: every runtime
         version ARN the ledger records as pinned."""
-        never = set(pinned_arns)
+        pinned = set(pinned_arns)
         counts: dict[Group, Counter[str]] = {}
         for function in observed:
-            if function.runtime_version_arn and function.runtime_version_arn not in never:
+            if function.runtime_version_arn:
                 counts.setdefault(function.group, Counter())[function.runtime_version_arn] += 1
         current = {}
         for group, tally in counts.items():
-            # Most functions; ties broken by the ARN itself, so every scan decides alike.
-            current[group] = max(tally.items(), key=lambda item: (item[1], item[0]))[0]
+            # An ARN someone pinned is current only when the group runs nothing else (then no
+            # newer version is in sight); most functions win, ties broken by the ARN itself so
+            # that every scan decides alike.
+            unpinned = {arn: n for arn, n in tally.items() if arn not in pinned}
+            candidates = unpinned or dict(tally)
+            current[group] = max(candidates.items(), key=lambda item: (item[1], item[0]))[0]
         return cls(current)
 
     def is_outlier(self, function: FunctionRuntime | None) -> bool:
