@@ -9,7 +9,9 @@ the emulator unreachable. The sentence never carries a stack trace, a web page o
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import Any
 
 import requests
 from botocore.exceptions import (
@@ -157,3 +159,68 @@ def _explain_client_error(error: ClientError) -> tuple[str, int]:
     if message:
         sentence += f": {clean(message)}"
     return sentence.rstrip(".") + ".", EXIT_FAILED
+
+
+# ------------------------------------------------------------------------ the decision API
+
+
+@dataclass(frozen=True)
+class DecisionAnswer:
+    """What the decision API said to one decision, read the same way by the CLI and the
+    console. `status` is the HTTP status, 0 when no answer came."""
+
+    status: int
+    body: dict[str, Any]
+    no_answer: str = ""  # why there was no answer ("" when there was one)
+    unreachable: bool = False  # the API could not be reached at all (exit 3)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    @property
+    def kind(self) -> str:
+        """`decided`, `refused` (4xx: nothing changed), `failed` (5xx), or `unknown` (no
+        answer: the decision may or may not have been recorded)."""
+        if self.no_answer:
+            return "unknown"
+        if self.ok:
+            return "decided"
+        return "refused" if 400 <= self.status < 500 else "failed"
+
+    @property
+    def reason(self) -> str:
+        """One sentence: why it was refused or failed ("" when decided)."""
+        if self.no_answer:
+            return self.no_answer
+        if self.ok:
+            return ""
+        text = self.body.get("refused") or self.body.get("message") or self.body
+        return clean(str(text or "no reason given"))
+
+    @property
+    def http_status(self) -> int:
+        """The status a web page about this answer carries: the API's own for a refusal,
+        502 for a failure or no answer."""
+        if self.ok:
+            return 200
+        return self.status if self.kind == "refused" else 502
+
+
+def post_decision(client: Any, **fields: Any) -> DecisionAnswer:
+    """POST one decision through `client` (`aws.DecisionClient`) and read the answer."""
+    try:
+        status, body = client.post(**fields)
+    except requests.Timeout:
+        return DecisionAnswer(
+            0,
+            {},
+            f"the decision API did not answer in time; the {fields.get('action', 'decision')} "
+            "may or may not have been recorded: check the pin's timeline (`rollforward show` "
+            "or its console page)",
+        )
+    except requests.ConnectionError:
+        return DecisionAnswer(
+            0, {}, f"cannot reach the decision API at {client.url}", unreachable=True
+        )
+    return DecisionAnswer(int(status), dict(body))

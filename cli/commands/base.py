@@ -8,6 +8,7 @@ Nothing here talks to AWS until a command asks for it, so argument errors are re
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,9 +18,9 @@ from urllib.parse import urlsplit
 
 import requests
 from botocore.exceptions import ClientError
-from rollforward.approvals import Approvals
+from rollforward.approvals import Approvals, reason_problem
 from rollforward.audit import AuditTrail
-from rollforward.clock import parse_iso
+from rollforward.clock import parse_iso, utc_now
 from rollforward.ledger import Ledger, Pin
 from rollforward.model import LATEST, QUALIFIER, PinKey
 from rollforward.policy import Policy, PolicyError, resolve_until
@@ -39,7 +40,6 @@ EXIT_USAGE = 2  # bad arguments: nothing was sent anywhere
 EXIT_UNREACHABLE = 3  # rollforward is not deployed there, or AWS/the emulator cannot be reached
 
 CONTROL_PREFIX = "/_rollforward/"
-MAX_REASON = 1000  # the decision API's limit (rollforward.approvals.MAX_REASON)
 
 
 class CliError(Exception):
@@ -202,16 +202,34 @@ class Context:
         return datetime.now(UTC)
 
 
+class TargetContext(Context):
+    """The same context on a target given rather than resolved from options (the console;
+    tests that run a command in the process that holds the embedded AWS)."""
+
+    def __init__(self, target: Target, out: Output | None = None) -> None:
+        super().__init__(GlobalOptions(), out or Output("table", sys.stderr, sys.stderr))
+        self._given_target = target
+
+    @cached_property
+    def target(self) -> Target:
+        return self._given_target
+
+    def now(self) -> datetime:
+        """The target's clock: the emulator's control route for a served emulator, else
+        `rollforward.clock` (the system clock; the virtual one inside an embedded AWS)."""
+        return super().now() if self.target.is_emulator else utc_now()
+
+
 # ------------------------------------------------------------------------ arguments
 
 
 def check_reason(reason: str) -> str:
-    text = (reason or "").strip()
-    if not text:
-        raise UsageError("--reason must not be empty: say why, it goes into the audit trail")
-    if len(text) > MAX_REASON:
-        raise UsageError(f"--reason is {len(text)} characters; at most {MAX_REASON}")
-    return text
+    """The decision API's rule (`rollforward.approvals.reason_problem`), checked before
+    anything is sent."""
+    problem = reason_problem(reason or "")
+    if problem is not None:
+        raise UsageError(f"--reason: {problem}; say why, it goes into the audit trail")
+    return reason.strip()
 
 
 def check_until(text: str) -> str:

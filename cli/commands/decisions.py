@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import requests
+from rollforward.approvals import is_approval_id
 
+from ..errors import DecisionAnswer, post_decision
 from ..render import format_fields
 from .base import (
     EXIT_FAILED,
@@ -28,16 +29,10 @@ from .base import (
     resolve_pin,
 )
 
-MAX_APPROVAL_ID = 80
-
 
 def check_approval_id(text: str) -> str:
     value = (text or "").strip()
-    if (
-        not value.startswith("apr-")
-        or len(value) > MAX_APPROVAL_ID
-        or any(c.isspace() for c in value)
-    ):
+    if not is_approval_id(value):
         raise UsageError(
             f"{text!r} is not an approval id; they look like apr-<32 hex digits> "
             "(see the APPROVAL column of `rollforward status`)"
@@ -45,28 +40,22 @@ def check_approval_id(text: str) -> str:
     return value
 
 
-def _post(context: Context, **fields: Any) -> tuple[int, dict[str, Any]]:
-    client = context.decisions
-    try:
-        return client.post(**fields)
-    except requests.ConnectionError:
-        raise Unreachable(f"cannot reach the decision API at {client.url}") from None
-    except requests.Timeout:
-        raise ActionFailed(
-            f"the decision API did not answer in time; the {fields.get('action')} may or may not "
-            "have been recorded: check `rollforward show`"
-        ) from None
+def _post(context: Context, **fields: Any) -> DecisionAnswer:
+    answer = post_decision(context.decisions, **fields)
+    if answer.unreachable:
+        raise Unreachable(answer.reason)
+    if answer.kind == "unknown":
+        raise ActionFailed(answer.reason)
+    return answer
 
 
-def _report(context: Context, action: str, status: int, body: dict[str, Any], text: str) -> int:
-    if status == 200:
-        context.out.result(body, text)
+def _report(context: Context, action: str, answer: DecisionAnswer, text: str) -> int:
+    if answer.ok:
+        context.out.result(answer.body, text)
         return EXIT_OK
-    reason = str(body.get("refused") or body.get("message") or body or "no reason given")
-    kind = "refused" if 400 <= status < 500 else "failed"
     if context.out.is_json:
-        context.out.result({"status": status, **body}, "")
-    context.out.error(f"{action} {kind} ({status}): {reason}")
+        context.out.result({"status": answer.status, **answer.body}, "")
+    context.out.error(f"{action} {answer.kind} ({answer.status}): {answer.reason}")
     return EXIT_FAILED
 
 
@@ -74,7 +63,8 @@ def run_decide(args: argparse.Namespace, context: Context) -> int:
     action = args.action
     approval_id = check_approval_id(args.approval_id)
     reason = check_reason(args.reason)
-    status, body = _post(context, action=action, approval_id=approval_id, reason=reason)
+    answer = _post(context, action=action, approval_id=approval_id, reason=reason)
+    body = answer.body
     past = "approved" if action == "approve" else "rejected"
     text = f"{past} {approval_id}\n" + format_fields(
         [
@@ -89,7 +79,7 @@ def run_decide(args: argparse.Namespace, context: Context) -> int:
             ),
         ]
     )
-    return _report(context, action, status, body, text)
+    return _report(context, action, answer, text)
 
 
 def run_hold(args: argparse.Namespace, context: Context) -> int:
@@ -98,7 +88,8 @@ def run_hold(args: argparse.Namespace, context: Context) -> int:
     reason = check_reason(args.reason)
     ref = parse_function_ref(args.function, args.qualifier)
     pin = resolve_pin(context, ref, open_only=True)
-    status, body = _post(context, action=action, pin_id=pin.key.id, until=until, reason=reason)
+    answer = _post(context, action=action, pin_id=pin.key.id, until=until, reason=reason)
+    body = answer.body
     held = body.get(action)
     hold: dict[str, Any] = held if isinstance(held, dict) else {}
     past = "snoozed" if action == "snooze" else "exempted"
@@ -109,7 +100,7 @@ def run_hold(args: argparse.Namespace, context: Context) -> int:
             ("reason", str(hold.get("reason", reason))),
         ]
     )
-    return _report(context, action, status, body, text)
+    return _report(context, action, answer, text)
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:

@@ -1,8 +1,8 @@
-"""`rollforward status` and `rollforward show`: what is pinned, for how long, and what next.
+"""`rollforward status`, `show` and `approvals`: what is pinned, for how long, what next.
 
 Read-only. Ages and "next escalation" are computed against the target's clock (the emulator's
-virtual clock when pointed at one) with the policy in force and the same `next_stage` the
-workflow uses, so what the CLI predicts is what the state machine will do.
+virtual clock when pointed at one) with the policy in force and the domain's `next_step` (the
+ladder reading `Tracker.plan` uses), so what the CLI predicts is what the state machine does.
 """
 
 from __future__ import annotations
@@ -16,11 +16,21 @@ from typing import Any
 
 from rollforward.audit import AuditRecord
 from rollforward.clock import iso, parse_iso
-from rollforward.ledger import Pin, Stage
-from rollforward.policy import Policy, next_stage
+from rollforward.ledger import Pin
+from rollforward.model import PinKey
+from rollforward.policy import Policy
+from rollforward.progress import (
+    Attempts,
+    CanaryProgress,
+    NextStep,
+    newest_pending_by_pin,
+    next_step,
+    round_label,
+    running_canary,
+)
 
+from ..details import attempt_text, attempts_summary, pin_fields, target_runtime, when
 from ..render import (
-    EMPTY,
     format_age,
     format_fields,
     format_relative,
@@ -50,71 +60,10 @@ STATUS_COLUMNS = (
 DETAIL_VALUE_LIMIT = 80
 
 
-@dataclass(frozen=True)
-class NextStep:
-    """What happens next to a pin and when (None: not on a timer)."""
-
-    label: str
-    due: datetime | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "due_at": iso(self.due) if self.due else None}
-
-
-def next_step(
-    pin: Pin, policy: Policy, now: datetime, approval: dict[str, Any] | None
-) -> NextStep | None:
-    """The next rung of the ladder, the pending decision, or the canary in progress."""
-    if not pin.is_open:
-        return None
-    if pin.stage is Stage.AWAITING_APPROVAL:
-        expires = _parse_time(approval.get("expires_at")) if approval else None
-        return NextStep("decision (request expires)", expires)
-    if pin.stage in (Stage.APPROVED, Stage.CANARY):
-        return NextStep("canary", None)
-    sent = {key: at for key, text in pin.notices.items() if (at := _parse_time(text))}
-    plan = next_stage(
-        policy,
-        pin.first_seen,
-        sent,
-        now,
-        pin.snooze.until if pin.snooze else None,
-        pin.exemption.until if pin.exemption else None,
-    )
-    if plan is None:
-        return NextStep("none (escalation.max_rounds reached)", None)
-    return NextStep(f"{plan.key} -> {plan.stage.audience.value}", plan.due)
-
-
-def _parse_time(text: object) -> datetime | None:
-    try:
-        return parse_iso(str(text)) if text else None
-    except ValueError:
-        return None
-
-
 def _stage_label(pin: Pin, now: datetime) -> str:
     if pin.exemption and pin.exemption.until > now and pin.is_open:
         return f"{pin.stage} (exempt)"
     return str(pin.stage)
-
-
-def _when(step: NextStep | None, now: datetime) -> str:
-    if step is None or step.due is None:
-        return EMPTY
-    return format_relative(step.due, now).replace(" ago", " overdue")
-
-
-def _pending_by_pin(context: Context) -> dict[str, dict[str, Any]]:
-    """The newest pending approval per pin (task tokens are never read into the CLI)."""
-    latest: dict[str, dict[str, Any]] = {}
-    for item in context.approvals.pending():
-        pin_id = str(item.get("pin_id", ""))
-        if pin_id not in latest or str(item.get("requested_at", "")) > str(
-            latest[pin_id].get("requested_at", "")
-        ):
-            latest[pin_id] = item
-    return latest
 
 
 def pin_summary(
@@ -155,11 +104,11 @@ def run_status(args: argparse.Namespace, context: Context) -> int:
     # control-plane bucket): only when some pin is open and needs a next step.
     any_open = any(pin.is_open for pin in pins)
     policy = context.policy if any_open else Policy.default()
-    pending = _pending_by_pin(context) if any_open else {}
+    pending = newest_pending_by_pin(context.approvals.pending()) if any_open else {}
     rows, summaries = [], []
     for pin in pins:
         approval = pending.get(pin.key.id) if pin.is_open else None
-        step = next_step(pin, policy, now, approval)
+        step = next_step(pin, policy, now, approval.get("expires_at") if approval else None)
         summaries.append(pin_summary(pin, now, step, approval))
         rows.append(
             [
@@ -173,7 +122,7 @@ def run_status(args: argparse.Namespace, context: Context) -> int:
                 _stage_label(pin, now),
                 pin.owner,
                 step.label if step else "",
-                _when(step, now),
+                when(step, now),
                 approval.get("approval_id", "") if approval else "",
             ]
         )
@@ -223,31 +172,62 @@ def _summary(pins: list[Pin], now: datetime, pending: dict[str, dict[str, Any]])
 # ------------------------------------------------------------------------ show
 
 
-def run_show(args: argparse.Namespace, context: Context) -> int:
-    ref = parse_function_ref(args.function, args.qualifier)
-    pin = resolve_pin(context, ref, open_only=False)
+@dataclass(frozen=True)
+class PinDetail:
+    """Everything `show` and the console's pin page read about one pin."""
+
+    pin: Pin
+    now: datetime
+    approval: dict[str, Any] | None  # the pin's current approval record, without the token
+    step: NextStep | None
+    timeline: list[AuditRecord]
+    attempts: Attempts
+    progress: CanaryProgress | None
+
+    @property
+    def fields(self) -> list[tuple[str, str]]:
+        return pin_fields(
+            self.pin, self.now, self.step, self.approval, self.attempts, self.progress
+        )
+
+
+def read_detail(context: Context, pin: Pin) -> PinDetail:
+    """One pin in full: its approval, next step, audit timeline, attempts, running canary."""
     now = context.now()
     approval = None
     if pin.approval_id:
         record = context.approvals.get(pin.approval_id)
         approval = {k: v for k, v in (record or {}).items() if k != "task_token"} or None
-    step = next_step(
-        pin,
-        context.policy,
-        now,
-        approval if approval and approval.get("status") == "pending" else None,
-    )
+    pending = approval if approval and approval.get("status") == "pending" else None
+    policy = context.policy
+    step = next_step(pin, policy, now, pending.get("expires_at") if pending else None)
     timeline = (
         context.audit.read(pin_id=pin.key.id) if context.discovery.get("audit_log_group") else []
     )
+    progress = running_canary(pin, policy, timeline, now)
+    return PinDetail(pin, now, approval, step, timeline, Attempts.of(pin.evidence), progress)
+
+
+def run_show(args: argparse.Namespace, context: Context) -> int:
+    ref = parse_function_ref(args.function, args.qualifier)
+    detail = read_detail(context, resolve_pin(context, ref, open_only=False))
+    pin, now, approval, step = detail.pin, detail.now, detail.approval, detail.step
+    attempts, progress, timeline = detail.attempts, detail.progress, detail.timeline
     data = {
         "pin": jsonable(pin.to_item()),
         "age_seconds": max(0, int((now - pin.first_seen).total_seconds())),
         "next": step.to_dict() if step else None,
         "approval": jsonable(approval),
+        "round": round_label(pin.round),
+        "target_runtime": target_runtime(pin, attempts) if pin.is_open else None,
+        "attempts": {
+            "count": attempts.count,
+            "kept": [attempt.to_item() for attempt in attempts.items],
+        },
+        "canary_running": progress.to_dict() if progress else None,
         "timeline": [_record_dict(record) for record in timeline],
     }
-    context.out.result(data, _show_text(pin, now, step, approval, timeline))
+    context.out.result(data, _show_text(pin, detail.fields, timeline))
     return EXIT_OK
 
 
@@ -261,46 +241,8 @@ def _record_dict(record: AuditRecord) -> dict[str, Any]:
     }
 
 
-def _hold_text(hold: Any) -> str:
-    return f"until {iso(hold.until)} by {hold.by}: {hold.reason}" if hold else ""
-
-
-def _show_text(
-    pin: Pin,
-    now: datetime,
-    step: NextStep | None,
-    approval: dict[str, Any] | None,
-    timeline: list[AuditRecord],
-) -> str:
-    runtime = pin.pinned_runtime_version_arn
-    if pin.pinned_runtime_version_name:
-        runtime = f"{pin.pinned_runtime_version_name} ({runtime})"
-    fields = [
-        ("pin id", pin.key.id),
-        ("account/region", f"{pin.key.account}/{pin.key.region}"),
-        ("pinned runtime", runtime),
-        ("pinned by", pin.pinned_by),
-        ("reason", pin.reason),
-        ("first seen", f"{iso(pin.first_seen)} ({format_age(now - pin.first_seen)} ago)"),
-        ("owner", pin.owner),
-        ("team", pin.team),
-        ("episode", f"generation {pin.generation}, round {pin.round}"),
-        ("snoozed", _hold_text(pin.snooze)),
-        ("exempt", _hold_text(pin.exemption)),
-    ]
-    if step:
-        due = f", {iso(step.due)} ({format_relative(step.due, now)})" if step.due else ""
-        fields.append(("next", f"{step.label}{due}"))
-    if approval:
-        fields.append(
-            (
-                "approval",
-                f"{approval.get('approval_id')} {approval.get('status', '')}, "
-                f"expires {approval.get('expires_at', '?')}"
-                + (f", decided by {approval['decided_by']}" if approval.get("decided_by") else ""),
-            )
-        )
-    fields.append(("execution", pin.execution_arn))
+def _show_text(pin: Pin, fields: list[tuple[str, str]], timeline: list[AuditRecord]) -> str:
+    fields = [(label.lower(), value) for label, value in fields]
     if pin.outcome:
         fields.append(("outcome", _details(pin.outcome)))
     if pin.evidence:
@@ -314,6 +256,83 @@ def _show_text(
         table = format_table(("AT", "EVENT", "ACTOR", "DETAILS"), rows)
         lines.extend("  " + line for line in table.splitlines())
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------ approvals
+
+APPROVALS_COLUMNS = (
+    "APPROVAL",
+    "FUNCTION",
+    "QUALIFIER",
+    "ROUND",
+    "REQUESTED",
+    "EXPIRES",
+    "ATTEMPTS",
+    "LAST ATTEMPT",
+)
+
+
+def run_approvals(args: argparse.Namespace, context: Context) -> int:
+    """Pending approvals, soonest expiry first: what each one is about, which round it is,
+    what earlier canaries did, and the runtime an approval moves the function to."""
+    now = context.now()
+    pending = sorted(
+        newest_pending_by_pin(context.approvals.pending()).values(),
+        key=lambda item: str(item.get("expires_at", "")),
+    )
+    rows, entries = [], []
+    for item in pending:
+        pin_id = str(item.get("pin_id", ""))
+        try:
+            pin = context.ledger.get(PinKey.from_id(pin_id))
+        except ValueError:
+            pin = None
+        attempts = Attempts.of(pin.evidence if pin else {})
+        last = attempts.last
+        requested = _moment_text(item.get("requested_at"), now)
+        expires = _moment_text(item.get("expires_at"), now)
+        name, qualifier = (pin.key.function_name, pin.key.qualifier) if pin else (pin_id, "")
+        rows.append(
+            [
+                str(item.get("approval_id", "")),
+                name,
+                qualifier,
+                round_label(item.get("round")),
+                requested,
+                expires,
+                attempts_summary(attempts),
+                attempt_text(last, now) if last else "",
+            ]
+        )
+        entries.append(
+            {
+                "approval_id": item.get("approval_id"),
+                "pin_id": pin_id,
+                "round": round_label(item.get("round")),
+                "requested_at": item.get("requested_at"),
+                "expires_at": item.get("expires_at"),
+                "pinned_by": item.get("pinned_by"),
+                "target_runtime": target_runtime(pin, attempts) if pin else None,
+                "attempts": {
+                    "count": attempts.count,
+                    "kept": [attempt.to_item() for attempt in attempts.items],
+                },
+            }
+        )
+    line = f"{len(pending)} approval{'s' if len(pending) != 1 else ''} pending" + (
+        " (rollforward approve ID --reason ...)." if pending else "."
+    )
+    text = line if not pending else f"{format_table(APPROVALS_COLUMNS, rows)}\n\n{line}"
+    context.out.result({"now": iso(now), "approvals": entries}, text)
+    return EXIT_OK
+
+
+def _moment_text(value: object, now: datetime) -> str:
+    text = str(value or "")
+    try:
+        return f"{text} ({format_relative(parse_iso(text), now)})" if text else ""
+    except ValueError:
+        return text
 
 
 def _details(details: dict[str, Any]) -> str:
@@ -357,3 +376,12 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--qualifier", help="$LATEST (or LATEST) or a version number, when several are pinned"
     )
     show.set_defaults(handler=run_show)
+
+    approvals = subparsers.add_parser(
+        "approvals",
+        parents=parents,
+        help="pending approvals: round, earlier canary attempts, target runtime",
+        description="Every pending approval, soonest expiry first: the function, which round "
+        "of requests it is, how earlier canaries of the pin ended, and what approving moves it to.",
+    )
+    approvals.set_defaults(handler=run_approvals)

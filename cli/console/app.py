@@ -17,6 +17,7 @@ from typing import Any
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from rollforward.approvals import MAX_REASON
 from rollforward.model import PinKey
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -106,6 +107,7 @@ class ConsoleApp:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.templates.globals["max_reason"] = MAX_REASON  # the decision API's own limit
         self.routes = Map(
             [
                 Rule("/", endpoint="fleet", methods=["GET"]),
@@ -227,20 +229,18 @@ class ConsoleApp:
                 subject=subject,
                 identity=self.backend.identity(),
             )
-        status, body = self.backend.decide(decision.fields)
-        logger.info("%s %s: API answered %s", decision.action, decision.target_id, status)
+        answer = self.backend.decide(decision.fields)
+        logger.info("%s %s: API answered %s", decision.action, decision.target_id, answer.status)
         return self.page(
             "result.html",
             token,
-            200 if status == 200 else (status if 400 <= status < 500 else 502),
+            answer.http_status,
             decision=decision,
             subject=subject,
             identity=self.backend.identity(),
-            api_status=status,
-            body=jsonable(body),
-            refusal=str(body.get("refused") or body.get("message") or body)
-            if status != 200
-            else "",
+            api_status=answer.status or answer.http_status,
+            body=jsonable(answer.body),
+            refusal=answer.reason,
         )
 
     def _subject(self, decision: DecisionForm) -> Subject:

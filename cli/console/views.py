@@ -14,14 +14,24 @@ from datetime import datetime
 from typing import Any
 
 from rollforward import failures
-from rollforward.approvals import MAX_REASON
+from rollforward.approvals import is_approval_id, reason_problem
 from rollforward.audit import AuditRecord
 from rollforward.clock import iso, parse_iso
 from rollforward.ledger import OPEN_STAGES, Pin, Stage
 from rollforward.model import PinKey
+from rollforward.progress import Attempts, NextStep, round_label
 
 from ..commands.base import UsageError, check_until
-from ..commands.pins import NextStep
+from ..commands.pins import PinDetail
+from ..details import (
+    OUTCOME_WORDS,
+    attempt_text,
+    attempts_summary,
+    pin_fields,
+    progress_fields,
+    target_runtime,
+    when,
+)
 from ..render import format_age, format_relative, jsonable, short_runtime_version
 from .chart import CanaryChart, ChartStep, canary_chart, chart_steps
 
@@ -66,19 +76,20 @@ class PinRow:
     next_label: str
     next_when: str
     approval_id: str
+    attempts: int
+    last_outcome: str
 
     @classmethod
     def of(
         cls, pin: Pin, now: datetime, step: NextStep | None, approval: dict[str, Any] | None
     ) -> PinRow:
+        attempts = Attempts.of(pin.evidence)
+        last = attempts.last
         note = ""
         if pin.exemption and pin.exemption.until > now and pin.is_open:
             note = f"exempt until {iso(pin.exemption.until)}"
         elif pin.snooze and pin.snooze.until > now and pin.is_open:
             note = f"snoozed until {iso(pin.snooze.until)}"
-        when = ""
-        if step and step.due:
-            when = format_relative(step.due, now).replace(" ago", " overdue")
         return cls(
             pin_id=pin.key.id,
             function_name=pin.key.function_name,
@@ -94,8 +105,13 @@ class PinRow:
             owner=pin.owner,
             team=pin.team,
             next_label=step.label if step else "",
-            next_when=when,
+            next_when=when(step, now),
             approval_id=str(approval.get("approval_id", "")) if approval else "",
+            attempts=attempts.count,
+            last_outcome=(
+                ("running" if pin.stage is Stage.CANARY else "")
+                or (OUTCOME_WORDS.get(last.outcome, last.outcome) if last else "")
+            ),
         )
 
 
@@ -111,9 +127,13 @@ class PendingApproval:
     requested: str
     expires: str
     round: str
+    target_runtime: str
+    attempts: str
+    previous: list[str]
 
     @classmethod
     def of(cls, item: dict[str, Any], pin: Pin | None, now: datetime) -> PendingApproval:
+        attempts = Attempts.of(pin.evidence if pin else {})
         pin_id = str(item.get("pin_id", ""))
         try:
             key: PinKey | None = PinKey.from_id(pin_id)
@@ -129,7 +149,10 @@ class PendingApproval:
             age=format_age(now - pin.first_seen) if pin else "",
             requested=_relative(item.get("requested_at"), now),
             expires=_relative(item.get("expires_at"), now),
-            round=str(item.get("round", "")),
+            round=round_label(item.get("round")),
+            target_runtime=target_runtime(pin, attempts) if pin else "",
+            attempts=attempts_summary(attempts),
+            previous=[attempt_text(attempt, now) for attempt in attempts.items],
         )
 
 
@@ -193,59 +216,23 @@ class PinView:
     fields: list[tuple[str, str]]
     approval: dict[str, Any] | None
     approval_pending: bool
+    running: list[tuple[str, str]]
     canaries: list[CanaryView]
     timeline: list[TimelineEntry]
 
     @classmethod
-    def of(
-        cls,
-        pin: Pin,
-        now: datetime,
-        step: NextStep | None,
-        approval: dict[str, Any] | None,
-        records: Sequence[AuditRecord],
-    ) -> PinView:
+    def of(cls, detail: PinDetail) -> PinView:
+        pin, now, approval, records = detail.pin, detail.now, detail.approval, detail.timeline
+        progress = detail.progress
         pending = bool(approval and approval.get("status") == "pending")
-        row = PinRow.of(pin, now, step, approval if pending else None)
-        runtime = pin.pinned_runtime_version_arn
-        if pin.pinned_runtime_version_name:
-            runtime = f"{pin.pinned_runtime_version_name} ({runtime})"
-
-        def hold(value: Any) -> str:
-            return f"until {iso(value.until)} by {value.by}: {value.reason}" if value else ""
-
-        fields = [
-            ("Pin id", pin.key.id),
-            ("Account / region", row.account_region),
-            ("Pinned runtime", runtime),
-            ("Pinned by", pin.pinned_by),
-            ("Why pinned", pin.reason),
-            ("First seen", f"{iso(pin.first_seen)} ({row.age} ago)"),
-            ("Owner", pin.owner),
-            ("Team", pin.team),
-            ("Episode", f"generation {pin.generation}, round {pin.round}"),
-            ("Snoozed", hold(pin.snooze)),
-            ("Exempt", hold(pin.exemption)),
-            ("Next", f"{row.next_label} {row.next_when}".strip()),
-            ("Execution", pin.execution_arn),
-        ]
-        if approval:
-            decided = (
-                f", {approval.get('status')} by {approval.get('decided_by')}: "
-                f"{approval.get('reason', '')}"
-                if approval.get("decided_by")
-                else ""
-            )
-            fields.append(
-                (
-                    "Approval",
-                    f"{approval.get('approval_id')} {approval.get('status', '')}, "
-                    f"expires {approval.get('expires_at', '?')}{decided}",
-                )
-            )
+        row = PinRow.of(pin, now, detail.step, approval if pending else None)
+        fields = pin_fields(pin, now, detail.step, approval, detail.attempts)  # running: below
         if pin.outcome:
             fields.append(("Outcome", _summary("outcome", pin.outcome, limit=400)))
         canaries = []
+        if progress is not None:
+            running = {"strategy": progress.strategy, "verdicts": list(progress.verdicts)}
+            canaries.append(CanaryView.of("Canary (running)", running, records))
         for slot, title in (("canary", "Canary"), ("last_canary", "Last canary (rolled back)")):
             state = pin.evidence.get(slot)
             if isinstance(state, dict):
@@ -267,6 +254,9 @@ class PinView:
             fields=[(label, value) for label, value in fields if value],
             approval=approval,
             approval_pending=pending,
+            running=[(label, value) for label, value in progress_fields(progress, now) if value]
+            if progress
+            else [],
             canaries=canaries,
             timeline=timeline,
         )
@@ -381,24 +371,19 @@ def read_decision(form: Any) -> DecisionForm:
         raise Refusal(
             400, "Unknown action", "The action must be approve, reject, snooze or exempt."
         )
-    reason = form.get("reason", "").strip()
-    if not reason:
+    reason = form.get("reason", "")
+    problem = reason_problem(reason)
+    if problem is not None:
+        title = "A reason is required" if not reason.strip() else "Reason not accepted"
         raise Refusal(
             400,
-            "A reason is required",
-            f"Say why you {action}: the reason goes into the audit trail. Nothing was sent.",
+            title,
+            f"Say why you {action}: {problem} (it goes into the audit trail). Nothing was sent.",
         )
-    if len(reason) > MAX_REASON:
-        raise Refusal(
-            400, "Reason too long", f"The reason is {len(reason)} characters; at most {MAX_REASON}."
-        )
+    reason = reason.strip()
     if action in DECISION_ACTIONS:
         approval_id = form.get("approval_id", "").strip()
-        if (
-            not approval_id.startswith("apr-")
-            or len(approval_id) > 80
-            or any(c.isspace() for c in approval_id)
-        ):
+        if not is_approval_id(approval_id):
             raise Refusal(400, "Not an approval id", "Approval ids look like apr-<32 hex digits>.")
         return DecisionForm(action, approval_id, reason)
     pin_id = form.get("pin_id", "")

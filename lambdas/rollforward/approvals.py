@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 from botocore.exceptions import ClientError
 
@@ -37,6 +38,7 @@ from rollforward.model import PinKey
 from rollforward.policy import Policy, StagePlan, resolve_until
 
 MAX_REASON = 1000
+APPROVAL_ID = re.compile(r"apr-[0-9a-f]{32}")  # what `new_approval_id` hands out
 # Approval records are kept for the audit after they are used or expire, then purged.
 RETENTION = timedelta(days=400)
 
@@ -74,6 +76,25 @@ class DecisionResult:
 
 def new_approval_id() -> str:
     return "apr-" + secrets.token_hex(16)
+
+
+def is_approval_id(value: object) -> TypeGuard[str]:
+    """The shape of an id `new_approval_id` hands out: checked before any read, by the
+    decision API and by every client (a typo is told at once, nothing is sent)."""
+    return isinstance(value, str) and APPROVAL_ID.fullmatch(value) is not None
+
+
+def reason_problem(value: object) -> str | None:
+    """Why `value` cannot be a decision's or hold's reason, or None when it can (after
+    stripping): a string of 1 to `MAX_REASON` characters. The one rule every client checks."""
+    if not isinstance(value, str):
+        return f"the reason must be a string (1-{MAX_REASON} characters)"
+    text = value.strip()
+    if not text:
+        return "a reason is required"
+    if len(text) > MAX_REASON:
+        return f"the reason is {len(text)} characters; at most {MAX_REASON}"
+    return None
 
 
 class Approvals:
@@ -265,11 +286,7 @@ class Approvals:
         caller_arn: str,
         accept_untested: object,
     ) -> DecisionResult:
-        if (
-            not isinstance(approval_id, str)
-            or not approval_id.startswith("apr-")
-            or len(approval_id) > 80
-        ):
+        if not is_approval_id(approval_id):
             raise Refused(404, "no such approval")
         record = self.get(approval_id)
         if record is None:
@@ -578,14 +595,10 @@ class Approvals:
 
 
 def _reason(reason: object) -> str:
-    if not isinstance(reason, str):
-        raise Refused(400, "reason must be a string (1-1000 characters)")
-    text = reason.strip()
-    if not text:
-        raise Refused(400, "a reason is required")
-    if len(text) > MAX_REASON:
-        raise Refused(400, f"the reason is longer than {MAX_REASON} characters")
-    return text
+    problem = reason_problem(reason)
+    if problem is not None or not isinstance(reason, str):
+        raise Refused(400, problem or "a reason is required")
+    return reason.strip()
 
 
 def _text(value: object, limit: int) -> str:

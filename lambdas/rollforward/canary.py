@@ -38,6 +38,7 @@ from rollforward.model import LATEST, PinKey, UpdateMode
 from rollforward.notices import NoticeKind
 from rollforward.notify import Notifier
 from rollforward.policy import Policy
+from rollforward.progress import Attempt, with_attempt
 
 # Configuration that must be equal between `$LATEST` and the baseline version, or the candidate
 # would carry unpublished changes along with the new runtime.
@@ -731,12 +732,15 @@ class Canary:
 
     def resolve(self, pin: Pin, state: CanaryState) -> Pin:
         now = utc_now()
-        evidence = {**_settled(pin.evidence), "canary": state.to_dict()}
         outcome = {
             "result": "resolved",
             "at": iso(now),
             "detail": state.reason or "promoted and verified",
         }
+        evidence = with_attempt(
+            {**_settled(pin.evidence), "canary": state.to_dict()},
+            Attempt("promoted", now, outcome["detail"], state.candidate_runtime_arn),
+        )
         pin = self.ledger.update(pin, now, stage=Stage.RESOLVED, evidence=evidence, outcome=outcome)
         self.audit.record(
             AuditEvent.PROMOTED,
@@ -825,10 +829,17 @@ class Canary:
                 f"version {state.baseline_version} back to {original['UpdateRuntimeOn']}"
             )
         now = utc_now()
-        evidence = {
-            **_settled(pin.evidence),
-            "last_canary": {**state.to_dict(), "rolled_back_because": reason, "restored": restored},
-        }
+        evidence = with_attempt(
+            {
+                **_settled(pin.evidence),
+                "last_canary": {
+                    **state.to_dict(),
+                    "rolled_back_because": reason,
+                    "restored": restored,
+                },
+            },
+            Attempt("rolled_back", now, reason, state.candidate_runtime_arn),
+        )
         pin = self.ledger.update(pin, now, stage=Stage.TRACKING, evidence=evidence)
         self.audit.record(
             AuditEvent.ROLLED_BACK,
@@ -852,7 +863,10 @@ class Canary:
             pin,
             now,
             stage=Stage.TRACKING,
-            evidence={**pin.evidence, "stopped": {"at": iso(now), "reason": reason}},
+            evidence=with_attempt(
+                {**pin.evidence, "stopped": {"at": iso(now), "reason": reason}},
+                Attempt("stopped", now, reason),
+            ),
         )
         self.audit.record(AuditEvent.STOPPED, pin_id=pin.key.id, reason=reason)
         self._notify(

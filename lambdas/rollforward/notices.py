@@ -26,6 +26,7 @@ from typing import Any
 
 from rollforward.model import LATEST, PinKey
 from rollforward.policy import Audience, StagePlan, format_duration
+from rollforward.progress import round_label
 
 SUBJECT_MAX = 99  # SNS: "less than 100 characters"
 PAGERDUTY_SUMMARY_MAX = 1024
@@ -336,7 +337,7 @@ def _details(pin: PinSummary, stage: StagePlan | None, age: str) -> list[tuple[s
     if pin.team:
         rows.append(("Team", _line(pin.team, 200)))
     if stage is not None:
-        round_ = f", round {stage.round + 1}" if stage.round else ""
+        round_ = f", {round_label(stage.round)}" if stage.round else ""
         rows.append(("Stage", f"{stage.stage.name}{round_}"))
     return rows
 

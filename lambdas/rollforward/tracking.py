@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from rollforward.audit import AuditEvent, AuditTrail
-from rollforward.clock import iso, parse_iso, utc_now
+from rollforward.clock import iso, utc_now
 from rollforward.ledger import ConflictError, Hold, Ledger, Pin, Stage
 from rollforward.live import (
     RuntimeSetting,
@@ -30,7 +30,8 @@ from rollforward.model import STOP_ERROR_PREFIX, PinKey, UpdateMode
 from rollforward.notices import NoticeKind, ladder_kind
 from rollforward.notify import Notifier
 from rollforward.observation import Action, decide, latest_covers, needs_latest_pin
-from rollforward.policy import Policy, StagePlan, format_duration, is_principal, next_stage
+from rollforward.policy import Policy, StagePlan, format_duration, is_principal
+from rollforward.progress import next_rung
 
 
 class Unread(Enum):
@@ -247,14 +248,7 @@ class Tracker:
         if not pin.is_open:
             state.status, state.outcome = "closed", str(pin.stage)
             return state
-        plan = next_stage(
-            self.policy,
-            pin.first_seen,
-            {key: parse_iso(at) for key, at in pin.notices.items()},
-            now,
-            pin.snooze.until if pin.snooze else None,
-            pin.exemption.until if pin.exemption else None,
-        )
+        plan = next_rung(pin, self.policy, now)  # the same reading `status` and the console show
         if plan is None:
             state.status, state.outcome = "closed", "escalation exhausted (escalation.max_rounds)"
             return state

@@ -11,6 +11,9 @@ This test fails, rather than skips, without it: a console nobody clicked through
 
 from __future__ import annotations
 
+import argparse
+import io
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -24,7 +27,10 @@ import requests
 from rollforward.judge import Outcome
 from rollforward.ledger import Stage
 from rollforward_cli.aws import Target
+from rollforward_cli.commands import pins
+from rollforward_cli.commands.base import TargetContext
 from rollforward_cli.console import make_app
+from rollforward_cli.render import Output
 from werkzeug.serving import make_server
 
 from emulator.traffic import generate_traffic
@@ -113,16 +119,18 @@ def _canary(lifecycle: Lifecycle, alice: Principal, name: str, *, to_pass: bool)
 
 def _fleet(lifecycle: Lifecycle, alice: Principal) -> None:
     """`orders` and `billing` awaiting approval; `checkout`'s canary of a broken runtime rolled
-    back; `search`'s canary of a good one promoted (resolved: a closed pin)."""
+    back; `search`'s canary of a good one promoted (resolved: a closed pin); `cart`'s canary
+    running, its first step judged, in its second step."""
     lifecycle.create_function("orders")
     lifecycle.pin("orders")
     lifecycle.create_function("billing", owner="bob@example.com", team="ledger")
     lifecycle.pin("billing")
     _aliased_function(lifecycle, "checkout", "python3.12")
     _aliased_function(lifecycle, "search", "python3.13")
+    _aliased_function(lifecycle, "cart", "python3.13")
     lifecycle.aws.state.catalog.release("python3.12", "us-east-1", error_rate=0.05)
     lifecycle.aws.state.catalog.release("python3.13", "us-east-1")
-    names = ("orders", "billing", "checkout", "search")
+    names = ("orders", "billing", "checkout", "search", "cart")
     wait_for(lambda: all(lifecycle.pin_record(n) for n in names), what="the ledger items")
     lifecycle.advance(14.2, settle=lambda: all(lifecycle.pending_approval(n) for n in names))
     rolled_back = _canary(lifecycle, alice, "checkout", to_pass=False)
@@ -130,6 +138,52 @@ def _fleet(lifecycle: Lifecycle, alice: Principal) -> None:
     promoted = _canary(lifecycle, alice, "search", to_pass=True)
     assert [v["step"] for v in promoted["verdicts"]][:3] == [1, 2, 3]
     assert lifecycle.pin_record("search").stage is Stage.RESOLVED
+    _first_step_of_a_canary(lifecycle, alice, "cart")
+
+
+def _first_step_of_a_canary(lifecycle: Lifecycle, alice: Principal, name: str) -> None:
+    """Approve `name` and serve one bake: its first step is judged, the second one begins."""
+    approval = lifecycle.pending_approval(name)
+    assert approval is not None
+    status, body = lifecycle.decide(
+        alice, action="approve", approval_id=approval["approval_id"], reason="canary it"
+    )
+    assert status == 200, body
+    lifecycle.settle()
+    generate_traffic(name, "live", _rps_for_a_verdict(lifecycle, name), BAKE)
+    lifecycle.settle()
+    alias = lifecycle.lam.get_alias(FunctionName=name, Name="live")
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    assert list(weights.values()) == [0.25], alias  # in the second step
+    assert lifecycle.pin_record(name).stage is Stage.CANARY
+
+
+def _show(target: Target, name: str, output: str) -> str:
+    """`rollforward show NAME --output OUTPUT`, run in this process (which holds the AWS)."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    context = TargetContext(target, Output(output, stdout, stderr))
+    args = argparse.Namespace(function=name, qualifier=None)
+    assert pins.run_show(args, context) == 0, stderr.getvalue()
+    return stdout.getvalue()
+
+
+def _check_show_tells_the_running_canary(target: Target) -> None:
+    """Issue 11: while a canary runs, `show` says where it is (table and JSON)."""
+    shown = json.loads(_show(target, "cart", "json"))
+    running = shown["canary_running"]
+    assert (running["step"], running["steps"], running["weight"]) == (2, 3, 0.25)
+    assert running["time_in_step_seconds"] >= 0 and running["expected_end"]
+    assert [v["outcome"] for v in running["verdicts"]] == ["PASS"]
+    assert running["verdicts"][0]["candidate_invocations"] > 0
+    table = _show(target, "cart", "table")
+    assert "running: step 2 of 3" in table and "25% of traffic on the candidate" in table
+    assert "time in step" in table and "expected end" in table and "1: pass" in table
+    # The rolled-back canary is an attempt on record, with its reason.
+    checkout = json.loads(_show(target, "checkout", "json"))
+    assert checkout["attempts"]["count"] == 1 and checkout["canary_running"] is None
+    attempt = checkout["attempts"]["kept"][0]
+    assert attempt["outcome"] == "rolled_back" and attempt["reason"] and attempt["at"]
+    assert checkout["target_runtime"].startswith("the newest")
 
 
 @contextmanager
@@ -193,6 +247,8 @@ def test_on_call_decides_in_the_console(lifecycle: Lifecycle, tmp_path: Path) ->
     billing = lifecycle.pending_approval("billing")["approval_id"]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
+    _check_show_tells_the_running_canary(Target(alice.session, None))
+
     with _console(Target(alice.session, None)) as url, sync_playwright() as playwright:
         _check_the_server_refuses_what_a_browser_would_not_send(url, orders)
         assert _approval_item(lifecycle, orders)["status"] == "pending"
@@ -220,10 +276,26 @@ def test_on_call_decides_in_the_console(lifecycle: Lifecycle, tmp_path: Path) ->
         # The fleet: every open pin by age, counts per stage, the pending approvals.
         fleet = page.locator("table.fleet tbody tr")
         names = fleet.locator("td:first-child").all_inner_texts()
-        assert sorted(names) == ["billing", "checkout", "orders"]
+        assert sorted(names) == ["billing", "cart", "checkout", "orders"]
         counts = page.locator("section.counts").inner_text()
-        assert "3\nopen" in counts and "2\nawaiting approval" in counts
+        assert "4\nopen" in counts and "2\nawaiting approval" in counts
+        assert "1\ncanary" in counts
         assert page.locator("li.approval").count() == 2
+        # Issue 11: each pin's canary attempts and how the last one ended (or that one runs).
+        outcomes = {
+            row.locator("td:first-child").inner_text(): (
+                row.locator("td.attempts").inner_text(),
+                row.locator("td.last-outcome").inner_text(),
+            )
+            for row in fleet.all()
+        }
+        assert outcomes["checkout"] == ("1", "rolled back")
+        assert outcomes["cart"] == ("0", "running") and outcomes["orders"] == ("0", "")
+        # Issue 9: the first request is round 1; the runtime an approval moves it to.
+        request = page.locator(f'li.approval[data-approval-id="{orders}"]')
+        assert request.locator("span.round").inner_text() == "round 1"
+        assert "Target runtime: the newest" in request.locator("div.target").inner_text()
+        assert "Earlier canary attempts: none" in request.locator("div.attempts").inner_text()
         page.screenshot(path=str(SCREENSHOTS / "console-fleet.png"), full_page=True)
 
         # A second tab keeps the fleet page as it was before the approval below.
@@ -301,9 +373,24 @@ def test_on_call_decides_in_the_console(lifecycle: Lifecycle, tmp_path: Path) ->
         held = wait_for(lambda: (p := lifecycle.pin_record("checkout")).snooze and p)
         assert held.snooze.by == alice.arn
 
+        # The running canary: its step, weight, time in step, evidence so far, expected end.
+        page.goto(f"{url}/")
+        page.get_by_role("link", name="cart").first.click()
+        running = page.locator("section.running")
+        assert running.locator("h2").inner_text() == "Canary running now"
+        text = running.inner_text()
+        assert "running: step 2 of 3" in text and "25% of traffic on the candidate" in text
+        assert "Time in step" in text and "Expected end" in text and "1: pass" in text
+        assert page.locator("section.canary h2").first.inner_text() == "Canary (running)"
+        assert (
+            page.locator("section.canary").first.locator("svg.chart circle.dot.candidate").count()
+            == 1
+        )
+        page.screenshot(path=str(SCREENSHOTS / "console-canary-running.png"), full_page=True)
+
         # The promoted canary: weight 5% → 25% → 50% → 100%, every step judged a pass.
         page.goto(f"{url}/?all=1")
-        assert page.locator("table.fleet tbody tr").count() == 4
+        assert page.locator("table.fleet tbody tr").count() == 5
         page.get_by_role("link", name="search").first.click()
         canary = page.locator("section.canary").first
         assert canary.locator("h2").inner_text() == "Canary"

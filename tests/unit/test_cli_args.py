@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from rollforward.clock import iso
-from rollforward.ledger import Hold, Pin, Stage
+from rollforward.ledger import Pin, Stage
 from rollforward.model import PinKey
-from rollforward.policy import Policy, format_duration, parse_duration
+from rollforward.policy import format_duration, parse_duration
 from rollforward_cli.commands import base, delegates
 from rollforward_cli.commands.base import (
     ActionFailed,
@@ -31,7 +31,6 @@ from rollforward_cli.commands.base import (
     choose_pin,
     parse_function_ref,
 )
-from rollforward_cli.commands.pins import NextStep, next_step
 from rollforward_cli.main import build_parser, main
 from rollforward_cli.render import format_age, format_table
 
@@ -71,7 +70,7 @@ BAD_INVOCATIONS = {
     "approve without reason": (["approve", APPROVAL_ID], "required: --reason"),
     "approve blank reason": (
         ["approve", APPROVAL_ID, "--reason", "  "],
-        "--reason must not be empty",
+        "--reason: a reason is required",
     ),
     "approve huge reason": (["approve", APPROVAL_ID, "--reason", "x" * 1001], "at most 1000"),
     "approve not an id": (["approve", "12345", "--reason", "ok"], "'12345' is not an approval id"),
@@ -398,43 +397,6 @@ def test_table_columns_line_up_and_blank_cells_show_a_dash() -> None:
     lines = text.splitlines()
     assert [line.index(h) for line, h in zip(lines, ["AGE", "16d", "1s"], strict=True)] == [10] * 3
     assert lines[1].endswith("-")
-
-
-# ------------------------------------------------------------------------ next step
-
-
-FIRST_SEEN = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-def test_next_step_is_the_next_rung_of_the_policy_ladder() -> None:
-    pin = _pin()
-    pin.notices = {"detected": iso(FIRST_SEEN)}
-    step = next_step(pin, Policy.default(), FIRST_SEEN + timedelta(days=1), None)
-    assert step == NextStep("reminder -> owner", FIRST_SEEN + timedelta(days=3))
-
-
-def test_next_step_of_a_snoozed_pin_waits_for_the_snooze() -> None:
-    until = FIRST_SEEN + timedelta(days=10)
-    pin = _pin(stage=Stage.SNOOZED)
-    pin.notices = {"detected": iso(FIRST_SEEN)}
-    pin.snooze = Hold(until, "release freeze", "arn:aws:iam::123456789012:user/bob")
-    step = next_step(pin, Policy.default(), FIRST_SEEN + timedelta(days=1), None)
-    assert step is not None and step.due == until
-
-
-def test_next_step_while_awaiting_a_decision_is_the_request_expiry() -> None:
-    expires = FIRST_SEEN + timedelta(days=15)
-    step = next_step(
-        _pin(stage=Stage.AWAITING_APPROVAL),
-        Policy.default(),
-        FIRST_SEEN,
-        {"expires_at": iso(expires)},
-    )
-    assert step == NextStep("decision (request expires)", expires)
-
-
-def test_a_closed_pin_has_no_next_step() -> None:
-    assert next_step(_pin(stage=Stage.RESOLVED), Policy.default(), FIRST_SEEN, None) is None
 
 
 def test_scan_asks_for_a_full_pass_or_a_screening_cycle_only_when_told() -> None:

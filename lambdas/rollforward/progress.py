@@ -1,0 +1,380 @@
+"""Where a pin stands, as every client shows it: what happens next and when, which round of
+approval requests it is in, how far a running canary has come, and how earlier attempts ended.
+
+Pure: the ledger item, the policy, the pin's audit records and `now` in; frozen values out. The
+ladder is read through `next_rung`, the same function `Tracker.plan` plans with, so what the
+CLI and the console predict is what the state machine does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rollforward.audit import AuditEvent, AuditRecord
+from rollforward.clock import iso, parse_iso
+from rollforward.ledger import Pin, Stage
+from rollforward.policy import Policy, StagePlan, next_stage
+
+# Ledger evidence keys a canary leaves (written by rollforward.canary).
+RUNNING_CANARY = "canary_in_flight"
+PROMOTED_CANARY = "canary"
+ROLLED_BACK_CANARY = "last_canary"
+STOPPED_CANARY = "stopped"
+ATTEMPTS = "attempts"
+ATTEMPT_COUNT = "attempt_count"
+MAX_ATTEMPTS_KEPT = 10  # the ledger item stays small; the audit trail keeps every attempt
+
+
+def _moment(value: object) -> datetime | None:
+    """A timestamp from a ledger or approval item; None when absent or not a timestamp."""
+    if isinstance(value, datetime):
+        return value
+    try:
+        return parse_iso(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------------ the ladder
+
+
+def sent_notices(pin: Pin) -> dict[str, datetime]:
+    """The rungs already sent, by stage key. A time that does not parse counts as not sent:
+    the ladder sends that rung again rather than stalling on a damaged item."""
+    return {key: at for key, text in pin.notices.items() if (at := _moment(text))}
+
+
+def next_rung(pin: Pin, policy: Policy, now: datetime) -> StagePlan | None:
+    """The ladder's next rung for this pin and when it is due; None when
+    `escalation.max_rounds` is used up."""
+    return next_stage(
+        policy,
+        pin.first_seen,
+        sent_notices(pin),
+        now,
+        pin.snooze.until if pin.snooze else None,
+        pin.exemption.until if pin.exemption else None,
+    )
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What happens next to a pin and when (`due` None: not on a timer)."""
+
+    label: str
+    due: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "due_at": iso(self.due) if self.due else None}
+
+
+def next_step(
+    pin: Pin, policy: Policy, now: datetime, approval_expires_at: object = None
+) -> NextStep | None:
+    """The next rung of the ladder, the pending decision, or the canary in progress; None for
+    a closed pin. `approval_expires_at` is the pending approval's expiry, when there is one."""
+    if not pin.is_open:
+        return None
+    if pin.stage is Stage.AWAITING_APPROVAL:
+        return NextStep("decision (request expires)", _moment(approval_expires_at))
+    if pin.stage in (Stage.APPROVED, Stage.CANARY):
+        return NextStep("canary", None)
+    plan = next_rung(pin, policy, now)
+    if plan is None:
+        return NextStep("none (escalation.max_rounds reached)", None)
+    return NextStep(f"{plan.key} -> {plan.stage.audience.value}", plan.due)
+
+
+def round_label(round_: object) -> str:
+    """Rounds count from 0 in the ledger and the ladder (`approval#1` is the second request);
+    people count from 1: the third request is "round 3". "" when `round_` is not a count."""
+    if isinstance(round_, bool):
+        return ""
+    try:
+        number = int(str(round_))
+    except ValueError:
+        return ""
+    return f"round {number + 1}" if number >= 0 else ""
+
+
+# ------------------------------------------------------------------------ canary attempts
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One canary that ended: promoted, rolled back, or stopped before any change."""
+
+    outcome: str  # promoted | rolled_back | stopped
+    at: datetime | None
+    reason: str = ""
+    candidate_runtime_arn: str = ""
+
+    def to_item(self) -> dict[str, str]:
+        return {
+            "outcome": self.outcome,
+            "at": iso(self.at) if self.at else "",
+            "reason": self.reason,
+            "candidate_runtime_arn": self.candidate_runtime_arn,
+        }
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Attempt:
+        return cls(
+            outcome=str(item.get("outcome", "")),
+            at=_moment(item.get("at")),
+            reason=str(item.get("reason", "")),
+            candidate_runtime_arn=str(item.get("candidate_runtime_arn", "")),
+        )
+
+
+def with_attempt(evidence: Mapping[str, Any], attempt: Attempt) -> dict[str, Any]:
+    """The pin's evidence with one more ended attempt recorded (the newest `MAX_ATTEMPTS_KEPT`
+    kept, and the count of all of them)."""
+    kept = [*_attempt_items(evidence), attempt.to_item()][-MAX_ATTEMPTS_KEPT:]
+    count = max(_int(evidence.get(ATTEMPT_COUNT)), len(_attempt_items(evidence))) + 1
+    return {**evidence, ATTEMPTS: kept, ATTEMPT_COUNT: count}
+
+
+def _attempt_items(evidence: Mapping[str, Any]) -> list[dict[str, Any]]:
+    items = evidence.get(ATTEMPTS)
+    return (
+        [dict(item) for item in items if isinstance(item, Mapping)]
+        if isinstance(items, list)
+        else []
+    )
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool):
+        return 0
+    try:
+        return max(0, int(str(value)))
+    except ValueError:
+        return 0
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """A pin's ended canaries, oldest first, and how many there were in all."""
+
+    items: tuple[Attempt, ...] = ()
+    count: int = 0
+
+    @property
+    def last(self) -> Attempt | None:
+        return self.items[-1] if self.items else None
+
+    @classmethod
+    def of(cls, evidence: Mapping[str, Any]) -> Attempts:
+        """From the ledger's record of attempts; for an item written before it was kept, from
+        the last promoted, rolled back or stopped canary the evidence still holds."""
+        items = [Attempt.from_item(item) for item in _attempt_items(evidence)]
+        if not items:
+            items = _older_evidence(evidence)
+        count = max(_int(evidence.get(ATTEMPT_COUNT)), len(items))
+        return cls(tuple(sorted(items, key=_attempt_order)), count)
+
+
+def _attempt_order(attempt: Attempt) -> datetime:
+    return attempt.at or datetime.min.replace(tzinfo=UTC)
+
+
+def _older_evidence(evidence: Mapping[str, Any]) -> list[Attempt]:
+    found = []
+    for outcome, slot, because in (
+        ("promoted", PROMOTED_CANARY, "reason"),
+        ("rolled_back", ROLLED_BACK_CANARY, "rolled_back_because"),
+        ("stopped", STOPPED_CANARY, "reason"),
+    ):
+        state = evidence.get(slot)
+        if not isinstance(state, Mapping) or (outcome == "promoted" and not state.get("promoted")):
+            continue
+        found.append(
+            Attempt(
+                outcome,
+                _moment(state.get("at")),
+                str(state.get(because, "")),
+                str(state.get("candidate_runtime_arn", "")),
+            )
+        )
+    return found
+
+
+# ------------------------------------------------------------------------ a running canary
+
+
+@dataclass(frozen=True)
+class CanaryProgress:
+    """A canary that is running now: where it is, for how long, what it has seen, when it
+    should end if every remaining step passes at its first judgement."""
+
+    strategy: str
+    step: int  # 1-based; 0 before the first traffic step
+    steps: int
+    weight: float
+    step_started_at: datetime | None
+    step_ends_at: datetime | None
+    expected_end: datetime | None
+    time_in_step: timedelta | None
+    candidate_version: str
+    baseline_version: str
+    candidate_runtime_arn: str
+    verdicts: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def phase(self) -> str:
+        """A few words: what the canary is doing now."""
+        if self.step == 0:
+            return "preparing the candidate"
+        if self.step > self.steps:
+            return "post-promotion bake"
+        return f"step {self.step} of {self.steps}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "phase": self.phase,
+            "step": self.step,
+            "steps": self.steps,
+            "weight": self.weight,
+            "step_started_at": iso(self.step_started_at) if self.step_started_at else None,
+            "step_ends_at": iso(self.step_ends_at) if self.step_ends_at else None,
+            "time_in_step_seconds": int(self.time_in_step.total_seconds())
+            if self.time_in_step is not None
+            else None,
+            "expected_end": iso(self.expected_end) if self.expected_end else None,
+            "candidate_version": self.candidate_version,
+            "baseline_version": self.baseline_version,
+            "candidate_runtime_arn": self.candidate_runtime_arn,
+            "verdicts": list(self.verdicts),
+        }
+
+
+def _shift_step(text: str) -> tuple[int, int] | None:
+    """`shift 2/3` → (2, 3)."""
+    name, _, rest = text.partition(" ")
+    index, _, total = rest.partition("/")
+    if name != "shift" or not index.isdigit() or not total.isdigit():
+        return None
+    return int(index), int(total)
+
+
+def _judged(records: Sequence[AuditRecord]) -> list[dict[str, Any]]:
+    """This canary's verdicts from its audit records, in the ledger's shape (step, weight,
+    outcome and the judge's evidence), each with the weight of the shift before it."""
+    weight: float | None = None
+    verdicts: list[dict[str, Any]] = []
+    for record in records:
+        if record.event != AuditEvent.CANARY_STEP:
+            continue
+        step = str(record.details.get("step", ""))
+        if _shift_step(step):
+            weight = float(record.details.get("weight") or 0.0)
+        verdict = record.details.get("verdict")
+        if isinstance(verdict, Mapping):
+            name, _, number = step.partition(" ")
+            evidence = verdict.get("evidence")
+            verdicts.append(
+                {
+                    "step": int(number) if name == "judge" and number.isdigit() else step,
+                    "weight": weight,
+                    "outcome": str(verdict.get("outcome", "")),
+                    **(dict(evidence) if isinstance(evidence, Mapping) else {}),
+                }
+            )
+    return verdicts
+
+
+def running_canary(
+    pin: Pin, policy: Policy, records: Sequence[AuditRecord], now: datetime
+) -> CanaryProgress | None:
+    """The canary running on this pin now, or None when none is.
+
+    Read from the canary's own record in the ledger (written before each change it makes) and
+    from this canary's audit records (every traffic shift names its step, weight and bake end;
+    every judgement its verdict), whichever is newer: the state machine carries the live state
+    between steps, the audit trail has each step as it happened."""
+    if pin.stage is not Stage.CANARY:
+        return None
+    raw = pin.evidence.get(RUNNING_CANARY)
+    state: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    # This canary's records: those after the approval that started it.
+    started = max(
+        (r.at for r in records if r.event == AuditEvent.APPROVED),
+        default=None,
+    )
+    mine = [r for r in records if started is None or r.at >= started]
+    steps = len(policy.canary.steps)
+    index = state.get("step_index", -1)
+    step = index + 1 if isinstance(index, int) and not isinstance(index, bool) and index >= 0 else 0
+    weight = float(state.get("weight") or 0.0)
+    step_started = _moment(state.get("window_start"))
+    step_ends = _moment(state.get("bake_until"))
+    verdicts = [dict(v) for v in state.get("verdicts") or [] if isinstance(v, Mapping)]
+    shift = next(
+        (
+            r
+            for r in reversed(mine)
+            if r.event == AuditEvent.CANARY_STEP and _shift_step(str(r.details.get("step", "")))
+        ),
+        None,
+    )
+    if shift is not None and (step_started is None or shift.at > step_started):
+        index, steps = _shift_step(str(shift.details["step"])) or (step, steps)
+        step, step_started = index, shift.at
+        weight = float(shift.details.get("weight") or weight)
+        step_ends = _moment(shift.details.get("bake_until")) or step_ends
+    judged = _judged(mine)
+    if len(judged) > len(verdicts):
+        verdicts = judged
+    if step_started is not None:
+        # An inconclusive judgement after this step began extended its bake.
+        extended = [
+            r.at
+            for r in mine
+            if r.at > step_started
+            and r.event == AuditEvent.CANARY_STEP
+            and isinstance(r.details.get("verdict"), Mapping)
+            and str(r.details["verdict"].get("outcome", "")).lower() == "inconclusive"
+        ]
+        if extended:
+            step_ends = max(extended) + policy.canary.bake
+    remaining = max(0, steps - step)
+    expected_end = (
+        step_ends + policy.canary.bake * remaining + policy.canary.post_promotion_bake
+        if step_ends is not None
+        else None
+    )
+    return CanaryProgress(
+        strategy=str(state.get("strategy", "")),
+        step=step,
+        steps=steps,
+        weight=weight,
+        step_started_at=step_started,
+        step_ends_at=step_ends,
+        expected_end=expected_end,
+        time_in_step=max(timedelta(0), now - step_started) if step_started else None,
+        candidate_version=str(state.get("candidate_version", "")),
+        baseline_version=str(state.get("baseline_version", "")),
+        candidate_runtime_arn=str(state.get("candidate_runtime_arn", "")),
+        verdicts=tuple(verdicts),
+    )
+
+
+# ------------------------------------------------------------------------ approvals
+
+
+def newest_pending_by_pin(items: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The newest pending approval record per pin id (a pin has at most one that counts: a
+    new request supersedes the previous one)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for item in items:
+        pin_id = str(item.get("pin_id", ""))
+        if pin_id not in latest or str(item.get("requested_at", "")) > str(
+            latest[pin_id].get("requested_at", "")
+        ):
+            latest[pin_id] = dict(item)
+    return latest
