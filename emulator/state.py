@@ -25,6 +25,9 @@ class ApiCall:
     request_parameters: dict[str, Any]
     response_elements: dict[str, Any] | None
     user_identity: dict[str, Any]
+    # Calls an AWS service makes on a caller's behalf (CloudFormation) carry the service here.
+    source_ip_address: str | None = None
+    user_agent: str | None = None
 
 
 class BackgroundWork(Protocol):

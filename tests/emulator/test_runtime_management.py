@@ -201,6 +201,9 @@ def test_published_version_inherits_mode_and_runtime_version(lam: Any, role: str
 
 
 def test_image_functions_have_no_runtime_version(lam: Any, role: str) -> None:
+    from emulator.ecr import push_image  # the image must exist: Lambda resolves it in ECR
+
+    push_image("app", "1", account_id="123456789012", region="us-east-1")
     lam.create_function(
         FunctionName="img",
         Role=role,
