@@ -20,6 +20,7 @@ _PARTS = (
     "emulator.functions",  # Lambda invocations: project handlers in process, simulated fleet
     "emulator.traffic",  # alias weights, simulated fleet invocations, metrics, INIT_START
     "emulator.cloudwatch",  # composite alarms, DescribeAlarms AlarmTypes
+    "emulator.function_dates",  # LastModified on the emulated clock, moved by every update
     "emulator.ecr",  # ECR push dates (emulated clock); image functions resolve ECR digests
     "emulator.cloudformation",  # stacks create/update functions; CFN's identity in CloudTrail
     "emulator.cloudtrail",  # CloudTrail-shaped events delivered to EventBridge targets

@@ -303,3 +303,28 @@ def test_a_stack_image_function_resolves_from_ecr(aws: EmbeddedAws, role: str) -
     function = boto3.client("lambda").get_function(FunctionName="reports")
     assert function["Configuration"]["PackageType"] == "Image"
     assert function["Code"]["ResolvedImageUri"].endswith(pushed["digest"])
+
+
+# --- LastModified ---------------------------------------------------------------------------
+
+
+def test_last_modified_is_the_emulated_clock_and_moves_on_update(
+    aws: EmbeddedAws, role: str
+) -> None:
+    from datetime import datetime
+
+    lam = boto3.client("lambda")
+    push_image("app", "v1", account_id=ACCOUNT, region=REGION)
+    lam.create_function(
+        FunctionName="img", Role=role, PackageType="Image", Code={"ImageUri": f"{REGISTRY}/app:v1"}
+    )
+    created = lam.get_function_configuration(FunctionName="img")["LastModified"]
+    aws.state.clock.advance(timedelta(days=30))
+    lam.update_function_configuration(FunctionName="img", Description="moved")
+    updated = lam.get_function_configuration(FunctionName="img")["LastModified"]
+
+    def parse(text: str) -> datetime:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+
+    assert timedelta(days=30) <= parse(updated) - parse(created) < timedelta(days=30, minutes=5)
+    assert abs(parse(updated) - aws.state.clock.now()) < timedelta(minutes=5)
