@@ -249,9 +249,9 @@ def update_function(
         if key in properties:
             configuration[key] = properties[key]
     backend = lambda_backend(account_id, region_name)
-    backend.update_function_configuration(fn.function_name, None, configuration)
+    backend.update_function_configuration(fn.function_name, LATEST, configuration)
     _record(fn, "UpdateFunctionConfiguration", {"functionName": fn.function_name})
-    backend.update_function_code(fn.function_name, None, _code(cls, properties))
+    backend.update_function_code(fn.function_name, LATEST, _code(cls, properties))
     _record(fn, "UpdateFunctionCode", {"functionName": fn.function_name})
     tags = _template_tags(properties)
     if tags:
@@ -277,7 +277,7 @@ def create_version(
         raise invalid_parameter_value("nothing to publish")
     _record(published, "PublishVersion", {"functionName": published.function_name})
     apply_runtime_policy(published, properties.get("RuntimePolicy"))
-    return LambdaVersion({"Version": published.version})
+    return LambdaVersion({"Version": published.version})  # type: ignore[abstract]
 
 
 def _with_stack_operation(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -316,7 +316,7 @@ def install() -> None:
         if _installed:
             return
         LambdaFunction.create_from_cloudformation_json = classmethod(create_function)  # type: ignore[method-assign,assignment,arg-type]
-        LambdaFunction.update_from_cloudformation_json = classmethod(update_function)  # type: ignore[method-assign,assignment,arg-type]
+        LambdaFunction.update_from_cloudformation_json = classmethod(update_function)  # type: ignore[method-assign,assignment]
         LambdaVersion.create_from_cloudformation_json = classmethod(create_version)  # type: ignore[method-assign,assignment,arg-type]
         for name in ("create_stack", "update_stack"):
             setattr(

@@ -52,8 +52,9 @@ _lock = threading.Lock()
 _installed = False
 
 
-def _epoch(age: timedelta) -> float:
-    return (STATE.clock.now() - age).timestamp()
+def _epoch(age: timedelta) -> int:
+    """moto keeps imagePushedAt in whole epoch seconds."""
+    return int((STATE.clock.now() - age).timestamp())
 
 
 def push_image(
