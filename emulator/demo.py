@@ -20,6 +20,7 @@ from typing import Any
 
 from rollforward.ledger import Pin, Stage
 
+from emulator import posture_fleet
 from emulator.inprocess import EmbeddedAws
 from emulator.scenario import Lifecycle, Principal, wait_for
 from emulator.stack import deploy_rollforward, synthesize
@@ -28,6 +29,7 @@ from emulator.traffic import generate_traffic
 VICTIM = "checkout"
 RUNTIME = "python3.12"
 REGION = "us-east-1"
+ACCOUNT = "123456789012"
 # A demo policy: the default ladder and judge, shorter bakes so the story fits in a minute.
 DEMO_POLICY = {
     "approval": {"allowed_approvers": ["arn:aws:iam::*:user/oncall-*"], "approval_timeout": "1d"},
@@ -77,6 +79,11 @@ def _fleet(lifecycle: Lifecycle, story: Story, size: int) -> None:
     story.step(
         lifecycle,
         f"{size} functions created ({(size + 2) // 3} behind alias 'live'), runtime updates on Auto",
+    )
+    posture_fleet.create_function_update_function(lifecycle.lam, lifecycle.role, _zip())
+    story.step(
+        lifecycle,
+        f"'{posture_fleet.FUNCTION_UPDATE}' deployed in FunctionUpdate mode (runtime updates only on deploy)",
     )
 
 
@@ -319,12 +326,80 @@ def _run(size: int, quiet: bool) -> int:
             "  export AWS_ENDPOINT_URL=http://127.0.0.1:4566\n"
             "  rollforward status | rollforward show checkout | rollforward approve <id> --reason ...\n"
             "  rollforward console                      # the on-call console on http://127.0.0.1:8080\n"
+            "  rollforward report [--output json | --csv posture.csv]   # the posture report\n"
             "  Against AWS: `cdk deploy`, then the same commands with your profile (README)."
         )
+        ok = _posture(lifecycle, story) and ok
         story.say(
             f"\n{'Done' if ok else 'FAILED'} in {time.monotonic() - story.started:.1f}s of wall time."
         )
         return 0 if ok else 1
+
+
+def _posture(lifecycle: Lifecycle, story: Story) -> bool:
+    """The rest of the shared-responsibility table, two weeks later, ending with the report."""
+    import boto3
+    from rollforward.adapters.posture import ledger_pins, read_fleet
+    from rollforward.posture import PosturePolicy, Row, Status, assess_fleet, image_notice
+    from rollforward.posture.report import report_document
+    from rollforward_cli.commands.report import render_table
+
+    story.chapter("Seventeen days later: the whole shared-responsibility table")
+    lifecycle.advance(17, step_days=8.5)
+    aws = lifecycle.aws
+    pushed = posture_fleet.create_image_function(
+        lifecycle.lam, lifecycle.role, account_id=ACCOUNT, region=REGION
+    )
+    story.step(
+        lifecycle, f"'{posture_fleet.IMAGE}' runs {pushed['image_uri']}, pushed 120 days ago"
+    )
+    oldest = aws.state.catalog.versions(RUNTIME, REGION, "x86_64")[0].arn
+    posture_fleet.create_pinning_stack(
+        boto3.client("cloudformation"), boto3.client("iam"), lifecycle.role, oldest
+    )
+    billing = wait_for(
+        lambda: lifecycle.pin_record(posture_fleet.STACK_FUNCTION),
+        what="detection of the CloudFormation pin",
+    )
+    story.step(
+        lifecycle,
+        f"stack '{posture_fleet.STACK}' creates '{posture_fleet.STACK_FUNCTION}' pinned to Manual by its "
+        f"template; detected, pinned by {billing.pinned_by}",
+    )
+    now = aws.state.clock.now()
+    policy = PosturePolicy()
+    fleet = read_fleet(
+        lifecycle.lam,
+        boto3.client("ecr"),
+        boto3.client("cloudformation"),
+        ledger_pins(lifecycle.ledger.list_pins(open_only=True)),
+    )
+    assessments = assess_fleet(
+        fleet.versions, policy=policy, now=now, template_pins=fleet.template_pins
+    )
+    topic = lifecycle.deployment.find("AWS::SNS::Topic", "OwnerTopic")
+    for assessment in assessments:
+        notice = image_notice(assessment, now)
+        if notice is not None:
+            boto3.client("sns").publish(**notice.sns_publish_kwargs(topic))
+    for notice_body in lifecycle.notices("owner"):
+        story.step(lifecycle, f"notice to owner: {notice_body['subject']}")
+    document = report_document(assessments, now=now, policy=policy, account=ACCOUNT, region=REGION)
+    story.chapter("The posture report (`rollforward report`; --output json, --csv for auditors)")
+    story.say("\n".join("  " + line for line in render_table(document).splitlines()))
+    verdicts = {(a.function_name, a.qualifier): a for a in assessments}
+
+    def status(name: str) -> tuple[Row, Status] | None:
+        found = verdicts.get((name, "$LATEST"))
+        return (found.row, found.status) if found else None
+
+    return (
+        status(posture_fleet.FUNCTION_UPDATE) == (Row.FUNCTION_UPDATE, Status.UNMET)
+        and status(posture_fleet.IMAGE) == (Row.CONTAINER_IMAGE, Status.UNMET)
+        and status(posture_fleet.STACK_FUNCTION) == (Row.MANUAL, Status.UNMET)
+        and status(VICTIM) == (Row.AUTO, Status.MET)
+        and verdicts[(posture_fleet.STACK_FUNCTION, "$LATEST")].template_pin is not None
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

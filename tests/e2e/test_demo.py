@@ -23,3 +23,13 @@ def test_the_demo_plays_the_whole_story(capsys):
     for event in ("detected", "approved", "rolled_back", "promoted", "resolved"):
         assert f" {event} " in timeline, event
     assert '{"level"' not in out  # handler logs stay out of the story
+    # It ends with the posture report: one function in each row, the image notice, the stack.
+    posture = out.split("The posture report")[1]
+    for beat in (
+        "Function update  1         1",
+        "Container image  1         1",
+        "Templates that re-pin:",
+    ):
+        assert beat in posture, beat
+    assert "container image is 120 days old" in out
+    assert "assumed-role/billing-deployer/AWSCloudFormation" in out

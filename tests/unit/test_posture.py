@@ -289,3 +289,38 @@ def test_summary_and_emf_have_every_row_even_empty() -> None:
     assert documents["container_image"]["PostureUnmet"] == 1
     assert documents["manual"]["PostureFunctions"] == 0
     assert documents["auto"]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Row"]]
+
+
+# --- drift --------------------------------------------------------------------------------
+
+
+def test_a_cloudformation_repin_after_a_promotion_is_drift_with_stack_and_property() -> None:
+    from rollforward.posture.drift import classify_repin
+
+    pin = template_pins("billing-stack", _template({"RuntimeManagementConfig": PIN}))["Fn"]
+    identity = {
+        "type": "AssumedRole",
+        "arn": "arn:aws:sts::123456789012:assumed-role/deployer/AWSCloudFormation",
+        "invokedBy": "cloudformation.amazonaws.com",
+    }
+    drift = classify_repin(
+        previously_promoted=True,
+        user_identity=identity,
+        stack_name="billing-stack",
+        template_pin=pin,
+        runtime_version_arn=OLD,
+        at=NOW,
+    )
+    assert drift is not None
+    assert drift.entry()["stack"] == "billing-stack"
+    assert drift.entry()["property"] == "Resources.Fn.Properties.RuntimeManagementConfig"
+
+
+def test_a_human_repin_or_a_first_pin_is_not_drift() -> None:
+    from rollforward.posture.drift import classify_repin
+
+    human = {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/dana"}
+    cfn = {"invokedBy": "cloudformation.amazonaws.com"}
+    common = {"stack_name": "s", "template_pin": None, "runtime_version_arn": OLD, "at": NOW}
+    assert classify_repin(previously_promoted=True, user_identity=human, **common) is None  # type: ignore[arg-type]
+    assert classify_repin(previously_promoted=False, user_identity=cfn, **common) is None  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ the `audience`/`kind` message attributes the ladder's notices use) and keeps it 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,11 +32,26 @@ class PostureNotice:
     text: str
     dedup_key: str
 
+    def forwarder_payload(self) -> dict[str, Any]:
+        """What Lambda/SQS forwarders receive (the same keys the ladder's notices carry)."""
+        return {
+            "kind": self.kind,
+            "audience": self.audience,
+            "owner": self.owner,
+            "subject": self.subject[:SUBJECT_MAX],
+            "text": self.text,
+            "dedup_key": self.dedup_key,
+        }
+
     def sns_publish_kwargs(self, topic_arn: str) -> dict[str, Any]:
+        """One body per protocol, as `rollforward.notices.Notice` publishes."""
+        forwarded = json.dumps(self.forwarder_payload())
+        message = {"default": self.text, "email": self.text, "lambda": forwarded, "sqs": forwarded}
         return {
             "TopicArn": topic_arn,
             "Subject": self.subject[:SUBJECT_MAX],
-            "Message": self.text,
+            "Message": json.dumps(message),
+            "MessageStructure": "json",
             "MessageAttributes": {
                 "audience": {"DataType": "String", "StringValue": self.audience},
                 "kind": {"DataType": "String", "StringValue": self.kind},

@@ -1,0 +1,215 @@
+"""Read the posture facts from AWS: Lambda (every function, `$LATEST` and each alias-routed
+version), ECR (the push date of each image function's resolved digest), CloudFormation (the
+template of each stack that manages a function) and the ledger (open pins).
+
+Clients are passed in (the caller builds them: the CLI from its target, a handler in
+`wiring`). Calls per function: GetFunction (its own 100 req/s bucket), ListAliases, and for zip
+functions one GetRuntimeManagementConfig per version assessed (plus GetFunctionConfiguration
+per alias-routed version) from the shared 15 req/s bucket; the clients' retry mode absorbs
+429s. ECR and CloudFormation are read once per digest / stack. A read that fails for one
+function leaves its facts partial (mode None → reported as unknown), never the whole report.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from rollforward.model import LATEST, UpdateMode
+from rollforward.posture.table import FunctionFacts, PinFacts
+from rollforward.posture.templates import TemplatePin, parse_template, template_pins
+
+log = logging.getLogger(__name__)
+
+STACK_NAME_TAG = "aws:cloudformation:stack-name"
+LOGICAL_ID_TAG = "aws:cloudformation:logical-id"
+OWNER_TAGS = ("rollforward:owner", "owner")
+TEAM_TAGS = ("rollforward:team", "team")
+_RESOLVED = re.compile(
+    r"^(?P<registry>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[^@:]+)@(?P<digest>sha256:[0-9a-f]{64})$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetFacts:
+    versions: list[FunctionFacts]
+    template_pins: dict[tuple[str, str], TemplatePin]
+    unreadable: list[str]  # "<function>: <why>" for facts that could not be read
+
+
+def parse_last_modified(text: str) -> datetime:
+    """Lambda's `2026-12-02T00:41:36.000+0000` (and ISO variants) as an aware UTC datetime."""
+    value = text.strip().replace("Z", "+00:00")
+    if re.search(r"[+-]\d{4}$", value):
+        value = value[:-2] + ":" + value[-2:]
+    moment = datetime.fromisoformat(value)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _first_tag(tags: Mapping[str, str], keys: Iterable[str]) -> str:
+    for key in keys:
+        value = (tags.get(key) or "").strip()
+        if value:
+            return value
+    return ""
+
+
+def _mode(lam: Any, name: str, qualifier: str) -> UpdateMode | None:
+    kwargs = {"FunctionName": name} | ({} if qualifier == LATEST else {"Qualifier": qualifier})
+    try:
+        return UpdateMode(lam.get_runtime_management_config(**kwargs)["UpdateRuntimeOn"])
+    except (ClientError, KeyError, ValueError) as error:
+        log.warning("runtime management config of %s:%s unreadable: %s", name, qualifier, error)
+        return None
+
+
+def _pushed_at(ecr: Any, resolved: str, cache: dict[str, datetime | None]) -> datetime | None:
+    if resolved in cache:
+        return cache[resolved]
+    match = _RESOLVED.match(resolved)
+    pushed: datetime | None = None
+    if match is not None:
+        try:
+            details = ecr.describe_images(
+                registryId=match["registry"],
+                repositoryName=match["repository"],
+                imageIds=[{"imageDigest": match["digest"]}],
+            )["imageDetails"]
+            if details and isinstance(details[0].get("imagePushedAt"), datetime):
+                pushed = details[0]["imagePushedAt"].astimezone(UTC)
+        except ClientError as error:  # deleted image, other account: age from LastModified
+            log.warning("ECR image %s unreadable: %s", resolved, error)
+    cache[resolved] = pushed
+    return pushed
+
+
+def _stack_pins(cloudformation: Any, stack: str) -> dict[str, TemplatePin]:
+    try:
+        body = cloudformation.get_template(StackName=stack, TemplateStage="Original")[
+            "TemplateBody"
+        ]
+    except ClientError as error:
+        log.warning("template of stack %s unreadable: %s", stack, error)
+        return {}
+    document = parse_template(body)
+    return template_pins(stack, document) if document is not None else {}
+
+
+def _routed_versions(lam: Any, name: str) -> dict[str, list[str]]:
+    """Published version → the aliases that route to it (primary or weighted)."""
+    routed: dict[str, list[str]] = {}
+    for page in lam.get_paginator("list_aliases").paginate(FunctionName=name):
+        for alias in page.get("Aliases", []):
+            versions = [str(alias["FunctionVersion"])]
+            weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+            versions += [str(v) for v in weights]
+            for version in versions:
+                if version != LATEST:
+                    routed.setdefault(version, []).append(str(alias["Name"]))
+    return routed
+
+
+def read_fleet(
+    lam: Any,
+    ecr: Any,
+    cloudformation: Any,
+    pins: Mapping[tuple[str, str], PinFacts] | None = None,
+) -> FleetFacts:
+    """Facts for `$LATEST` and every alias-routed version of every function in the account and
+    region `lam` reaches. `pins`: open ledger pins by (function ARN, qualifier)."""
+    pins = pins or {}
+    versions: list[FunctionFacts] = []
+    unreadable: list[str] = []
+    pushed_cache: dict[str, datetime | None] = {}
+    stacks: dict[str, dict[str, TemplatePin]] = {}
+    for page in lam.get_paginator("list_functions").paginate():
+        for listed in page.get("Functions", []):
+            name = str(listed["FunctionName"])
+            try:
+                function = lam.get_function(FunctionName=name)
+                routed = _routed_versions(lam, name)
+            except ClientError as error:
+                unreadable.append(f"{name}: {error.response.get('Error', {}).get('Code')}")
+                continue
+            configuration = function["Configuration"]
+            tags = function.get("Tags") or {}
+            code = function.get("Code") or {}
+            stack = tags.get(STACK_NAME_TAG, "")
+            if stack and stack not in stacks:
+                stacks[stack] = _stack_pins(cloudformation, stack)
+            arn = str(configuration["FunctionArn"]).split(":function:")[0] + f":function:{name}"
+            common: dict[str, Any] = {
+                "function_arn": arn,
+                "package_type": str(configuration.get("PackageType") or "Zip"),
+                "runtime": str(configuration.get("Runtime") or ""),
+                "architecture": str((configuration.get("Architectures") or ["x86_64"])[0]),
+                "region": arn.split(":")[3],
+                "owner": _first_tag(tags, OWNER_TAGS),
+                "team": _first_tag(tags, TEAM_TAGS),
+                "stack_name": stack,
+                "logical_id": tags.get(LOGICAL_ID_TAG, "") if stack else "",
+            }
+            targets: list[tuple[str, Mapping[str, Any], tuple[str, ...]]] = [
+                (LATEST, configuration, ())
+            ]
+            for version, names in sorted(routed.items(), key=lambda item: int(item[0])):
+                try:
+                    targets.append(
+                        (
+                            version,
+                            lam.get_function_configuration(FunctionName=name, Qualifier=version),
+                            tuple(sorted(names)),
+                        )
+                    )
+                except ClientError as error:
+                    unreadable.append(f"{name}:{version}: {error}")
+            for qualifier, version_configuration, aliases in targets:
+                is_image = common["package_type"] == "Image"
+                resolved = str(code.get("ResolvedImageUri") or "") if is_image else ""
+                versions.append(
+                    FunctionFacts(
+                        qualifier=qualifier,
+                        last_modified=parse_last_modified(
+                            str(version_configuration["LastModified"])
+                        ),
+                        update_runtime_on=None if is_image else _mode(lam, name, qualifier),
+                        runtime_version_arn=str(
+                            (version_configuration.get("RuntimeVersionConfig") or {}).get(
+                                "RuntimeVersionArn"
+                            )
+                            or ""
+                        ),
+                        aliases=aliases,
+                        image_uri=str(code.get("ImageUri") or "") if is_image else "",
+                        resolved_image_uri=resolved,
+                        image_pushed_at=_pushed_at(ecr, resolved, pushed_cache)
+                        if resolved
+                        else None,
+                        pin=pins.get((arn, qualifier)),
+                        **common,
+                    )
+                )
+    template = {
+        (stack, logical): pin for stack, found in stacks.items() for logical, pin in found.items()
+    }
+    return FleetFacts(versions, template, unreadable)
+
+
+def ledger_pins(open_pins: Iterable[Any]) -> dict[tuple[str, str], PinFacts]:
+    """Open ledger pins (`rollforward.ledger.Pin`) as PinFacts by (function ARN, qualifier)."""
+    found: dict[tuple[str, str], PinFacts] = {}
+    for pin in open_pins:
+        found[(pin.key.function_arn, pin.key.qualifier)] = PinFacts(
+            first_seen=pin.first_seen,
+            stage=str(pin.stage),
+            pinned_by=pin.pinned_by,
+            pin_id=pin.key.id,
+        )
+    return found
