@@ -241,6 +241,7 @@ class ConsoleApp:
             api_status=answer.status or answer.http_status,
             body=jsonable(answer.body),
             refusal=answer.reason,
+            unknown=answer.kind == "unknown",  # no answer: it may have been recorded
         )
 
     def _subject(self, decision: DecisionForm) -> Subject:

@@ -276,6 +276,23 @@ def test_show_of_an_unknown_function_fails_with_exit_1(emulator: Emulator, order
 # ------------------------------------------------------------------------ decisions
 
 
+def test_approvals_lists_the_request_with_its_round_attempts_and_target(
+    emulator: Emulator, orders: str, approval_id: str
+) -> None:
+    """Issue 9: what a pending approval is about, counted from round 1 (before it is spent)."""
+    listed = emulator.cli("approvals", "--output", "json")
+    assert listed.code == 0, listed.err
+    entry = next(a for a in listed.json()["approvals"] if a["approval_id"] == approval_id)
+    assert entry["pin_id"] == orders and entry["round"] == "round 1"
+    assert entry["attempts"] == {"count": 0, "kept": []}
+    assert entry["target_runtime"].startswith("the newest")
+    table = emulator.cli("approvals")
+    assert table.code == 0, table.err
+    row = next(line for line in table.out.splitlines() if line.startswith(approval_id))
+    assert "round 1" in row and " none" in row
+    assert emulator.cli("show", "orders", "--output", "json").json()["round"] == "round 1"
+
+
 def test_approve_by_an_allowed_principal_then_the_id_is_spent(
     emulator: Emulator, orders: str, approval_id: str
 ) -> None:
