@@ -310,11 +310,29 @@ def _existing_role(response: CloudFormationResponse) -> str | None:
     return None
 
 
+def cloudformation_resources(response: Any, operation: str, region: str, account: str) -> list[str]:
+    """IAM: a stack operation is authorized against the stack's ARN (`stack/<name>/<id>`)."""
+    from emulator.iam import _param
+
+    name = _param(response, "StackName")
+    if not name:
+        return ["*"]
+    if str(name).startswith("arn:"):
+        return [str(name)]
+    for stack in cloudformation_backends[account][region].stacks.values():
+        if stack.name == name:
+            return [str(stack.stack_id)]
+    return [f"arn:aws:cloudformation:{region}:{account}:stack/{name}/"]  # not created yet
+
+
 def install() -> None:
     global _installed
     with _lock:
         if _installed:
             return
+        from emulator import iam
+
+        iam._RESOURCES.setdefault("cloudformation", cloudformation_resources)
         LambdaFunction.create_from_cloudformation_json = classmethod(create_function)  # type: ignore[method-assign,assignment,arg-type]
         LambdaFunction.update_from_cloudformation_json = classmethod(update_function)  # type: ignore[method-assign,assignment]
         LambdaVersion.create_from_cloudformation_json = classmethod(create_version)  # type: ignore[method-assign,assignment,arg-type]

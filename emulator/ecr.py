@@ -208,11 +208,25 @@ def _patched_image_init(original: Callable[..., None]) -> Callable[..., None]:
     return init
 
 
+def ecr_resources(response: Any, operation: str, region: str, account: str) -> list[str]:
+    """IAM: an ECR repository operation is authorized against the repository's ARN."""
+    from emulator.iam import _param
+
+    name = _param(response, "repositoryName")
+    if not name:
+        return ["*"]
+    registry = _param(response, "registryId") or account
+    return [f"arn:aws:ecr:{region}:{registry}:repository/{name}"]
+
+
 def install() -> None:
     global _installed
     with _lock:
         if _installed:
             return
+        from emulator import iam
+
+        iam._RESOURCES.setdefault("ecr", ecr_resources)
         Image.__init__ = _patched_image_init(Image.__init__)  # type: ignore[method-assign]
         LambdaFunction._set_function_code = _patched_set_function_code(  # type: ignore[method-assign]
             LambdaFunction._set_function_code

@@ -294,6 +294,9 @@ class RollforwardStack(Stack):
             CANARY_FUNCTION=self.canary_function.function_name,
         )
 
+        # The shared-responsibility table, daily: per-row gauges and image owner notices.
+        self.posture_function = function("Posture", "posture.handler", Duration.minutes(15))
+
         self.detection_rule = events.Rule(
             self,
             "RuntimeConfigChanged",
@@ -313,6 +316,19 @@ class RollforwardStack(Stack):
             self,
             qualified_arn_wildcard_finding(self.scan_function),
             "EventBridge Scheduler may invoke versions and aliases of the scan function only.",
+        )
+
+        self.posture_schedule = scheduler.Schedule(
+            self,
+            "PostureReport",
+            schedule=scheduler.ScheduleExpression.expression("rate(1 day)"),
+            target=scheduler_targets.LambdaInvoke(self.posture_function),
+            description="rollforward posture report: the shared-responsibility table, per row",
+        )
+        acknowledge(
+            self,
+            qualified_arn_wildcard_finding(self.posture_function),
+            "EventBridge Scheduler may invoke versions and aliases of the posture function only.",
         )
 
         self.decision_api = apigw.LambdaRestApi(
@@ -604,6 +620,74 @@ class RollforwardStack(Stack):
             "The scan may invoke versions and aliases of the canary function only (its rollback).",
         )
         self._grant_canary()
+        self._grant_posture(read_functions)
+
+    def _grant_posture(self, read_functions: iam.PolicyStatement) -> None:
+        """Read-only: every function's settings, the ECR images they run, the templates of the
+        stacks that manage them, the open pins; publish to the owner topic (image notices)."""
+        fn = self.posture_function
+        self.ledger.grant_read_data(fn)
+        self.topics["owner"].grant_publish(fn)
+        fn.add_to_role_policy(read_functions)
+        fn.add_to_role_policy(
+            iam.PolicyStatement(actions=["lambda:ListFunctions"], resources=["*"])
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["ecr:DescribeImages"],
+                resources=[f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{Aws.ACCOUNT_ID}:repository/*"],
+            )
+        )
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["cloudformation:GetTemplate"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:cloudformation:{Aws.REGION}:{Aws.ACCOUNT_ID}:stack/*/*"
+                ],
+            )
+        )
+        # The approval request says when the function's own template would re-pin it.
+        get_template = iam.PolicyStatement(
+            actions=["cloudformation:GetTemplate"],
+            resources=[
+                f"arn:{Aws.PARTITION}:cloudformation:{Aws.REGION}:{Aws.ACCOUNT_ID}:stack/*/*"
+            ],
+        )
+        self.approval_request_function.add_to_role_policy(get_template)
+        acknowledge(
+            role_of(self.approval_request_function),
+            "IAM5[Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:<AWS::AccountId>:stack/*/*]",
+            "cloudformation:GetTemplate of the stack named by the pinned function's "
+            "aws:cloudformation:stack-name tag: any stack of this account and region.",
+        )
+        role = role_of(fn)
+        for finding, reason in (
+            (
+                "IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:*]",
+                "The posture report reads every function of the account and region: read-only "
+                "Get*/List* actions on function:*.",
+            ),
+            (
+                "IAM5[Resource::*]",
+                "lambda:ListFunctions (the inventory) and X-Ray's trace actions have no "
+                "resource-level permissions, AWS only accepts Resource '*'.",
+            ),
+            (
+                "IAM5[Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/*]",
+                "ecr:DescribeImages of the repository an image function was deployed from: any "
+                "repository of this account and region may hold one.",
+            ),
+            (
+                "IAM5[Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:<AWS::AccountId>:stack/*/*]",
+                "cloudformation:GetTemplate of the stack named by a function's "
+                "aws:cloudformation:stack-name tag: any stack of this account and region.",
+            ),
+            (
+                "IAM5[Action::kms:GenerateDataKey*]",
+                "CDK's grant to publish to the KMS-encrypted owner topic: the stack's own key only.",
+            ),
+        ):
+            acknowledge(role, finding, reason)
 
     def _grant_canary(self) -> None:
         """The only function that changes the fleet: runtime settings, versions and aliases,

@@ -284,6 +284,20 @@ def run_replay(args: argparse.Namespace, context: Context) -> int:
     return EXIT_OK
 
 
+def run_image_push(args: argparse.Namespace, context: Context) -> int:
+    arguments = {
+        "repository": args.repository,
+        "tag": args.tag,
+        "age": seconds_text(args.age, "--age"),
+        "region": context.options.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+    }
+    answer = call_control(control_endpoint(context), "ecr/push", arguments)
+    context.out.result(
+        answer, f"pushed {answer.get('image_uri')} ({answer.get('digest')}), {args.age} ago"
+    )
+    return EXIT_OK
+
+
 def run_throttle(args: argparse.Namespace, context: Context) -> int:
     arguments: dict[str, Any] = {"enabled": args.state == "on"}
     if args.rate is not None:
@@ -433,6 +447,21 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     throttle.add_argument("state", choices=("on", "off"))
     throttle.add_argument("--rate", type=float, help="requests per second (AWS: 15)")
     throttle.set_defaults(handler=run_throttle)
+
+    image = controls.add_parser(
+        "image",
+        parents=parents,
+        help="ECR images with a push date (image functions' age)",
+        description="Push an image to the emulator's ECR as if it had been pushed some time ago.",
+    )
+    image_commands = image.add_subparsers(dest="image_command", metavar="COMMAND", required=True)
+    push = image_commands.add_parser(
+        "push", parents=parents, help="push REPOSITORY:TAG, backdated by --age"
+    )
+    push.add_argument("repository", help="ECR repository (created if missing)")
+    push.add_argument("--tag", default="latest", help="image tag (default latest)")
+    push.add_argument("--age", default="0s", help="pushed this long ago, e.g. 120d (default now)")
+    push.set_defaults(handler=run_image_push)
 
     deploy = controls.add_parser(
         "deploy",

@@ -29,6 +29,7 @@ from ..commands.base import ensure_reachable
 from ..errors import explain
 from ..render import jsonable
 from .backend import Backend
+from .posture import posture_page
 from .security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -112,6 +113,7 @@ class ConsoleApp:
             [
                 Rule("/", endpoint="fleet", methods=["GET"]),
                 Rule("/pin", endpoint="pin", methods=["GET"]),
+                Rule("/posture", endpoint="posture", methods=["GET"]),
                 Rule("/decide", endpoint="decide", methods=["POST"]),
                 Rule("/static/<name>", endpoint="static", methods=["GET"]),
             ]
@@ -200,6 +202,9 @@ class ConsoleApp:
         if view is None:
             raise Refusal(404, "No such pin", f"rollforward has no ledger item for {pin_id}.")
         return self.page("pin.html", token, view=view, identity=self.backend.identity())
+
+    def on_posture(self, request: Request, token: str) -> Response:
+        return posture_page(self, request, token)
 
     def on_static(self, request: Request, token: str, name: str) -> Response:
         if name not in STATIC_FILES:

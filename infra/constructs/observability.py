@@ -466,6 +466,19 @@ class Observability(Construct):
                 height=8,
             ),
         )
+        # The shared-responsibility table (handlers/posture.py, daily): one line per row.
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Posture: versions whose responsibility is unmet, per row",
+                left=[self._search("PostureUnmet", "Row", "Maximum", day)],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Posture: versions per row (Auto, FunctionUpdate, Manual, image)",
+                left=[self._search("PostureFunctions", "Row", "Maximum", day)],
+                width=12,
+            ),
+        )
         return dashboard
 
 

@@ -99,6 +99,8 @@ class PinSummary:
     pin_reason: str | None = None
     owner: str | None = None
     team: str | None = None
+    # Said before anything changes, e.g. "CloudFormation stack S pins this function..." (posture).
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.pinned_since.tzinfo is None:
@@ -336,6 +338,7 @@ def _details(pin: PinSummary, stage: StagePlan | None, age: str) -> list[tuple[s
         rows.append(("Owner", _line(pin.owner, 200)))
     if pin.team:
         rows.append(("Team", _line(pin.team, 200)))
+    rows.extend(("Warning", _line(warning, 500)) for warning in pin.warnings)
     if stage is not None:
         round_ = f", {round_label(stage.round)}" if stage.round else ""
         rows.append(("Stage", f"{stage.stage.name}{round_}"))

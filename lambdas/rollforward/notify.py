@@ -34,7 +34,15 @@ def summary_of(pin: Pin) -> PinSummary:
         pin_reason=pin.reason or None,
         owner=pin.owner or None,
         team=pin.team or None,
+        warnings=_warnings(pin),
     )
+
+
+def _warnings(pin: Pin) -> tuple[str, ...]:
+    """What the pin's evidence says must be known before it changes (a template that re-pins)."""
+    template_pin = pin.evidence.get("template_pin")
+    sentence = template_pin.get("sentence") if isinstance(template_pin, dict) else None
+    return (str(sentence),) if sentence else ()
 
 
 class SnsNotifier:

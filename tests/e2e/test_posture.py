@@ -150,3 +150,17 @@ def test_notify_owners_sends_the_image_notice_to_the_owner_topic(fleet: Served) 
 def test_bad_thresholds_are_usage_errors(fleet: Served) -> None:
     code, _, err = _cli("report", "--image-max-age", "soon")
     assert code == 2 and "--image-max-age" in err
+
+
+def test_emulator_image_push_backdates_an_image_on_the_server(fleet: Served) -> None:
+    code, out, err = _cli(
+        "emulator", "image", "push", "nightly", "--tag", "v7", "--age", "120d", "--output", "json"
+    )
+    assert code == 0, err
+    pushed = json.loads(out)
+    [image] = fleet.client("ecr").describe_images(
+        repositoryName="nightly", imageIds=[{"imageDigest": pushed["digest"]}]
+    )["imageDetails"]
+    age = STATE.clock.now() - image["imagePushedAt"]
+    assert timedelta(days=120) <= age < timedelta(days=120, minutes=10)
+    assert pushed["image_uri"].endswith("/nightly:v7")

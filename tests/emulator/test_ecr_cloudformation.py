@@ -328,3 +328,47 @@ def test_last_modified_is_the_emulated_clock_and_moves_on_update(
 
     assert timedelta(days=30) <= parse(updated) - parse(created) < timedelta(days=30, minutes=5)
     assert abs(parse(updated) - aws.state.clock.now()) < timedelta(minutes=5)
+
+
+# --- IAM: resource-level permissions --------------------------------------------------------
+
+
+def _user_session(policy: dict[str, Any]) -> boto3.Session:
+    from emulator.scenario import Principal
+
+    return Principal("reader", policy=policy).session
+
+
+def test_ecr_and_cloudformation_are_authorized_on_their_resource_arns(
+    aws: EmbeddedAws, role: str
+) -> None:
+    push_image("app", "v1", account_id=ACCOUNT, region=REGION)
+    push_image("other", "v1", account_id=ACCOUNT, region=REGION)
+    boto3.client("cloudformation").create_stack(
+        StackName="billing-stack", TemplateBody=_template(role, None, "v1")
+    )
+    session = _user_session(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "ecr:DescribeImages",
+                    "Resource": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/app",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": "cloudformation:GetTemplate",
+                    "Resource": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/billing-stack/*",
+                },
+            ],
+        }
+    )
+    ecr, cfn = session.client("ecr"), session.client("cloudformation")
+
+    assert ecr.describe_images(repositoryName="app")["imageDetails"]
+    assert cfn.get_template(StackName="billing-stack")["TemplateBody"]
+    with pytest.raises(ecr.exceptions.ClientError, match="AccessDenied"):
+        ecr.describe_images(repositoryName="other")
+    with pytest.raises(cfn.exceptions.ClientError, match="AccessDenied"):
+        cfn.describe_stacks(StackName="billing-stack")

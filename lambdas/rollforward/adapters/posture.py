@@ -213,3 +213,17 @@ def ledger_pins(open_pins: Iterable[Any]) -> dict[tuple[str, str], PinFacts]:
             pin_id=pin.key.id,
         )
     return found
+
+
+def template_pin_of(lam: Any, cloudformation: Any, function_arn: str) -> TemplatePin | None:
+    """The property of the function's own CloudFormation template that pins it, if any (the
+    function's `aws:cloudformation:*` tags name the stack and the resource)."""
+    try:
+        tags = lam.list_tags(Resource=function_arn).get("Tags") or {}
+    except ClientError as error:
+        log.warning("tags of %s unreadable: %s", function_arn, error)
+        return None
+    stack, logical = tags.get(STACK_NAME_TAG, ""), tags.get(LOGICAL_ID_TAG, "")
+    if not stack or not logical:
+        return None
+    return _stack_pins(cloudformation, stack).get(logical)

@@ -16,6 +16,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
+from rollforward.adapters.posture import template_pin_of
+from rollforward.clock import utc_now
 from rollforward.handlers import wiring
 from rollforward.live import TransientAwsError
 from rollforward.policy import StagePlan
@@ -46,6 +48,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             sfn.send_task_success(taskToken=token, output=json.dumps({"decision": "closed"}))
             return {"status": "closed"}
         plan = StagePlan.from_dict(settings.policy, state.next)
+        pin = _note_template_pin(tracker.ledger, pin)
         summary = wiring.approvals(settings).request(
             pin, plan, token, str(event.get("execution", ""))
         )
@@ -57,6 +60,20 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "approval requested", extra={"approval_id": summary["approval_id"], "pin_id": state.pin_id}
     )
     return {"status": "requested", "approval_id": summary["approval_id"]}
+
+
+def _note_template_pin(ledger: Any, pin: Any) -> Any:
+    """A CloudFormation template that pins the function is said in the approval request,
+    before anything changes: its stack's next deploy would undo the roll-forward."""
+    found = template_pin_of(
+        wiring.client("lambda"), wiring.client("cloudformation"), pin.key.function_arn
+    )
+    if found is None:
+        return pin
+    noted = {"stack": found.stack_name, "property": found.property_path, "sentence": found.sentence}
+    if pin.evidence.get("template_pin") == noted:
+        return pin
+    return ledger.update(pin, utc_now(), evidence={**pin.evidence, "template_pin": noted})
 
 
 def _verify(event: dict[str, Any]) -> dict[str, Any]:
