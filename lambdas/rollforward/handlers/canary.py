@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from rollforward import failures
-from rollforward.canary import IN_FLIGHT, Canary, CanaryState, Stop
+from rollforward.canary import IN_FLIGHT, Canary, CanaryNext, CanaryState, Stop
 from rollforward.clock import utc_now
 from rollforward.handlers import wiring
 from rollforward.ledger import Stage
@@ -55,7 +55,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 _count_outcome("stopped")
                 return {
                     **tracker.plan(tracker.load(workflow) or pin, utc_now()).to_dict(),
-                    "canary": {"next": "stopped", "reason": stop.reason},
+                    "canary": {"next": CanaryNext.STOPPED.value, "reason": stop.reason},
                 }
             return _with(raw, state)
         if action == "judge":
@@ -85,7 +85,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return _rolled_back(tracker, canary, pin, raw, state, reason)
         raise ValueError(f"unknown canary action {action!r}")
     except Stop as stop:
-        state.next, state.reason = "rollback", stop.reason
+        state.next, state.reason = CanaryNext.ROLLBACK, stop.reason
         return _with(raw, state)
     except TransientAwsError as error:
         raise wiring.transient_error(str(error)) from error
@@ -107,7 +107,7 @@ def _rolled_back(
     _count_outcome("rolled_back")
     return {
         **planned.to_dict(),
-        "canary": {**state.to_dict(), "next": "rolled_back", "reason": reason},
+        "canary": {**state.to_dict(), "next": CanaryNext.ROLLED_BACK.value, "reason": reason},
     }
 
 

@@ -19,6 +19,7 @@ from botocore.config import Config
 from rollforward.approvals import Approvals
 from rollforward.audit import AuditTrail
 from rollforward.canary import Canary
+from rollforward.canary.aws import AwsLambdaControl, AwsSignals
 from rollforward.ledger import Ledger
 from rollforward.notify import Notifier, SnsNotifier
 from rollforward.policy import Policy
@@ -169,10 +170,8 @@ def approvals(settings: Settings) -> Approvals:
 def canary(settings: Settings) -> Canary:
     return Canary(
         ledger=ledger(settings),
-        lambda_client=client("lambda"),
-        cloudwatch=client("cloudwatch"),
-        logs=client("logs"),
-        ssm=client("ssm"),
+        lam=AwsLambdaControl(client("lambda")),
+        signals=AwsSignals(client("cloudwatch"), client("logs"), client("ssm")),
         notifier=notifier(settings),
         audit=audit(settings),
         policy=settings.policy,

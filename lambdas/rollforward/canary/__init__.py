@@ -1,0 +1,151 @@
+"""Rolling a pinned function forward to Auto behind a canary — or back, losing nothing.
+
+The safety invariant: whatever fails, the function ends either promoted and verified, or
+exactly as it was (alias 100% on the baseline version, `$LATEST` Manual on the original
+runtime version ARN). rollforward never touches an alias it does not find in the state it left
+it in: if a human changed the alias or the pin mid-canary, it stops and hands back.
+
+Alias strategy (the function is invoked through an alias):
+  preflight → candidate (baseline pinned explicitly; `$LATEST` FunctionUpdate + touch → newest
+  runtime; publish) → weights 5% → 25% → 50%, each baked and judged on `ExecutedVersion`
+  metrics → promote (alias 100% candidate; candidate and `$LATEST` Auto) → post-promotion bake.
+Synthetic strategy (invoked unqualified): the candidate version is invoked with the owner's
+test events; then `$LATEST` goes Auto, baked against its own earlier window.
+
+The package reads as the canary's lifecycle: `state` (what the state machine carries),
+`preflight`, `candidate`, `shifting` (alias weights), `evidence` (metrics, INIT_START),
+`judging`, `synthetic`, `promote` (and verify, resolve), `rollback` (and stopped). Each step is
+a function of a `CanaryContext` (the ports: `LambdaControl`, `Signals`, ledger, audit,
+notifier; and the policy); `Canary` is the facade the handler calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rollforward.canary import candidate, judging, preflight, promote, rollback, shifting, synthetic
+from rollforward.canary.alarms import MAX_WATCHED_ALARMS, watched_alarms
+from rollforward.canary.context import AuditSink, CanaryContext, PinLedger
+from rollforward.canary.ports import LambdaControl, Signals
+from rollforward.canary.preflight import ALIAS_TAG, COMPARED_CONFIGURATION
+from rollforward.canary.state import (
+    IN_FLIGHT,
+    TO_ROLLBACK,
+    CanaryNext,
+    CanaryState,
+    Stop,
+    Strategy,
+)
+from rollforward.judge import JudgePolicy
+from rollforward.ledger import Pin, Stage
+from rollforward.model import PinKey
+from rollforward.notify import Notifier
+from rollforward.policy import Policy
+
+
+class Canary:
+    """The canary's steps, one method per state machine task, on its ports."""
+
+    def __init__(
+        self,
+        *,
+        ledger: PinLedger,
+        lam: LambdaControl,
+        signals: Signals,
+        notifier: Notifier,
+        audit: AuditSink,
+        policy: Policy,
+    ) -> None:
+        self.ctx = CanaryContext(ledger, lam, signals, notifier, audit, policy)
+        self.policy = policy
+        settings = policy.canary
+        self.judge_policy = JudgePolicy(
+            min_candidate_invocations=settings.min_invocations,
+            min_baseline_invocations=settings.min_invocations,
+        )
+
+    def start(self, pin: Pin, decision: dict[str, Any]) -> CanaryState:
+        """Preflight, candidate, first traffic step. Raises Stop before any change if unsafe."""
+        ctx = self.ctx
+        state = CanaryState(pinned_arn=pin.pinned_runtime_version_arn)
+        state.accept_untested = bool(decision.get("accept_untested"))
+        # A retried start picks up what its earlier attempt recorded before changing anything.
+        earlier = (
+            CanaryState.from_dict(pin.evidence.get(IN_FLIGHT))
+            if pin.stage is Stage.CANARY
+            else CanaryState()
+        )
+        preflight.check_pin(ctx, pin)
+        tags = ctx.lam.tags(pin.key.function_arn)
+        alias = preflight.choose_alias(ctx, pin, tags)
+        firing = ctx.alarms_in_alarm(ctx.alarm_names(tags), must_exist=True)
+        if firing:
+            raise Stop(f"watched alarm(s) already in ALARM before any change: {', '.join(firing)}")
+        if alias is not None:
+            state.strategy, state.alias = Strategy.ALIAS, alias.name
+            state.baseline_version = preflight.check_alias(ctx, pin, alias)
+        else:
+            state.strategy = Strategy.SYNTHETIC
+            if not synthetic.test_events(ctx, tags) and not state.accept_untested:
+                raise Stop(
+                    "the function has no alias and no test events (tag "
+                    f"{self.policy.tags.test_events} naming an SSM parameter): approve with "
+                    "accept_untested to roll forward on a bake alone"
+                )
+            # (publishing again would snapshot a `$LATEST` the earlier attempt already moved)
+            state.baseline_version = earlier.baseline_version or candidate.publish_baseline(
+                ctx, pin
+            )
+        if earlier.baseline_version == state.baseline_version:
+            state.baseline_setting = earlier.baseline_setting  # read before the attempt changed it
+        ctx.remember(pin, state)
+        candidate.make_candidate(ctx, pin, state)
+        ctx.remember(pin, state)
+        if state.candidate_runtime_arn == state.pinned_arn:
+            # Nothing newer to test: Auto changes nothing today and follows AWS from now on.
+            state.reason = "the newest runtime version is the pinned one: nothing to canary"
+            promote.promote_settings(ctx, pin, state)
+            state.next = CanaryNext.RESOLVED
+            return state
+        if state.strategy == Strategy.ALIAS:
+            return shifting.shift(ctx, pin, state, 0)
+        return synthetic.synthetic_test(ctx, pin, state, tags)
+
+    def judge_step(self, pin: Pin, state: CanaryState) -> CanaryState:
+        """After a bake: judge, then shift further, extend, promote, or roll back."""
+        return judging.judge_step(self.ctx, pin, state, self.judge_policy)
+
+    def promote(self, pin: Pin, state: CanaryState) -> CanaryState:
+        return promote.promote(self.ctx, pin, state)
+
+    def verify(self, pin: Pin, state: CanaryState) -> CanaryState:
+        return promote.verify(self.ctx, pin, state, self.judge_policy)
+
+    def resolve(self, pin: Pin, state: CanaryState) -> Pin:
+        return promote.resolve(self.ctx, pin, state)
+
+    def rollback(self, pin: Pin, state: CanaryState, reason: str) -> Pin:
+        """Restore exactly what was: alias 100% baseline, `$LATEST` Manual on the pinned ARN.
+        Idempotent; leaves an alias alone if a human has taken it over."""
+        return rollback.rollback(self.ctx, pin, state, reason)
+
+    def stopped(self, pin: Pin, reason: str) -> Pin:
+        """Preflight refused before any change: the owner learns exactly why."""
+        return rollback.stopped(self.ctx, pin, reason)
+
+
+__all__ = [
+    "ALIAS_TAG",
+    "COMPARED_CONFIGURATION",
+    "IN_FLIGHT",
+    "MAX_WATCHED_ALARMS",
+    "TO_ROLLBACK",
+    "Canary",
+    "CanaryContext",
+    "CanaryNext",
+    "CanaryState",
+    "PinKey",
+    "Stop",
+    "Strategy",
+    "watched_alarms",
+]

@@ -1,0 +1,85 @@
+"""What every canary step works with: the ports, the policy, and the side effects they share.
+
+The steps (preflight, candidate, shifting, evidence, synthetic, promote, rollback) are plain
+functions of a `CanaryContext`; `Canary` (the package's facade) builds one and calls them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from rollforward.audit import AuditEvent
+from rollforward.canary.alarms import MAX_WATCHED_ALARMS, watched_alarms
+from rollforward.canary.ports import LambdaControl, Signals
+from rollforward.canary.state import IN_FLIGHT, CanaryState, Stop
+from rollforward.clock import utc_now
+from rollforward.ledger import Pin, Stage
+from rollforward.notices import NoticeKind
+from rollforward.notify import Notifier
+from rollforward.policy import Policy
+
+
+class PinLedger(Protocol):
+    """The part of the ledger the canary writes."""
+
+    def update(self, pin: Pin, now: datetime, **changes: Any) -> Pin: ...
+
+
+class AuditSink(Protocol):
+    """Where the canary's audit records go."""
+
+    def record(
+        self, event: AuditEvent | str, *, pin_id: str | None = None, **details: Any
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class CanaryContext:
+    """The canary's ports and policy. Acts on one function by its ARN (as AWS requires for
+    ListTags, and as a cross-account version will need); metrics and log groups are keyed by
+    name, as AWS keys them."""
+
+    ledger: PinLedger
+    lam: LambdaControl
+    signals: Signals
+    notifier: Notifier
+    audit: AuditSink
+    policy: Policy
+
+    def remember(self, pin: Pin, state: CanaryState) -> None:
+        """Write the canary's state to the ledger before a change (see `IN_FLIGHT`)."""
+        self.ledger.update(
+            pin,
+            utc_now(),
+            stage=Stage.CANARY,
+            evidence={**pin.evidence, IN_FLIGHT: state.to_dict()},
+        )
+
+    def notify(self, kind: NoticeKind, pin: Pin, **kwargs: Any) -> None:
+        """Notices are best-effort here: a failed e-mail must not roll back a healthy canary
+        nor stop a rollback. The failure is audited instead."""
+        try:
+            self.notifier.notify(kind, pin, **kwargs)
+        except Exception as error:
+            self.audit.record(
+                AuditEvent.FAILED, pin_id=pin.key.id, notice=str(kind), error=str(error)[:500]
+            )
+
+    def alarm_names(self, tags: dict[str, str]) -> list[str]:
+        """The watched alarms: the one place the alarm tags are parsed (see `watched_alarms`)."""
+        return watched_alarms(tags, self.policy.tags.alarms)
+
+    def alarms_in_alarm(self, names: list[str], *, must_exist: bool = False) -> list[str]:
+        """The watched alarms in ALARM; with `must_exist`, a missing one stops the canary."""
+        states = self.signals.alarm_states(names[:MAX_WATCHED_ALARMS]) if names else {}
+        if must_exist and (missing := [n for n in names if n not in states]):
+            raise Stop(
+                f"watched alarm(s) {', '.join(missing)} do not exist (tag "
+                f"{self.policy.tags.alarms}): fix the tag before rolling forward"
+            )
+        return [name for name in names if states.get(name) == "ALARM"]
+
+    def firing_alarms(self, pin: Pin) -> list[str]:
+        return self.alarms_in_alarm(self.alarm_names(self.lam.tags(pin.key.function_arn)))

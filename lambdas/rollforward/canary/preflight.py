@@ -1,0 +1,121 @@
+"""Preflight on live state, before any change: is it still safe to roll this pin forward?
+
+Still Manual on the pinned ARN; one alias that takes the traffic (or none: synthetic); the
+alias on one published version; `$LATEST` equal to that version in code and configuration, or
+unpublished changes would ride along with the new runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rollforward.canary.context import CanaryContext
+from rollforward.canary.ports import Alias
+from rollforward.canary.state import Stop
+from rollforward.ledger import Pin, Stage
+from rollforward.model import LATEST, UpdateMode
+
+# Configuration that must be equal between `$LATEST` and the baseline version, or the candidate
+# would carry unpublished changes along with the new runtime.
+COMPARED_CONFIGURATION = (
+    "Runtime",
+    "Handler",
+    "MemorySize",
+    "Timeout",
+    "Role",
+    "Environment",
+    "Layers",
+    "Architectures",
+    "VpcConfig",
+    "DeadLetterConfig",
+    "TracingConfig",
+    "EphemeralStorage",
+    "FileSystemConfigs",
+    "ImageConfigResponse",
+    "LoggingConfig",
+    "SnapStart",
+)
+ALIAS_TAG = "rollforward:alias"
+
+
+def check_pin(ctx: CanaryContext, pin: Pin) -> None:
+    """`$LATEST` is still Manual on the pinned ARN (or FunctionUpdate by our own earlier try)."""
+    live = ctx.lam.runtime_setting(pin.key.function_arn, LATEST)
+    if live.mode is UpdateMode.FUNCTION_UPDATE and pin.stage is Stage.CANARY:
+        # A retried start (Step Functions retries a throttled or failed attempt): the
+        # earlier attempt got past this check and set FunctionUpdate itself. Pick up there.
+        return
+    if (
+        live.mode is not UpdateMode.MANUAL
+        or live.runtime_version_arn != pin.pinned_runtime_version_arn
+    ):
+        raise Stop(
+            f"the pin changed since approval (now {live.mode} "
+            f"{live.runtime_version_arn or ''}): handing back",
+            hand_back=True,
+        )
+
+
+def expect_candidate_settings(ctx: CanaryContext, pin: Pin) -> None:
+    """Mid-canary, `$LATEST` is FunctionUpdate (set by us); anything else is a human."""
+    live = ctx.lam.runtime_setting(pin.key.function_arn, LATEST)
+    if live.mode is not UpdateMode.FUNCTION_UPDATE:
+        raise Stop(
+            f"the runtime setting of $LATEST was changed mid-canary (now {live.mode}): handing back",
+            hand_back=True,
+        )
+
+
+def choose_alias(ctx: CanaryContext, pin: Pin, tags: Mapping[str, str]) -> Alias | None:
+    """The alias that takes the traffic: the tagged one, the only one, or None (no alias)."""
+    aliases = ctx.lam.aliases(pin.key.function_arn)
+    wanted = tags.get(ALIAS_TAG)
+    if wanted:
+        for alias in aliases:
+            if alias.name == wanted:
+                return alias
+        raise Stop(f"tag {ALIAS_TAG} names alias {wanted!r}, which does not exist")
+    if len(aliases) > 1:
+        names = ", ".join(sorted(a.name for a in aliases))
+        raise Stop(
+            f"the function has several aliases ({names}): tag {ALIAS_TAG} with the one that takes traffic"
+        )
+    return aliases[0] if aliases else None
+
+
+def check_alias(ctx: CanaryContext, pin: Pin, alias: Alias) -> str:
+    """The alias serves one published version equal to `$LATEST`: that version (the baseline)."""
+    if alias.weights:
+        raise Stop(
+            f"alias {alias.name} already splits traffic: rollforward only starts from one version"
+        )
+    baseline = alias.function_version
+    if baseline == LATEST:
+        raise Stop(
+            f"alias {alias.name} points at $LATEST: publish a version and point the alias at it"
+        )
+    latest = ctx.lam.configuration(pin.key.function_arn)
+    published = ctx.lam.configuration(pin.key.function_arn, baseline)
+    differences = [
+        key
+        for key in ("CodeSha256", *COMPARED_CONFIGURATION)
+        if _normal(latest.get(key)) != _normal(published.get(key))
+    ]
+    if differences:
+        raise Stop(
+            f"$LATEST has unpublished changes against version {baseline} ({', '.join(differences)}): "
+            "publish or revert them first, or they would ride along with the new runtime"
+        )
+    return baseline
+
+
+def _normal(value: Any) -> Any:
+    """Compare configuration values regardless of key order and of empty-vs-absent."""
+    if value in (None, {}, [], ""):
+        return None
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in sorted(value.items()) if k not in {"ResponseMetadata"}}
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    return value

@@ -1,0 +1,110 @@
+"""Promotion and its verification: the alias 100% on the candidate, candidate and `$LATEST`
+on Auto, then a post-promotion bake judged against the canary's baseline."""
+
+from __future__ import annotations
+
+from rollforward.audit import AuditEvent
+from rollforward.canary.context import CanaryContext
+from rollforward.canary.evidence import sample, unqualified_sample
+from rollforward.canary.shifting import alias_promoted, expect_alias, update_alias
+from rollforward.canary.state import CanaryNext, CanaryState, Stop, Strategy, settled
+from rollforward.clock import iso, parse_iso, utc_now
+from rollforward.judge import JudgePolicy, Outcome, VersionSample, judge
+from rollforward.ledger import Pin, Stage
+from rollforward.model import UpdateMode
+from rollforward.notices import NoticeKind
+
+
+def promote(ctx: CanaryContext, pin: Pin, state: CanaryState) -> CanaryState:
+    # A retried Promote finds the alias already moved by its earlier attempt.
+    if not alias_promoted(ctx, pin, state):
+        revision = expect_alias(ctx, pin, state, state.weight)
+        update_alias(ctx, pin, state, revision, version=state.candidate_version, weights={})
+    promote_settings(ctx, pin, state)
+    now = utc_now()
+    state.window_start = iso(now)
+    state.bake_until = iso(now + ctx.policy.canary.post_promotion_bake)
+    state.next = CanaryNext.POST_BAKE
+    ctx.audit.record(
+        AuditEvent.CANARY_STEP,
+        pin_id=pin.key.id,
+        step="promote",
+        alias=state.alias,
+        version=state.candidate_version,
+    )
+    return state
+
+
+def promote_settings(ctx: CanaryContext, pin: Pin, state: CanaryState) -> None:
+    """Candidate and `$LATEST` to Auto: from here on AWS keeps the function patched."""
+    function_arn = pin.key.function_arn
+    state.promoted = True
+    if state.candidate_version:
+        ctx.lam.put_runtime_setting(function_arn, state.candidate_version, UpdateMode.AUTO)
+    ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.AUTO)
+
+
+def verify(
+    ctx: CanaryContext, pin: Pin, state: CanaryState, judge_policy: JudgePolicy
+) -> CanaryState:
+    """After the post-promotion bake: the new runtime, alone, against the canary's baseline."""
+    if state.strategy == Strategy.ALIAS and not alias_promoted(ctx, pin, state):
+        raise Stop(
+            f"alias {state.alias} was changed by someone else after promotion: handing back",
+            hand_back=True,
+        )
+    end = utc_now()
+    start = parse_iso(state.window_start)
+    if state.strategy == Strategy.ALIAS:
+        candidate = sample(ctx, pin, state, state.candidate_version, start, end)
+        last = state.verdicts[-1] if state.verdicts else {}
+        baseline = VersionSample(
+            invocations=int(last.get("baseline_invocations", 0) or 0),
+            errors=int(last.get("baseline_errors", 0) or 0),
+        )
+    else:
+        candidate = unqualified_sample(ctx, pin, start, end)
+        span = end - start
+        baseline = unqualified_sample(ctx, pin, start - span, start)
+    verdict = judge(candidate, baseline, ctx.firing_alarms(pin), judge_policy)
+    state.add_verdict(
+        {"step": "post-promotion", "outcome": str(verdict.outcome), **verdict.evidence}
+    )
+    if verdict.outcome is Outcome.FAIL:
+        state.next = CanaryNext.ROLLBACK
+        state.reason = "after promotion: " + "; ".join(verdict.reasons)
+    else:
+        # Inconclusive after promotion (too little traffic) is accepted: the candidate already
+        # passed its steps, and AWS keeps Auto functions patched from here on.
+        state.next = CanaryNext.RESOLVED
+    return state
+
+
+def resolve(ctx: CanaryContext, pin: Pin, state: CanaryState) -> Pin:
+    """Close the pin as resolved, with the canary's evidence; tell the owner."""
+    now = utc_now()
+    evidence = {**settled(pin.evidence), "canary": state.to_dict()}
+    outcome = {
+        "result": "resolved",
+        "at": iso(now),
+        "detail": state.reason or "promoted and verified",
+    }
+    pin = ctx.ledger.update(pin, now, stage=Stage.RESOLVED, evidence=evidence, outcome=outcome)
+    ctx.audit.record(
+        AuditEvent.PROMOTED,
+        pin_id=pin.key.id,
+        candidate_version=state.candidate_version,
+        runtime_version_arn=state.candidate_runtime_arn,
+        verdicts=state.verdicts,
+    )
+    ctx.audit.record(AuditEvent.RESOLVED, pin_id=pin.key.id, detail=outcome["detail"])
+    ctx.notify(
+        NoticeKind.PROMOTED,
+        pin,
+        next_step="Nothing: the function follows AWS runtime updates again (Auto).",
+        facts={
+            "Candidate version": state.candidate_version or "-",
+            "Runtime version ARN": state.candidate_runtime_arn or "-",
+        },
+    )
+    return pin

@@ -1,0 +1,109 @@
+"""Rolling back: restore exactly what rollforward set, leave alone what a human set.
+
+Alias 100% on the baseline version, `$LATEST` Manual on the original pinned ARN, the baseline
+version's own setting as it was. Idempotent: a retried or looped Rollback finds its own earlier
+work done. A function or alias deleted meanwhile is nothing to restore.
+"""
+
+from __future__ import annotations
+
+from rollforward.audit import AuditEvent
+from rollforward.canary.context import CanaryContext
+from rollforward.canary.ports import Alias, NotFound, RuntimeConfig
+from rollforward.canary.shifting import update_alias
+from rollforward.canary.state import CanaryState, Stop, Strategy, settled
+from rollforward.clock import iso, utc_now
+from rollforward.ledger import Pin, Stage
+from rollforward.model import LATEST, UpdateMode
+from rollforward.notices import NoticeKind
+
+
+def rollback(ctx: CanaryContext, pin: Pin, state: CanaryState, reason: str) -> Pin:
+    function_arn = pin.key.function_arn
+    restored: list[str] = []
+    alias: Alias | None = None
+    if state.strategy == Strategy.ALIAS and state.alias and state.baseline_version:
+        try:
+            alias = ctx.lam.alias(function_arn, state.alias)
+        except NotFound:
+            restored.append(f"alias {state.alias} no longer exists")
+    if alias is not None:
+        ours = alias.function_version in {
+            state.baseline_version,
+            state.candidate_version,
+        } and set(alias.weights) <= {state.candidate_version}
+        if ours:
+            try:
+                update_alias(
+                    ctx, pin, state, alias.revision_id, version=state.baseline_version, weights={}
+                )
+                restored.append(f"alias {state.alias} 100% on version {state.baseline_version}")
+            except Stop:
+                restored.append(f"alias {state.alias} left as a human set it")
+        else:
+            restored.append(f"alias {state.alias} left as a human set it")
+    live: RuntimeConfig | None
+    try:
+        live = ctx.lam.runtime_setting(function_arn, LATEST)
+    except NotFound:
+        live = None
+    pinned_arn = state.pinned_arn or pin.pinned_runtime_version_arn
+    if live is None:  # deleted mid-canary: nothing left to restore; the tracker closes the pin
+        restored.append("the function no longer exists")
+    elif live.mode is UpdateMode.FUNCTION_UPDATE or (
+        state.promoted and live.mode is UpdateMode.AUTO
+    ):
+        ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.MANUAL, pinned_arn)
+        restored.append("$LATEST Manual on the original runtime version")
+    elif not (live.mode is UpdateMode.MANUAL and live.runtime_version_arn == pinned_arn):
+        restored.append(f"$LATEST left as a human set it ({live.mode})")
+    original = state.baseline_setting
+    if (
+        live is not None
+        and state.baseline_version
+        and original
+        and original.get("UpdateRuntimeOn") != UpdateMode.MANUAL
+    ):
+        ctx.lam.put_runtime_setting(
+            function_arn, state.baseline_version, UpdateMode(original["UpdateRuntimeOn"])
+        )
+        restored.append(f"version {state.baseline_version} back to {original['UpdateRuntimeOn']}")
+    now = utc_now()
+    evidence = {
+        **settled(pin.evidence),
+        "last_canary": {**state.to_dict(), "rolled_back_because": reason, "restored": restored},
+    }
+    pin = ctx.ledger.update(pin, now, stage=Stage.TRACKING, evidence=evidence)
+    ctx.audit.record(
+        AuditEvent.ROLLED_BACK,
+        pin_id=pin.key.id,
+        reason=reason,
+        restored=restored,
+        verdicts=state.verdicts,
+    )
+    ctx.notify(
+        NoticeKind.ROLLED_BACK,
+        pin,
+        next_step="The function is exactly as it was; rollforward keeps tracking the pin and asks again later.",
+        facts={"Why": reason[:400], "Restored": "; ".join(restored) or "nothing had changed"},
+    )
+    return pin
+
+
+def stopped(ctx: CanaryContext, pin: Pin, reason: str) -> Pin:
+    """Preflight refused before any change: the owner learns exactly why."""
+    now = utc_now()
+    pin = ctx.ledger.update(
+        pin,
+        now,
+        stage=Stage.TRACKING,
+        evidence={**pin.evidence, "stopped": {"at": iso(now), "reason": reason}},
+    )
+    ctx.audit.record(AuditEvent.STOPPED, pin_id=pin.key.id, reason=reason)
+    ctx.notify(
+        NoticeKind.STOPPED,
+        pin,
+        next_step="Nothing was changed. Fix the cause, and rollforward asks for approval again.",
+        facts={"Why": reason[:400]},
+    )
+    return pin

@@ -1,0 +1,109 @@
+"""What the state machine carries between canary tasks (`$.canary`), and the canary's vocabulary.
+
+`CanaryState` is the canary's whole memory between two Lambda tasks: the workflow hands it back
+on every step, and StartCanary also writes it to the ledger (`IN_FLIGHT`) before each change, so
+a Rollback after a start that died mid-way knows what to restore. `CanaryNext` lists every value
+the state machine's `CanaryNext` Choice reads: workflows/ builds its conditions from it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Ledger evidence key: the canary's state, written before each change StartCanary makes, so a
+# Rollback after a StartCanary that died mid-way (its output never reached the workflow) still
+# knows which alias, versions and pin to restore.
+IN_FLIGHT: Final = "canary_in_flight"
+# How many verdicts the state keeps (the payload stays far below Step Functions' 256 KiB).
+KEPT_VERDICTS: Final = 8
+
+
+class CanaryNext(StrEnum):
+    """Where the state machine goes after a canary task (`$.canary.next`)."""
+
+    BAKE = "bake"  # wait until `bake_until`, then look again (JudgeStep)
+    PROMOTE = "promote"  # the candidate passed: alias 100% on it
+    POST_BAKE = "post_bake"  # promoted: wait until `bake_until`, then Verify
+    RESOLVED = "resolved"  # verified (or nothing to canary): Resolve closes the pin
+    ROLLBACK = "rollback"  # failed, faulted or changed under us: restore what we set
+    ASK_HUMAN = "ask_human"  # undecided at the plan's end: restore, and a human decides
+    STOPPED = "stopped"  # refused before any change (preflight): back to the ladder
+    ROLLED_BACK = "rolled_back"  # Rollback done: back to the ladder
+
+
+# The values that lead the state machine to Rollback.
+TO_ROLLBACK: Final = (CanaryNext.ROLLBACK, CanaryNext.ASK_HUMAN)
+
+
+class Strategy(StrEnum):
+    """How the candidate meets traffic."""
+
+    ALIAS = "alias"  # weighted alias steps, judged on ExecutedVersion metrics
+    SYNTHETIC = "synthetic"  # no alias: the owner's test events, then a bake of `$LATEST`
+
+
+class Stop(Exception):
+    """Refuse to go on, with a precise reason for the owner. Nothing was changed by us yet,
+    or what was changed has been restored by the caller."""
+
+    def __init__(self, reason: str, *, hand_back: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hand_back = hand_back  # a human changed something: do not fight them
+
+
+class CanaryState(BaseModel):
+    """One canary's state between tasks. Mutable on purpose: each task advances it in steps
+    and hands the result back; assignments are validated, unknown keys (an older deployment's
+    in-flight record) are dropped."""
+
+    model_config = ConfigDict(validate_assignment=True, extra="ignore")
+
+    strategy: Strategy | Literal[""] = ""
+    alias: str = ""
+    baseline_version: str = ""
+    candidate_version: str = ""
+    pinned_arn: str = ""
+    candidate_runtime_arn: str = ""
+    step_index: int = -1
+    weight: float = 0.0
+    window_start: str = ""
+    bake_until: str = ""
+    extensions: int = 0
+    next: CanaryNext | Literal[""] = ""
+    reason: str = ""
+    verdicts: list[dict[str, Any]] = Field(default_factory=list)
+    accept_untested: bool = False
+    promoted: bool = False
+    started_at: str = ""  # when the first traffic step began (INIT_START search window)
+    baseline_setting: dict[str, str] = Field(default_factory=dict)  # restored on rollback
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (enums as their wire values)."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> CanaryState:
+        return cls.model_validate(data or {})
+
+    def add_verdict(self, record: dict[str, Any]) -> None:
+        self.verdicts = [*self.verdicts, record][-KEPT_VERDICTS:]
+
+
+def settled(evidence: dict[str, Any]) -> dict[str, Any]:
+    """The ledger evidence without the in-flight record: the canary is over."""
+    return {key: value for key, value in evidence.items() if key != IN_FLIGHT}
+
+
+__all__ = [
+    "IN_FLIGHT",
+    "TO_ROLLBACK",
+    "CanaryNext",
+    "CanaryState",
+    "Stop",
+    "Strategy",
+    "settled",
+]

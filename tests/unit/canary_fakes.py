@@ -1,0 +1,373 @@
+"""In-memory fakes of the canary's ports: one Lambda function with versions, aliases and
+runtime settings, its metrics and INIT_START lines, a ledger, an audit sink and a notifier.
+
+The fake Lambda keeps AWS's semantics that the canary's safety rests on: runtime settings per
+version, FunctionUpdate applying the newest runtime on a configuration update, published
+versions as frozen snapshots, alias RevisionIds. Faults: `fail(operation, error, times)` makes
+the next calls of an operation raise (None: until disarmed); `before(operation, action)` lets a
+"human" act just before a call lands.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from rollforward.audit import AuditEvent
+from rollforward.canary.ports import (
+    Alias,
+    LogEvent,
+    MetricQuery,
+    NotFound,
+    RevisionChanged,
+    RuntimeConfig,
+)
+from rollforward.ledger import Pin, Stage
+from rollforward.model import LATEST, PinKey, UpdateMode
+from rollforward.notices import NoticeKind
+
+ACCOUNT = "123456789012"
+FUNCTION = "checkout"
+FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}"
+OLD_RUNTIME = "arn:aws:lambda:us-east-1::runtime:" + "a" * 64
+NEW_RUNTIME = "arn:aws:lambda:us-east-1::runtime:" + "b" * 64
+
+
+class Transient(Exception):
+    """Stands for whatever the domain's transient error is (passed in by the test)."""
+
+
+@dataclass
+class Version:
+    configuration: dict[str, Any]
+    runtime_arn: str
+    setting: RuntimeConfig
+
+
+@dataclass
+class FakeAlias:
+    version: str
+    weights: dict[str, float] = field(default_factory=dict)
+    revision: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass
+class Fault:
+    operation: str
+    error: Callable[[], Exception]
+    times: int | None  # None: until disarmed
+    fired: int = 0
+
+    def take(self) -> bool:
+        if self.times is not None and self.fired >= self.times:
+            return False
+        self.fired += 1
+        return True
+
+
+class FakeLambda:
+    """`LambdaControl` over one function (or none, once deleted)."""
+
+    def __init__(self, *, newest_runtime: str = NEW_RUNTIME) -> None:
+        self.exists = True
+        self.newest_runtime = newest_runtime
+        self.latest = Version(
+            {
+                "FunctionName": FUNCTION,
+                "CodeSha256": "code-1",
+                "Runtime": "python3.12",
+                "Handler": "app.handler",
+                "MemorySize": 128,
+                "Description": "",
+                "LastUpdateStatus": "Successful",
+            },
+            OLD_RUNTIME,
+            RuntimeConfig(UpdateMode.MANUAL, OLD_RUNTIME),
+        )
+        self.versions: dict[str, Version] = {}
+        self.aliases_: dict[str, FakeAlias] = {}
+        self.tags_: dict[str, str] = {}
+        self.invoke_errors: set[str] = set()  # runtime version ARNs whose invocations fail
+        self.faults: list[Fault] = []
+        self.hooks: list[tuple[str, Callable[[], None]]] = []
+        self.calls: list[str] = []
+        self._numbers = itertools.count(1)
+
+    # ---- test controls
+    def fail(self, operation: str, error: Callable[[], Exception], times: int | None) -> Fault:
+        fault = Fault(operation, error, times)
+        self.faults.append(fault)
+        return fault
+
+    def before(self, operation: str, action: Callable[[], None]) -> None:
+        self.hooks.append((operation, action))
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+        self.hooks.clear()
+
+    def _enter(self, operation: str) -> None:
+        self.calls.append(operation)
+        for hook in [h for h in self.hooks if h[0] == operation]:
+            self.hooks.remove(hook)
+            hook[1]()
+        for fault in self.faults:
+            if fault.operation == operation and fault.take():
+                raise fault.error()
+        if not self.exists:
+            raise NotFound(f"{operation}: Function not found: {FUNCTION_ARN}")
+
+    def _version(self, qualifier: str | None) -> Version:
+        if qualifier in (None, LATEST):
+            return self.latest
+        if qualifier not in self.versions:
+            raise NotFound(f"version {qualifier} not found")
+        return self.versions[qualifier]
+
+    # "Humans" and set-up
+    def publish(self) -> str:
+        """Publish `$LATEST` as it is (a snapshot of code, configuration and runtime)."""
+        number = str(next(self._numbers))
+        latest = self.latest
+        self.versions[number] = Version(
+            dict(latest.configuration),
+            latest.runtime_arn,
+            latest.setting,  # a published version inherits the setting, as the emulator's
+        )
+        return number
+
+    def set_alias(self, name: str, version: str, weights: dict[str, float] | None = None) -> None:
+        self.aliases_[name] = FakeAlias(version, dict(weights or {}))
+
+    # ---- LambdaControl
+    def runtime_setting(self, function: str, qualifier: str) -> RuntimeConfig:
+        self._enter("GetRuntimeManagementConfig")
+        return self._version(qualifier).setting
+
+    def put_runtime_setting(
+        self, function: str, qualifier: str | None, mode: UpdateMode, runtime_version_arn: str = ""
+    ) -> None:
+        self._enter("PutRuntimeManagementConfig")
+        if mode is UpdateMode.MANUAL and not runtime_version_arn:
+            raise ValueError("InvalidParameterValueException: Manual needs RuntimeVersionArn")
+        version = self._version(qualifier)
+        version.setting = RuntimeConfig(mode, runtime_version_arn or None)
+        if mode is UpdateMode.MANUAL:
+            version.runtime_arn = runtime_version_arn
+
+    def aliases(self, function: str) -> list[Alias]:
+        self._enter("ListAliases")
+        return [self._alias(name) for name in sorted(self.aliases_)]
+
+    def _alias(self, name: str) -> Alias:
+        alias = self.aliases_[name]
+        return Alias(name, alias.version, dict(alias.weights), alias.revision)
+
+    def alias(self, function: str, name: str) -> Alias:
+        self._enter("GetAlias")
+        if name not in self.aliases_:
+            raise NotFound(f"alias {name} not found")
+        return self._alias(name)
+
+    def update_alias(
+        self,
+        function: str,
+        name: str,
+        *,
+        version: str,
+        weights: Mapping[str, float],
+        revision_id: str = "",
+    ) -> None:
+        self._enter("UpdateAlias")
+        alias = self.aliases_.get(name)
+        if alias is None:
+            raise NotFound(f"alias {name} not found")
+        if revision_id and revision_id != alias.revision:
+            raise RevisionChanged("PreconditionFailedException: the revision changed")
+        self.aliases_[name] = FakeAlias(version, dict(weights))
+
+    def configuration(self, function: str, qualifier: str | None = None) -> Mapping[str, Any]:
+        self._enter("GetFunctionConfiguration")
+        return dict(self._version(qualifier).configuration)
+
+    def runtime_version_in_use(self, function: str, qualifier: str) -> str:
+        self._enter("GetFunction")
+        return self._version(qualifier).runtime_arn
+
+    def touch_configuration(self, function: str, description: str) -> None:
+        self._enter("UpdateFunctionConfiguration")
+        self.latest.configuration["Description"] = description
+        if self.latest.setting.mode is not UpdateMode.MANUAL:
+            self.latest.runtime_arn = self.newest_runtime  # phase 1 of the rollout
+
+    def publish_version(self, function: str, description: str) -> str:
+        self._enter("PublishVersion")
+        return self.publish()
+
+    def tags(self, function: str) -> dict[str, str]:
+        try:
+            self._enter("ListTags")
+        except NotFound:
+            return {}
+        return dict(self.tags_)
+
+    def invoke(self, function: str, qualifier: str, payload: bytes) -> str | None:
+        self._enter("Invoke")
+        return "Unhandled" if self._version(qualifier).runtime_arn in self.invoke_errors else None
+
+    # ---- what the test reads
+    def state(self) -> tuple[str, dict[str, float], UpdateMode, str | None]:
+        """(alias `live` version, weights, `$LATEST` mode, `$LATEST` pinned ARN)."""
+        alias = self.aliases_.get("live")
+        return (
+            alias.version if alias else "",
+            dict(alias.weights) if alias else {},
+            self.latest.setting.mode,
+            self.latest.setting.runtime_version_arn,
+        )
+
+
+class FakeSignals:
+    """`Signals`: metrics from `traffic`, alarms by name, INIT_START lines, SSM parameters."""
+
+    def __init__(self, lam: FakeLambda, *, per_minute: int = 1000) -> None:
+        self.lam = lam
+        self.per_minute = per_minute  # invocations through the alias (or unqualified) a minute
+        self.error_rates: dict[str, float] = {}  # runtime version ARN -> share of errors
+        self.alarms: dict[str, str] = {}
+        self.parameters: dict[str, str] = {}
+        self.init_starts: list[LogEvent] = []
+        self.faults: list[Fault] = []
+        self.calls: list[str] = []
+
+    def fail(self, operation: str, error: Callable[[], Exception], times: int | None) -> Fault:
+        fault = Fault(operation, error, times)
+        self.faults.append(fault)
+        return fault
+
+    def _enter(self, operation: str) -> None:
+        self.calls.append(operation)
+        for fault in self.faults:
+            if fault.operation == operation and fault.take():
+                raise fault.error()
+
+    def metric_series(
+        self, queries: Iterable[MetricQuery], start: datetime, end: datetime
+    ) -> dict[str, dict[datetime, float]]:
+        self._enter("GetMetricData")
+        minutes = [
+            start.replace(second=0, microsecond=0) + timedelta(minutes=i)
+            for i in range(int((end - start).total_seconds() // 60))
+        ]
+        shares = self.shares()
+        result: dict[str, dict[datetime, float]] = {}
+        for query in queries:
+            version = dict(query.dimensions).get("ExecutedVersion")
+            served = shares if version is None else {version: shares.get(version, 0.0)}
+            n = e = 0
+            for name, share in served.items():
+                count = round(self.per_minute * share)
+                n += count
+                e += round(count * self.error_rates.get(self._runtime(name), 0.0))
+            value = {"Invocations": n, "Errors": e, "Throttles": 0, "Duration": 20.0}[query.metric]
+            result[query.id] = {minute: float(value) for minute in minutes} if n else {}
+        return result
+
+    def shares(self) -> dict[str, float]:
+        """Which versions serve the traffic now, by share (the alias's weights, else $LATEST)."""
+        if not self.lam.exists:
+            return {}
+        alias = self.lam.aliases_.get("live")
+        if alias is None:
+            return {LATEST: 1.0}
+        shares = {alias.version: 1.0 - sum(alias.weights.values())}
+        shares.update(alias.weights)
+        return shares
+
+    def _runtime(self, version: str) -> str:
+        try:
+            return self.lam._version(version).runtime_arn
+        except NotFound:
+            return ""
+
+    def alarm_states(self, names: list[str]) -> dict[str, str]:
+        self._enter("DescribeAlarms")
+        return {name: self.alarms[name] for name in names if name in self.alarms}
+
+    def log_events(
+        self, log_group: str, filter_pattern: str, start: datetime, end: datetime
+    ) -> Iterator[LogEvent]:
+        self._enter("FilterLogEvents")
+        yield from self.init_starts
+        for version, share in self.shares().items():  # every serving version cold-started
+            if share > 0:
+                yield _init_start(version, self._runtime(version))
+
+    def parameter(self, name: str) -> str:
+        self._enter("GetParameter")
+        if name not in self.parameters:
+            raise NotFound(f"ParameterNotFound: {name}")
+        return self.parameters[name]
+
+
+def _init_start(version: str, runtime_arn: str) -> LogEvent:
+    return LogEvent(
+        f"INIT_START Runtime Version: python:3.12.v99\tRuntime Version ARN: {runtime_arn}",
+        f"2026/12/02/[{version}]0123456789abcdef",
+    )
+
+
+class FakeLedger:
+    """The part of the ledger the canary writes, in memory; keeps every stage it was given."""
+
+    def __init__(self) -> None:
+        self.stages: list[Stage] = []
+
+    def update(self, pin: Pin, now: datetime, **changes: Any) -> Pin:
+        for name, value in changes.items():
+            if not hasattr(pin, name):
+                raise AttributeError(f"a pin has no attribute {name!r}")
+            setattr(pin, name, value)
+        if "stage" in changes:
+            self.stages.append(changes["stage"])
+        return pin
+
+
+class FakeAudit:
+    def __init__(self) -> None:
+        self.records: list[tuple[str, dict[str, Any]]] = []
+
+    def record(self, event: AuditEvent | str, *, pin_id: str | None = None, **details: Any) -> None:
+        self.records.append((str(event), details))
+
+    def events(self) -> list[str]:
+        return [event for event, _ in self.records]
+
+
+class FakeNotifier:
+    def __init__(self) -> None:
+        self.sent: list[tuple[NoticeKind, dict[str, Any]]] = []
+        self.broken = False
+
+    def notify(self, kind: NoticeKind, pin: Pin, **kwargs: Any) -> Any:
+        if self.broken:
+            raise RuntimeError("SNS Publish: InternalError")
+        self.sent.append((kind, kwargs))
+        return None
+
+
+def approved_pin() -> Pin:
+    from datetime import UTC
+
+    return Pin(
+        key=PinKey(FUNCTION_ARN),
+        generation=1,
+        stage=Stage.APPROVED,
+        first_seen=datetime(2026, 11, 1, tzinfo=UTC),
+        pinned_runtime_version_arn=OLD_RUNTIME,
+        pinned_by=f"arn:aws:iam::{ACCOUNT}:user/dev",
+    )

@@ -1,0 +1,589 @@
+"""The canary's decisions on in-memory fakes of its ports, fault paths included (seconds).
+
+`Machine` plays the state machine's canary section (workflows/remediation.py) and the canary
+handler's dispatch (handlers/canary.py): a task that raises the transient error is retried (7
+attempts, Rollback 21) and then caught into Rollback with the state the task was given, as
+Step Functions does; a Stop mid-canary becomes `next: rollback`. Each case ends in one of the
+invariant's states — promoted, restored exactly, or handed back with the human's change kept —
+mirroring tests/e2e/test_canary_faults.py on the emulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from rollforward import clock
+from rollforward.canary import IN_FLIGHT, Canary, CanaryNext, CanaryState, Stop
+from rollforward.canary.ports import NotFound
+from rollforward.clock import parse_iso
+from rollforward.ledger import Pin, Stage
+from rollforward.live import TransientAwsError
+from rollforward.model import UpdateMode
+from rollforward.notices import NoticeKind
+from rollforward.policy import Policy
+
+from tests.unit.canary_fakes import (
+    NEW_RUNTIME,
+    OLD_RUNTIME,
+    FakeAudit,
+    FakeLambda,
+    FakeLedger,
+    FakeNotifier,
+    FakeSignals,
+    approved_pin,
+)
+
+STEPS = (0.4, 0.6, 0.8)
+POLICY = Policy.from_json(
+    {"canary": {"steps": list(STEPS), "min_invocations": 200, "max_extensions": 1}}
+)
+START_ATTEMPTS, ROLLBACK_ATTEMPTS = 7, 21
+
+
+def throttled() -> Exception:
+    return TransientAwsError("TooManyRequestsException: Rate exceeded")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def fake_clock() -> Iterator[Clock]:
+    source = Clock()
+    clock.set_source(source)
+    yield source
+    clock.set_source(lambda: datetime.now(UTC))
+
+
+@dataclass
+class World:
+    lam: FakeLambda
+    signals: FakeSignals
+    ledger: FakeLedger
+    audit: FakeAudit
+    notifier: FakeNotifier
+    clock: Clock
+    pin: Pin
+    canary: Canary
+    baseline: str = ""
+    path: list[str] = field(default_factory=list)
+    failed_attempts: int = 0
+
+
+@pytest.fixture
+def world(fake_clock: Clock) -> World:
+    lam = FakeLambda()
+    baseline = lam.publish()
+    lam.set_alias("live", baseline)
+    signals = FakeSignals(lam)
+    ledger, audit, notifier = FakeLedger(), FakeAudit(), FakeNotifier()
+    canary = Canary(
+        ledger=ledger, lam=lam, signals=signals, notifier=notifier, audit=audit, policy=POLICY
+    )
+    return World(
+        lam, signals, ledger, audit, notifier, fake_clock, approved_pin(), canary, baseline
+    )
+
+
+# ------------------------------------------------------------------------- the machine
+class Machine:
+    """The canary section of the state machine, with the handler's dispatch."""
+
+    def __init__(self, world: World, decision: dict[str, Any] | None = None) -> None:
+        self.w = world
+        self.decision = decision or {}
+        self.hooks: dict[tuple[str, int], Callable[[], None]] = {}  # (state, n) -> action
+        self.entered: list[str] = []
+
+    def at(self, state: str, n: int, action: Callable[[], None]) -> None:
+        """Run `action` when the machine enters `state` for the n-th time (before its task)."""
+        self.hooks[(state, n)] = action
+
+    def _enter(self, name: str) -> None:
+        self.entered.append(name)
+        self.w.path.append(name)
+        hook = self.hooks.pop((name, self.entered.count(name)), None)
+        if hook:
+            hook()
+
+    def _handle(self, action: str, raw: dict[str, Any], failure: str = "") -> dict[str, Any]:
+        w = self.w
+        state = CanaryState.from_dict(raw)
+        if not state.strategy and w.pin.stage is Stage.CANARY:
+            state = CanaryState.from_dict(w.pin.evidence.get(IN_FLIGHT))
+        try:
+            if action == "start":
+                try:
+                    return w.canary.start(w.pin, self.decision).to_dict()
+                except Stop as stop:
+                    if state.candidate_version or stop.hand_back:
+                        w.canary.rollback(w.pin, state, stop.reason)
+                        return {"next": "rolled_back", "reason": stop.reason}
+                    w.canary.stopped(w.pin, stop.reason)
+                    return {"next": "stopped", "reason": stop.reason}
+            if action == "judge":
+                return w.canary.judge_step(w.pin, state).to_dict()
+            if action == "promote":
+                return w.canary.promote(w.pin, state).to_dict()
+            if action == "verify":
+                return w.canary.verify(w.pin, state).to_dict()
+            if action == "resolve":
+                w.canary.resolve(w.pin, state)
+                return {**state.to_dict(), "next": "closed"}
+            if action == "rollback":
+                reason = state.reason or failure
+                w.canary.rollback(w.pin, state, reason)
+                return {"next": "rolled_back", "reason": reason}
+        except Stop as stop:
+            state.next, state.reason = CanaryNext.ROLLBACK, stop.reason
+            return state.to_dict()
+        raise AssertionError(action)
+
+    def _task(self, name: str, action: str, raw: dict[str, Any], attempts: int) -> dict[str, Any]:
+        """Retries on the transient error, as the task's Retry does; raises when exhausted.
+        Any other error is not retried (the Catch takes it at once)."""
+        for attempt in range(attempts):
+            try:
+                return self._handle(action, raw)
+            except TransientAwsError:
+                self.w.failed_attempts += 1
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def rollback(self, raw: dict[str, Any], failure: str) -> dict[str, Any]:
+        for _ in range(20):  # Rollback ─(Catch)─► RollbackBackoff ─► Rollback, until it works
+            self._enter("Rollback")
+            try:
+                for attempt in range(ROLLBACK_ATTEMPTS):
+                    try:
+                        return self._handle("rollback", raw, failure)
+                    except TransientAwsError:
+                        self.w.failed_attempts += 1
+                        if attempt == ROLLBACK_ATTEMPTS - 1:
+                            raise
+            except Exception:  # the Catch (States.ALL): wait, then roll back again
+                self._enter("RollbackBackoff")
+                self.w.clock.now += timedelta(minutes=30)
+        raise AssertionError("rollback never succeeded")
+
+    def run(self) -> str:
+        """Drive from StartCanary to the end of the canary; the last `next`."""
+        raw: dict[str, Any] = {}
+        step, action = "StartCanary", "start"
+        for _ in range(60):
+            self._enter(step)
+            try:
+                raw = self._task(step, action, raw, START_ATTEMPTS)
+            except Exception as error:  # every canary task's Catch (States.ALL) → Rollback
+                raw = self.rollback(raw, f"{step} failed: {error}")
+            nxt = raw.get("next")
+            if nxt in ("closed", "stopped", "rolled_back"):
+                return str(nxt)
+            if nxt in ("rollback", "ask_human"):
+                raw = self.rollback(raw, "")
+                return str(raw["next"])
+            if nxt in ("bake", "post_bake"):
+                self._enter("Bake" if nxt == "bake" else "PostPromotionBake")
+                self.w.clock.now = max(self.w.clock.now, parse_iso(raw["bake_until"]))
+                step, action = ("JudgeStep", "judge") if nxt == "bake" else ("Verify", "verify")
+            elif nxt == "promote":
+                step, action = "Promote", "promote"
+            elif nxt == "resolved":
+                step, action = "Resolve", "resolve"
+            else:
+                raise AssertionError(f"unexpected next {nxt!r}")
+        raise AssertionError(f"the canary never ended: {self.w.path}")
+
+
+# ------------------------------------------------------------------------- the invariant
+def outcome(w: World) -> str:
+    """promoted | restored | handed back | lifted | deleted, or VIOLATION: <why>."""
+    lam = w.lam
+    if not lam.exists:
+        return "deleted"
+    version, weights, mode, arn = lam.state()
+    if weights:
+        return f"VIOLATION: weighted alias left behind {weights}"
+    if mode is UpdateMode.FUNCTION_UPDATE or w.pin.stage in {Stage.CANARY, Stage.APPROVED}:
+        return f"VIOLATION: half-moved ($LATEST {mode}, ledger {w.pin.stage})"
+    if w.pin.stage is Stage.RESOLVED:
+        candidate = lam.versions.get(version)
+        if (
+            version != w.baseline
+            and mode is UpdateMode.AUTO
+            and candidate is not None
+            and candidate.setting.mode is UpdateMode.AUTO
+        ):
+            return "promoted"
+        return "VIOLATION: resolved but not promoted"
+    if (
+        version not in (w.baseline,)
+        and version in lam.versions
+        and lam.versions[version].configuration.get("Description") == "hotfix"
+    ):
+        return "handed back"
+    if version != w.baseline:
+        return f"VIOLATION: alias on {version}, not the baseline {w.baseline}"
+    if mode is UpdateMode.MANUAL and arn == OLD_RUNTIME:
+        return "restored"
+    if mode is UpdateMode.MANUAL:
+        return "handed back"  # a human's new pin, kept
+    if mode is UpdateMode.AUTO:
+        return "lifted"
+    return "VIOLATION: not as it was"
+
+
+# ------------------------------------------------------------------------- humans
+def human_moves_alias(w: World) -> Callable[[], None]:
+    def act() -> None:
+        w.lam.latest.configuration["Description"] = "hotfix"
+        hotfix = w.lam.publish()
+        w.lam.set_alias("live", hotfix)
+
+    return act
+
+
+def human_lifts_pin(w: World) -> Callable[[], None]:
+    return lambda: w.lam.put_runtime_setting("f", None, UpdateMode.AUTO)
+
+
+def human_repins(w: World) -> Callable[[], None]:
+    return lambda: w.lam.put_runtime_setting("f", None, UpdateMode.MANUAL, NEW_RUNTIME)
+
+
+def human_deletes(w: World) -> Callable[[], None]:
+    def act() -> None:
+        w.lam.exists = False
+
+    return act
+
+
+# ------------------------------------------------------------------------- cases
+@dataclass(frozen=True)
+class Case:
+    id: str
+    arm: Callable[[World, Machine], object]
+    expect: str
+    broken_runtime: bool = False
+
+
+def fault(
+    operation: str,
+    times: int | None,
+    *,
+    at: tuple[str, int] = ("StartCanary", 1),
+    signals: bool = False,
+    until_rollback: bool = False,
+) -> Callable[[World, Machine], object]:
+    """`times` transient failures of `operation` from the moment the machine enters `at`
+    (None: a storm, which ends when Rollback is entered, like the e2e matrix's storms)."""
+
+    def arm(w: World, m: Machine) -> None:
+        def start() -> None:
+            target = w.signals if signals else w.lam
+            armed = target.fail(operation, throttled, times)
+            if times is None and not until_rollback:
+                m.at("Rollback", 1, lambda: target.faults.remove(armed))
+
+        m.at(*at, start)
+
+    return arm
+
+
+def storm_through_rollback(
+    operation: str, rollback_attempts: int, *, at: tuple[str, int]
+) -> Callable[[World, Machine], object]:
+    """The storm outlasts `rollback_attempts` Rollback attempts too."""
+
+    def arm(w: World, m: Machine) -> None:
+        m.at(*at, lambda: w.lam.fail(operation, throttled, rollback_attempts))
+
+    return arm
+
+
+def human(
+    action: Callable[[World], Callable[[], None]], at: tuple[str, int]
+) -> Callable[[World, Machine], object]:
+    def arm(w: World, m: Machine) -> None:
+        m.at(*at, action(w))
+
+    return arm
+
+
+def racing(
+    operation: str, action: Callable[[World], Callable[[], None]], at: tuple[str, int]
+) -> Callable[[World, Machine], object]:
+    """The human acts inside the step, just before its `operation` call lands."""
+
+    def arm(w: World, m: Machine) -> None:
+        m.at(*at, lambda: w.lam.before(operation, action(w)))
+
+    return arm
+
+
+START, BAKE_1, BAKE_2, BAKE_3 = ("StartCanary", 1), ("Bake", 1), ("Bake", 2), ("Bake", 3)
+POST_BAKE = ("PostPromotionBake", 1)
+PUT, ALIAS, METRICS = "PutRuntimeManagementConfig", "UpdateAlias", "GetMetricData"
+
+CASES = [
+    Case("healthy", lambda w, m: None, "promoted"),
+    Case("broken-runtime", lambda w, m: None, "restored", broken_runtime=True),
+    Case("pre-429x3", fault("GetRuntimeManagementConfig", 3), "promoted"),
+    Case("pre-429-storm", fault("GetRuntimeManagementConfig", None), "restored"),
+    Case("cand-put-x2", fault(PUT, 2), "promoted"),
+    Case("cand-put-storm", fault(PUT, None), "restored"),
+    Case("cand-update-x6", fault("UpdateFunctionConfiguration", 6), "promoted"),
+    Case("cand-publish-storm", fault("PublishVersion", None), "restored"),
+    Case("shift1-x6", fault(ALIAS, 6), "promoted"),
+    Case("shift1-storm", fault(ALIAS, None), "restored"),
+    Case("shift2-storm", fault(ALIAS, None, at=BAKE_1), "restored"),
+    Case("shift3-storm", fault(ALIAS, None, at=BAKE_2), "restored"),
+    Case("judge-x6", fault(METRICS, 6, at=BAKE_1, signals=True), "promoted"),
+    Case("judge-storm", fault(METRICS, None, at=BAKE_2, signals=True), "restored"),
+    Case("promote-alias-storm", fault(ALIAS, None, at=BAKE_3), "restored"),
+    Case("promote-put-x2", fault(PUT, 2, at=BAKE_3), "promoted"),
+    Case("promote-put-storm", fault(PUT, None, at=BAKE_3), "restored"),
+    Case("verify-storm", fault(METRICS, None, at=POST_BAKE, signals=True), "restored"),
+    Case("rollback-alias-x12", fault(ALIAS, 12, at=BAKE_1), "restored", broken_runtime=True),
+    Case("rollback-put-x2", fault(PUT, 2, at=BAKE_1), "restored", broken_runtime=True),
+    Case(
+        "rollback-alias-storm-outlasts-retries",
+        storm_through_rollback(ALIAS, 3 * ROLLBACK_ATTEMPTS + 5, at=BAKE_1),
+        "restored",
+        broken_runtime=True,
+    ),
+    Case(
+        "rollback-getalias-storm-outlasts-retries",
+        storm_through_rollback("GetAlias", 2 * ROLLBACK_ATTEMPTS + 5, at=BAKE_1),
+        "restored",
+        broken_runtime=True,
+    ),
+    Case("human-alias-bake2", human(human_moves_alias, BAKE_2), "handed back"),
+    Case("human-lift-bake1", human(human_lifts_pin, BAKE_1), "lifted"),
+    Case("human-repin-bake2", human(human_repins, BAKE_2), "handed back"),
+    Case("human-delete-bake2", human(human_deletes, BAKE_2), "deleted"),
+    Case("human-delete-candidate", racing("PublishVersion", human_deletes, START), "deleted"),
+    Case("human-alias-postbake", human(human_moves_alias, POST_BAKE), "handed back"),
+    Case("human-alias-race-shift2", racing(ALIAS, human_moves_alias, BAKE_1), "handed back"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_the_invariant_holds_under_faults(world: World, case: Case) -> None:
+    if case.broken_runtime:
+        world.signals.error_rates[NEW_RUNTIME] = 0.5
+    machine = Machine(world)
+    case.arm(world, machine)
+    machine.run()
+    result = outcome(world)
+    assert not result.startswith("VIOLATION"), f"{result}; path {world.path}"
+    assert result == case.expect, f"{result}; path {world.path}"
+
+
+# ------------------------------------------------------------------------- decisions
+def test_a_healthy_canary_walks_every_step_then_promotes_and_tells_the_owner(world: World) -> None:
+    assert Machine(world).run() == "closed"
+    assert world.path.count("Bake") == len(STEPS)
+    assert world.pin.stage is Stage.RESOLVED and IN_FLIGHT not in world.pin.evidence
+    assert [kind for kind, _ in world.notifier.sent] == [
+        NoticeKind.CANARY_STARTED,
+        NoticeKind.PROMOTED,
+    ]
+    assert world.pin.evidence["canary"]["candidate_runtime_arn"] == NEW_RUNTIME
+
+
+def test_the_baseline_keeps_the_old_runtime_pinned_explicitly(world: World) -> None:
+    Machine(world).run()
+    baseline = world.lam.versions[world.baseline].setting
+    assert (baseline.mode, baseline.runtime_version_arn) == (UpdateMode.MANUAL, OLD_RUNTIME)
+
+
+def test_a_regression_rolls_back_at_the_first_judge_with_the_verdict_as_reason(
+    world: World,
+) -> None:
+    world.signals.error_rates[NEW_RUNTIME] = 0.5
+    assert Machine(world).run() == "rolled_back"
+    assert world.path.count("Bake") == 1
+    last = world.pin.evidence["last_canary"]
+    assert last["rolled_back_because"] and "restored" in last
+    assert [k for k, _ in world.notifier.sent][-1] is NoticeKind.ROLLED_BACK
+
+
+def test_no_newer_runtime_resolves_without_traffic_steps(world: World) -> None:
+    world.lam.newest_runtime = OLD_RUNTIME
+    Machine(world).run()
+    assert "Bake" not in world.path and world.pin.stage is Stage.RESOLVED
+    assert world.pin.evidence["canary"]["reason"].startswith(
+        "the newest runtime version is the pinned one"
+    )
+
+
+def test_no_init_start_on_the_new_runtime_rolls_back(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(world.signals, "log_events", lambda *a, **k: iter(()))
+    assert Machine(world).run() == "rolled_back"
+    assert "no INIT_START" in world.pin.evidence["last_canary"]["rolled_back_because"]
+
+
+def test_too_little_traffic_is_inconclusive_then_handed_to_a_human_never_a_pass(
+    world: World,
+) -> None:
+    world.signals.per_minute = 4
+    assert Machine(world).run() == "rolled_back"
+    assert world.path.count("Bake") == 1 + POLICY.canary.max_extensions
+    assert world.pin.evidence["last_canary"]["next"] == "ask_human"
+    assert outcome(world) == "restored"
+
+
+@pytest.mark.parametrize(
+    ("prepare", "reason"),
+    [
+        (
+            lambda w: w.lam.set_alias("live", w.baseline, {w.lam.publish(): 0.1}),
+            "already splits traffic",
+        ),
+        (lambda w: w.lam.set_alias("other", w.baseline), "several aliases"),
+        (lambda w: w.lam.tags_.update({"rollforward:alias": "nope"}), "which does not exist"),
+        (lambda w: w.lam.latest.configuration.update(MemorySize=256), "unpublished changes"),
+        (lambda w: w.lam.tags_.update({"rollforward:alarms": "missing"}), "do not exist"),
+        (
+            lambda w: (
+                w.lam.tags_.update({"rollforward:alarms": "a"}),
+                w.signals.alarms.update(a="ALARM"),
+            ),
+            "already in ALARM",
+        ),
+        (lambda w: w.lam.set_alias("live", "$LATEST"), "points at $LATEST"),
+    ],
+)
+def test_preflight_refuses_before_any_change(
+    world: World, prepare: Callable[[World], object], reason: str
+) -> None:
+    prepare(world)
+    before = (world.lam.state(), dict(world.lam.versions), world.lam.latest.runtime_arn)
+    assert Machine(world).run() == "stopped"
+    assert reason in world.pin.evidence["stopped"]["reason"]
+    assert (
+        "PutRuntimeManagementConfig" not in world.lam.calls and "UpdateAlias" not in world.lam.calls
+    )
+    assert (world.lam.state(), dict(world.lam.versions), world.lam.latest.runtime_arn) == before
+    assert world.pin.stage is Stage.TRACKING
+
+
+def test_a_pin_changed_since_approval_is_handed_back_untouched(world: World) -> None:
+    world.lam.put_runtime_setting("f", None, UpdateMode.MANUAL, NEW_RUNTIME)
+    assert Machine(world).run() == "rolled_back"
+    assert world.lam.state()[2:] == (UpdateMode.MANUAL, NEW_RUNTIME)
+    assert "UpdateAlias" not in world.lam.calls
+
+
+def test_a_failed_notice_never_stops_a_healthy_canary_and_is_audited(world: World) -> None:
+    world.notifier.broken = True
+    Machine(world).run()
+    assert outcome(world) == "promoted"
+    assert "failed" in world.audit.events()
+
+
+def test_a_retried_start_resumes_its_own_half_made_candidate(world: World) -> None:
+    """PublishVersion fails once after `$LATEST` went FunctionUpdate: the retry picks up."""
+    world.lam.fail("PublishVersion", throttled, 1)
+    Machine(world).run()
+    assert outcome(world) == "promoted"
+    assert world.pin.evidence["canary"]["baseline_version"] == world.baseline
+
+
+def test_rollback_is_idempotent(world: World) -> None:
+    world.signals.error_rates[NEW_RUNTIME] = 0.5
+    Machine(world).run()
+    state = CanaryState.from_dict(world.pin.evidence["last_canary"])
+    calls = len(world.lam.calls)
+    world.canary.rollback(world.pin, state, "again")
+    assert outcome(world) == "restored"
+    assert "UpdateAlias" in world.lam.calls[calls:]  # it re-asserts the baseline ...
+    assert world.lam.state()[:2] == (world.baseline, {})  # ... and nothing moves
+
+
+# ------------------------------------------------------------------------- synthetic strategy
+@pytest.fixture
+def unaliased(world: World) -> World:
+    world.lam.aliases_.clear()
+    return world
+
+
+def test_synthetic_without_test_events_needs_accept_untested(unaliased: World) -> None:
+    assert Machine(unaliased).run() == "stopped"
+    assert "accept_untested" in unaliased.pin.evidence["stopped"]["reason"]
+
+
+def test_synthetic_with_passing_test_events_promotes_latest(unaliased: World) -> None:
+    unaliased.lam.tags_["rollforward:test-events"] = "/events"
+    unaliased.signals.parameters["/events"] = '[{"a": 1}, {"b": 2}]'
+    assert Machine(unaliased).run() == "closed"
+    assert unaliased.lam.calls.count("Invoke") == 2
+    assert unaliased.lam.latest.setting.mode is UpdateMode.AUTO
+
+
+def test_synthetic_test_event_failure_rolls_back_to_the_pin(unaliased: World) -> None:
+    unaliased.lam.tags_["rollforward:test-events"] = "/events"
+    unaliased.signals.parameters["/events"] = "[{}]"
+    unaliased.lam.invoke_errors.add(NEW_RUNTIME)
+    assert Machine(unaliased).run() == "rolled_back"
+    assert unaliased.lam.latest.setting == unaliased.lam.latest.setting.__class__(
+        UpdateMode.MANUAL, OLD_RUNTIME
+    )
+
+
+@pytest.mark.parametrize("value", ["not json", "[]", '{"a": 1}'])
+def test_synthetic_unreadable_test_events_stop(unaliased: World, value: str) -> None:
+    unaliased.lam.tags_["rollforward:test-events"] = "/events"
+    unaliased.signals.parameters["/events"] = value
+    assert Machine(unaliased).run() == "stopped"
+
+
+def test_synthetic_accept_untested_bakes_and_promotes(unaliased: World) -> None:
+    assert Machine(unaliased, {"accept_untested": True}).run() == "closed"
+    assert unaliased.pin.stage is Stage.RESOLVED
+
+
+# ------------------------------------------------------------------------- state
+def test_state_round_trips_and_drops_unknown_keys() -> None:
+    state = CanaryState(strategy="alias", next="bake", verdicts=[{"step": 1}])
+    assert CanaryState.from_dict({**state.to_dict(), "from_an_older_deploy": 1}) == state
+    assert state.to_dict()["next"] == "bake" and CanaryState.from_dict(None) == CanaryState()
+
+
+def test_state_refuses_a_next_the_state_machine_does_not_know() -> None:
+    with pytest.raises(ValueError):
+        CanaryState.from_dict({"next": "promote_maybe"})
+    state = CanaryState()
+    with pytest.raises(ValueError):
+        state.next = "nowhere"  # type: ignore[assignment]
+
+
+def test_every_next_value_is_routed_by_the_state_machine() -> None:
+    """The workflow's CanaryNext Choice is built from this enum: every member has a meaning."""
+    assert {n.value for n in CanaryNext} == {
+        "bake",
+        "promote",
+        "post_bake",
+        "resolved",
+        "rollback",
+        "ask_human",
+        "stopped",
+        "rolled_back",
+    }
+
+
+def test_not_found_is_a_domain_error() -> None:
+    assert not issubclass(NotFound, TransientAwsError)
