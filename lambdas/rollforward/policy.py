@@ -415,6 +415,10 @@ class CanarySettings(_Model):
     false_pass: _Probability = 0.005
     max_duration: Duration = timedelta(days=2)
     look_interval: Duration = timedelta(minutes=5)
+    # Which judge decides the alias steps: "sequential" (looks every `look_interval`, PASS or
+    # FAIL at any look, INCONCLUSIVE only at the plan's end) or "fixed_horizon" (one verdict per
+    # `bake`, `min_invocations`, `max_extensions`). The default stays fixed_horizon this round.
+    judge: Literal["sequential", "fixed_horizon"] = "fixed_horizon"
 
     @model_validator(mode="after")
     def _judge_consistent(self) -> Self:

@@ -17,15 +17,15 @@ need (append methods; keep each one small and typed).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from rollforward.audit import AuditEvent, AuditRecord
     from rollforward.ledger import Pin
-    from rollforward.model import PinKey, RuntimeSetting
+    from rollforward.model import PinKey, RuntimeSetting, UpdateMode
     from rollforward.notices import Notice, NoticeKind
     from rollforward.policy import StagePlan
     from rollforward.scan.listing import AliasRouting, FunctionsPage
@@ -162,6 +162,35 @@ class Executions(Protocol):
         ...
 
 
+class NotFound(Exception):
+    """The function, version, alias or parameter does not exist (any more)."""
+
+
+class Refused(Exception):
+    """AWS refused the request for good (not throttling, not a fault): e.g. access denied."""
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """An alias as GetAlias returns it: its version, extra weights and revision."""
+
+    name: str
+    function_version: str
+    weights: Mapping[str, float] = field(default_factory=dict)
+    revision_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricQuery:
+    """One `AWS/Lambda` series: `metric` by `stat`, per minute, for these dimensions."""
+
+    id: str
+    metric: str
+    stat: str
+    dimensions: tuple[tuple[str, str], ...]
+    period: int = 60  # seconds; a multiple of 60
+
+
 class LambdaControl(Protocol):
     """Lambda's control plane, for one account and region. Reads say what is true now."""
 
@@ -187,6 +216,49 @@ class LambdaControl(Protocol):
         architecture, RuntimeVersionConfig.RuntimeVersionArn; None when it no longer exists."""
         ...
 
+    # The canary's calls (r3-canary). `function` is the function's ARN (or name); a missing
+    # function, version or alias raises `NotFound`.
+    def put_runtime_setting(
+        self, function: str, qualifier: str | None, mode: UpdateMode, runtime_version_arn: str = ""
+    ) -> None:
+        """PutRuntimeManagementConfig; `qualifier` None: unqualified (`$LATEST`)."""
+        ...
+
+    def alias(self, function: str, name: str) -> Alias: ...
+
+    def update_alias(
+        self,
+        function: str,
+        name: str,
+        *,
+        version: str,
+        weights: Mapping[str, float],
+        revision_id: str = "",
+    ) -> None:
+        """UpdateAlias; `ConditionFailed` when `revision_id` is no longer the alias's."""
+        ...
+
+    def configuration(self, function: str, qualifier: str | None = None) -> Mapping[str, Any]:
+        """GetFunctionConfiguration."""
+        ...
+
+    def runtime_version_in_use(self, function: str, qualifier: str) -> str:
+        """`RuntimeVersionConfig.RuntimeVersionArn` of the version (GetFunction), or ""."""
+        ...
+
+    def touch_configuration(self, function: str, description: str) -> None:
+        """UpdateFunctionConfiguration of the description: applies the newest runtime in
+        FunctionUpdate mode."""
+        ...
+
+    def publish_version(self, function: str, description: str) -> str:
+        """PublishVersion; the new version's number."""
+        ...
+
+    def invoke(self, function: str, qualifier: str, payload: bytes) -> str | None:
+        """Invoke synchronously; the `FunctionError` if the function failed, else None."""
+        ...
+
 
 class Signals(Protocol):
     """What the canary reads to judge: metrics, logs and alarms (CloudWatch)."""
@@ -207,14 +279,29 @@ class Signals(Protocol):
         """Name → state of those alarms that exist, metric and composite alike."""
         ...
 
+    # The canary's reads (r3-canary).
+    def metric_series(
+        self, queries: Iterable[MetricQuery], start: datetime, end: datetime
+    ) -> dict[str, dict[datetime, float]]:
+        """`AWS/Lambda` values by query id, keyed by the start (UTC) of each query's period."""
+        ...
+
+    def parameter(self, name: str) -> str:
+        """An SSM parameter's (decrypted) value; `NotFound`, or `Refused` if unreadable."""
+        ...
+
 
 __all__ = [
+    "Alias",
     "ApprovalStore",
     "AuditSink",
     "ExecutionInfo",
     "Executions",
     "LambdaControl",
     "Ledger",
+    "MetricQuery",
+    "NotFound",
     "Notifier",
+    "Refused",
     "Signals",
 ]

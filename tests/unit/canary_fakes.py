@@ -12,33 +12,33 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from rollforward.audit import AuditEvent
-from rollforward.canary.ports import (
-    Alias,
-    LogEvent,
-    MetricQuery,
-    NotFound,
-    RevisionChanged,
-    RuntimeConfig,
-)
 from rollforward.ledger import Pin, Stage
-from rollforward.model import LATEST, PinKey, UpdateMode
+from rollforward.model import LATEST, PinKey, RuntimeSetting, UpdateMode
 from rollforward.notices import NoticeKind
+from rollforward.ports import Alias, MetricQuery, NotFound
+from rollforward.scan.listing import AliasRouting
+from rollforward.transient import ConditionFailed
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """A version's setting as the fake keeps it."""
+
+    mode: UpdateMode
+    runtime_version_arn: str | None = None
+
 
 ACCOUNT = "123456789012"
 FUNCTION = "checkout"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}"
 OLD_RUNTIME = "arn:aws:lambda:us-east-1::runtime:" + "a" * 64
 NEW_RUNTIME = "arn:aws:lambda:us-east-1::runtime:" + "b" * 64
-
-
-class Transient(Exception):
-    """Stands for whatever the domain's transient error is (passed in by the test)."""
 
 
 @dataclass
@@ -144,9 +144,13 @@ class FakeLambda:
         self.aliases_[name] = FakeAlias(version, dict(weights or {}))
 
     # ---- LambdaControl
-    def runtime_setting(self, function: str, qualifier: str) -> RuntimeConfig:
-        self._enter("GetRuntimeManagementConfig")
-        return self._version(qualifier).setting
+    def runtime_setting(self, key: PinKey) -> RuntimeSetting | None:
+        try:
+            self._enter("GetRuntimeManagementConfig")
+            setting = self._version(key.qualifier).setting
+        except NotFound:
+            return None
+        return RuntimeSetting(key, setting.mode, setting.runtime_version_arn)
 
     def put_runtime_setting(
         self, function: str, qualifier: str | None, mode: UpdateMode, runtime_version_arn: str = ""
@@ -159,9 +163,15 @@ class FakeLambda:
         if mode is UpdateMode.MANUAL:
             version.runtime_arn = runtime_version_arn
 
-    def aliases(self, function: str) -> list[Alias]:
-        self._enter("ListAliases")
-        return [self._alias(name) for name in sorted(self.aliases_)]
+    def aliases(self, function_arn: str) -> list[AliasRouting] | None:
+        try:
+            self._enter("ListAliases")
+        except NotFound:
+            return None
+        return [
+            AliasRouting(name, alias.version, tuple(alias.weights))
+            for name, alias in sorted(self.aliases_.items())
+        ]
 
     def _alias(self, name: str) -> Alias:
         alias = self.aliases_[name]
@@ -187,7 +197,7 @@ class FakeLambda:
         if alias is None:
             raise NotFound(f"alias {name} not found")
         if revision_id and revision_id != alias.revision:
-            raise RevisionChanged("PreconditionFailedException: the revision changed")
+            raise ConditionFailed("PreconditionFailedException: the revision changed")
         self.aliases_[name] = FakeAlias(version, dict(weights))
 
     def configuration(self, function: str, qualifier: str | None = None) -> Mapping[str, Any]:
@@ -240,7 +250,6 @@ class FakeSignals:
         self.error_rates: dict[str, float] = {}  # runtime version ARN -> share of errors
         self.alarms: dict[str, str] = {}
         self.parameters: dict[str, str] = {}
-        self.init_starts: list[LogEvent] = []
         self.faults: list[Fault] = []
         self.calls: list[str] = []
 
@@ -259,22 +268,22 @@ class FakeSignals:
         self, queries: Iterable[MetricQuery], start: datetime, end: datetime
     ) -> dict[str, dict[datetime, float]]:
         self._enter("GetMetricData")
-        minutes = [
-            start.replace(second=0, microsecond=0) + timedelta(minutes=i)
-            for i in range(int((end - start).total_seconds() // 60))
-        ]
         shares = self.shares()
         result: dict[str, dict[datetime, float]] = {}
         for query in queries:
+            periods = [
+                start.replace(second=0, microsecond=0) + timedelta(seconds=query.period * i)
+                for i in range(int((end - start).total_seconds() // query.period))
+            ]
             version = dict(query.dimensions).get("ExecutedVersion")
             served = shares if version is None else {version: shares.get(version, 0.0)}
             n = e = 0
             for name, share in served.items():
-                count = round(self.per_minute * share)
+                count = round(self.per_minute * share * query.period / 60)
                 n += count
                 e += round(count * self.error_rates.get(self._runtime(name), 0.0))
             value = {"Invocations": n, "Errors": e, "Throttles": 0, "Duration": 20.0}[query.metric]
-            result[query.id] = {minute: float(value) for minute in minutes} if n else {}
+            result[query.id] = {at: float(value) for at in periods} if n else {}
         return result
 
     def shares(self) -> dict[str, float]:
@@ -299,13 +308,14 @@ class FakeSignals:
         return {name: self.alarms[name] for name in names if name in self.alarms}
 
     def log_events(
-        self, log_group: str, filter_pattern: str, start: datetime, end: datetime
-    ) -> Iterator[LogEvent]:
+        self, log_group: str, *, filter_pattern: str, start: datetime, end: datetime
+    ) -> list[dict[str, Any]]:
         self._enter("FilterLogEvents")
-        yield from self.init_starts
-        for version, share in self.shares().items():  # every serving version cold-started
-            if share > 0:
-                yield _init_start(version, self._runtime(version))
+        return [  # every serving version cold-started
+            _init_start(version, self._runtime(version))
+            for version, share in self.shares().items()
+            if share > 0
+        ]
 
     def parameter(self, name: str) -> str:
         self._enter("GetParameter")
@@ -314,11 +324,11 @@ class FakeSignals:
         return self.parameters[name]
 
 
-def _init_start(version: str, runtime_arn: str) -> LogEvent:
-    return LogEvent(
-        f"INIT_START Runtime Version: python:3.12.v99\tRuntime Version ARN: {runtime_arn}",
-        f"2026/12/02/[{version}]0123456789abcdef",
-    )
+def _init_start(version: str, runtime_arn: str) -> dict[str, Any]:
+    return {
+        "message": f"INIT_START Runtime Version: python:3.12.v99\tRuntime Version ARN: {runtime_arn}",
+        "logStreamName": f"2026/12/02/[{version}]0123456789abcdef",
+    }
 
 
 class FakeLedger:

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from rollforward import clock
 from rollforward.canary import IN_FLIGHT, Canary, CanaryNext, CanaryState, Stop
-from rollforward.canary.ports import NotFound
 from rollforward.clock import parse_iso
 from rollforward.ledger import Pin, Stage
-from rollforward.live import TransientAwsError
 from rollforward.model import UpdateMode
 from rollforward.notices import NoticeKind
 from rollforward.policy import Policy
+from rollforward.ports import NotFound
+from rollforward.transient import Transient as TransientAwsError
 
 from tests.unit.canary_fakes import (
     NEW_RUNTIME,
@@ -176,11 +176,11 @@ class Machine:
                 self.w.clock.now += timedelta(minutes=30)
         raise AssertionError("rollback never succeeded")
 
-    def run(self) -> str:
+    def run(self, turns: int = 60) -> str:
         """Drive from StartCanary to the end of the canary; the last `next`."""
         raw: dict[str, Any] = {}
         step, action = "StartCanary", "start"
-        for _ in range(60):
+        for _ in range(turns):
             self._enter(step)
             try:
                 raw = self._task(step, action, raw, START_ATTEMPTS)
@@ -431,7 +431,7 @@ def test_no_newer_runtime_resolves_without_traffic_steps(world: World) -> None:
 def test_no_init_start_on_the_new_runtime_rolls_back(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(world.signals, "log_events", lambda *a, **k: iter(()))
+    monkeypatch.setattr(world.signals, "log_events", lambda *a, **k: [])
     assert Machine(world).run() == "rolled_back"
     assert "no INIT_START" in world.pin.evidence["last_canary"]["rolled_back_because"]
 
@@ -587,3 +587,104 @@ def test_every_next_value_is_routed_by_the_state_machine() -> None:
 
 def test_not_found_is_a_domain_error() -> None:
     assert not issubclass(NotFound, TransientAwsError)
+
+
+# ------------------------------------------------------------------------- the sequential judge
+SEQUENTIAL = Policy.from_json({"canary": {"judge": "sequential"}})
+
+
+def sequential(world: World, policy: Policy = SEQUENTIAL) -> World:
+    world.canary = Canary(
+        ledger=world.ledger,
+        lam=world.lam,
+        signals=world.signals,
+        notifier=world.notifier,
+        audit=world.audit,
+        policy=policy,
+    )
+    return world
+
+
+def test_sequential_a_busy_healthy_function_passes_within_minutes_and_promotes(
+    world: World,
+) -> None:
+    sequential(world)
+    world.signals.error_rates = {OLD_RUNTIME: 0.001, NEW_RUNTIME: 0.001}
+    assert Machine(world).run() == "closed"
+    assert outcome(world) == "promoted"
+    canary = world.pin.evidence["canary"]
+    # At 5% then 25% of 1,000 a minute the evidence suffices within minutes: promoted early.
+    assert canary["judge"] == "sequential" and canary["step_index"] <= 1
+    assert 1 < canary["looks"] == world.path.count("Bake") <= 4
+    looks = [v for v in canary["verdicts"] if v.get("look")]  # (then the post-promotion one)
+    assert [v["outcome"] for v in looks] == ["CONTINUE"] * (canary["looks"] - 1) + ["PASS"]
+    assert looks[-1]["candidate_invocations"] >= 528  # the minimum information
+    assert "invocations/day: a healthy candidate should pass" in canary["plan_summary"]
+
+
+def test_sequential_a_tenfold_regression_fails_at_any_look_and_rolls_back(world: World) -> None:
+    sequential(world)
+    world.signals.error_rates = {OLD_RUNTIME: 0.001, NEW_RUNTIME: 0.01}
+    assert Machine(world).run() == "rolled_back"
+    assert outcome(world) == "restored"
+    last = world.pin.evidence["last_canary"]
+    assert last["verdicts"][-1]["outcome"] == "FAIL"
+    assert "error rate regressed" in last["rolled_back_because"]
+
+
+def test_sequential_folds_every_settled_minute_exactly_once(world: World) -> None:
+    """Evidence accumulates across looks and weight changes: the totals are the minutes'."""
+    sequential(world, Policy.from_json({"canary": {"judge": "sequential", "max_duration": "3h"}}))
+    world.signals.per_minute = 4  # far too little to decide: the canary walks every step
+    assert Machine(world).run(turns=200) == "rolled_back"
+    last = world.pin.evidence["last_canary"]
+    evidence = last["evidence"]
+    start, end = parse_iso(last["started_at"]), parse_iso(last["folded_until"])
+    assert end > start
+    minutes = int((end - start.replace(second=0)).total_seconds() // 60)
+    assert evidence["minutes"] == minutes
+    # 4 a minute through the alias: the two versions' counts add up to the whole traffic.
+    assert evidence["candidate_invocations"] + evidence["baseline_invocations"] == pytest.approx(
+        4 * minutes, abs=2 * minutes
+    )
+    shifts = [
+        d["weight"] for e, d in world.audit.records if str(d.get("step", "")).startswith("shift")
+    ]
+    assert shifts == [0.05, 0.25, 0.5]  # walked the plan's steps, evidence kept across them
+
+
+def test_sequential_too_little_traffic_is_inconclusive_only_at_the_plans_end(world: World) -> None:
+    sequential(world, Policy.from_json({"canary": {"judge": "sequential", "max_duration": "3h"}}))
+    world.signals.per_minute = 0  # ~no traffic at all: ~40/day rounds to nothing a minute
+    assert Machine(world).run(turns=200) == "rolled_back"
+    last = world.pin.evidence["last_canary"]
+    assert last["next"] == "ask_human"
+    outcomes = [v["outcome"] for v in last["verdicts"]]
+    assert outcomes[-1] == "INCONCLUSIVE" and set(outcomes[:-1]) <= {"CONTINUE"}
+    assert world.clock.now >= parse_iso(last["plan_end"])  # never before the plan's end
+    assert "options: test events, a longer window, or accept untested" in last["plan_summary"]
+    assert outcome(world) == "restored"
+
+
+def test_sequential_plan_states_a_low_traffic_functions_duration() -> None:
+    """~40 invocations/day: the plan says how long an unattended canary would need."""
+    from rollforward.canary_plan import plan_canary
+
+    hourly = [2 if h % 24 in range(8, 16) else 1 for h in range(7 * 24)]  # ~32/day
+    summary = plan_canary(hourly, SEQUENTIAL.canary).summary
+    assert summary.startswith("~") and "an unattended canary would need" in summary
+    assert "options: test events, a longer window, or accept untested" in summary
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.expect != "promoted" or c.id == "healthy"], ids=lambda c: c.id
+)
+def test_sequential_the_invariant_holds_under_faults(world: World, case: Case) -> None:
+    """The fault cases that do not depend on the fixed-horizon bake count, sequential judge."""
+    sequential(world)
+    world.signals.error_rates = {OLD_RUNTIME: 0.0, NEW_RUNTIME: 0.5 if case.broken_runtime else 0.0}
+    machine = Machine(world)
+    case.arm(world, machine)
+    machine.run()
+    result = outcome(world)
+    assert not result.startswith("VIOLATION"), f"{result}; path {world.path}"

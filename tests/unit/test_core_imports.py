@@ -27,7 +27,6 @@ _MODULE_NAME = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+")
 NOT_YET_CONVERTED: dict[str, str] = {
     "approvals": "store and rules in one class (r3-core splits it)",
     "audit": "the CloudWatch writer and Powertools Logger (r3-core moves them to adapters)",
-    "canary": "calls boto3 clients directly (r3-canary's split)",
     "events": "Powertools' EventBridgeModel as the envelope (r3-core)",
     "ledger": "the DynamoDB access beside the pin model (r3-core moves it to adapters)",
     "live": "lazy re-exports of the moved live reads for canary and scan",

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from rollforward.adapters.aws_errors import call, error_code
 from rollforward.model import PinKey, RuntimeSetting, UpdateMode
+from rollforward.ports import Alias, NotFound
 from rollforward.scan.listing import AliasRouting, FunctionsPage, ListedFunction
 from rollforward.scan.screening import FunctionRuntime
+from rollforward.transient import ConditionFailed
 
 
 def read_runtime_setting(lambda_client: Any, key: PinKey) -> RuntimeSetting | None:
@@ -102,3 +105,95 @@ class AwsLambdaControl:
             architecture=str(architectures[0]),
             runtime_version_arn=str(version.get("RuntimeVersionArn") or ""),
         )
+
+    # ---- the canary's calls
+    def put_runtime_setting(
+        self, function: str, qualifier: str | None, mode: UpdateMode, runtime_version_arn: str = ""
+    ) -> None:
+        _found(
+            self.client.put_runtime_management_config,
+            FunctionName=function,
+            UpdateRuntimeOn=str(mode),
+            **({"Qualifier": qualifier} if qualifier else {}),
+            **({"RuntimeVersionArn": runtime_version_arn} if runtime_version_arn else {}),
+        )
+
+    def alias(self, function: str, name: str) -> Alias:
+        return _alias(_found(self.client.get_alias, FunctionName=function, Name=name))
+
+    def update_alias(
+        self,
+        function: str,
+        name: str,
+        *,
+        version: str,
+        weights: Mapping[str, float],
+        revision_id: str = "",
+    ) -> None:
+        try:
+            _found(
+                self.client.update_alias,
+                FunctionName=function,
+                Name=name,
+                FunctionVersion=version,
+                RoutingConfig={"AdditionalVersionWeights": dict(weights)},
+                **({"RevisionId": revision_id} if revision_id else {}),
+            )
+        except ClientError as error:
+            if error_code(error) == "PreconditionFailedException":  # RevisionId is stale
+                raise ConditionFailed(f"alias {name}: {error}") from error
+            raise
+
+    def configuration(self, function: str, qualifier: str | None = None) -> Mapping[str, Any]:
+        return dict(
+            _found(
+                self.client.get_function_configuration,
+                FunctionName=function,
+                **({"Qualifier": qualifier} if qualifier else {}),
+            )
+        )
+
+    def runtime_version_in_use(self, function: str, qualifier: str) -> str:
+        response = _found(self.client.get_function, FunctionName=function, Qualifier=qualifier)
+        config = response["Configuration"].get("RuntimeVersionConfig") or {}
+        return str(config.get("RuntimeVersionArn", ""))
+
+    def touch_configuration(self, function: str, description: str) -> None:
+        _found(
+            self.client.update_function_configuration,
+            FunctionName=function,
+            Description=description,
+        )
+
+    def publish_version(self, function: str, description: str) -> str:
+        response = _found(
+            self.client.publish_version, FunctionName=function, Description=description
+        )
+        return str(response["Version"])
+
+    def invoke(self, function: str, qualifier: str, payload: bytes) -> str | None:
+        response = _found(
+            self.client.invoke, FunctionName=function, Qualifier=qualifier, Payload=payload
+        )
+        error = response.get("FunctionError")
+        return str(error) if error else None
+
+
+def _found(operation: Callable[..., Any], **kwargs: Any) -> Any:
+    """`call`, with a missing function, version or alias raised as `NotFound`."""
+    try:
+        return call(operation, **kwargs)
+    except ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            raise NotFound(f"{error_code(error)}: {error}") from error
+        raise
+
+
+def _alias(response: Mapping[str, Any]) -> Alias:
+    weights = (response.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    return Alias(
+        name=str(response["Name"]),
+        function_version=str(response["FunctionVersion"]),
+        weights={str(k): float(v) for k, v in weights.items()},
+        revision_id=str(response.get("RevisionId") or ""),
+    )

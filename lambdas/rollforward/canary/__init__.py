@@ -23,24 +23,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollforward.canary import candidate, judging, preflight, promote, rollback, shifting, synthetic
+from rollforward.canary import (
+    candidate,
+    judging,
+    looking,
+    preflight,
+    promote,
+    rollback,
+    shifting,
+    synthetic,
+)
 from rollforward.canary.alarms import MAX_WATCHED_ALARMS, watched_alarms
-from rollforward.canary.context import AuditSink, CanaryContext, PinLedger
-from rollforward.canary.ports import LambdaControl, Signals
+from rollforward.canary.context import CanaryContext
 from rollforward.canary.preflight import ALIAS_TAG, COMPARED_CONFIGURATION
 from rollforward.canary.state import (
     IN_FLIGHT,
     TO_ROLLBACK,
     CanaryNext,
     CanaryState,
+    JudgeKind,
     Stop,
     Strategy,
 )
 from rollforward.judge import JudgePolicy
 from rollforward.ledger import Pin, Stage
 from rollforward.model import PinKey
-from rollforward.notify import Notifier
 from rollforward.policy import Policy
+from rollforward.ports import AuditSink, LambdaControl, Ledger, Notifier, Signals
 
 
 class Canary:
@@ -49,7 +58,7 @@ class Canary:
     def __init__(
         self,
         *,
-        ledger: PinLedger,
+        ledger: Ledger,
         lam: LambdaControl,
         signals: Signals,
         notifier: Notifier,
@@ -108,11 +117,19 @@ class Canary:
             state.next = CanaryNext.RESOLVED
             return state
         if state.strategy == Strategy.ALIAS:
+            if JudgeKind(self.policy.canary.judge) is JudgeKind.SEQUENTIAL:
+                state.judge = JudgeKind.SEQUENTIAL
+                looking.begin(state, looking.plan(ctx, pin, state.alias))
+            else:
+                state.judge = JudgeKind.FIXED_HORIZON
             return shifting.shift(ctx, pin, state, 0)
         return synthetic.synthetic_test(ctx, pin, state, tags)
 
     def judge_step(self, pin: Pin, state: CanaryState) -> CanaryState:
-        """After a bake: judge, then shift further, extend, promote, or roll back."""
+        """After a bake (fixed horizon) or at a look (sequential): judge, then shift further,
+        keep looking, promote, or roll back."""
+        if state.judge == JudgeKind.SEQUENTIAL:
+            return looking.look(self.ctx, pin, state)
         return judging.judge_step(self.ctx, pin, state, self.judge_policy)
 
     def promote(self, pin: Pin, state: CanaryState) -> CanaryState:
@@ -144,6 +161,7 @@ __all__ = [
     "CanaryContext",
     "CanaryNext",
     "CanaryState",
+    "JudgeKind",
     "PinKey",
     "Stop",
     "Strategy",

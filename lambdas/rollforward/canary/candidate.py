@@ -14,8 +14,8 @@ from rollforward.canary.context import CanaryContext
 from rollforward.canary.state import CanaryState, Stop
 from rollforward.clock import iso, utc_now
 from rollforward.ledger import Pin
-from rollforward.live import TransientAwsError
 from rollforward.model import UpdateMode
+from rollforward.transient import Transient
 
 CANDIDATE_DESCRIPTION = "rollforward candidate: newest runtime, same code and configuration"
 # Seconds between two LastUpdateStatus reads, and how many before the step is retried.
@@ -31,10 +31,10 @@ def publish_baseline(ctx: CanaryContext, pin: Pin) -> str:
 def make_candidate(ctx: CanaryContext, pin: Pin, state: CanaryState) -> None:
     function_arn = pin.key.function_arn
     if not state.baseline_setting:
-        original = ctx.lam.runtime_setting(function_arn, state.baseline_version)
+        original = ctx.setting(pin, state.baseline_version)
         state.baseline_setting = {
             "UpdateRuntimeOn": str(original.mode),
-            "RuntimeVersionArn": original.runtime_version_arn or "",
+            "RuntimeVersionArn": original.pinned_runtime_version_arn or "",
         }
         ctx.remember(pin, state)
     # The baseline keeps the old runtime whatever happens to $LATEST or in phase 2.
@@ -69,4 +69,4 @@ def wait_until_updated(ctx: CanaryContext, function_arn: str, attempts: int = UP
         if status == "Failed":
             raise Stop("the configuration update that applies the new runtime failed")
         time.sleep(UPDATE_POLL_SECONDS)
-    raise TransientAwsError("the function update is still in progress")
+    raise Transient("the function update is still in progress")

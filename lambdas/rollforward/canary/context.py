@@ -7,32 +7,17 @@ functions of a `CanaryContext`; `Canary` (the package's facade) builds one and c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from rollforward.audit import AuditEvent
 from rollforward.canary.alarms import MAX_WATCHED_ALARMS, watched_alarms
-from rollforward.canary.ports import LambdaControl, Signals
 from rollforward.canary.state import IN_FLIGHT, CanaryState, Stop
 from rollforward.clock import utc_now
 from rollforward.ledger import Pin, Stage
+from rollforward.model import PinKey, RuntimeSetting
 from rollforward.notices import NoticeKind
-from rollforward.notify import Notifier
 from rollforward.policy import Policy
-
-
-class PinLedger(Protocol):
-    """The part of the ledger the canary writes."""
-
-    def update(self, pin: Pin, now: datetime, **changes: Any) -> Pin: ...
-
-
-class AuditSink(Protocol):
-    """Where the canary's audit records go."""
-
-    def record(
-        self, event: AuditEvent | str, *, pin_id: str | None = None, **details: Any
-    ) -> Any: ...
+from rollforward.ports import AuditSink, LambdaControl, Ledger, NotFound, Notifier, Signals
 
 
 @dataclass(frozen=True)
@@ -41,12 +26,19 @@ class CanaryContext:
     ListTags, and as a cross-account version will need); metrics and log groups are keyed by
     name, as AWS keys them."""
 
-    ledger: PinLedger
+    ledger: Ledger
     lam: LambdaControl
     signals: Signals
     notifier: Notifier
     audit: AuditSink
     policy: Policy
+
+    def setting(self, pin: Pin, qualifier: str) -> RuntimeSetting:
+        """The live runtime setting of one version of the pin's function (`NotFound` if gone)."""
+        live = self.lam.runtime_setting(PinKey(pin.key.function_arn, qualifier))
+        if live is None:
+            raise NotFound(f"{pin.key.function_arn}:{qualifier} no longer exists")
+        return live
 
     def remember(self, pin: Pin, state: CanaryState) -> None:
         """Write the canary's state to the ledger before a change (see `IN_FLIGHT`)."""

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from rollforward.canary.context import CanaryContext
-from rollforward.canary.ports import MetricQuery
 from rollforward.canary.state import CanaryState
 from rollforward.clock import parse_iso
 from rollforward.initstart import log_source, parse_init_start
 from rollforward.judge import VersionSample
 from rollforward.ledger import Pin
+from rollforward.ports import MetricQuery
 
 # What `sample` reads per version: query id -> (metric, statistic).
 VERSION_METRICS = {
@@ -94,9 +94,14 @@ def ran_new_runtime(ctx: CanaryContext, pin: Pin, state: CanaryState, end: datet
     source = log_source(ctx.lam.configuration(pin.key.function_name, state.candidate_version))
     start = parse_iso(state.started_at or state.window_start) - timedelta(minutes=1)
     for event in ctx.signals.log_events(
-        source.log_group, source.filter_pattern, start, end + timedelta(minutes=1)
+        source.log_group,
+        filter_pattern=source.filter_pattern,
+        start=start,
+        end=end + timedelta(minutes=1),
     ):
-        init = parse_init_start(event.message, log_stream_name=event.log_stream_name)
+        init = parse_init_start(
+            str(event.get("message", "")), log_stream_name=event.get("logStreamName")
+        )
         if (
             init
             and init.runtime_version_arn == state.candidate_runtime_arn

@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from rollforward.canary.context import CanaryContext
-from rollforward.canary.ports import Alias
 from rollforward.canary.state import Stop
 from rollforward.ledger import Pin, Stage
 from rollforward.model import LATEST, UpdateMode
+from rollforward.ports import NotFound
+from rollforward.scan.listing import AliasRouting
 
 # Configuration that must be equal between `$LATEST` and the baseline version, or the candidate
 # would carry unpublished changes along with the new runtime.
@@ -41,25 +42,25 @@ ALIAS_TAG = "rollforward:alias"
 
 def check_pin(ctx: CanaryContext, pin: Pin) -> None:
     """`$LATEST` is still Manual on the pinned ARN (or FunctionUpdate by our own earlier try)."""
-    live = ctx.lam.runtime_setting(pin.key.function_arn, LATEST)
+    live = ctx.setting(pin, LATEST)
     if live.mode is UpdateMode.FUNCTION_UPDATE and pin.stage is Stage.CANARY:
         # A retried start (Step Functions retries a throttled or failed attempt): the
         # earlier attempt got past this check and set FunctionUpdate itself. Pick up there.
         return
     if (
         live.mode is not UpdateMode.MANUAL
-        or live.runtime_version_arn != pin.pinned_runtime_version_arn
+        or live.pinned_runtime_version_arn != pin.pinned_runtime_version_arn
     ):
         raise Stop(
             f"the pin changed since approval (now {live.mode} "
-            f"{live.runtime_version_arn or ''}): handing back",
+            f"{live.pinned_runtime_version_arn or ''}): handing back",
             hand_back=True,
         )
 
 
 def expect_candidate_settings(ctx: CanaryContext, pin: Pin) -> None:
     """Mid-canary, `$LATEST` is FunctionUpdate (set by us); anything else is a human."""
-    live = ctx.lam.runtime_setting(pin.key.function_arn, LATEST)
+    live = ctx.setting(pin, LATEST)
     if live.mode is not UpdateMode.FUNCTION_UPDATE:
         raise Stop(
             f"the runtime setting of $LATEST was changed mid-canary (now {live.mode}): handing back",
@@ -67,9 +68,11 @@ def expect_candidate_settings(ctx: CanaryContext, pin: Pin) -> None:
         )
 
 
-def choose_alias(ctx: CanaryContext, pin: Pin, tags: Mapping[str, str]) -> Alias | None:
+def choose_alias(ctx: CanaryContext, pin: Pin, tags: Mapping[str, str]) -> AliasRouting | None:
     """The alias that takes the traffic: the tagged one, the only one, or None (no alias)."""
     aliases = ctx.lam.aliases(pin.key.function_arn)
+    if aliases is None:
+        raise NotFound(f"{pin.key.function_arn} no longer exists")
     wanted = tags.get(ALIAS_TAG)
     if wanted:
         for alias in aliases:
@@ -84,9 +87,9 @@ def choose_alias(ctx: CanaryContext, pin: Pin, tags: Mapping[str, str]) -> Alias
     return aliases[0] if aliases else None
 
 
-def check_alias(ctx: CanaryContext, pin: Pin, alias: Alias) -> str:
+def check_alias(ctx: CanaryContext, pin: Pin, alias: AliasRouting) -> str:
     """The alias serves one published version equal to `$LATEST`: that version (the baseline)."""
-    if alias.weights:
+    if alias.additional_versions:
         raise Stop(
             f"alias {alias.name} already splits traffic: rollforward only starts from one version"
         )

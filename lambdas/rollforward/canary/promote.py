@@ -13,6 +13,7 @@ from rollforward.judge import JudgePolicy, Outcome, VersionSample, judge
 from rollforward.ledger import Pin, Stage
 from rollforward.model import UpdateMode
 from rollforward.notices import NoticeKind
+from rollforward.progress import Attempt, with_attempt
 
 
 def promote(ctx: CanaryContext, pin: Pin, state: CanaryState) -> CanaryState:
@@ -83,12 +84,15 @@ def verify(
 def resolve(ctx: CanaryContext, pin: Pin, state: CanaryState) -> Pin:
     """Close the pin as resolved, with the canary's evidence; tell the owner."""
     now = utc_now()
-    evidence = {**settled(pin.evidence), "canary": state.to_dict()}
     outcome = {
         "result": "resolved",
         "at": iso(now),
         "detail": state.reason or "promoted and verified",
     }
+    evidence = with_attempt(
+        {**settled(pin.evidence), "canary": state.to_dict()},
+        Attempt("promoted", now, outcome["detail"], state.candidate_runtime_arn),
+    )
     pin = ctx.ledger.update(pin, now, stage=Stage.RESOLVED, evidence=evidence, outcome=outcome)
     ctx.audit.record(
         AuditEvent.PROMOTED,

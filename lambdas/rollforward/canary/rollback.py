@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from rollforward.audit import AuditEvent
 from rollforward.canary.context import CanaryContext
-from rollforward.canary.ports import Alias, NotFound, RuntimeConfig
 from rollforward.canary.shifting import update_alias
 from rollforward.canary.state import CanaryState, Stop, Strategy, settled
 from rollforward.clock import iso, utc_now
 from rollforward.ledger import Pin, Stage
-from rollforward.model import LATEST, UpdateMode
+from rollforward.model import LATEST, PinKey, UpdateMode
 from rollforward.notices import NoticeKind
+from rollforward.ports import Alias, NotFound
+from rollforward.progress import Attempt, with_attempt
 
 
 def rollback(ctx: CanaryContext, pin: Pin, state: CanaryState, reason: str) -> Pin:
@@ -42,11 +43,7 @@ def rollback(ctx: CanaryContext, pin: Pin, state: CanaryState, reason: str) -> P
                 restored.append(f"alias {state.alias} left as a human set it")
         else:
             restored.append(f"alias {state.alias} left as a human set it")
-    live: RuntimeConfig | None
-    try:
-        live = ctx.lam.runtime_setting(function_arn, LATEST)
-    except NotFound:
-        live = None
+    live = ctx.lam.runtime_setting(PinKey(function_arn, LATEST))
     pinned_arn = state.pinned_arn or pin.pinned_runtime_version_arn
     if live is None:  # deleted mid-canary: nothing left to restore; the tracker closes the pin
         restored.append("the function no longer exists")
@@ -55,7 +52,7 @@ def rollback(ctx: CanaryContext, pin: Pin, state: CanaryState, reason: str) -> P
     ):
         ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.MANUAL, pinned_arn)
         restored.append("$LATEST Manual on the original runtime version")
-    elif not (live.mode is UpdateMode.MANUAL and live.runtime_version_arn == pinned_arn):
+    elif not (live.mode is UpdateMode.MANUAL and live.pinned_runtime_version_arn == pinned_arn):
         restored.append(f"$LATEST left as a human set it ({live.mode})")
     original = state.baseline_setting
     if (
@@ -69,10 +66,13 @@ def rollback(ctx: CanaryContext, pin: Pin, state: CanaryState, reason: str) -> P
         )
         restored.append(f"version {state.baseline_version} back to {original['UpdateRuntimeOn']}")
     now = utc_now()
-    evidence = {
-        **settled(pin.evidence),
-        "last_canary": {**state.to_dict(), "rolled_back_because": reason, "restored": restored},
-    }
+    evidence = with_attempt(
+        {
+            **settled(pin.evidence),
+            "last_canary": {**state.to_dict(), "rolled_back_because": reason, "restored": restored},
+        },
+        Attempt("rolled_back", now, reason, state.candidate_runtime_arn),
+    )
     pin = ctx.ledger.update(pin, now, stage=Stage.TRACKING, evidence=evidence)
     ctx.audit.record(
         AuditEvent.ROLLED_BACK,
@@ -97,7 +97,10 @@ def stopped(ctx: CanaryContext, pin: Pin, reason: str) -> Pin:
         pin,
         now,
         stage=Stage.TRACKING,
-        evidence={**pin.evidence, "stopped": {"at": iso(now), "reason": reason}},
+        evidence=with_attempt(
+            {**pin.evidence, "stopped": {"at": iso(now), "reason": reason}},
+            Attempt("stopped", now, reason),
+        ),
     )
     ctx.audit.record(AuditEvent.STOPPED, pin_id=pin.key.id, reason=reason)
     ctx.notify(

@@ -7,14 +7,15 @@ between makes Lambda answer 412, and rollforward hands back instead of overwriti
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from rollforward.audit import AuditEvent
 from rollforward.canary.context import CanaryContext
-from rollforward.canary.ports import RevisionChanged
-from rollforward.canary.state import CanaryNext, CanaryState, Stop
-from rollforward.clock import iso, utc_now
+from rollforward.canary.state import CanaryNext, CanaryState, JudgeKind, Stop
+from rollforward.clock import iso, parse_iso, utc_now
 from rollforward.ledger import Pin
 from rollforward.notices import NoticeKind
+from rollforward.transient import ConditionFailed
 
 
 def shift(ctx: CanaryContext, pin: Pin, state: CanaryState, index: int) -> CanaryState:
@@ -34,7 +35,10 @@ def shift(ctx: CanaryContext, pin: Pin, state: CanaryState, index: int) -> Canar
     now = utc_now()
     state.step_index, state.weight, state.extensions = index, weight, 0
     state.window_start = iso(now)
-    state.bake_until = iso(now + ctx.policy.canary.bake)
+    if state.judge == JudgeKind.SEQUENTIAL:
+        _plan_step(ctx, state, index, now)
+    else:
+        state.bake_until = iso(now + ctx.policy.canary.bake)
     state.next = CanaryNext.BAKE
     ctx.audit.record(
         AuditEvent.CANARY_STEP,
@@ -52,9 +56,23 @@ def shift(ctx: CanaryContext, pin: Pin, state: CanaryState, index: int) -> Canar
             facts={
                 "Candidate version": state.candidate_version,
                 "Baseline version": state.baseline_version,
+                **({"Plan": state.plan_summary} if state.plan_summary else {}),
             },
         )
+    ctx.remember(pin, state)  # the ledger shows the running canary's step
     return state
+
+
+def _plan_step(ctx: CanaryContext, state: CanaryState, index: int, now: datetime) -> None:
+    """Sequential judge: the step lasts what the plan says (the last one to the plan's end);
+    the next look is a look interval away."""
+    if index == 0:
+        state.plan_end = iso(now + timedelta(seconds=sum(state.step_seconds)))
+    last = index + 1 >= len(state.step_seconds)
+    state.step_until = (
+        state.plan_end if last else iso(now + timedelta(seconds=state.step_seconds[index]))
+    )
+    state.bake_until = iso(min(now + ctx.policy.canary.look_interval, parse_iso(state.step_until)))
 
 
 def update_alias(
@@ -75,7 +93,7 @@ def update_alias(
             weights=weights,
             revision_id=revision,
         )
-    except RevisionChanged as error:
+    except ConditionFailed as error:
         raise Stop(
             f"alias {state.alias} was changed by someone else while rollforward was "
             "changing it: handing back",

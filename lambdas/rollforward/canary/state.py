@@ -38,6 +38,13 @@ class CanaryNext(StrEnum):
 TO_ROLLBACK: Final = (CanaryNext.ROLLBACK, CanaryNext.ASK_HUMAN)
 
 
+class JudgeKind(StrEnum):
+    """Which judge decides the alias steps (policy `canary.judge`, fixed at StartCanary)."""
+
+    SEQUENTIAL = "sequential"  # looks every few minutes; PASS/FAIL at any look (docs/judge.md)
+    FIXED_HORIZON = "fixed_horizon"  # one verdict per bake, extended when inconclusive
+
+
 class Strategy(StrEnum):
     """How the candidate meets traffic."""
 
@@ -80,6 +87,18 @@ class CanaryState(BaseModel):
     promoted: bool = False
     started_at: str = ""  # when the first traffic step began (INIT_START search window)
     baseline_setting: dict[str, str] = Field(default_factory=dict)  # restored on rollback
+    # The sequential judge (empty with the fixed-horizon one): its evidence so far
+    # (`sequential_judge.Evidence.to_dict`), the first minute not folded into it yet, when the
+    # current step ends, the plan's end (its last look, the only INCONCLUSIVE one), each step's
+    # length in seconds (the plan's), the number of looks, and the plan in one sentence.
+    judge: JudgeKind | Literal[""] = ""
+    evidence: dict[str, int | float] = Field(default_factory=dict)
+    folded_until: str = ""
+    step_until: str = ""
+    plan_end: str = ""
+    step_seconds: list[int] = Field(default_factory=list)
+    looks: int = 0
+    plan_summary: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (enums as their wire values)."""
@@ -103,6 +122,7 @@ __all__ = [
     "TO_ROLLBACK",
     "CanaryNext",
     "CanaryState",
+    "JudgeKind",
     "Stop",
     "Strategy",
     "settled",

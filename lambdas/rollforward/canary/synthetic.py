@@ -13,11 +13,11 @@ from typing import Any
 
 from rollforward.audit import AuditEvent
 from rollforward.canary.context import CanaryContext
-from rollforward.canary.ports import NotFound, Refused
 from rollforward.canary.promote import promote_settings
 from rollforward.canary.state import CanaryNext, CanaryState, Stop
 from rollforward.clock import iso, utc_now
 from rollforward.ledger import Pin
+from rollforward.ports import NotFound, Refused
 
 MAX_SYNTHETIC_EVENTS = 20
 

@@ -16,8 +16,8 @@ from rollforward.canary import IN_FLIGHT, Canary, CanaryNext, CanaryState, Stop
 from rollforward.clock import utc_now
 from rollforward.handlers import wiring
 from rollforward.ledger import Stage
-from rollforward.live import TransientAwsError
 from rollforward.tracking import WorkflowState
+from rollforward.transient import Transient
 
 logger = Logger()
 tracer = Tracer()
@@ -87,7 +87,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except Stop as stop:
         state.next, state.reason = CanaryNext.ROLLBACK, stop.reason
         return _with(raw, state)
-    except TransientAwsError as error:
+    except Transient as error:
         raise wiring.transient_error(str(error)) from error
 
 

@@ -16,10 +16,11 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from rollforward.adapters.lambda_control import AwsLambdaControl
+from rollforward.adapters.signals import CloudWatchSignals
 from rollforward.approvals import Approvals
 from rollforward.audit import AuditTrail
 from rollforward.canary import Canary
-from rollforward.canary.aws import AwsLambdaControl, AwsSignals
 from rollforward.ledger import Ledger
 from rollforward.notify import Notifier, SnsNotifier
 from rollforward.policy import Policy
@@ -171,7 +172,7 @@ def canary(settings: Settings) -> Canary:
     return Canary(
         ledger=ledger(settings),
         lam=AwsLambdaControl(client("lambda")),
-        signals=AwsSignals(client("cloudwatch"), client("logs"), client("ssm")),
+        signals=CloudWatchSignals(client("cloudwatch"), client("logs"), client("ssm")),
         notifier=notifier(settings),
         audit=audit(settings),
         policy=settings.policy,
