@@ -11,18 +11,17 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollforward import failures
 from rollforward.approvals import is_approval_id, reason_problem
 from rollforward.audit import AuditRecord
-from rollforward.clock import iso, parse_iso
+from rollforward.clock import iso, parse_iso, utc_now
 from rollforward.ledger import OPEN_STAGES, Pin, Stage
 from rollforward.model import PinKey
+from rollforward.policy import resolve_until
 from rollforward.progress import Attempts, NextStep, round_label
 
-from ..commands.base import UsageError, check_until
-from ..commands.pins import PinDetail
 from ..details import (
     OUTCOME_WORDS,
     attempt_text,
@@ -34,6 +33,9 @@ from ..details import (
 )
 from ..render import format_age, format_relative, jsonable, short_runtime_version
 from .chart import CanaryChart, ChartStep, canary_chart, chart_steps
+
+if TYPE_CHECKING:  # the view models need no AWS library at run time
+    from ..commands.pins import PinDetail
 
 DECISION_ACTIONS = ("approve", "reject")
 HOLD_ACTIONS = ("snooze", "exempt")
@@ -391,9 +393,11 @@ def read_decision(form: Any) -> DecisionForm:
         PinKey.from_id(pin_id)
     except ValueError:
         raise Refusal(400, "Not a pin id", "The pin id must look like ARN#QUALIFIER.") from None
+    until = form.get("until", "").strip()
     try:
-        until = check_until(form.get("until", ""))
-    except UsageError:
+        # The format only (the decision API resolves it on its own clock, and applies limits).
+        resolve_until(until, utc_now())
+    except ValueError:
         raise Refusal(
             400,
             "Until when?",
