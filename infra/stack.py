@@ -295,7 +295,12 @@ class RollforwardStack(Stack):
         )
 
         # The shared-responsibility table, daily: per-row gauges and image owner notices.
-        self.posture_function = function("Posture", "posture.handler", Duration.minutes(15))
+        self.posture_function = function(
+            "Posture",
+            "posture.handler",
+            Duration.minutes(15),
+            SCAN_RATE_PER_SECOND=str(settings.scan_rate_per_second),
+        )
 
         self.detection_rule = events.Rule(
             self,

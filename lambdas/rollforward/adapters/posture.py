@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -61,7 +61,12 @@ def _first_tag(tags: Mapping[str, str], keys: Iterable[str]) -> str:
     return ""
 
 
-def _mode(lam: Any, name: str, qualifier: str) -> UpdateMode | None:
+def _no_pace() -> None:
+    return None
+
+
+def _mode(lam: Any, name: str, qualifier: str, pace: Callable[[], object]) -> UpdateMode | None:
+    pace()
     kwargs = {"FunctionName": name} | ({} if qualifier == LATEST else {"Qualifier": qualifier})
     try:
         return UpdateMode(lam.get_runtime_management_config(**kwargs)["UpdateRuntimeOn"])
@@ -102,17 +107,30 @@ def _stack_pins(cloudformation: Any, stack: str) -> dict[str, TemplatePin]:
     return template_pins(stack, document) if document is not None else {}
 
 
-def _routed_versions(lam: Any, name: str) -> dict[str, list[str]]:
+def _pages(
+    call: Callable[..., Any], key: str, pace: Callable[[], object], **kwargs: Any
+) -> Iterator[Any]:
+    """Every item of a Marker-paged Lambda listing, one `pace()` before each page."""
+    marker: str | None = None
+    while True:
+        pace()
+        page = call(**kwargs, **({"Marker": marker} if marker else {}))
+        yield from page.get(key, [])
+        marker = page.get("NextMarker")
+        if not marker:
+            return
+
+
+def _routed_versions(lam: Any, name: str, pace: Callable[[], object]) -> dict[str, list[str]]:
     """Published version → the aliases that route to it (primary or weighted)."""
     routed: dict[str, list[str]] = {}
-    for page in lam.get_paginator("list_aliases").paginate(FunctionName=name):
-        for alias in page.get("Aliases", []):
-            versions = [str(alias["FunctionVersion"])]
-            weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-            versions += [str(v) for v in weights]
-            for version in versions:
-                if version != LATEST:
-                    routed.setdefault(version, []).append(str(alias["Name"]))
+    for alias in _pages(lam.list_aliases, "Aliases", pace, FunctionName=name):
+        versions = [str(alias["FunctionVersion"])]
+        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        versions += [str(v) for v in weights]
+        for version in versions:
+            if version != LATEST:
+                routed.setdefault(version, []).append(str(alias["Name"]))
     return routed
 
 
@@ -121,81 +139,81 @@ def read_fleet(
     ecr: Any,
     cloudformation: Any,
     pins: Mapping[tuple[str, str], PinFacts] | None = None,
+    *,
+    pace: Callable[[], object] = _no_pace,
 ) -> FleetFacts:
     """Facts for `$LATEST` and every alias-routed version of every function in the account and
-    region `lam` reaches. `pins`: open ledger pins by (function ARN, qualifier)."""
+    region `lam` reaches. `pins`: open ledger pins by (function ARN, qualifier). `pace` is
+    called before each call from the shared 15 req/s control-plane bucket (a TokenBucket's
+    `acquire`), so the report leaves the account's deploys their share."""
     pins = pins or {}
     versions: list[FunctionFacts] = []
     unreadable: list[str] = []
     pushed_cache: dict[str, datetime | None] = {}
     stacks: dict[str, dict[str, TemplatePin]] = {}
-    for page in lam.get_paginator("list_functions").paginate():
-        for listed in page.get("Functions", []):
-            name = str(listed["FunctionName"])
+    for listed in _pages(lam.list_functions, "Functions", pace):
+        name = str(listed["FunctionName"])
+        try:
+            function = lam.get_function(FunctionName=name)  # its own 100 req/s bucket
+            routed = _routed_versions(lam, name, pace)
+        except ClientError as error:
+            unreadable.append(f"{name}: {error.response.get('Error', {}).get('Code')}")
+            continue
+        configuration = function["Configuration"]
+        tags = function.get("Tags") or {}
+        code = function.get("Code") or {}
+        stack = tags.get(STACK_NAME_TAG, "")
+        if stack and stack not in stacks:
+            stacks[stack] = _stack_pins(cloudformation, stack)
+        arn = str(configuration["FunctionArn"]).split(":function:")[0] + f":function:{name}"
+        common: dict[str, Any] = {
+            "function_arn": arn,
+            "package_type": str(configuration.get("PackageType") or "Zip"),
+            "runtime": str(configuration.get("Runtime") or ""),
+            "architecture": str((configuration.get("Architectures") or ["x86_64"])[0]),
+            "region": arn.split(":")[3],
+            "owner": _first_tag(tags, OWNER_TAGS),
+            "team": _first_tag(tags, TEAM_TAGS),
+            "stack_name": stack,
+            "logical_id": tags.get(LOGICAL_ID_TAG, "") if stack else "",
+        }
+        targets: list[tuple[str, Mapping[str, Any], tuple[str, ...]]] = [
+            (LATEST, configuration, ())
+        ]
+        for version, names in sorted(routed.items(), key=lambda item: int(item[0])):
             try:
-                function = lam.get_function(FunctionName=name)
-                routed = _routed_versions(lam, name)
-            except ClientError as error:
-                unreadable.append(f"{name}: {error.response.get('Error', {}).get('Code')}")
-                continue
-            configuration = function["Configuration"]
-            tags = function.get("Tags") or {}
-            code = function.get("Code") or {}
-            stack = tags.get(STACK_NAME_TAG, "")
-            if stack and stack not in stacks:
-                stacks[stack] = _stack_pins(cloudformation, stack)
-            arn = str(configuration["FunctionArn"]).split(":function:")[0] + f":function:{name}"
-            common: dict[str, Any] = {
-                "function_arn": arn,
-                "package_type": str(configuration.get("PackageType") or "Zip"),
-                "runtime": str(configuration.get("Runtime") or ""),
-                "architecture": str((configuration.get("Architectures") or ["x86_64"])[0]),
-                "region": arn.split(":")[3],
-                "owner": _first_tag(tags, OWNER_TAGS),
-                "team": _first_tag(tags, TEAM_TAGS),
-                "stack_name": stack,
-                "logical_id": tags.get(LOGICAL_ID_TAG, "") if stack else "",
-            }
-            targets: list[tuple[str, Mapping[str, Any], tuple[str, ...]]] = [
-                (LATEST, configuration, ())
-            ]
-            for version, names in sorted(routed.items(), key=lambda item: int(item[0])):
-                try:
-                    targets.append(
-                        (
-                            version,
-                            lam.get_function_configuration(FunctionName=name, Qualifier=version),
-                            tuple(sorted(names)),
-                        )
-                    )
-                except ClientError as error:
-                    unreadable.append(f"{name}:{version}: {error}")
-            for qualifier, version_configuration, aliases in targets:
-                is_image = common["package_type"] == "Image"
-                resolved = str(code.get("ResolvedImageUri") or "") if is_image else ""
-                versions.append(
-                    FunctionFacts(
-                        qualifier=qualifier,
-                        last_modified=parse_last_modified(
-                            str(version_configuration["LastModified"])
-                        ),
-                        update_runtime_on=None if is_image else _mode(lam, name, qualifier),
-                        runtime_version_arn=str(
-                            (version_configuration.get("RuntimeVersionConfig") or {}).get(
-                                "RuntimeVersionArn"
-                            )
-                            or ""
-                        ),
-                        aliases=aliases,
-                        image_uri=str(code.get("ImageUri") or "") if is_image else "",
-                        resolved_image_uri=resolved,
-                        image_pushed_at=_pushed_at(ecr, resolved, pushed_cache)
-                        if resolved
-                        else None,
-                        pin=pins.get((arn, qualifier)),
-                        **common,
+                pace()
+                targets.append(
+                    (
+                        version,
+                        lam.get_function_configuration(FunctionName=name, Qualifier=version),
+                        tuple(sorted(names)),
                     )
                 )
+            except ClientError as error:
+                unreadable.append(f"{name}:{version}: {error}")
+        for qualifier, version_configuration, aliases in targets:
+            is_image = common["package_type"] == "Image"
+            resolved = str(code.get("ResolvedImageUri") or "") if is_image else ""
+            versions.append(
+                FunctionFacts(
+                    qualifier=qualifier,
+                    last_modified=parse_last_modified(str(version_configuration["LastModified"])),
+                    update_runtime_on=None if is_image else _mode(lam, name, qualifier, pace),
+                    runtime_version_arn=str(
+                        (version_configuration.get("RuntimeVersionConfig") or {}).get(
+                            "RuntimeVersionArn"
+                        )
+                        or ""
+                    ),
+                    aliases=aliases,
+                    image_uri=str(code.get("ImageUri") or "") if is_image else "",
+                    resolved_image_uri=resolved,
+                    image_pushed_at=_pushed_at(ecr, resolved, pushed_cache) if resolved else None,
+                    pin=pins.get((arn, qualifier)),
+                    **common,
+                )
+            )
     template = {
         (stack, logical): pin for stack, found in stacks.items() for logical, pin in found.items()
     }
