@@ -138,8 +138,14 @@ def is_runtime_config_event(event: Mapping[str, Any]) -> bool:
     )
 
 
-def parse_runtime_config_event(event: Mapping[str, Any]) -> RuntimeConfigChange:
-    """Parse the event, or raise MalformedEvent (FailedCallEvent for refused calls)."""
+def parse_runtime_config_event(
+    event: Mapping[str, Any], *, home: tuple[str, str] | None = None
+) -> RuntimeConfigChange:
+    """Parse the event, or raise MalformedEvent (FailedCallEvent for refused calls).
+
+    `home` is (account, region) of the deployment reading it: an event from anywhere else
+    names a function it can neither read nor change (its roles live in `home`), so it is
+    refused rather than read and failed on."""
     if not isinstance(event, Mapping):
         raise MalformedEvent(f"event is a {type(event).__name__}, not an object")
     try:
@@ -164,6 +170,11 @@ def parse_runtime_config_event(event: Mapping[str, Any]) -> RuntimeConfigChange:
         raise MalformedEvent(f"account {envelope.account!r} is not a 12-digit account id")
     if not _REGION.fullmatch(envelope.region):
         raise MalformedEvent(f"region {envelope.region!r} is not an AWS region")
+    if home is not None and (envelope.account, envelope.region) != home:
+        raise MalformedEvent(
+            f"the call was made in account {envelope.account} region {envelope.region}, "
+            f"but this deployment watches account {home[0]} region {home[1]}"
+        )
     if not detail.eventID:
         raise MalformedEvent("detail.eventID is empty")
     if detail.recipientAccountId is not None and detail.recipientAccountId != envelope.account:

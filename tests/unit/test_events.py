@@ -173,6 +173,22 @@ def test_cloudtrail_recipient_must_agree_with_the_envelope(field: str, value: st
         parse_runtime_config_event(event)
 
 
+@pytest.mark.parametrize(
+    ("account", "region"),
+    [("999999999999", REGION), (ACCOUNT, "ap-south-2"), ("999999999999", "ap-south-2")],
+)
+def test_an_event_from_outside_the_deployments_account_and_region_is_refused(
+    account: str, region: str
+) -> None:
+    # Consistent in itself (envelope and CloudTrail detail agree), but from elsewhere.
+    event = cloudtrail_event()
+    event["account"] = event["detail"]["recipientAccountId"] = account
+    event["region"] = event["detail"]["awsRegion"] = region
+    with pytest.raises(MalformedEvent, match="this deployment watches"):
+        parse_runtime_config_event(event, home=(ACCOUNT, REGION))
+    assert parse_runtime_config_event(cloudtrail_event(), home=(ACCOUNT, REGION)).account == ACCOUNT
+
+
 def test_partition_follows_the_region() -> None:
     event = cloudtrail_event()
     event["region"] = event["detail"]["awsRegion"] = "cn-north-1"

@@ -22,6 +22,12 @@ tracer = Tracer()
 metrics = Metrics()
 
 
+def _home(context: Any) -> tuple[str, str] | None:
+    """(account, region) this function runs in, from its own ARN."""
+    parts = str(getattr(context, "invoked_function_arn", "") or "").split(":")
+    return (parts[4], parts[3]) if len(parts) >= 7 and parts[2] == "lambda" else None
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -29,7 +35,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = wiring.Settings.from_env()
     audit = wiring.audit(settings)
     try:
-        change = parse_runtime_config_event(event)
+        change = parse_runtime_config_event(event, home=_home(context))
     except MalformedEvent as error:
         event_id = event.get("id") if isinstance(event, dict) else None
         audit.record(
