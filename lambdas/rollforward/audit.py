@@ -43,6 +43,7 @@ class AuditEvent(StrEnum):
     RESOLVED = "resolved"
     LIFTED = "lifted"
     DELETED = "deleted"
+    OPTED_OUT = "opted_out"  # the function carries the opt-out tag: tracking ended
     FAILED = "failed"
     SCAN = "scan"
 

@@ -31,6 +31,7 @@ class Stage(StrEnum):
     LIFTED = "lifted"  # somebody moved it off Manual
     DELETED = "deleted"  # the function or version is gone
     FAILED = "failed"  # a step failed; tracking resumes on the next scan
+    OPTED_OUT = "opted_out"  # the function carries the opt-out tag: never moved
 
 
 OPEN_STAGES = {Stage.TRACKING, Stage.AWAITING_APPROVAL, Stage.SNOOZED, Stage.APPROVED, Stage.CANARY}

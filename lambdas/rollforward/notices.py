@@ -46,6 +46,7 @@ class NoticeKind(StrEnum):
     ROLLED_BACK = "rolled_back"
     LIFTED = "lifted"
     STOPPED = "stopped"
+    OPTED_OUT = "opted_out"
 
 
 # Notices that belong to a rung of the escalation ladder (they need its StagePlan).
@@ -62,6 +63,7 @@ _AUDIENCES: Mapping[NoticeKind, tuple[Audience, ...]] = {
     NoticeKind.ROLLED_BACK: (Audience.OWNER, Audience.ONCALL),
     NoticeKind.LIFTED: (Audience.OWNER,),
     NoticeKind.STOPPED: (Audience.OWNER,),
+    NoticeKind.OPTED_OUT: (Audience.OWNER,),
 }
 
 _SEVERITY: Mapping[NoticeKind, str] = {
@@ -294,6 +296,11 @@ def _headline(kind: NoticeKind, pin: PinSummary, name: str, age: str) -> str:
                 f"rollforward did not roll {where} forward: a preflight check refused. "
                 "Nothing was changed."
             )
+        case NoticeKind.OPTED_OUT:
+            return (
+                f"{where} carries the opt-out tag: rollforward will never change it, and "
+                "stopped tracking its pin. Remove the tag to have it tracked again."
+            )
 
 
 _SUBJECTS: Mapping[NoticeKind, str] = {
@@ -308,6 +315,7 @@ _SUBJECTS: Mapping[NoticeKind, str] = {
     NoticeKind.ROLLED_BACK: "Rolled back: {name} stays pinned",
     NoticeKind.LIFTED: "Pin lifted: {name}",
     NoticeKind.STOPPED: "Rollforward stopped: {name}",
+    NoticeKind.OPTED_OUT: "Opted out: {name} stays pinned",
 }
 
 

@@ -25,6 +25,7 @@ class Action(StrEnum):
     CLOSED = "closed"
     NOT_PINNED = "not_pinned"
     REPINNED = "repinned"
+    OPTED_OUT = "opted_out"  # pinned, but the function carries the opt-out tag
 
 
 # Why a published version that is pinned is nevertheless not a pin of its own.

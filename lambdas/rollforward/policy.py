@@ -464,6 +464,14 @@ class TagKeys(_Model):
     fallback_contact: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     alarms: TagKey = "rollforward:alarms"
     test_events: TagKey = "rollforward:test-events"
+    # Present (any value, the reason): rollforward never changes the function.
+    opt_out: TagKey = "rollforward:opt-out"
+
+    def opt_out_reason(self, tags: Mapping[str, str]) -> str | None:
+        """Why the function opted out (the tag's value, or a placeholder when blank), or None."""
+        if self.opt_out not in tags:
+            return None
+        return tags[self.opt_out].strip() or "(no reason given)"
 
     def owner_of(self, tags: Mapping[str, str]) -> str | None:
         """The owner named by the first present, non-blank owner tag, else `fallback_contact`."""

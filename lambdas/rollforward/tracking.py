@@ -168,6 +168,14 @@ class Tracker:
                 )
             return Observation(key.id, str(decision.action), decision.stage, pin.execution_arn)
         tags = read_tags(self.lambda_client, key.function_arn)
+        opt_out = self.policy.tags.opt_out_reason(tags)
+        if (
+            opt_out is not None
+            and pin is not None
+            and pin.stage is Stage.OPTED_OUT
+            and pin.pinned_runtime_version_arn == arn
+        ):  # recorded and told already
+            return Observation(key.id, str(Action.OPTED_OUT), str(pin.stage), detail=opt_out)
         candidate = Pin(
             key=key,
             generation=0,
@@ -180,9 +188,21 @@ class Tracker:
             team=self.policy.tags.team_of(tags) or "",
             reason=tags.get("rollforward:pin-reason", ""),
         )
+        if opt_out is not None:
+            # Recorded (the ledger, the audit trail, the owner told once), never tracked.
+            candidate.stage = Stage.OPTED_OUT
+            candidate.outcome = {
+                "result": str(Stage.OPTED_OUT),
+                "by": actor,
+                "at": iso(now),
+                "detail": opt_out,
+            }
         stored, opened = self.ledger.open(candidate, now)
         if not opened:
             return Observation(key.id, "already_open", str(stored.stage), stored.execution_arn)
+        if opt_out is not None:
+            self._record_opt_out(stored, actor=actor, reason=opt_out)
+            return Observation(key.id, str(Action.OPTED_OUT), str(stored.stage), detail=opt_out)
         self.audit.record(
             AuditEvent.DETECTED,
             pin_id=key.id,
@@ -195,6 +215,34 @@ class Tracker:
         )
         execution_arn = self.start_execution(stored)
         return Observation(key.id, "opened", str(stored.stage), execution_arn)
+
+    def _record_opt_out(self, pin: Pin, *, actor: str, reason: str) -> None:
+        self.audit.record(
+            AuditEvent.OPTED_OUT,
+            pin_id=pin.key.id,
+            actor=actor,
+            tag=self.policy.tags.opt_out,
+            reason=reason,
+            pinned_runtime_version_arn=pin.pinned_runtime_version_arn,
+        )
+        self.notifier.notify(
+            NoticeKind.OPTED_OUT,
+            pin,
+            next_step="Nothing: rollforward never changes this function. Remove the tag "
+            f"{self.policy.tags.opt_out} to have the pin tracked and rolled forward.",
+            facts={"Opt-out reason": reason},
+        )
+
+    def opt_out(self, pin: Pin) -> WorkflowState | None:
+        """If the function now carries the opt-out tag: end the episode (the ladder stops,
+        nothing was changed) and return the closed state; else None. One ListTags call."""
+        reason = self.policy.tags.opt_out_reason(
+            read_tags(self.lambda_client, pin.key.function_arn)
+        )
+        if reason is None or not pin.is_open:
+            return None
+        self.close(pin, Stage.OPTED_OUT, by=f"tag {self.policy.tags.opt_out}", detail=reason)
+        return WorkflowState(pin.key.id, pin.generation, "closed", outcome=str(Stage.OPTED_OUT))
 
     def start_execution(self, pin: Pin) -> str:
         """Start this episode's execution; its name makes a second start a no-op."""
@@ -219,10 +267,20 @@ class Tracker:
         now = utc_now()
         outcome = {"result": str(stage), "by": by, "at": iso(now), "detail": detail}
         pin = self.ledger.update(pin, now, stage=stage, outcome=outcome)
-        event = {Stage.LIFTED: AuditEvent.LIFTED, Stage.DELETED: AuditEvent.DELETED}.get(
-            stage, AuditEvent.RESOLVED
-        )
+        event = {
+            Stage.LIFTED: AuditEvent.LIFTED,
+            Stage.DELETED: AuditEvent.DELETED,
+            Stage.OPTED_OUT: AuditEvent.OPTED_OUT,
+        }.get(stage, AuditEvent.RESOLVED)
         self.audit.record(event, pin_id=pin.key.id, actor=by, detail=detail)
+        if stage is Stage.OPTED_OUT:
+            self.notifier.notify(
+                NoticeKind.OPTED_OUT,
+                pin,
+                next_step="Nothing: the ladder stopped and rollforward changed nothing. Remove "
+                f"the tag {self.policy.tags.opt_out} to have the pin tracked again.",
+                facts={"Opt-out reason": detail},
+            )
         if stage is Stage.LIFTED:
             self.notifier.notify(
                 NoticeKind.LIFTED,
@@ -288,6 +346,8 @@ class Tracker:
                     state.pin_id, state.generation, "closed", outcome=observation.stage
                 )
             pin = self.load(state) or pin
+            if pin.is_open and (opted_out := self.opt_out(pin)) is not None:
+                return opted_out
         now = utc_now()
         planned = self.plan(pin, now)
         if planned.status == "closed" or planned.next.get("requests_approval"):

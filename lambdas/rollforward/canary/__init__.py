@@ -86,6 +86,7 @@ class Canary:
         )
         preflight.check_pin(ctx, pin)
         tags = ctx.lam.tags(pin.key.function_arn)
+        ctx.refuse_opted_out(tags)
         alias = preflight.choose_alias(ctx, pin, tags)
         firing = ctx.alarms_in_alarm(ctx.alarm_names(tags), must_exist=True)
         if firing:

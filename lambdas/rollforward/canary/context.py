@@ -73,5 +73,17 @@ class CanaryContext:
             )
         return [name for name in names if states.get(name) == "ALARM"]
 
+    def refuse_opted_out(self, tags: dict[str, str]) -> None:
+        """Stop (before any change; mid-canary, the rollback restores everything) when the
+        function carries the opt-out tag."""
+        reason = self.policy.tags.opt_out_reason(tags)
+        if reason is not None:
+            raise Stop(
+                f"the function now carries the opt-out tag {self.policy.tags.opt_out} ({reason})"
+            )
+
     def firing_alarms(self, pin: Pin) -> list[str]:
-        return self.alarms_in_alarm(self.alarm_names(self.lam.tags(pin.key.function_arn)))
+        """At every look: the tags re-read (an opt-out stops the canary), then the alarms."""
+        tags = self.lam.tags(pin.key.function_arn)
+        self.refuse_opted_out(tags)
+        return self.alarms_in_alarm(self.alarm_names(tags))

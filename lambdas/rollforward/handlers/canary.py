@@ -53,8 +53,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                     return _rolled_back(tracker, canary, pin, raw, state, stop.reason)
                 canary.stopped(pin, stop.reason)
                 _count_outcome("stopped")
+                fresh = tracker.load(workflow) or pin
                 return {
-                    **tracker.plan(tracker.load(workflow) or pin, utc_now()).to_dict(),
+                    **(tracker.opt_out(fresh) or tracker.plan(fresh, utc_now())).to_dict(),
                     "canary": {"next": CanaryNext.STOPPED.value, "reason": stop.reason},
                 }
             return _with(raw, state)
@@ -100,7 +101,7 @@ def _rolled_back(
     workflow = WorkflowState.from_dict(raw)
     fresh = tracker.load(workflow)
     planned = (
-        tracker.plan(fresh, utc_now())
+        (tracker.opt_out(fresh) or tracker.plan(fresh, utc_now()))
         if fresh
         else WorkflowState(workflow.pin_id, workflow.generation, "closed")
     )
