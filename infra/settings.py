@@ -16,6 +16,9 @@ class Settings:
     scan_schedule: str = "rate(1 hour)"
     # Share of the account's 15 req/s control-plane bucket the scan may spend.
     scan_rate_per_second: float = 3.0
+    # A full reconciliation every N scheduled scans, GetFunction screening in between
+    # (rollforward.scan.screening); 1: every scan is full.
+    scan_full_every: int = 1
     audit_retention_days: int = 3653
     powertools_layer_version: int = 27
     console_url: str = ""
@@ -36,6 +39,7 @@ class Settings:
             policy=get("policy", {}),
             scan_schedule=get("scan_schedule", cls.scan_schedule),
             scan_rate_per_second=float(get("scan_rate_per_second", cls.scan_rate_per_second)),
+            scan_full_every=_at_least_one("scan_full_every", get("scan_full_every", 1)),
             audit_retention_days=int(get("audit_retention_days", cls.audit_retention_days)),
             powertools_layer_version=int(
                 get("powertools_layer_version", cls.powertools_layer_version)
@@ -45,6 +49,13 @@ class Settings:
                 "api_gateway_cloudwatch_role", get("api_gateway_cloudwatch_role", False)
             ),
         )
+
+
+def _at_least_one(key: str, value: Any) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"context {key} must be a whole number of scans, at least 1: {value!r}")
+    return number
 
 
 def _flag(key: str, value: Any) -> bool:

@@ -290,6 +290,7 @@ class RollforwardStack(Stack):
             Duration.minutes(15),
             STATE_MACHINE_ARN=self.state_machine.state_machine_arn,
             SCAN_RATE_PER_SECOND=str(settings.scan_rate_per_second),
+            SCAN_FULL_EVERY=str(settings.scan_full_every),
             # A canary whose execution died is restored by the canary's own rollback.
             CANARY_FUNCTION=self.canary_function.function_name,
         )
