@@ -123,6 +123,18 @@ class Run:
             RoutingConfig={"AdditionalVersionWeights": {}},
         )
 
+    def human_promotes_by_hand(self) -> None:
+        """Points the alias 100% at the canary's candidate (satisfied early): never undone."""
+        pin = self.lifecycle.pin_record(self.name)
+        assert pin is not None
+        self.hotfix = str(pin.evidence["canary_in_flight"]["candidate_version"])
+        boto3.client("lambda").update_alias(
+            FunctionName=self.name,
+            Name=ALIAS,
+            FunctionVersion=self.hotfix,
+            RoutingConfig={"AdditionalVersionWeights": {}},
+        )
+
     def human_lifts_pin(self) -> None:
         boto3.client("lambda").put_runtime_management_config(
             FunctionName=self.name, UpdateRuntimeOn="Auto"
@@ -555,6 +567,15 @@ CASES = [
         "alias changed by a human",
         BAKE_2,
         human(Run.human_moves_alias),
+        "handed back",
+    ),
+    Case(
+        # Issue 11: Rollback moved a human's hand-made promotion back to the baseline.
+        "human-promotes-by-hand-bake2",
+        "bake 2",
+        "alias set 100% candidate by a human",
+        BAKE_2,
+        human(Run.human_promotes_by_hand),
         "handed back",
     ),
     Case(

@@ -75,6 +75,7 @@ class World:
     pin: Pin
     canary: Canary
     baseline: str = ""
+    human_alias: str = ""  # a version a "human" pointed the alias at
     path: list[str] = field(default_factory=list)
     failed_attempts: int = 0
 
@@ -232,6 +233,8 @@ def outcome(w: World) -> str:
         and lam.versions[version].configuration.get("Description") == "hotfix"
     ):
         return "handed back"
+    if version == w.human_alias and w.pin.is_open:
+        return "handed back"  # the human's alias kept
     if version != w.baseline:
         return f"VIOLATION: alias on {version}, not the baseline {w.baseline}"
     if mode is UpdateMode.MANUAL and arn == OLD_RUNTIME:
@@ -249,6 +252,17 @@ def human_moves_alias(w: World) -> Callable[[], None]:
         w.lam.latest.configuration["Description"] = "hotfix"
         hotfix = w.lam.publish()
         w.lam.set_alias("live", hotfix)
+
+    return act
+
+
+def human_promotes_by_hand(w: World) -> Callable[[], None]:
+    """Sets the alias 100% on the candidate (e.g. satisfied early): never to be undone."""
+
+    def act() -> None:
+        candidate = max(w.lam.versions, key=int)
+        w.human_alias = candidate
+        w.lam.set_alias("live", candidate)
 
     return act
 
@@ -374,6 +388,7 @@ CASES = [
     Case("human-delete-bake2", human(human_deletes, BAKE_2), "deleted"),
     Case("human-delete-candidate", racing("PublishVersion", human_deletes, START), "deleted"),
     Case("human-alias-postbake", human(human_moves_alias, POST_BAKE), "handed back"),
+    Case("human-promotes-by-hand-bake2", human(human_promotes_by_hand, BAKE_2), "handed back"),
     Case("human-alias-race-shift2", racing(ALIAS, human_moves_alias, BAKE_1), "handed back"),
 ]
 
@@ -688,3 +703,40 @@ def test_sequential_the_invariant_holds_under_faults(world: World, case: Case) -
     machine.run()
     result = outcome(world)
     assert not result.startswith("VIOLATION"), f"{result}; path {world.path}"
+
+
+def test_rollback_leaves_a_humans_pin_of_the_baseline_version_alone(world: World) -> None:
+    """The baseline was Auto; rollforward pinned it for the canary; a human re-pins it
+    elsewhere mid-canary: Rollback re-reads first and keeps the human's setting."""
+    from tests.unit.canary_fakes import RuntimeConfig
+
+    world.lam.versions[world.baseline].setting = RuntimeConfig(UpdateMode.AUTO)
+    world.signals.error_rates[NEW_RUNTIME] = 0.5
+    machine = Machine(world)
+    human_pin = RuntimeConfig(UpdateMode.MANUAL, NEW_RUNTIME)
+    machine.at("Bake", 1, lambda: setattr(world.lam.versions[world.baseline], "setting", human_pin))
+    assert machine.run() == "rolled_back"
+    assert world.lam.versions[world.baseline].setting == human_pin
+    assert any("left as a human set it" in r for r in world.pin.evidence["last_canary"]["restored"])
+
+
+def test_rollback_restores_the_baseline_versions_own_setting(world: World) -> None:
+    from tests.unit.canary_fakes import RuntimeConfig
+
+    world.lam.versions[world.baseline].setting = RuntimeConfig(UpdateMode.AUTO)
+    world.signals.error_rates[NEW_RUNTIME] = 0.5
+    assert Machine(world).run() == "rolled_back"
+    assert world.lam.versions[world.baseline].setting.mode is UpdateMode.AUTO
+
+
+def test_a_promote_that_died_after_moving_the_alias_is_still_rolled_back(world: World) -> None:
+    """Promote moved the alias, then its Put storm outlasted the retries: the alias at 100% on
+    the candidate is rollforward's (recorded before the move), so Rollback restores it."""
+    machine = Machine(world)
+    machine.at(
+        "Promote",
+        1,
+        lambda: world.lam.fail("PutRuntimeManagementConfig", throttled, START_ATTEMPTS),
+    )
+    machine.run()
+    assert outcome(world) == "restored"

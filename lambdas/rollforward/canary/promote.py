@@ -20,6 +20,8 @@ def promote(ctx: CanaryContext, pin: Pin, state: CanaryState) -> CanaryState:
     # A retried Promote finds the alias already moved by its earlier attempt.
     if not alias_promoted(ctx, pin, state):
         revision = expect_alias(ctx, pin, state, state.weight)
+        state.promoting = True
+        ctx.remember(pin, state)  # before the alias moves: Rollback must know it was us
         update_alias(ctx, pin, state, revision, version=state.candidate_version, weights={})
     promote_settings(ctx, pin, state)
     now = utc_now()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from rollforward.audit import AuditEvent
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.shifting import update_alias
-from rollforward.canary.state import CanaryState, Stop, Strategy, settled
+from rollforward.canary.state import IN_FLIGHT, CanaryState, Stop, Strategy, settled
 from rollforward.clock import iso, utc_now
 from rollforward.ledger import Pin, Stage
 from rollforward.model import LATEST, PinKey, UpdateMode
@@ -29,11 +29,7 @@ def rollback(ctx: CanaryContext, pin: Pin, state: CanaryState, reason: str) -> P
         except NotFound:
             restored.append(f"alias {state.alias} no longer exists")
     if alias is not None:
-        ours = alias.function_version in {
-            state.baseline_version,
-            state.candidate_version,
-        } and set(alias.weights) <= {state.candidate_version}
-        if ours:
+        if ours_alias(pin, state, alias):
             try:
                 update_alias(
                     ctx, pin, state, alias.revision_id, version=state.baseline_version, weights={}
@@ -61,10 +57,19 @@ def rollback(ctx: CanaryContext, pin: Pin, state: CanaryState, reason: str) -> P
         and original
         and original.get("UpdateRuntimeOn") != UpdateMode.MANUAL
     ):
-        ctx.lam.put_runtime_setting(
-            function_arn, state.baseline_version, UpdateMode(original["UpdateRuntimeOn"])
-        )
-        restored.append(f"version {state.baseline_version} back to {original['UpdateRuntimeOn']}")
+        # Re-read first: only the pin rollforward put on the baseline is undone, never a human's.
+        baseline = ctx.lam.runtime_setting(PinKey(function_arn, state.baseline_version))
+        if baseline is not None and (
+            baseline.mode is UpdateMode.MANUAL and baseline.pinned_runtime_version_arn == pinned_arn
+        ):
+            ctx.lam.put_runtime_setting(
+                function_arn, state.baseline_version, UpdateMode(original["UpdateRuntimeOn"])
+            )
+            restored.append(
+                f"version {state.baseline_version} back to {original['UpdateRuntimeOn']}"
+            )
+        elif baseline is not None:
+            restored.append(f"version {state.baseline_version} left as a human set it")
     now = utc_now()
     evidence = with_attempt(
         {
@@ -110,3 +115,19 @@ def stopped(ctx: CanaryContext, pin: Pin, reason: str) -> Pin:
         facts={"Why": reason[:400]},
     )
     return pin
+
+
+def ours_alias(pin: Pin, state: CanaryState, alias: Alias) -> bool:
+    """The alias is in a state rollforward put it in: on the baseline with (at most) weight on
+    the candidate, or 100% on the candidate once Promote began. 100% on the candidate before
+    that is a human's doing (e.g. promoting by hand): left alone."""
+    if not set(alias.weights) <= {state.candidate_version}:
+        return False
+    if alias.function_version == state.baseline_version:
+        return True
+    if alias.function_version != state.candidate_version or alias.weights:
+        return False
+    recorded = pin.evidence.get(IN_FLIGHT) or {}
+    return bool(
+        state.promoting or state.promoted or recorded.get("promoting") or recorded.get("promoted")
+    )

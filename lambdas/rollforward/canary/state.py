@@ -85,6 +85,9 @@ class CanaryState(BaseModel):
     verdicts: list[dict[str, Any]] = Field(default_factory=list)
     accept_untested: bool = False
     promoted: bool = False
+    # Set (and written to the ledger) just before Promote moves the alias: a Rollback that finds
+    # the alias 100% on the candidate knows it was rollforward, not a human, only by this.
+    promoting: bool = False
     started_at: str = ""  # when the first traffic step began (INIT_START search window)
     baseline_setting: dict[str, str] = Field(default_factory=dict)  # restored on rollback
     # The sequential judge (empty with the fixed-horizon one): its evidence so far
