@@ -46,6 +46,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from rollforward.adapters import scanning
+from rollforward.adapters.executions import StepFunctionsExecutions
+from rollforward.adapters.lambda_control import AwsLambdaControl
 from rollforward.handlers import wiring
 from rollforward.ratelimit import CallCounter, TokenBucket, pacing
 from rollforward.scan import ScanReport
@@ -187,12 +189,11 @@ def scanner_for(deployment: Any, budget: float) -> scanning.WiredScan:
     sfn_client = boto3.client("stepfunctions", config=wiring.RETRY_CONFIG)
     tracker = Tracker(
         ledger=wiring.ledger(settings),
-        lambda_client=lambda_client,
-        sfn_client=sfn_client,
+        lambda_control=AwsLambdaControl(lambda_client),
+        executions=StepFunctionsExecutions(sfn_client, settings.state_machine_arn),
         notifier=wiring.notifier(settings),
         audit=wiring.audit(settings),
         policy=settings.policy,
-        state_machine_arn=settings.state_machine_arn,
     )
     return scanning.wire(
         settings,

@@ -16,8 +16,9 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import boto3
-from rollforward.audit import AuditTrail
-from rollforward.ledger import Ledger, Pin
+from rollforward.adapters.cloudwatch_audit import CloudWatchAuditTrail as AuditTrail
+from rollforward.adapters.dynamodb_ledger import DynamoLedger as Ledger
+from rollforward.ledger import Pin
 from rollforward.model import PinKey, discovery_parameter
 from rollforward_cli.aws import DecisionClient, Target
 

@@ -18,10 +18,11 @@ from urllib.parse import urlsplit
 
 import requests
 from botocore.exceptions import ClientError
+from rollforward.adapters.cloudwatch_audit import CloudWatchAuditTrail as AuditTrail
+from rollforward.adapters.dynamodb_ledger import DynamoLedger as Ledger
 from rollforward.approvals import Approvals, reason_problem
-from rollforward.audit import AuditTrail
 from rollforward.clock import parse_iso, utc_now
-from rollforward.ledger import Ledger, Pin
+from rollforward.ledger import Pin
 from rollforward.model import LATEST, QUALIFIER, PinKey
 from rollforward.policy import Policy, PolicyError, resolve_until
 

@@ -30,12 +30,13 @@ from typing import Any, TypeGuard
 
 from botocore.exceptions import ClientError
 
-from rollforward.audit import AuditEvent, AuditTrail
+from rollforward.audit import AuditEvent
 from rollforward.clock import iso, parse_iso, utc_now
-from rollforward.ledger import Hold, Ledger, Pin, Stage
+from rollforward.ledger import Hold, Pin, Stage
 from rollforward.live import RuntimeSetting, TransientAwsError, error_code, read_runtime_setting
 from rollforward.model import PinKey
 from rollforward.policy import Policy, StagePlan, resolve_until
+from rollforward.ports import AuditSink, Ledger
 
 MAX_REASON = 1000
 APPROVAL_ID = re.compile(r"apr-[0-9a-f]{32}")  # what `new_approval_id` hands out
@@ -104,7 +105,7 @@ class Approvals:
         table: Any,
         ledger: Ledger,
         sfn_client: Any,
-        audit: AuditTrail,
+        audit: AuditSink,
         policy: Policy,
         lambda_client: Any = None,
     ) -> None:

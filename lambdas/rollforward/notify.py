@@ -1,27 +1,14 @@
-"""Publishing notices to the SNS topic of each channel."""
+"""Notices about a pin: its summary for the notice text, and the `Notifier` port.
+
+On AWS the notifier publishes to the SNS topic of each channel
+(`rollforward.adapters.sns_notifier`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
-
-from rollforward.clock import utc_now
 from rollforward.ledger import Pin
-from rollforward.notices import Links, Notice, NoticeKind, PinSummary, build_notice
-from rollforward.policy import StagePlan
-
-
-class Notifier(Protocol):
-    def notify(
-        self,
-        kind: NoticeKind,
-        pin: Pin,
-        *,
-        plan: StagePlan | None = None,
-        next_step: str = "",
-        facts: Mapping[str, str] | None = None,
-        approval_id: str | None = None,
-    ) -> Notice: ...
+from rollforward.notices import PinSummary
+from rollforward.ports import Notifier
 
 
 def summary_of(pin: Pin) -> PinSummary:
@@ -45,30 +32,4 @@ def _warnings(pin: Pin) -> tuple[str, ...]:
     return (str(sentence),) if sentence else ()
 
 
-class SnsNotifier:
-    """One SNS topic per channel (`owner`, `team`, `oncall`, or the policy's own names)."""
-
-    def __init__(
-        self, sns_client: Any, topics: Mapping[str, str], *, console_url: str = ""
-    ) -> None:
-        self._sns = sns_client
-        self._topics = dict(topics)
-        self._console_url = console_url
-
-    def notify(
-        self,
-        kind: NoticeKind,
-        pin: Pin,
-        *,
-        plan: StagePlan | None = None,
-        next_step: str = "",
-        facts: Mapping[str, str] | None = None,
-        approval_id: str | None = None,
-    ) -> Notice:
-        links = Links(console_url=self._console_url or None, approval_id=approval_id)
-        notice = build_notice(kind, summary_of(pin), plan, utc_now(), next_step, links, facts=facts)
-        for channel in notice.channels:
-            topic = self._topics.get(channel) or self._topics.get("oncall")
-            if topic:
-                self._sns.publish(TopicArn=topic, **notice.sns_publish_kwargs())
-        return notice
+__all__ = ["Notifier", "summary_of"]

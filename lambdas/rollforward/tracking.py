@@ -8,30 +8,21 @@ decisions). The state machine's `$` between tasks is `WorkflowState.to_dict()`.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from rollforward.audit import AuditEvent, AuditTrail
+from rollforward.audit import AuditEvent
 from rollforward.clock import iso, utc_now
-from rollforward.ledger import ConflictError, Hold, Ledger, Pin, Stage
-from rollforward.live import (
-    RuntimeSetting,
-    TransientAwsError,
-    error_code,
-    read_runtime_setting,
-    read_tags,
-)
-from rollforward.model import STOP_ERROR_PREFIX, PinKey, UpdateMode
+from rollforward.ledger import ConflictError, Hold, Pin, Stage
+from rollforward.model import STOP_ERROR_PREFIX, PinKey, RuntimeSetting, UpdateMode
 from rollforward.notices import NoticeKind, ladder_kind
-from rollforward.notify import Notifier
 from rollforward.observation import Action, decide, latest_covers, needs_latest_pin
 from rollforward.policy import Policy, StagePlan, format_duration, is_principal
+from rollforward.ports import AuditSink, Executions, LambdaControl, Ledger, Notifier
 from rollforward.progress import next_rung
+from rollforward.transient import Transient
 
 
 class Unread(Enum):
@@ -85,24 +76,41 @@ class WorkflowState:
 
 
 class Tracker:
+    """Detection and the ladder, on the ports: what is live (`lambda_control`), what is
+    remembered (`ledger`), who is told (`notifier`), what is recorded (`audit`) and the
+    episode's execution (`executions`)."""
+
     def __init__(
         self,
         *,
         ledger: Ledger,
-        lambda_client: Any,
-        sfn_client: Any,
+        lambda_control: LambdaControl,
+        executions: Executions,
         notifier: Notifier,
-        audit: AuditTrail,
+        audit: AuditSink,
         policy: Policy,
-        state_machine_arn: str = "",
     ) -> None:
         self.ledger = ledger
-        self.lambda_client = lambda_client
-        self.sfn = sfn_client
+        self.lambda_control = lambda_control
+        self.executions = executions
         self.notifier = notifier
         self.audit = audit
         self.policy = policy
-        self.state_machine_arn = state_machine_arn
+
+    # The scan paces and counts the calls made through the tracker's clients, and restarts
+    # executions of the same state machine: until it acts through the ports, it reads them here
+    # (None / "" when the adapters are not AWS ones).
+    @property
+    def lambda_client(self) -> Any:
+        return getattr(self.lambda_control, "client", None)
+
+    @property
+    def sfn(self) -> Any:
+        return getattr(self.executions, "client", None)
+
+    @property
+    def state_machine_arn(self) -> str:
+        return str(getattr(self.executions, "state_machine_arn", ""))
 
     # ------------------------------------------------------------------ detection
     def observe(
@@ -124,11 +132,7 @@ class Tracker:
         covered = latest_covers(latest)
         if covered:  # not even read: the running canary owns this version
             return Observation(key.id, str(Action.NOT_PINNED), detail=covered)
-        live = (
-            read_runtime_setting(self.lambda_client, key)
-            if isinstance(setting, Unread)
-            else setting
-        )
+        live = self.lambda_control.runtime_setting(key) if isinstance(setting, Unread) else setting
         pin = self.ledger.get(key)
         decision = decide(key, pin, live, latest)
         if decision.action is Action.NOT_PINNED:
@@ -167,7 +171,7 @@ class Tracker:
                     pinner_identified=new_callers,
                 )
             return Observation(key.id, str(decision.action), decision.stage, pin.execution_arn)
-        tags = read_tags(self.lambda_client, key.function_arn)
+        tags = self.lambda_control.tags(key.function_arn)
         opt_out = self.policy.tags.opt_out_reason(tags)
         if (
             opt_out is not None
@@ -236,9 +240,7 @@ class Tracker:
     def opt_out(self, pin: Pin) -> WorkflowState | None:
         """If the function now carries the opt-out tag: end the episode (the ladder stops,
         nothing was changed) and return the closed state; else None. One ListTags call."""
-        reason = self.policy.tags.opt_out_reason(
-            read_tags(self.lambda_client, pin.key.function_arn)
-        )
+        reason = self.policy.tags.opt_out_reason(self.lambda_control.tags(pin.key.function_arn))
         if reason is None or not pin.is_open:
             return None
         self.close(pin, Stage.OPTED_OUT, by=f"tag {self.policy.tags.opt_out}", detail=reason)
@@ -247,16 +249,7 @@ class Tracker:
     def start_execution(self, pin: Pin) -> str:
         """Start this episode's execution; its name makes a second start a no-op."""
         state = WorkflowState(pin.key.id, pin.generation)
-        try:
-            arn = self.sfn.start_execution(
-                stateMachineArn=self.state_machine_arn,
-                name=pin.execution_name,
-                input=json.dumps(state.to_dict(), separators=(",", ":"), default=str),
-            )["executionArn"]
-        except ClientError as error:
-            if error_code(error) != "ExecutionAlreadyExists":
-                raise
-            arn = f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{pin.execution_name}"
+        arn = self.executions.start(pin.execution_name, state.to_dict())
         if pin.execution_arn != arn:
             with contextlib.suppress(ConflictError):  # someone else recorded it first
                 self.ledger.update(pin, utc_now(), execution_arn=arn)
@@ -288,16 +281,12 @@ class Tracker:
                 next_step="Nothing: tracking has ended. It starts again if the function is pinned again.",
                 facts={"Lifted by": by, "Detail": detail},
             )
-        if pin.execution_arn and self.state_machine_arn:
-            try:
-                self.sfn.stop_execution(
-                    executionArn=pin.execution_arn,
-                    error=f"{STOP_ERROR_PREFIX}{stage.capitalize()}",
-                    cause=f"{stage} by {by}: {detail}"[:32768],
-                )
-            except ClientError as error:
-                if error_code(error) not in {"ExecutionDoesNotExist", "InvalidArn"}:
-                    raise
+        if pin.execution_arn:
+            self.executions.stop(
+                pin.execution_arn,
+                error=f"{STOP_ERROR_PREFIX}{stage.capitalize()}",
+                cause=f"{stage} by {by}: {detail}"[:32768],
+            )
         return pin
 
     # ------------------------------------------------------------------ workflow tasks
@@ -476,5 +465,8 @@ class Tracker:
         )
         return WorkflowState(state.pin_id, state.generation, "closed", outcome="failed")
 
+
+# `TransientAwsError` is the old name of `Transient` (same class).
+TransientAwsError = Transient
 
 __all__ = ["Observation", "Tracker", "TransientAwsError", "UpdateMode", "WorkflowState"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from rollforward.audit import AuditTrail
+from rollforward.adapters.cloudwatch_audit import CloudWatchAuditTrail as AuditTrail
 from rollforward.handlers.wiring import REQUIRED_VARIABLES, MissingSetting, Settings
 
 COMPLETE = {

@@ -58,13 +58,12 @@ class Account:
 
     def scanner(self, **kwargs: Any) -> Scanner:
         tracker = Tracker(
-            ledger=self.ledger,  # type: ignore[arg-type]
-            lambda_client=self.lam,
-            sfn_client=self.executions,
-            notifier=self.notifier,
+            ledger=self.ledger,
+            lambda_control=self.lam,
+            executions=self.executions,
+            notifier=self.notifier,  # type: ignore[arg-type]
             audit=self.audit,  # type: ignore[arg-type]
             policy=Policy.default(),
-            state_machine_arn=self.executions.state_machine_arn,
         )
         return Scanner(
             self.lam,

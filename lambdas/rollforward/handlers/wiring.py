@@ -1,4 +1,5 @@
-"""What every handler needs: settings from the environment and boto3 clients.
+"""What every handler needs: settings from the environment, boto3 clients, and the adapters
+(`rollforward.adapters`) the core's ports are given.
 
 The only place in the Lambda asset that constructs AWS clients. Clients are cached per
 (service, region, endpoint) for warm starts; settings are read per invocation (cheap), so the
@@ -16,13 +17,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from rollforward.adapters.cloudwatch_audit import CloudWatchAuditTrail
+from rollforward.adapters.dynamodb_ledger import DynamoLedger
+from rollforward.adapters.executions import StepFunctionsExecutions
 from rollforward.adapters.lambda_control import AwsLambdaControl
 from rollforward.adapters.signals import CloudWatchSignals
+from rollforward.adapters.sns_notifier import SnsNotifier
 from rollforward.approvals import Approvals
-from rollforward.audit import AuditTrail
 from rollforward.canary import Canary
-from rollforward.ledger import Ledger
-from rollforward.notify import Notifier, SnsNotifier
 from rollforward.policy import Policy
 from rollforward.tracking import Tracker
 
@@ -126,12 +128,12 @@ def _credentials(region: str | None) -> dict[str, Any]:
     }
 
 
-def ledger(settings: Settings) -> Ledger:
-    return Ledger(table(settings.ledger_table))
+def ledger(settings: Settings) -> DynamoLedger:
+    return DynamoLedger(table(settings.ledger_table))
 
 
-def audit(settings: Settings) -> AuditTrail:
-    return AuditTrail(client("logs"), settings.audit_log_group)
+def audit(settings: Settings) -> CloudWatchAuditTrail:
+    return CloudWatchAuditTrail(client("logs"), settings.audit_log_group)
 
 
 def transient_error(message: str) -> Exception:
@@ -141,19 +143,18 @@ def transient_error(message: str) -> Exception:
     return error_type(message)
 
 
-def notifier(settings: Settings) -> Notifier:
+def notifier(settings: Settings) -> SnsNotifier:
     return SnsNotifier(client("sns"), settings.topics, console_url=settings.console_url)
 
 
 def tracker(settings: Settings) -> Tracker:
     return Tracker(
         ledger=ledger(settings),
-        lambda_client=client("lambda"),
-        sfn_client=client("stepfunctions"),
+        lambda_control=AwsLambdaControl(client("lambda")),
+        executions=StepFunctionsExecutions(client("stepfunctions"), settings.state_machine_arn),
         notifier=notifier(settings),
         audit=audit(settings),
         policy=settings.policy,
-        state_machine_arn=settings.state_machine_arn,
     )
 
 
