@@ -182,7 +182,9 @@ def scanner_for(deployment: Any, budget: float) -> scanning.WiredScan:
     lam = boto3.client("lambda")
     scan_function = deployment.find("AWS::Lambda::Function", "Scan")
     env = lam.get_function_configuration(FunctionName=scan_function)["Environment"]["Variables"]
-    settings = dataclasses.replace(wiring.Settings.from_env(env), scan_rate_per_second=budget)
+    settings = dataclasses.replace(
+        wiring.FunctionSettings.from_env(env), scan_rate_per_second=budget
+    )
     # Clients of its own: in this one process the tracking executions' handlers share the
     # cached `wiring` clients, and their calls must not be paced or counted as the scan's.
     lambda_client = boto3.client("lambda", config=wiring.RETRY_CONFIG)

@@ -16,7 +16,7 @@ What AWS does (docs/design.md §1) and this module reproduces on top of moto:
   with the caller resolved from the request's SigV4 access key (`caller_identity`).
 
 The state lives on moto's `LambdaFunction` objects (one per version) as an immutable
-`RuntimeSetting`: `publish_version` shallow-copies `$LATEST`, so a published version inherits
+`StoredRuntimeSetting`: `publish_version` shallow-copies `$LATEST`, so a published version inherits
 the mode and the runtime version in use at publish time, and no later change leaks across.
 
 Both modes use the same patches: in process, moto's botocore stubber matches requests against
@@ -162,7 +162,7 @@ def too_many_requests(retry_after_seconds: int) -> LambdaApiError:
 
 
 @dataclass(frozen=True)
-class RuntimeSetting:
+class StoredRuntimeSetting:
     """What one function version is told (mode, pin) and what it runs.
 
     Immutable on purpose: moto's `publish_version` copies `$LATEST` shallowly, so a shared
@@ -191,13 +191,13 @@ def _newest_arn(fn: LambdaFunction) -> str:
     return STATE.catalog.latest(str(fn.run_time), fn.region, _architecture(fn)).arn
 
 
-def runtime_setting(fn: LambdaFunction) -> RuntimeSetting | None:
+def runtime_setting(fn: LambdaFunction) -> StoredRuntimeSetting | None:
     """The version's setting; None for image functions. New functions start Auto on the newest."""
     if not _has_runtime(fn):
         return None
-    setting: RuntimeSetting | None = getattr(fn, _SETTING_ATTRIBUTE, None)
+    setting: StoredRuntimeSetting | None = getattr(fn, _SETTING_ATTRIBUTE, None)
     if setting is None:
-        setting = RuntimeSetting(AUTO, _newest_arn(fn))
+        setting = StoredRuntimeSetting(AUTO, _newest_arn(fn))
         _store(fn, setting)
     return setting
 
@@ -208,7 +208,7 @@ def runtime_version_arn(fn: LambdaFunction) -> str | None:
     return setting.in_use_arn if setting else None
 
 
-def _store(fn: LambdaFunction, setting: RuntimeSetting) -> None:
+def _store(fn: LambdaFunction, setting: StoredRuntimeSetting) -> None:
     setattr(fn, _SETTING_ATTRIBUTE, setting)
 
 
@@ -307,7 +307,7 @@ def _function_version(
     return fn
 
 
-def _runtime_management_config(fn: LambdaFunction, setting: RuntimeSetting) -> dict[str, Any]:
+def _runtime_management_config(fn: LambdaFunction, setting: StoredRuntimeSetting) -> dict[str, Any]:
     return {
         "UpdateRuntimeOn": setting.update_runtime_on,
         "RuntimeVersionArn": setting.pinned_arn,
@@ -315,7 +315,7 @@ def _runtime_management_config(fn: LambdaFunction, setting: RuntimeSetting) -> d
     }
 
 
-def _require_runtime(fn: LambdaFunction) -> RuntimeSetting:
+def _require_runtime(fn: LambdaFunction) -> StoredRuntimeSetting:
     setting = runtime_setting(fn)
     if setting is None:
         raise invalid_parameter_value(
@@ -361,13 +361,13 @@ def put_runtime_management_config(self: LambdaResponse) -> TYPE_RESPONSE:
     setting = _require_runtime(fn)
     if mode == MANUAL:
         pin = _pinnable(fn, pinned)
-        new_setting = RuntimeSetting(MANUAL, in_use_arn=pin, pinned_arn=pin)
+        new_setting = StoredRuntimeSetting(MANUAL, in_use_arn=pin, pinned_arn=pin)
     else:
         if pinned is not None:
             raise invalid_parameter_value(
                 f"RuntimeVersionArn can only be specified when UpdateRuntimeOn is {MANUAL}."
             )
-        new_setting = RuntimeSetting(mode, in_use_arn=setting.in_use_arn)
+        new_setting = StoredRuntimeSetting(mode, in_use_arn=setting.in_use_arn)
     with STATE.lock:
         _store(fn, new_setting)
     return _json_response(_runtime_management_config(fn, new_setting))
@@ -519,7 +519,7 @@ def _patched_put_function(original: Callable[..., Any]) -> Callable[..., Any]:
     def put_function(self: LambdaStorage, fn: LambdaFunction) -> None:
         original(self, fn)
         if _has_runtime(fn):  # CreateFunction: start Auto on the newest version (phase 1)
-            _store(fn, RuntimeSetting(AUTO, _newest_arn(fn)))
+            _store(fn, StoredRuntimeSetting(AUTO, _newest_arn(fn)))
 
     return put_function
 

@@ -1,7 +1,8 @@
 """Parse the EventBridge event CloudTrail emits for a Lambda `PutRuntimeManagementConfig` call.
 
-The envelope is validated with Powertools Parser's `EventBridgeModel` (the schema this field
-already trusts); the CloudTrail `detail` with a small model of our own; and
+The envelope is validated with `EventBridgeEnvelope`, the fields of Powertools Parser's
+`EventBridgeModel` (kept here because importing Powertools imports botocore, and this module is
+core); the CloudTrail `detail` with a small model of our own; and
 `requestParameters` by hand, because its shape is inferred from the API, not documented.
 
 What the event says is a hint, not the truth: the handler re-reads the live runtime
@@ -18,8 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from rollforward.model import LATEST, QUALIFIER, PinKey, UpdateMode, is_runtime_version_arn
 
@@ -84,7 +84,24 @@ class CloudTrailDetail(BaseModel):
     userAgent: StrictStr | None = None
 
 
-class RuntimeConfigApiCallEvent(EventBridgeModel):
+class EventBridgeEnvelope(BaseModel):
+    """An EventBridge event's envelope: Powertools' `EventBridgeModel` field for field."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    version: str
+    id: str
+    source: str
+    account: str
+    time: datetime
+    region: str
+    resources: list[str]
+    detail_type: str = Field(alias="detail-type")
+    detail: Any  # a dict on the wire; subclasses give it a model
+    replay_name: str | None = Field(None, alias="replay-name")
+
+
+class RuntimeConfigApiCallEvent(EventBridgeEnvelope):
     """EventBridge envelope with a CloudTrail detail; usable with Powertools `event_parser`."""
 
     detail: CloudTrailDetail

@@ -221,8 +221,9 @@ ChannelName = Annotated[str, AfterValidator(_slug)]
 TagKey = Annotated[str, AfterValidator(_tag_key)]
 
 
-class Stage(_Model):
-    """One rung of the escalation ladder.
+class Rung(_Model):
+    """One rung of the escalation ladder (a policy `escalation.stages` entry; not the pin's
+    lifecycle stage, which is `rollforward.ledger.Stage`).
 
     `offset` is measured from first-seen; `channel` is the logical topic the notice goes to
     (defaults to the audience name: infra creates one topic per distinct channel);
@@ -247,8 +248,8 @@ class Stage(_Model):
         return data
 
 
-def _stage(name: str, days: int, audience: Audience, approval: bool = False) -> Stage:
-    return Stage(
+def _stage(name: str, days: int, audience: Audience, approval: bool = False) -> Rung:
+    return Rung(
         name=name,
         offset=timedelta(days=days),
         audience=audience,
@@ -257,7 +258,7 @@ def _stage(name: str, days: int, audience: Audience, approval: bool = False) -> 
     )
 
 
-DEFAULT_STAGES: tuple[Stage, ...] = (
+DEFAULT_STAGES: tuple[Rung, ...] = (
     _stage("detected", 0, Audience.OWNER),
     _stage("reminder", 3, Audience.OWNER),
     _stage("team", 7, Audience.TEAM),
@@ -270,7 +271,7 @@ class Escalation(_Model):
     an unanswered approval request (default: the approval rung itself); `max_rounds` caps how
     many times approval is requested (null: keep asking every `approval.approval_timeout`)."""
 
-    stages: tuple[Stage, ...] = Field(default=DEFAULT_STAGES, min_length=1, max_length=20)
+    stages: tuple[Rung, ...] = Field(default=DEFAULT_STAGES, min_length=1, max_length=20)
     restart_from: StageName | None = None
     max_rounds: Annotated[StrictInt, Field(ge=1)] | None = None
 
@@ -290,7 +291,7 @@ class Escalation(_Model):
         return next((i for i, stage in enumerate(self.stages) if stage.name == name), None)
 
     @property
-    def approval_stage(self) -> Stage:
+    def approval_stage(self) -> Rung:
         return self.stages[-1]
 
     @property
@@ -534,7 +535,7 @@ class Policy(_Model):
         """The full document, every default spelled out, durations in compact form."""
         return self.model_dump_json(indent=indent)
 
-    def stage(self, name: str) -> Stage:
+    def stage(self, name: str) -> Rung:
         index = self.escalation.index_of(name)
         if index is None:
             raise KeyError(f"no escalation stage named {name!r}")
@@ -669,7 +670,7 @@ def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
         if field is None:
             return []
         model = field.annotation
-        while get_args(model):  # tuple[Stage, ...] -> Stage
+        while get_args(model):  # tuple[Rung, ...] -> Rung
             model = get_args(model)[0]
     if isinstance(model, type) and issubclass(model, BaseModel):
         return list(model.model_fields)
@@ -802,7 +803,7 @@ class StagePlan:
     """The next notice to send: which rung (and its position), in which round, due when
     (an absolute UTC time)."""
 
-    stage: Stage
+    stage: Rung
     index: int
     round: int
     due: datetime

@@ -8,6 +8,7 @@ import pytest
 
 from emulator.inprocess import EmbeddedAws
 from emulator.stack import deploy_rollforward
+from tests.aws_fixtures import aws, throttled_aws  # noqa: F401 - fixtures of this tier
 from tests.e2e.harness import Lifecycle
 
 # Approvers are on-call IAM users; the pinner of a function may not approve its own pin.
@@ -23,6 +24,6 @@ TEST_POLICY = {
 
 @pytest.fixture
 def lifecycle() -> Iterator[Lifecycle]:
-    with EmbeddedAws() as aws:
+    with EmbeddedAws() as embedded:
         deployment = deploy_rollforward(context={"policy": TEST_POLICY})
-        yield Lifecycle(aws, deployment)
+        yield Lifecycle(embedded, deployment)

@@ -57,7 +57,7 @@ def wired_scan(stack: Lifecycle) -> scanning.WiredScan:
     env = stack.lam.get_function_configuration(FunctionName=scan_function)["Environment"][
         "Variables"
     ]
-    settings = wiring.Settings.from_env(env)
+    settings = wiring.FunctionSettings.from_env(env)
     return scanning.wire(
         settings,
         TokenBucket(settings.scan_rate_per_second, burst=settings.scan_rate_per_second),

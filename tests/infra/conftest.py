@@ -15,6 +15,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from emulator.stack import SECOND_STACK_NAME, STACK_NAME, synthesize, synthesize_assembly
+from tests.aws_fixtures import aws, throttled_aws  # noqa: F401 - fixtures of this tier
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 A function whose `AUDIT_LOG_GROUP` was unset used to drop its audit records silently; now the
 handler fails loudly, naming the variable, and the synthesized template gives every function
-each variable `Settings.from_env` requires.
+each variable `FunctionSettings.from_env` requires.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from rollforward.adapters.cloudwatch_audit import CloudWatchAuditTrail as AuditTrail
-from rollforward.handlers.wiring import REQUIRED_VARIABLES, MissingSetting, Settings
+from rollforward.handlers.wiring import REQUIRED_VARIABLES, FunctionSettings, MissingSetting
 
 COMPLETE = {
     "LEDGER_TABLE": "ledger",
@@ -29,11 +29,11 @@ def test_a_missing_setting_fails_loudly_naming_the_variable(name: str, value: st
     else:
         env[name] = value
     with pytest.raises(MissingSetting, match=name):
-        Settings.from_env(env)
+        FunctionSettings.from_env(env)
 
 
 def test_complete_settings_are_read() -> None:
-    settings = Settings.from_env(COMPLETE)
+    settings = FunctionSettings.from_env(COMPLETE)
     assert settings.audit_log_group == "audit"
     assert settings.ledger_table == "ledger"
 

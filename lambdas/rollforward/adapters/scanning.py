@@ -16,7 +16,7 @@ from rollforward.ratelimit import CallCounter, TokenBucket, paced, pacing
 from rollforward.scan.scanner import Scanner
 
 if TYPE_CHECKING:
-    from rollforward.handlers.wiring import Settings
+    from rollforward.handlers.wiring import FunctionSettings
     from rollforward.tracking import Tracker
 
 # The canary function whose rollback restores canaries whose execution died (set by the stack).
@@ -63,7 +63,7 @@ class WiredScan:
 
 
 def wire(
-    settings: Settings,
+    settings: FunctionSettings,
     limiter: TokenBucket,
     *,
     lambda_client: Any,

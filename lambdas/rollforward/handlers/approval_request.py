@@ -32,7 +32,7 @@ tracer = Tracer()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("action") == "verify_decision":
         return _verify(event)
-    settings = wiring.Settings.from_env()
+    settings = wiring.FunctionSettings.from_env()
     tracker = wiring.tracker(settings)
     token = str(event["task_token"])
     state = WorkflowState.from_dict(event.get("state") or {})
@@ -78,7 +78,7 @@ def _note_template_pin(ledger: Any, pin: Any) -> Any:
 
 def _verify(event: dict[str, Any]) -> dict[str, Any]:
     """`{action, state: $, execution}` in; `$` with `decision` taken from the record out."""
-    settings = wiring.Settings.from_env()
+    settings = wiring.FunctionSettings.from_env()
     raw_state = event.get("state") or {}
     state = WorkflowState.from_dict(raw_state)
     verified = wiring.approvals(settings).verify(

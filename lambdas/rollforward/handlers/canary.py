@@ -30,7 +30,7 @@ def _with(state: dict[str, Any], canary: CanaryState, **extra: Any) -> dict[str,
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    settings = wiring.Settings.from_env()
+    settings = wiring.FunctionSettings.from_env()
     tracker = wiring.tracker(settings)
     canary = wiring.canary(settings)
     raw = dict(event.get("state") or {})

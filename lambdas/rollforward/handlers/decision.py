@@ -57,7 +57,7 @@ def _caller(event: object) -> str:
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     caller = _caller(event)
-    settings = wiring.Settings.from_env()
+    settings = wiring.FunctionSettings.from_env()
     approvals = wiring.approvals(settings)
     try:
         body = _body(event if isinstance(event, dict) else {})

@@ -32,7 +32,7 @@ def _home(context: Any) -> tuple[str, str] | None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    settings = wiring.Settings.from_env()
+    settings = wiring.FunctionSettings.from_env()
     audit = wiring.audit(settings)
     try:
         change = parse_runtime_config_event(event, home=_home(context))

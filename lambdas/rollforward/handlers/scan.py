@@ -42,7 +42,7 @@ SAFETY_MARGIN_SECONDS = 30.0
 @metrics.log_metrics
 def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
     request = event if isinstance(event, dict) else {}
-    settings = wiring.Settings.from_env()
+    settings = wiring.FunctionSettings.from_env()
     tracker = wiring.tracker(settings)
     wired = wire(
         settings,

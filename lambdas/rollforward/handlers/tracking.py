@@ -17,7 +17,7 @@ tracer = Tracer()
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    settings = wiring.Settings.from_env()
+    settings = wiring.FunctionSettings.from_env()
     tracker = wiring.tracker(settings)
     raw_state = event.get("state") or {}
     state = WorkflowState.from_dict(raw_state)

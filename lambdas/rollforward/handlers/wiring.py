@@ -45,7 +45,10 @@ REQUIRED_VARIABLES = ("LEDGER_TABLE", "APPROVALS_TABLE", "AUDIT_LOG_GROUP")
 
 
 @dataclass(frozen=True)
-class Settings:
+class FunctionSettings:
+    """A deployed function's settings, from its environment (infra.settings.Settings are the
+    deployment's, from cdk.json context)."""
+
     ledger_table: str
     approvals_table: str
     topics: dict[str, str]
@@ -56,7 +59,7 @@ class Settings:
     scan_rate_per_second: float
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FunctionSettings:
         """From the function's environment (a deployed function's variables, for tools)."""
         env = os.environ if env is None else env
         missing = [name for name in REQUIRED_VARIABLES if not env.get(name)]
@@ -128,11 +131,11 @@ def _credentials(region: str | None) -> dict[str, Any]:
     }
 
 
-def ledger(settings: Settings) -> DynamoLedger:
+def ledger(settings: FunctionSettings) -> DynamoLedger:
     return DynamoLedger(table(settings.ledger_table))
 
 
-def audit(settings: Settings) -> CloudWatchAuditTrail:
+def audit(settings: FunctionSettings) -> CloudWatchAuditTrail:
     return CloudWatchAuditTrail(client("logs"), settings.audit_log_group)
 
 
@@ -143,11 +146,11 @@ def transient_error(message: str) -> Exception:
     return error_type(message)
 
 
-def notifier(settings: Settings) -> SnsNotifier:
+def notifier(settings: FunctionSettings) -> SnsNotifier:
     return SnsNotifier(client("sns"), settings.topics, console_url=settings.console_url)
 
 
-def tracker(settings: Settings) -> Tracker:
+def tracker(settings: FunctionSettings) -> Tracker:
     return Tracker(
         ledger=ledger(settings),
         lambda_control=AwsLambdaControl(client("lambda")),
@@ -158,7 +161,7 @@ def tracker(settings: Settings) -> Tracker:
     )
 
 
-def approvals(settings: Settings) -> Approvals:
+def approvals(settings: FunctionSettings) -> Approvals:
     return Approvals(
         table=table(settings.approvals_table),
         ledger=ledger(settings),
@@ -169,7 +172,7 @@ def approvals(settings: Settings) -> Approvals:
     )
 
 
-def canary(settings: Settings) -> Canary:
+def canary(settings: FunctionSettings) -> Canary:
     return Canary(
         ledger=ledger(settings),
         lam=AwsLambdaControl(client("lambda")),

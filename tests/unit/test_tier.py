@@ -1,0 +1,18 @@
+"""The unit tier's own guard (tests/unit/conftest.py) recognises what it must refuse."""
+
+from __future__ import annotations
+
+from tests.unit.conftest import aws_libraries_in
+
+
+def test_the_guard_names_each_aws_library_imported() -> None:
+    assert aws_libraries_in(["json", "botocore.exceptions", "moto.core", "boto3"]) == [
+        "boto3",
+        "botocore",
+        "moto",
+    ]
+    assert aws_libraries_in(["emulator.inprocess", "rollforward.policy"]) == ["emulator"]
+
+
+def test_the_guard_passes_pure_modules_and_lookalikes() -> None:
+    assert aws_libraries_in(["boto", "motor", "pydantic", "rollforward.policy"]) == []
