@@ -19,8 +19,11 @@ from urllib.parse import urlsplit
 import requests
 from botocore.exceptions import ClientError
 from rollforward.adapters.cloudwatch_audit import CloudWatchAuditTrail as AuditTrail
+from rollforward.adapters.dynamodb_approvals import DynamoApprovalStore
 from rollforward.adapters.dynamodb_ledger import DynamoLedger as Ledger
-from rollforward.approvals import Approvals, reason_problem
+from rollforward.adapters.executions import StepFunctionsExecutions
+from rollforward.approvals import reason_problem
+from rollforward.approvals.service import Approvals
 from rollforward.clock import parse_iso, utc_now
 from rollforward.ledger import Pin
 from rollforward.model import LATEST, QUALIFIER, PinKey
@@ -160,9 +163,9 @@ class Context:
     def approvals(self) -> Approvals:
         """Read side only (`pending`, `get`): decisions go through the decision API."""
         return Approvals(
-            table=self.target.table(self.discovery["approvals_table"]),
+            store=DynamoApprovalStore(self.target.table(self.discovery["approvals_table"])),
             ledger=self.ledger,
-            sfn_client=self.target.client("stepfunctions"),
+            executions=StepFunctionsExecutions(self.target.client("stepfunctions"), ""),
             audit=self.audit,
             policy=self.policy,
         )

@@ -1,2 +1,6 @@
-"""The CLI and console without AWS: argument parsing, error sentences, rendering. The CLI
-builds boto3 clients (never reached here), so these tests import boto3 and are not unit tests."""
+"""The CLI and console: argument parsing, error sentences, rendering, and a few commands against
+the embedded AWS. The CLI builds boto3 clients, so these are not unit tests."""
+
+from tests.aws_fixtures import aws, throttled_aws
+
+__all__ = ["aws", "throttled_aws"]

@@ -18,12 +18,13 @@ import boto3
 from botocore.config import Config
 
 from rollforward.adapters.cloudwatch_audit import CloudWatchAuditTrail
+from rollforward.adapters.dynamodb_approvals import DynamoApprovalStore
 from rollforward.adapters.dynamodb_ledger import DynamoLedger
 from rollforward.adapters.executions import StepFunctionsExecutions
 from rollforward.adapters.lambda_control import AwsLambdaControl
 from rollforward.adapters.signals import CloudWatchSignals
 from rollforward.adapters.sns_notifier import SnsNotifier
-from rollforward.approvals import Approvals
+from rollforward.approvals.service import Approvals
 from rollforward.canary import Canary
 from rollforward.policy import Policy
 from rollforward.tracking import Tracker
@@ -163,12 +164,12 @@ def tracker(settings: FunctionSettings) -> Tracker:
 
 def approvals(settings: FunctionSettings) -> Approvals:
     return Approvals(
-        table=table(settings.approvals_table),
+        store=DynamoApprovalStore(table(settings.approvals_table)),
         ledger=ledger(settings),
-        sfn_client=client("stepfunctions"),
+        executions=StepFunctionsExecutions(client("stepfunctions"), settings.state_machine_arn),
         audit=audit(settings),
         policy=settings.policy,
-        lambda_client=client("lambda"),
+        lambda_control=AwsLambdaControl(client("lambda")),
     )
 
 

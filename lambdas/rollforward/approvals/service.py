@@ -19,101 +19,49 @@ pin, so it is on the pin's timeline) and changes nothing.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import re
-import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any, TypeGuard
+from datetime import datetime
+from typing import Any
 
-from botocore.exceptions import ClientError
-
+from rollforward.approvals.rules import (
+    RETENTION,
+    Decision,
+    DecisionResult,
+    Refused,
+    check_reason,
+    claimed_evidence,
+    evidence_text,
+    is_approval_id,
+    new_approval_id,
+    parse_until,
+)
 from rollforward.audit import AuditEvent
 from rollforward.clock import iso, parse_iso, utc_now
 from rollforward.ledger import Hold, Pin, Stage
-from rollforward.live import RuntimeSetting, TransientAwsError, error_code, read_runtime_setting
-from rollforward.model import PinKey
-from rollforward.policy import Policy, StagePlan, resolve_until
-from rollforward.ports import AuditSink, Ledger
-
-MAX_REASON = 1000
-APPROVAL_ID = re.compile(r"apr-[0-9a-f]{32}")  # what `new_approval_id` hands out
-# Approval records are kept for the audit after they are used or expire, then purged.
-RETENTION = timedelta(days=400)
-
-
-class Decision(StrEnum):
-    APPROVE = "approve"
-    REJECT = "reject"
-
-
-class Refused(Exception):
-    """A decision or command that is not allowed. `status` is the HTTP status to answer."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.audited = False
-        self.pin_id: str | None = None
-
-
-@dataclass(frozen=True)
-class DecisionResult:
-    approval_id: str
-    pin_id: str
-    decision: str
-    approver: str
-    reason: str
-    # The approver accepts rolling forward an alias-less function with no test events on a
-    # bake alone (docs/design.md §2); the canary reads it from the task output.
-    accept_untested: bool = False
-
-    def to_dict(self) -> dict[str, str | bool]:
-        return self.__dict__.copy()
-
-
-def new_approval_id() -> str:
-    return "apr-" + secrets.token_hex(16)
-
-
-def is_approval_id(value: object) -> TypeGuard[str]:
-    """The shape of an id `new_approval_id` hands out: checked before any read, by the
-    decision API and by every client (a typo is told at once, nothing is sent)."""
-    return isinstance(value, str) and APPROVAL_ID.fullmatch(value) is not None
-
-
-def reason_problem(value: object) -> str | None:
-    """Why `value` cannot be a decision's or hold's reason, or None when it can (after
-    stripping): a string of 1 to `MAX_REASON` characters. The one rule every client checks."""
-    if not isinstance(value, str):
-        return f"the reason must be a string (1-{MAX_REASON} characters)"
-    text = value.strip()
-    if not text:
-        return "a reason is required"
-    if len(text) > MAX_REASON:
-        return f"the reason is {len(text)} characters; at most {MAX_REASON}"
-    return None
+from rollforward.model import PinKey, RuntimeSetting
+from rollforward.policy import Policy, StagePlan
+from rollforward.ports import ApprovalStore, AuditSink, Executions, LambdaControl, Ledger
+from rollforward.transient import Transient
 
 
 class Approvals:
+    """Requests, decisions, verification and holds, on the ports: approval records (`store`),
+    pins (`ledger`), the waiting workflow (`executions`), the trail (`audit`) and, when given,
+    the live setting (`lambda_control`: a lifted pin is not approved)."""
+
     def __init__(
         self,
         *,
-        table: Any,
+        store: ApprovalStore,
         ledger: Ledger,
-        sfn_client: Any,
+        executions: Executions,
         audit: AuditSink,
         policy: Policy,
-        lambda_client: Any = None,
+        lambda_control: LambdaControl | None = None,
     ) -> None:
-        self._table = table
-        # Reads the live runtime setting before a decision (a lifted pin is not approved).
-        self.lambda_client = lambda_client
+        self.store = store
+        self.lambda_control = lambda_control
         self.ledger = ledger
-        self.sfn = sfn_client
+        self.executions = executions
         self.audit = audit
         self.policy = policy
 
@@ -132,8 +80,8 @@ class Approvals:
             return rearmed
         expires = now + self.policy.approval.approval_timeout
         approval_id = new_approval_id()
-        self._table.put_item(
-            Item={
+        self.store.create(
+            {
                 "approval_id": approval_id,
                 "pin_id": pin.key.id,
                 "generation": pin.generation,
@@ -150,8 +98,7 @@ class Approvals:
                 "function_arn": pin.key.function_arn,
                 "qualifier": pin.key.qualifier,
                 "purge_at": int((expires + RETENTION).timestamp()),
-            },
-            ConditionExpression="attribute_not_exists(approval_id)",
+            }
         )
         self._supersede_previous(pin, approval_id)
         self.ledger.update(
@@ -179,22 +126,8 @@ class Approvals:
             or now >= parse_iso(record["expires_at"])
         ):
             return None
-        try:
-            self._table.update_item(
-                Key={"approval_id": pin.approval_id},
-                UpdateExpression="SET task_token = :token, execution_arn = :execution",
-                ConditionExpression="#s = :pending",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":token": task_token,
-                    ":execution": execution_arn,
-                    ":pending": "pending",
-                },
-            )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return None  # decided meanwhile: a new request supersedes nothing pending
-            raise
+        if not self.store.rearm(pin.approval_id, task_token, execution_arn):
+            return None  # decided meanwhile: a new request supersedes nothing pending
         self.audit.record(
             AuditEvent.APPROVAL_REQUESTED,
             pin_id=pin.key.id,
@@ -213,41 +146,14 @@ class Approvals:
         previous = pin.approval_id
         if not previous or previous == approval_id:
             return
-        try:
-            self._table.update_item(
-                Key={"approval_id": previous},
-                UpdateExpression="SET #s = :superseded",
-                ConditionExpression="#s = :pending",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":superseded": "superseded", ":pending": "pending"},
-            )
-        except ClientError as error:
-            if error_code(error) != "ConditionalCheckFailedException":
-                raise
+        self.store.supersede(previous)  # False: decided or expired already, nothing to do
 
     def get(self, approval_id: str) -> dict[str, Any] | None:
-        item = self._table.get_item(Key={"approval_id": approval_id}, ConsistentRead=True).get(
-            "Item"
-        )
-        return dict(item) if item else None
+        return self.store.get(approval_id)
 
     def pending(self) -> list[dict[str, Any]]:
         """Pending approvals, without their task tokens."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "FilterExpression": "#s = :pending",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":pending": "pending"},
-        }
-        while True:
-            page = self._table.scan(**kwargs)
-            items.extend(
-                {k: v for k, v in item.items() if k != "task_token"}
-                for item in page.get("Items", [])
-            )
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self.store.pending()
 
     # ------------------------------------------------------------------ decide
     def decide(
@@ -271,8 +177,8 @@ class Approvals:
                 pin_id=refusal.pin_id,
                 actor=caller_arn or "unknown",
                 request="decision",
-                approval_id=_text(approval_id, 80),
-                decision=_text(decision, 20),
+                approval_id=evidence_text(approval_id, 80),
+                decision=evidence_text(decision, 20),
                 status=refusal.status,
                 reason=refusal.reason,
             )
@@ -320,7 +226,7 @@ class Approvals:
             raise Refused(
                 400, f"decision must be 'approve' or 'reject', not {decision[:20]!r}"
             ) from None
-        text = _reason(reason)
+        text = check_reason(reason)
         if not isinstance(accept_untested, bool):
             raise Refused(400, "accept_untested must be true or false")
         now = utc_now()
@@ -339,30 +245,18 @@ class Approvals:
             raise Refused(403, refusal)
         status = "approved" if choice is Decision.APPROVE else "rejected"
         accept_untested = accept_untested and choice is Decision.APPROVE
-        try:
-            self._table.update_item(
-                Key={"approval_id": approval_id},
-                UpdateExpression=(
-                    "SET #s = :status, decided_by = :by, decided_at = :at, reason = :reason, "
-                    "accept_untested = :untested"
-                ),
-                ConditionExpression="#s = :pending",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":status": status,
-                    ":by": caller_arn,
-                    ":at": iso(now),
-                    ":reason": text,
-                    ":untested": accept_untested,
-                    ":pending": "pending",
-                },
+        decided = self.store.decide(
+            approval_id,
+            status=status,
+            by=caller_arn,
+            at=now,
+            reason=text,
+            accept_untested=accept_untested,
+        )
+        if not decided:
+            raise Refused(
+                409, f"approval {approval_id} was decided concurrently; ids are single-use"
             )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                raise Refused(
-                    409, f"approval {approval_id} was decided concurrently; ids are single-use"
-                ) from None
-            raise
         result = DecisionResult(
             approval_id, str(record["pin_id"]), status, caller_arn, text, accept_untested
         )
@@ -380,12 +274,8 @@ class Approvals:
 
     def _wake(self, approval_id: str, token: str, output: dict[str, Any]) -> None:
         for _ in range(3):
-            try:
-                self.sfn.send_task_success(taskToken=token, output=json.dumps(output))
+            if self.executions.send_task_success(token, output):
                 return
-            except ClientError as error:
-                if error_code(error) not in {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}:
-                    raise
             # The workflow may have re-armed this approval with a new token meanwhile (after
             # a forged answer): send to the token it waits on now.
             current = self.get(approval_id) or {}
@@ -402,12 +292,10 @@ class Approvals:
             raise Refused(409, f"{pin_id} was lifted and pinned again: this approval is void")
         if not pin.is_open:
             raise Refused(409, f"{pin_id} is no longer tracked ({pin.stage}): nothing to decide")
-        if self.lambda_client is not None:
+        if self.lambda_control is not None:
             try:
-                live: RuntimeSetting | bool | None = read_runtime_setting(
-                    self.lambda_client, pin.key
-                )
-            except TransientAwsError:
+                live: RuntimeSetting | bool | None = self.lambda_control.runtime_setting(pin.key)
+            except Transient:
                 # Throttled: decide on the ledger alone. The canary's preflight re-reads the
                 # live setting before it changes anything, so a lifted pin is still not moved.
                 live = True
@@ -423,14 +311,7 @@ class Approvals:
         return pin
 
     def _set_status_if_unconsumed(self, approval_id: str, status: str) -> None:
-        with contextlib.suppress(ClientError):
-            self._table.update_item(
-                Key={"approval_id": approval_id},
-                UpdateExpression="SET #s = :status",
-                ConditionExpression="attribute_not_exists(consumed_at)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":status": status},
-            )
+        self.store.set_status_if_unconsumed(approval_id, status)
 
     # ------------------------------------------------------------------ verify
     def verify(
@@ -457,21 +338,10 @@ class Approvals:
         problem = self._record_problem(record, pin, round_)
         if problem is None:
             assert record is not None
-            try:
-                self._table.update_item(
-                    Key={"approval_id": record["approval_id"]},
-                    UpdateExpression="SET consumed_at = :at, consumed_by = :execution",
-                    ConditionExpression="attribute_not_exists(consumed_at) AND #s = :status",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={
-                        ":at": iso(now),
-                        ":execution": execution_arn,
-                        ":status": record["status"],
-                    },
-                )
-            except ClientError as error:
-                if error_code(error) != "ConditionalCheckFailedException":
-                    raise
+            consumed = self.store.consume(
+                str(record["approval_id"]), status=str(record["status"]), at=now, by=execution_arn
+            )
+            if not consumed:
                 problem = "the approval was consumed already"
         if problem is None:
             assert record is not None
@@ -490,7 +360,7 @@ class Approvals:
             approval_id=pin.approval_id,
             round=round_,
             why=problem,
-            claimed=_claimed(claimed),
+            claimed=claimed_evidence(claimed),
             next="the same approval is awaited again; nothing changed",
         )
         remaining = 1
@@ -529,8 +399,8 @@ class Approvals:
                 pin_id=refusal.pin_id,
                 actor=caller_arn or "unknown",
                 request=kind,
-                target=_text(pin_id, 300),
-                until=_text(until_text, 64),
+                target=evidence_text(pin_id, 300),
+                until=evidence_text(until_text, 64),
                 status=refusal.status,
                 reason=refusal.reason,
             )
@@ -564,9 +434,9 @@ class Approvals:
             raise Refused(
                 403, "the caller's IAM identity is unknown; sign the request with IAM credentials"
             )
-        text = _reason(reason)
+        text = check_reason(reason)
         now = utc_now()
-        until = _parse_until(until_text, now)
+        until = parse_until(until_text, now)
         approval = self.policy.approval
         refusal = (
             approval.snooze_refusal(now, until)
@@ -593,39 +463,3 @@ class Approvals:
             event = AuditEvent.EXEMPTED
         self.audit.record(event, pin_id=pin.key.id, actor=caller_arn, until=iso(until), reason=text)
         return {"pin_id": pin.key.id, kind: hold.to_item()}
-
-
-def _reason(reason: object) -> str:
-    problem = reason_problem(reason)
-    if problem is not None or not isinstance(reason, str):
-        raise Refused(400, problem or "a reason is required")
-    return reason.strip()
-
-
-def _text(value: object, limit: int) -> str:
-    """A request value, as evidence in an audit record: short, and never a nested blob."""
-    if isinstance(value, str):
-        return value[:limit]
-    if isinstance(value, dict | list):
-        return f"<a JSON {'object' if isinstance(value, dict) else 'array'}>"
-    return json.dumps(value, default=str)[:limit]
-
-
-def _claimed(payload: object) -> dict[str, str]:
-    """The forged callback's payload, as evidence: top-level scalars only, truncated."""
-    if not isinstance(payload, dict):
-        return {"payload": _text(payload, 200)}
-    return {
-        str(key)[:40]: _text(value, 200)
-        for key, value in list(payload.items())[:10]
-        if not isinstance(value, dict | list)
-    }
-
-
-def _parse_until(text: object, now: datetime) -> datetime:
-    if not isinstance(text, str):
-        raise Refused(400, "--until must be a string (an ISO date/time or a duration like 3d)")
-    try:
-        return resolve_until(text, now)
-    except ValueError as error:
-        raise Refused(400, f"--until: {error}") from None
