@@ -43,7 +43,7 @@ from emulator.lambda_api import (
     LATEST,
     MANUAL,
     UPDATE_MODES,
-    RuntimeSetting,
+    StoredRuntimeSetting,
     _pinnable,
     _store,
     caller_identity,
@@ -171,9 +171,9 @@ def apply_runtime_policy(fn: LambdaFunction, policy: Mapping[str, Any] | None) -
     pinned = policy.get("RuntimeVersionArn")
     if mode == MANUAL:
         pin = _pinnable(fn, pinned)
-        new_setting = RuntimeSetting(MANUAL, in_use_arn=pin, pinned_arn=pin)
+        new_setting = StoredRuntimeSetting(MANUAL, in_use_arn=pin, pinned_arn=pin)
     else:
-        new_setting = RuntimeSetting(str(mode), in_use_arn=setting.in_use_arn)
+        new_setting = StoredRuntimeSetting(str(mode), in_use_arn=setting.in_use_arn)
     with STATE.lock:
         _store(fn, new_setting)
     request: dict[str, Any] = {"functionName": fn.function_name, "updateRuntimeOn": mode}

@@ -139,6 +139,101 @@ class FakeLedger:
         return [pin for pin in pins if pin.is_open or not open_only]
 
 
+class FakeApprovalStore:
+    """Approval records by id; each state change checks the status it expects."""
+
+    def __init__(self, faults: Faults | None = None) -> None:
+        self.faults = faults or Faults()
+        self.records: dict[str, dict[str, Any]] = {}
+        # Called with the operation name just before a conditional write checks its condition.
+        self.before_write: Callable[[str], None] | None = None
+
+    def _racing(self, operation: str) -> None:
+        hook, self.before_write = self.before_write, None
+        if hook is not None:
+            hook(operation)
+
+    def create(self, record: Mapping[str, Any]) -> None:
+        self.faults.check("approvals.create")
+        if record["approval_id"] in self.records:
+            raise ValueError("approval id in use")
+        self.records[str(record["approval_id"])] = copy.deepcopy(dict(record))
+
+    def get(self, approval_id: str) -> dict[str, Any] | None:
+        self.faults.check("approvals.get")
+        record = self.records.get(approval_id)
+        return copy.deepcopy(record) if record else None
+
+    def pending(self) -> list[dict[str, Any]]:
+        return [
+            {k: v for k, v in r.items() if k != "task_token"}
+            for r in self.records.values()
+            if r["status"] == "pending"
+        ]
+
+    def _change(
+        self,
+        operation: str,
+        approval_id: str,
+        expect: Callable[[dict[str, Any]], bool],
+        **changes: Any,
+    ) -> bool:
+        self.faults.check(f"approvals.{operation}")
+        self._racing(operation)
+        record = self.records.get(approval_id)
+        if record is None or not expect(record):
+            return False
+        record.update(changes)
+        return True
+
+    def rearm(self, approval_id: str, task_token: str, execution_arn: str) -> bool:
+        return self._change(
+            "rearm",
+            approval_id,
+            lambda r: r["status"] == "pending",
+            task_token=task_token,
+            execution_arn=execution_arn,
+        )
+
+    def supersede(self, approval_id: str) -> bool:
+        return self._change(
+            "supersede", approval_id, lambda r: r["status"] == "pending", status="superseded"
+        )
+
+    def decide(
+        self,
+        approval_id: str,
+        *,
+        status: str,
+        by: str,
+        at: datetime,
+        reason: str,
+        accept_untested: bool,
+    ) -> bool:
+        return self._change(
+            "decide",
+            approval_id,
+            lambda r: r["status"] == "pending",
+            status=status,
+            decided_by=by,
+            decided_at=iso(at),
+            reason=reason,
+            accept_untested=accept_untested,
+        )
+
+    def consume(self, approval_id: str, *, status: str, at: datetime, by: str) -> bool:
+        return self._change(
+            "consume",
+            approval_id,
+            lambda r: "consumed_at" not in r and r["status"] == status,
+            consumed_at=iso(at),
+            consumed_by=by,
+        )
+
+    def set_status_if_unconsumed(self, approval_id: str, status: str) -> None:
+        self._change("set_status", approval_id, lambda r: "consumed_at" not in r, status=status)
+
+
 class FakeLambdaControl:
     """Live runtime settings and tags. A key without a setting is a function that is gone."""
 
