@@ -101,14 +101,5 @@ def new_record(
     )
 
 
-def __getattr__(name: str) -> Any:
-    """`AuditTrail`, the CloudWatch audit sink's old name, for callers not yet on the ports."""
-    if name == "AuditTrail":
-        from rollforward.adapters.cloudwatch_audit import CloudWatchAuditTrail
-
-        return CloudWatchAuditTrail
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 class AuditWriteRefused(Exception):
     """CloudWatch Logs accepted the call but refused the record (e.g. its timestamp)."""

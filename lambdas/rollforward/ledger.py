@@ -159,15 +159,6 @@ class ConflictError(Exception):
     """The item changed under us (another writer won the condition)."""
 
 
-def __getattr__(name: str) -> Any:
-    """`Ledger`, the DynamoDB ledger's old name, for callers not yet on `ports.Ledger`."""
-    if name == "Ledger":
-        from rollforward.adapters.dynamodb_ledger import DynamoLedger
-
-        return DynamoLedger
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _plain(value: Any) -> Any:
     """DynamoDB's numbers (Decimal) as the int or float they were written as."""
     if isinstance(value, Decimal):

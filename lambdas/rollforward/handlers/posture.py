@@ -51,7 +51,7 @@ def _gauges(assessments: list[Any], now: Any) -> None:
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
     request = event if isinstance(event, dict) else {}
-    settings = wiring.Settings.from_env()
+    settings = wiring.FunctionSettings.from_env()
     ledger = wiring.ledger(settings)
     fleet = read_fleet(
         wiring.client("lambda"),
