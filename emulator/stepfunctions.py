@@ -10,7 +10,10 @@ moto's ASL interpreter (LocalStack's) waits in real time and forgives what AWS r
   and `States.ALL` does not catch `States.DataLimitExceeded`;
 - `SendTask*` with the token of a task that is closed (answered, timed out, or its execution no
   longer running) answers `TaskTimedOut`; output that is not JSON answers `InvalidOutput`;
-- StopExecution is synchronous: ABORTED at once, with the given error and cause.
+- StopExecution is synchronous: ABORTED at once, with the given error and cause;
+- an execution starts at the emulated now (`startDate`, `$$.Execution.StartTime`) and lasts at
+  most one year on that clock (or its definition's `TimeoutSeconds`): then it ends TIMED_OUT,
+  wherever it waits.
 
 Each rule has a row in docs/parity/stepfunctions.md and a test in
 tests/emulator/test_stepfunctions_strict.py.
@@ -22,7 +25,7 @@ import json
 import re
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from emulator.clock import VirtualClock, nudge
@@ -195,6 +198,8 @@ def _strict_error_equals(original: Any) -> Any:
 
 
 MAX_TIMEOUT_SECONDS = 99_999_999
+# Standard workflows: "Maximum execution time: 1 year" (Step Functions quotas).
+MAX_EXECUTION_DURATION = timedelta(days=365)
 
 
 def _strict_timeout_seconds_path(original: Any) -> Any:
@@ -338,7 +343,7 @@ def _stop_execution_response(self: Any) -> Any:
     if execution is None:
         return _original["stop_execution"](self)
     if execution.exec_status == ExecutionStatus.RUNNING:
-        stopped_at = datetime.now(UTC)
+        stopped_at = STATE.clock.now()
         execution.stop(stop_date=stopped_at, error=error, cause=cause)
         execution.exec_status = ExecutionStatus.ABORTED
         execution.stop_date = stopped_at
@@ -381,12 +386,13 @@ def _describe_execution_response(self: Any) -> Any:
 
 
 def _errors_do_not_undo_a_stop(original: Any) -> Any:
-    """Once stopped, an execution stays ABORTED: the failure of a task interrupted by the stop
-    must not turn it into FAILED (moto's set_error overwrites any state)."""
-    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    """Once stopped, an execution stays ABORTED (once timed out, TIMED_OUT): the failure of a
+    task interrupted by the stop must not turn it into FAILED (moto's set_error overwrites any
+    state)."""
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
 
     def set_error(self: Any, error: Any) -> None:
-        if isinstance(self._program_state, ProgramStopped):
+        if isinstance(self._program_state, ProgramStopped | ProgramTimedOut):
             return
         original(self, error)
 
@@ -411,6 +417,56 @@ def _start_execution_named(original: Any) -> Any:
     return start_execution
 
 
+def _virtual_start(original: Any) -> Any:
+    """An execution starts at the emulated now: its `startDate`, `$$.Execution.StartTime` and
+    the one-year cap are on the clock the Wait states use (moto stamps the real now)."""
+
+    def start(self: Any) -> None:
+        self.start_date = STATE.clock.now()
+        original(self)
+
+    return start
+
+
+def _virtual_stop_date(original: Any) -> Any:
+    """An ended execution's `stopDate` is the emulated now (a StopExecution keeps its own)."""
+
+    def reflect(self: Any) -> None:
+        stopped_at = self.execution.stop_date
+        original(self)
+        self.execution.stop_date = stopped_at or STATE.clock.now()
+
+    return reflect
+
+
+def _capped_program_eval(program_class: Any) -> Any:
+    """Program.eval on the emulated clock: the execution ends TIMED_OUT one year after it
+    started (or after the definition's `TimeoutSeconds`), whatever state it is in. moto joins
+    its worker for `TimeoutSeconds` of real time only, and has no one-year limit."""
+
+    def eval_program(self: Any, env: Any) -> None:
+        if type(self) is not program_class or env.is_frame():
+            return _original["program_eval"](self, env)  # type: ignore[no-any-return]
+        started = env.states.context_object.context_object_data["Execution"]["StartTime"]
+        limit = MAX_EXECUTION_DURATION
+        if self.timeout_seconds is not None:
+            limit = min(limit, timedelta(seconds=self.timeout_seconds.timeout_seconds))
+        deadline = (started if isinstance(started, datetime) else STATE.clock.now()) + limit
+        env.next_state_name = self.start_at.start_at_name
+        worker = threading.Thread(target=super(program_class, self).eval, args=(env,), daemon=True)
+        worker.start()
+        reached = STATE.clock.sleep_until(
+            deadline, env.program_state_event, done=lambda: not env.is_running()
+        )
+        if reached and env.is_running():
+            env.set_timed_out()
+            for endpoint in list(env.callback_pool_manager._pool.values()):
+                endpoint.interrupt_all()  # a task parked on its token ends too
+        worker.join()
+
+    return eval_program
+
+
 _original: dict[str, Any] = {}
 
 
@@ -421,6 +477,7 @@ def install() -> None:
     from moto.stepfunctions.parser.asl.component.common.error_name import error_equals_decl
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.component.common.timeouts import timeout
+    from moto.stepfunctions.parser.asl.component.program import program
     from moto.stepfunctions.parser.asl.component.state import state as state_module
     from moto.stepfunctions.parser.asl.component.state.choice.comparison import (
         comparison_variable,
@@ -435,6 +492,7 @@ def install() -> None:
     )
     from moto.stepfunctions.parser.asl.eval.callback import callback
     from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.backend import execution
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
     from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -467,6 +525,13 @@ def install() -> None:
         StepFunctionsParserBackend.start_execution
     )
     Environment.set_error = _errors_do_not_undo_a_stop(Environment.set_error)  # type: ignore[method-assign]
+    execution.Execution.start = _virtual_start(execution.Execution.start)  # type: ignore[method-assign]
+    communication = execution.BaseExecutionWorkerCommunication
+    communication._reflect_execution_status = _virtual_stop_date(  # type: ignore[method-assign]
+        communication._reflect_execution_status
+    )
+    _original["program_eval"] = program.Program.eval
+    program.Program.eval = _capped_program_eval(program.Program)  # type: ignore[method-assign]
     StepFunctionResponse.describe_execution = _describe_execution_response  # type: ignore[method-assign]
     StepFunctionResponse.send_task_failure = _send_task_failure_response  # type: ignore[method-assign]
     _original["stop_execution"] = StepFunctionResponse.stop_execution
