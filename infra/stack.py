@@ -566,37 +566,33 @@ class RollforwardStack(Stack):
                 self.scan_function,
             ):
                 topic.grant_publish(fn)
-        # Tracking and the canary re-check the live pin and close it (stopping its execution)
-        # when a human lifted it meanwhile.
-        executions = (
-            f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:"
-            f"{self.state_machine_name}:*"
+        # Only Detect and Scan, which run outside any execution, start and stop executions
+        # (STATE_MACHINE_ARN is theirs alone). Tracking, ApprovalRequest and the canary are the
+        # machine's own tasks: when their live check finds the pin lifted they close it and
+        # return "closed", and their execution ends itself (SUCCEEDED). A task that stopped its
+        # own execution would lose its result and end it ABORTED.
+        # Detect starts and stops; the scan also lists and describes (its dead-execution phase).
+        # tests/infra/test_iam_crosscheck.py holds these to the calls the code makes.
+        execution_actions = (
+            (self.detect_function, ("states:StopExecution",)),
+            (self.scan_function, ("states:DescribeExecution", "states:StopExecution")),
         )
-        for fn in (self.tracking_function, self.canary_function):
-            fn.add_to_role_policy(
-                iam.PolicyStatement(actions=["states:StopExecution"], resources=[executions])
-            )
-            acknowledge(
-                role_of(fn),
-                f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{self.state_machine_name}:*]",
-                "Stop executions of the remediation state machine only, when a pin was lifted.",
-            )
-        for fn in (self.detect_function, self.scan_function):
+        for fn, actions in execution_actions:
             self.state_machine.grant_start_execution(fn)
-            # Not grant_read: it adds states:ListActivities and DescribeActivity on "*".
-            self.state_machine.grant(fn, "states:ListExecutions")
-            self.state_machine.grant_execution(
-                fn, "states:DescribeExecution", "states:StopExecution"
-            )
+            if fn is self.scan_function:
+                # Not grant_read: it adds states:ListActivities and DescribeActivity on "*".
+                self.state_machine.grant(fn, "states:ListExecutions")
+            self.state_machine.grant_execution(fn, *actions)
             acknowledge(
                 role_of(fn),
                 executions_wildcard_finding(self.state_machine),
                 "Describe and stop executions of the remediation state machine only: execution "
                 "names are per pin and not known at deploy time.",
             )
-        # The decision API answers callbacks; ApprovalRequest answers its own when the pin ended
-        # while the approval was being requested (handlers/approval_request.py).
-        self.state_machine.grant_task_response(self.decision_function)
+        # The decision API answers callbacks (success only: a rejection is a decision too);
+        # ApprovalRequest answers its own when the pin ended while the approval was being
+        # requested (handlers/approval_request.py).
+        self.state_machine.grant(self.decision_function, "states:SendTaskSuccess")
         # By name, not by reference: the machine already refers to this function (a cycle).
         self.approval_request_function.add_to_role_policy(
             iam.PolicyStatement(

@@ -247,7 +247,14 @@ class Tracker:
         return WorkflowState(pin.key.id, pin.generation, "closed", outcome=str(Stage.OPTED_OUT))
 
     def start_execution(self, pin: Pin) -> str:
-        """Start this episode's execution; its name makes a second start a no-op."""
+        """Start this episode's execution; its name makes a second start a no-op.
+
+        A Tracker without a state machine is one of the machine's own tasks (the ladder, the
+        approval request, the canary): it neither starts nor stops executions. An episode it
+        opens (the pin was closed and re-pinned meanwhile) gets its execution from the scan,
+        which starts the missing execution of every open pin."""
+        if not self.state_machine_arn:
+            return ""
         state = WorkflowState(pin.key.id, pin.generation)
         arn = self.executions.start(pin.execution_name, state.to_dict())
         if pin.execution_arn != arn:
