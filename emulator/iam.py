@@ -471,14 +471,10 @@ def _refusal_error(refusal: Refusal, protocol: str, service: str) -> tuple[str, 
     query = protocol == "query" or service in {"monitoring"}
     rest = protocol == "rest-json"
     if refusal.cause == "missing":
-        return (
-            ("MissingAuthenticationToken", 403)
-            if query
-            else (
-                "MissingAuthenticationTokenException",
-                403,
-            )
-        )
+        # Coral JSON services answer 400 (DynamoDB: "Request is missing Authentication Token").
+        if query:
+            return "MissingAuthenticationToken", 403
+        return "MissingAuthenticationTokenException", 403 if rest else 400
     if refusal.cause == "unknown-key":
         if query:
             return "InvalidClientTokenId", 403

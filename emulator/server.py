@@ -15,7 +15,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from emulator import iam, install
+from emulator import endpoint, iam, install
 from emulator.inprocess import MOTO_CONFIG
 from emulator.routes import dispatch
 from emulator.state import STATE, reset
@@ -39,6 +39,17 @@ class RollforwardMiddleware:
             if answered is not None:
                 status, headers, body = answered
                 return Response(body, status=status, headers=headers)(environ, start_response)
+        if (
+            iam.ENFORCEMENT.enabled
+            and not request.path.startswith("/moto-api")
+            and "/_user_request_/" not in request.path  # the decision API answers itself
+        ):
+            # The endpoint refuses what names no service or another one, as AWS's do.
+            refused = endpoint.refusal(request.method, raw_url, dict(request.headers), body)
+            if refused is not None:
+                return Response(refused.body, status=refused.status, headers=refused.headers)(
+                    environ, start_response
+                )
         identity = iam.wsgi_identity(environ, dict(request.headers), body)
         if identity is None:
             return self._moto(environ, start_response)
