@@ -9,7 +9,8 @@ Three steps, none of which runs the code:
    enough without it. A call inside `if ... state_machine_arn ...:` only happens in a function
    whose environment sets the variable (`GUARDS`).
 2. **Reachability.** From each function's entry point in the template (`Handler`), follow
-   imports within the package and then calls by name (`x.observe(...)` reaches every `def
+   imports within the package (a string naming a package module counts: lazy imports through
+   `importlib` and a module `__getattr__`) and then calls by name (`x.observe(...)` reaches every `def
    observe` of the imported modules): an over-approximation, never an under-one, except for
    calls made through `getattr` with a computed name (none in the package).
 3. **Grants.** Each reached operation is an IAM action on the resource the code acts on (the
@@ -174,6 +175,11 @@ def _imports(module: str, tree: ast.Module) -> set[str]:
             else:
                 origin = node.module or ""
             names = [origin, *(f"{origin}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            # A module named in a string is imported lazily (importlib, a module __getattr__).
+            if node.value not in known:
+                continue
+            names = [node.value]
         else:
             continue
         for name in names:
