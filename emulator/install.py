@@ -11,6 +11,7 @@ import threading
 _PARTS = (
     "emulator.validation",  # every request checked against botocore's model (first: see install)
     "emulator.mutations",  # successful state-changing calls counted (a cheap state fingerprint)
+    "emulator.s3",  # S3 bucket names and key lengths (rest-xml: outside the model check)
     "emulator.iam",  # SigV4 + IAM: wraps validation, so authentication comes first
     "emulator.lambda_api",  # runtime management API, RuntimeVersionConfig, two-phase rollout
     "emulator.logging_config",  # LoggingConfig stored and answered (traffic honours it)
