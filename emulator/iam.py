@@ -1046,8 +1046,11 @@ def _trusts(caller: Caller, role_arn: str) -> bool:
     """The role's trust policy lets `caller` assume it (an AWS principal statement)."""
     from moto.iam.models import iam_backends
 
+    # The role lives in the account its ARN names (a member account's role trusting the hub).
+    parts = role_arn.split(":")
+    account = parts[4] if len(parts) > 5 and parts[4] else caller.account
     try:
-        role = iam_backends[caller.account]["aws"].get_role_by_arn(role_arn)
+        role = iam_backends[account]["aws"].get_role_by_arn(role_arn)
     except Exception:
         return False
     document = _document(role.assume_role_policy_document)
