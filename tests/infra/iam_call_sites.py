@@ -133,7 +133,7 @@ class Unresolved:
 @cache
 def _operations() -> dict[str, dict[str, str]]:
     """service → snake_case method → Operation (botocore's own naming, as boto3 exposes it)."""
-    session = botocore.session.get_session()
+    session = _session()
     return {
         service: {
             xform_name(name): name for name in session.get_service_model(service).operation_names
@@ -143,12 +143,21 @@ def _operations() -> dict[str, dict[str, str]]:
 
 
 @cache
+def _session() -> Any:
+    return botocore.session.get_session()
+
+
+@cache
+def _available_services() -> frozenset[str]:
+    return frozenset(_session().get_available_services())
+
+
+@cache
 def _all_operations(service: str) -> frozenset[str]:
-    session = botocore.session.get_session()
-    if service not in session.get_available_services():
+    if service not in _available_services():
         return frozenset()
     return frozenset(
-        xform_name(name) for name in session.get_service_model(service).operation_names
+        xform_name(name) for name in _session().get_service_model(service).operation_names
     )
 
 
@@ -218,6 +227,11 @@ def _imports(module: str, tree: ast.Module) -> set[str]:
     return found
 
 
+@cache
+def _imports_of(module: str) -> frozenset[str]:
+    return frozenset(_imports(module, _modules()[module]))
+
+
 def import_closure(module: str) -> set[str]:
     seen: set[str] = set()
     todo = [module]
@@ -226,10 +240,11 @@ def import_closure(module: str) -> set[str]:
         if current in seen or current not in _modules():
             continue
         seen.add(current)
-        todo.extend(_imports(current, _modules()[current]) - seen)
+        todo.extend(_imports_of(current) - seen)
     return seen
 
 
+@cache
 def _own_def_names() -> frozenset[str]:
     return frozenset(
         node.name
@@ -633,7 +648,18 @@ class _Graph:
         return [*methods, *self.functions.get(name, [])]
 
 
+@cache
+def _reachable(entry_point: str) -> tuple[CallSite, ...]:
+    return tuple(_reachable_sites(entry_point))
+
+
 def reachable_sites(entry_point: str) -> list[CallSite]:
+    """Call sites reached from `module.function` (a template `Handler`); the package's code is
+    read once per process."""
+    return list(_reachable(entry_point))
+
+
+def _reachable_sites(entry_point: str) -> list[CallSite]:
     """Call sites reached from `module.function` (a template `Handler`)."""
     module, _, function = entry_point.rpartition(".")
     graph = _Graph(import_closure(module))
