@@ -320,6 +320,7 @@ class _Ref:
     name: str
     attribute: bool
     receiver_type: str | None = None
+    module: str = ""  # for a bare name: the module it is used in (its namespace decides)
 
 
 class _Collector(ast.NodeVisitor):
@@ -332,6 +333,7 @@ class _Collector(ast.NodeVisitor):
         self.defs: list[_Def] = [self.top]
         self.classes: dict[str, _Class] = {}
         self.returns: dict[str, str] = {}  # module-level function → the class it returns
+        self.imported: dict[str, tuple[str, str]] = {}  # local name → (module, name there)
         self._stack: list[_Def] = [self.top]
         self._class_stack: list[_Class] = []
         self._locals: list[dict[str, str]] = [{}]
@@ -394,6 +396,19 @@ class _Collector(ast.NodeVisitor):
             self.visit(statement)
         self._stack.pop()
         self._class_stack.pop()
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            base = self.module.split(".")
+            is_package = (
+                PACKAGE_DIR.parent / self.module.replace(".", "/") / "__init__.py"
+            ).exists()
+            base = base[: len(base) - node.level + (1 if is_package else 0)]
+            origin = ".".join([*base, *([node.module] if node.module else [])])
+        else:
+            origin = node.module or ""
+        for alias in node.names:
+            self.imported[alias.asname or alias.name] = (origin, alias.name)
 
     def visit_If(self, node: ast.If) -> None:
         guard = _guard_of(node.test)
@@ -462,7 +477,7 @@ class _Collector(ast.NodeVisitor):
 
     # -- uses
     def visit_Name(self, node: ast.Name) -> None:
-        self._stack[-1].references.add(_Ref(node.id, attribute=False))  # type: ignore[arg-type]
+        self._stack[-1].references.add(_Ref(node.id, attribute=False, module=self.module))
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         receiver_type = self._type_of(node.value)
@@ -517,6 +532,7 @@ class _Collected:
     defs: dict[str, list[_Def]]
     classes: dict[str, dict[str, _Class]]
     returns: dict[str, dict[str, str]]
+    imported: dict[str, dict[str, tuple[str, str]]]
     unresolved: tuple[Unresolved, ...]
 
 
@@ -526,6 +542,7 @@ def _collected() -> _Collected:
     defs: dict[str, list[_Def]] = {}
     classes: dict[str, dict[str, _Class]] = {}
     returns: dict[str, dict[str, str]] = {}
+    imported: dict[str, dict[str, tuple[str, str]]] = {}
     for module, tree in _modules().items():
         collector = _Collector(module, unresolved)
         for statement in tree.body:
@@ -535,7 +552,8 @@ def _collected() -> _Collected:
             collector.classes,
             collector.returns,
         )
-    return _Collected(defs, classes, returns, tuple(unresolved))
+        imported[module] = collector.imported
+    return _Collected(defs, classes, returns, imported, tuple(unresolved))
 
 
 def unresolved_sites() -> tuple[Unresolved, ...]:
@@ -608,12 +626,36 @@ class _Graph:
             return []  # a library base (Exception, BaseModel): not a package def
         return found
 
+    @staticmethod
+    def _classes_of(defs: list[_Def]) -> list[_Class]:
+        classes = _collected().classes
+        return [
+            classes[d.module][d.name]
+            for d in defs
+            if isinstance(d.node, ast.ClassDef) and d.name in classes.get(d.module, {})
+        ]
+
+    def _visible(self, module: str, name: str, depth: int = 0) -> list[_Def]:
+        """Functions and classes `name` means in `module`: its own, or imported by name
+        (following re-exports); a local variable or a builtin means none."""
+        own = [d for d in self.functions.get(name, []) if d.module == module]
+        if own or depth > 4:
+            return own
+        origin = _collected().imported.get(module, {}).get(name)
+        if origin is None:
+            return []
+        source, original = origin
+        if f"{source}.{original}" in _modules():
+            return []  # a module imported by name: its functions are reached as attributes
+        return self._visible(source, original, depth + 1)
+
     def targets(self, ref: _Ref) -> list[_Def]:
         if not ref.attribute:
-            found = list(self.functions.get(ref.name, []))
-            for cls in self.classes.get(ref.name, []):
-                found.extend(self._method(cls, m, 0) or [] for m in _CONSTRUCTION)  # type: ignore[arg-type]
-            return [d for group in found for d in (group if isinstance(group, list) else [group])]
+            found = self._visible(ref.module, ref.name) if ref.module else []
+            for cls in self._classes_of(found):
+                for method in _CONSTRUCTION:
+                    found.extend(self._method(cls, method) or [])
+            return found
         classes = self._resolve(ref.receiver_type)
         if classes:
             resolved: list[_Def] = []
@@ -857,6 +899,10 @@ def resources_for(site: CallSite, environment: Mapping[str, str], template: Temp
         return [f"arn:{prefix.format('ssm')}:parameter/rollforward/test-events/some-function"]
     if service == "cloudwatch":
         return ["*"]  # GetMetricData, DescribeAlarms: no resource-level permissions
+    if service == "ecr":  # an image function's repository (posture)
+        return [f"arn:{prefix.format('ecr')}:repository/some-repository"]
+    if service == "cloudformation":  # the stack that created the function (posture)
+        return [f"arn:{prefix.format('cloudformation')}:stack/some-stack/some-id"]
     raise UnknownResource(f"{site.where}: no resource model for {service}:{operation}")
 
 
