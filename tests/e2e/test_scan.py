@@ -384,30 +384,3 @@ def test_out_of_time_the_scan_stops_between_functions_and_says_where(stack: Life
     assert report.resume_marker == ""  # still on the first page: continue from the start
     assert report.restarted == {} and report.closed == {}
 
-
-def test_a_lift_the_ladder_finds_ends_its_own_execution_succeeded(stack: Lifecycle) -> None:
-    """No event, no scan: the next rung's live check (a task of the execution itself) closes the
-    pin, and the execution ends by its own Choice — SUCCEEDED, never stopped by its own task
-    (tasks hold no states:StopExecution; tests/infra/test_iam_crosscheck.py)."""
-    stack.create_function("lifted-between-rungs")
-    stack.pin("lifted-between-rungs")
-    assert stack.key("lifted-between-rungs").id in scan(stack).opened
-    execution_arn = stack.pin_record("lifted-between-rungs").execution_arn
-    settled(stack, "lifted-between-rungs")
-
-    stack.lift("lifted-between-rungs")  # detection is off: only the ladder can see it
-    stack.advance(4)
-
-    pin = wait_for(
-        lambda: (p := stack.pin_record("lifted-between-rungs")) and not p.is_open and p,
-        what="the close",
-    )
-    assert pin.stage is Stage.LIFTED and pin.outcome["by"] == "rollforward (live check)"
-    status = wait_for(
-        lambda: (
-            (s := stack.sfn.describe_execution(executionArn=execution_arn)["status"]) != "RUNNING"
-            and s
-        ),
-        what="the execution to end",
-    )
-    assert status == "SUCCEEDED"
