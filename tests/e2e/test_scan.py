@@ -383,4 +383,3 @@ def test_out_of_time_the_scan_stops_between_functions_and_says_where(stack: Life
     assert 0 < report.functions_seen < len(stack.lam.list_functions()["Functions"])
     assert report.resume_marker == ""  # still on the first page: continue from the start
     assert report.restarted == {} and report.closed == {}
-
