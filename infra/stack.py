@@ -577,6 +577,16 @@ class RollforwardStack(Stack):
             (self.detect_function, ("states:StopExecution",)),
             (self.scan_function, ("states:DescribeExecution", "states:StopExecution")),
         )
+        # Continue-as-new: tracking starts the successor of its own execution (by name).
+        self.tracking_function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:StartExecution"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:stateMachine:"
+                    f"{self.state_machine_name}"
+                ],
+            )
+        )
         for fn, actions in execution_actions:
             self.state_machine.grant_start_execution(fn)
             if fn is self.scan_function:

@@ -12,10 +12,15 @@ holds timers, the approval callback, retries and catches:
                         │  │        ├─ rejected ─► RecordRejection (snooze) ─┐
                         │  │        └─ States.Timeout ─► RecordApprovalTimeout┤
                         └──┴──────────────────────────────────────────────────┘
-                           └─► Closed (lifted, resolved, deleted, exempt)
+                           ├─► Closed (lifted, resolved, deleted, exempt)
+                           └─► WaitForHandover ─► ContinueAsNew ─► NextStep ─► Continued
+                               (the plan would outlast the execution: a successor goes on)
 
 Timers are `Wait` states on absolute timestamps computed from first-seen (`$.next.due_at`), so
 a redeploy or a retry never shifts the ladder. Each loop turn costs three state transitions.
+
+The paths and values every state reads come from `rollforward.contract` (models and enums);
+`tests/workflow/test_contract.py` checks them against the handlers' reply models.
 """
 
 from __future__ import annotations
@@ -27,6 +32,22 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
+from rollforward.contract import (
+    ApprovalAction,
+    CanaryAction,
+    CanaryNext,
+    CanaryTaskState,
+    CatchResults,
+    DecisionValue,
+    TrackingAction,
+    TrackingStatus,
+    VerifiedState,
+    WorkflowState,
+    path,
+)
+
+# Where a Catch puts the error it caught (`contract.TaskFailure`).
+FAILURE_PATH = path(CatchResults, "failure")
 
 # Errors a Lambda task may meet that are worth retrying: the Lambda service throttling or
 # failing, and rollforward's own signal that AWS throttled one of its calls.
@@ -53,6 +74,19 @@ class RemediationFunctions:
     canary: lambda_.IFunction
 
 
+def _envelope(action: str, **extra: str) -> sfn.TaskInput:
+    """`contract.TaskEnvelope`: the action, the whole `$`, which execution, since when."""
+    return sfn.TaskInput.from_object(
+        {
+            "action": action,
+            "state.$": "$",
+            "execution.$": "$$.Execution.Id",
+            "started_at.$": "$$.Execution.StartTime",
+            **extra,
+        }
+    )
+
+
 def _task(
     scope: Construct,
     state_id: str,
@@ -63,14 +97,12 @@ def _task(
     retry_attempts: int = 6,
     max_retry_delay: Duration | None = None,
 ) -> tasks.LambdaInvoke:
-    """A tracking-handler call: `{action, state: $}` in, the new `$` out."""
+    """A Lambda task: the `TaskEnvelope` in, the handler's reply (a contract model) is `$`."""
     task = tasks.LambdaInvoke(
         scope,
         state_id,
         lambda_function=function,
-        payload=sfn.TaskInput.from_object(
-            {"action": action, "state.$": "$", "execution.$": "$$.Execution.Id"}
-        ),
+        payload=_envelope(action),
         output_path="$.Payload",
         retry_on_service_exceptions=False,
         task_timeout=sfn.Timeout.duration(timeout or Duration.minutes(2)),
@@ -90,43 +122,41 @@ def build_remediation_definition(
     scope: Construct, functions: RemediationFunctions
 ) -> sfn.IChainable:
     """The whole definition: the ladder, the approval, and the canary after it."""
-    record_failure = _task(scope, "RecordFailure", functions.tracking, "record_failure")
+    record_failure = _task(
+        scope, "RecordFailure", functions.tracking, TrackingAction.RECORD_FAILURE
+    )
     failed = sfn.Fail(
         scope,
         "Failed",
         error="rollforward.Failed",
         cause="A step failed; the ledger and the owner have the details.",
     )
-    record_failure.add_catch(failed, errors=["States.ALL"], result_path="$.failure")
+    record_failure.add_catch(failed, errors=["States.ALL"], result_path=FAILURE_PATH)
     record_failure.next(failed)
 
     def guarded(task: tasks.LambdaInvoke) -> tasks.LambdaInvoke:
-        task.add_catch(record_failure, errors=["States.ALL"], result_path="$.failure")
+        task.add_catch(record_failure, errors=["States.ALL"], result_path=FAILURE_PATH)
         return task
 
-    start = guarded(_task(scope, "StartTracking", functions.tracking, "start"))
-    send_notice = guarded(_task(scope, "SendNotice", functions.tracking, "notice"))
-    record_approval = guarded(_task(scope, "RecordApproval", functions.tracking, "approved"))
-    record_rejection = guarded(_task(scope, "RecordRejection", functions.tracking, "rejected"))
-    record_timeout = guarded(
-        _task(scope, "RecordApprovalTimeout", functions.tracking, "approval_timed_out")
-    )
+    def tracking(state_id: str, action: TrackingAction) -> tasks.LambdaInvoke:
+        return guarded(_task(scope, state_id, functions.tracking, action))
+
+    start = tracking("StartTracking", TrackingAction.START)
+    send_notice = tracking("SendNotice", TrackingAction.NOTICE)
+    record_approval = tracking("RecordApproval", TrackingAction.APPROVED)
+    record_rejection = tracking("RecordRejection", TrackingAction.REJECTED)
+    record_timeout = tracking("RecordApprovalTimeout", TrackingAction.APPROVAL_TIMED_OUT)
 
     request_approval = tasks.LambdaInvoke(
         scope,
         "RequestApproval",
         lambda_function=functions.approval_request,
         integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-        payload=sfn.TaskInput.from_object(
-            {
-                "state.$": "$",
-                "task_token": sfn.JsonPath.task_token,
-                "execution.$": "$$.Execution.Id",
-            }
-        ),
+        payload=_envelope(ApprovalAction.REQUEST, task_token=sfn.JsonPath.task_token),
         # The approval's own expiry, computed by the handler that planned this stage.
-        task_timeout=sfn.Timeout.at("$.next.approval_timeout_seconds"),
-        result_path="$.decision",
+        task_timeout=sfn.Timeout.at(path(WorkflowState, "next", "approval_timeout_seconds")),
+        # The callback's answer (`contract.CallbackAnswer`), only evidence for VerifyDecision.
+        result_path=path(VerifiedState, "decision"),
         retry_on_service_exceptions=False,
     )
     request_approval.add_retry(
@@ -136,22 +166,41 @@ def build_remediation_definition(
         max_attempts=6,
         jitter_strategy=sfn.JitterType.FULL,
     )
-    request_approval.add_catch(record_timeout, errors=["States.Timeout"], result_path="$.timeout")
+    request_approval.add_catch(
+        record_timeout, errors=["States.Timeout"], result_path=path(CatchResults, "timeout")
+    )
     guarded(request_approval)
 
     closed = sfn.Succeed(scope, "Closed", comment="Lifted, resolved, deleted or exempt.")
-    wait_for_stage = sfn.Wait(
-        scope, "WaitForStage", time=sfn.WaitTime.timestamp_path("$.next.due_at")
+    due_at = sfn.WaitTime.timestamp_path(path(WorkflowState, "next", "due_at"))
+    wait_for_stage = sfn.Wait(scope, "WaitForStage", time=due_at)
+    wait_for_approval_stage = sfn.Wait(scope, "WaitForApprovalStage", time=due_at)
+
+    # Continue-as-new (rollforward.continuation): a plan that would outlast this execution's
+    # horizon waits until the handover time, starts the successor and ends SUCCEEDED.
+    wait_for_handover = sfn.Wait(
+        scope,
+        "WaitForHandover",
+        time=sfn.WaitTime.timestamp_path(path(WorkflowState, "continue_at")),
     )
-    wait_for_approval_stage = sfn.Wait(
-        scope, "WaitForApprovalStage", time=sfn.WaitTime.timestamp_path("$.next.due_at")
+    continue_as_new = tracking("ContinueAsNew", TrackingAction.CONTINUE_AS_NEW)
+    continued = sfn.Succeed(
+        scope, "Continued", comment="A successor execution tracks the pin from here."
     )
+
+    status = path(WorkflowState, "status")
+
+    def status_is(value: TrackingStatus) -> sfn.Condition:
+        return sfn.Condition.string_equals(status, value)
 
     next_step = (
         sfn.Choice(scope, "NextStep")
-        .when(sfn.Condition.string_equals("$.status", "closed"), closed)
+        .when(status_is(TrackingStatus.CLOSED), closed)
+        .when(status_is(TrackingStatus.CONTINUE), wait_for_handover)
+        .when(status_is(TrackingStatus.CONTINUED), continued)
         .when(
-            sfn.Condition.boolean_equals("$.next.requests_approval", True), wait_for_approval_stage
+            sfn.Condition.boolean_equals(path(WorkflowState, "next", "requests_approval"), True),
+            wait_for_approval_stage,
         )
         .otherwise(wait_for_stage)
     )
@@ -160,18 +209,23 @@ def build_remediation_definition(
     # approval record the decision API wrote and this step consumes (a forged answer, e.g. a
     # SendTaskSuccess by a principal that read the token, is audited and asked again).
     verify_decision = guarded(
-        _task(scope, "VerifyDecision", functions.approval_request, "verify_decision")
+        _task(scope, "VerifyDecision", functions.approval_request, ApprovalAction.VERIFY_DECISION)
     )
 
     roll_forward = _canary(scope, functions, next_step, record_failure)
     # Step Functions fails the execution (States.Runtime) when a Choice reads a path that is
     # absent, so an answer without `decision` is guarded: it counts as not approved.
+    verified = path(VerifiedState, "decision", "decision")
+
+    def decided(value: DecisionValue) -> sfn.Condition:
+        return sfn.Condition.string_equals(verified, value)
+
     decision = (
         sfn.Choice(scope, "Decision")
-        .when(sfn.Condition.is_not_present("$.decision.decision"), record_rejection)
-        .when(sfn.Condition.string_equals("$.decision.decision", "approved"), record_approval)
-        .when(sfn.Condition.string_equals("$.decision.decision", "rejected"), record_rejection)
-        .when(sfn.Condition.string_equals("$.decision.decision", "forged"), request_approval)
+        .when(sfn.Condition.is_not_present(verified), record_rejection)
+        .when(decided(DecisionValue.APPROVED), record_approval)
+        .when(decided(DecisionValue.REJECTED), record_rejection)
+        .when(decided(DecisionValue.FORGED), request_approval)
         .otherwise(closed)
     )
 
@@ -184,6 +238,8 @@ def build_remediation_definition(
     record_approval.next(roll_forward)
     record_rejection.next(next_step)
     record_timeout.next(next_step)
+    wait_for_handover.next(continue_as_new)
+    continue_as_new.next(next_step)
     return start
 
 
@@ -212,7 +268,7 @@ def _canary(
         scope,
         "Rollback",
         functions.canary,
-        "rollback",
+        CanaryAction.ROLLBACK,
         timeout=Duration.minutes(5),
         retry_attempts=20,
         max_retry_delay=Duration.minutes(10),
@@ -224,40 +280,48 @@ def _canary(
     rollback_backoff = sfn.Wait(
         scope, "RollbackBackoff", time=sfn.WaitTime.duration(ROLLBACK_BACKOFF)
     )
-    rollback.add_catch(rollback_backoff, errors=["States.ALL"], result_path="$.rollback_failure")
+    rollback.add_catch(
+        rollback_backoff,
+        errors=["States.ALL"],
+        result_path=path(CatchResults, "rollback_failure"),
+    )
     rollback_backoff.next(rollback)
     rollback.next(back_to_ladder)
 
-    def canary_task(state_id: str, action: str) -> tasks.LambdaInvoke:
+    def canary_task(state_id: str, action: CanaryAction) -> tasks.LambdaInvoke:
         task = _task(scope, state_id, functions.canary, action, timeout=Duration.minutes(5))
-        task.add_catch(rollback, errors=["States.ALL"], result_path="$.failure")
+        task.add_catch(rollback, errors=["States.ALL"], result_path=FAILURE_PATH)
         return task
 
-    start = canary_task("StartCanary", "start")
-    judge = canary_task("JudgeStep", "judge")
-    promote = canary_task("Promote", "promote")
-    verify = canary_task("Verify", "verify")
-    resolve = _task(scope, "Resolve", functions.canary, "resolve")
-    resolve.add_catch(record_failure, errors=["States.ALL"], result_path="$.failure")
+    start = canary_task("StartCanary", CanaryAction.START)
+    judge = canary_task("JudgeStep", CanaryAction.JUDGE)
+    promote = canary_task("Promote", CanaryAction.PROMOTE)
+    verify = canary_task("Verify", CanaryAction.VERIFY)
+    resolve = _task(scope, "Resolve", functions.canary, CanaryAction.RESOLVE)
+    resolve.add_catch(record_failure, errors=["States.ALL"], result_path=FAILURE_PATH)
     resolved = sfn.Succeed(scope, "Resolved", comment="Promoted to Auto and verified.")
-    bake = sfn.Wait(scope, "Bake", time=sfn.WaitTime.timestamp_path("$.canary.bake_until"))
-    post_bake = sfn.Wait(
-        scope, "PostPromotionBake", time=sfn.WaitTime.timestamp_path("$.canary.bake_until")
-    )
+    bake_until = sfn.WaitTime.timestamp_path(path(CanaryTaskState, "canary", "bake_until"))
+    bake = sfn.Wait(scope, "Bake", time=bake_until)
+    post_bake = sfn.Wait(scope, "PostPromotionBake", time=bake_until)
 
-    def next_is(value: str) -> sfn.Condition:
-        return sfn.Condition.string_equals("$.canary.next", value)
+    canary_next_path = path(CanaryTaskState, "canary", "next")
+
+    def next_is(value: CanaryNext) -> sfn.Condition:
+        return sfn.Condition.string_equals(canary_next_path, value)
 
     # Outputs without `canary.next` (the pin was superseded meanwhile) go back to the ladder,
     # which closes them; reading the absent path would fail the execution (States.Runtime).
     canary_next = (
         sfn.Choice(scope, "CanaryNext")
-        .when(sfn.Condition.is_not_present("$.canary.next"), back_to_ladder)
-        .when(next_is("bake"), bake)
-        .when(next_is("promote"), promote)
-        .when(next_is("post_bake"), post_bake)
-        .when(next_is("resolved"), resolve)
-        .when(sfn.Condition.or_(next_is("rollback"), next_is("ask_human")), rollback)
+        .when(sfn.Condition.is_not_present(canary_next_path), back_to_ladder)
+        .when(next_is(CanaryNext.BAKE), bake)
+        .when(next_is(CanaryNext.PROMOTE), promote)
+        .when(next_is(CanaryNext.POST_BAKE), post_bake)
+        .when(next_is(CanaryNext.RESOLVED), resolve)
+        .when(
+            sfn.Condition.or_(next_is(CanaryNext.ROLLBACK), next_is(CanaryNext.ASK_HUMAN)),
+            rollback,
+        )
         .otherwise(back_to_ladder)
     )
     start.next(canary_next)

@@ -42,6 +42,8 @@ class AuditEvent(StrEnum):
     DELETED = "deleted"
     OPTED_OUT = "opted_out"  # the function carries the opt-out tag: tracking ended
     FAILED = "failed"
+    # The tracking execution handed the pin to a successor before the one-year limit.
+    CONTINUED = "continued"
     SCAN = "scan"
 
 

@@ -52,6 +52,11 @@ class Ledger(Protocol):
         """True exactly once per (generation, notice key), however often it is retried."""
         ...
 
+    def move_execution(self, pin: Pin, from_arn: str, to_arn: str, now: datetime) -> bool:
+        """Name `to_arn` as the episode's execution if the ledger still names `from_arn`
+        (continue-as-new); False, changing nothing, otherwise."""
+        ...
+
     def list_pins(self, *, open_only: bool = True) -> list[Pin]: ...
 
 

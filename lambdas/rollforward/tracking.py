@@ -2,19 +2,20 @@
 
 `Tracker` is called by the detect and scan handlers (open or close a pin from what is live
 now) and by the state machine's tracking tasks (plan the next rung, send it once, record
-decisions). The state machine's `$` between tasks is `WorkflowState.to_dict()`.
+decisions). The state machine's `$` between tasks is `rollforward.contract.WorkflowState`.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from rollforward.audit import AuditEvent
 from rollforward.clock import iso, utc_now
+from rollforward.contract import LadderStep, TrackingStatus, WorkflowState
 from rollforward.ledger import ConflictError, Hold, Pin, Stage
 from rollforward.model import STOP_ERROR_PREFIX, PinKey, RuntimeSetting, UpdateMode
 from rollforward.notices import NoticeKind, ladder_kind
@@ -40,39 +41,6 @@ class Observation:
     stage: str = ""
     execution_arn: str = ""
     detail: str = ""
-
-
-@dataclass
-class WorkflowState:
-    """The state machine's `$`: small, so the 256 KiB payload limit is never in sight."""
-
-    pin_id: str
-    generation: int
-    status: str = "tracking"  # tracking | closed
-    next: dict[str, Any] = field(default_factory=dict)
-    outcome: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "pin_id": self.pin_id,
-            "generation": self.generation,
-            "status": self.status,
-            "next": self.next,
-            "outcome": self.outcome,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> WorkflowState:
-        try:
-            return cls(
-                pin_id=str(data["pin_id"]),
-                generation=int(data["generation"]),
-                status=str(data.get("status", "tracking")),
-                next=dict(data.get("next") or {}),
-                outcome=str(data.get("outcome", "")),
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"not a rollforward workflow state: {error}") from error
 
 
 class Tracker:
@@ -300,23 +268,24 @@ class Tracker:
     def plan(self, pin: Pin, now: datetime) -> WorkflowState:
         state = WorkflowState(pin.key.id, pin.generation)
         if not pin.is_open:
-            state.status, state.outcome = "closed", str(pin.stage)
+            state.status, state.outcome = TrackingStatus.CLOSED, str(pin.stage)
             return state
         plan = next_rung(pin, self.policy, now)  # the same reading `status` and the console show
         if plan is None:
-            state.status, state.outcome = "closed", "escalation exhausted (escalation.max_rounds)"
+            state.status = TrackingStatus.CLOSED
+            state.outcome = "escalation exhausted (escalation.max_rounds)"
             return state
         state.next = self._plan_dict(plan)
         return state
 
-    def _plan_dict(self, plan: StagePlan) -> dict[str, Any]:
-        return {
+    def _plan_dict(self, plan: StagePlan) -> LadderStep:
+        return LadderStep(
             **plan.to_dict(),
-            "due_at": iso(plan.due),
-            "approval_timeout_seconds": max(
+            due_at=iso(plan.due),
+            approval_timeout_seconds=max(
                 1, int(self.policy.approval.approval_timeout.total_seconds())
             ),
-        }
+        )
 
     def load(self, state: WorkflowState) -> Pin | None:
         pin = self.ledger.get(PinKey.from_id(state.pin_id))
@@ -327,28 +296,36 @@ class Tracker:
     def start(self, state: WorkflowState) -> WorkflowState:
         pin = self.load(state)
         if pin is None:
-            return WorkflowState(state.pin_id, state.generation, "closed", outcome="superseded")
+            return WorkflowState(
+                state.pin_id, state.generation, TrackingStatus.CLOSED, outcome="superseded"
+            )
         return self.plan(pin, utc_now())
 
     def notice(self, state: WorkflowState) -> WorkflowState:
         """After a Wait: check the pin is still live, send the due rung once, plan the next."""
         pin = self.load(state)
         if pin is None:
-            return WorkflowState(state.pin_id, state.generation, "closed", outcome="superseded")
+            return WorkflowState(
+                state.pin_id, state.generation, TrackingStatus.CLOSED, outcome="superseded"
+            )
         if pin.is_open:
             observation = self.observe(pin.key, actor="rollforward (live check)", source="ladder")
             if observation.action == "closed":
                 return WorkflowState(
-                    state.pin_id, state.generation, "closed", outcome=observation.stage
+                    state.pin_id, state.generation, TrackingStatus.CLOSED, outcome=observation.stage
                 )
             pin = self.load(state) or pin
             if pin.is_open and (opted_out := self.opt_out(pin)) is not None:
                 return opted_out
         now = utc_now()
         planned = self.plan(pin, now)
-        if planned.status == "closed" or planned.next.get("requests_approval"):
+        if (
+            planned.status == TrackingStatus.CLOSED
+            or planned.next is None
+            or planned.next.requests_approval
+        ):
             return planned
-        plan = StagePlan.from_dict(self.policy, planned.next)
+        plan = StagePlan.from_dict(self.policy, planned.next.model_dump())
         if plan.is_due(now):
             self.send_stage_notice(pin, plan)
             planned = self.plan(self.load(state) or pin, now)
@@ -386,34 +363,38 @@ class Tracker:
                 "moves the function to Auto behind a canary and rolls back on any regression."
             )
         planned = self.plan(pin, now)
-        if planned.status == "closed" or not planned.next:
+        if planned.status == TrackingStatus.CLOSED or planned.next is None:
             return "No further notices are scheduled."
-        stage = self.policy.stage(planned.next["stage"])
+        stage = self.policy.stage(planned.next.stage)
         what = (
             "on-call is asked to approve a rollforward"
             if stage.requests_approval
             else f"the {stage.audience.value} is notified"
         )
-        return f"Next: {what} at {planned.next['due_at']} unless the pin is lifted first."
+        return f"Next: {what} at {planned.next.due_at} unless the pin is lifted first."
 
     def approved(self, state: WorkflowState, decision: dict[str, Any]) -> WorkflowState:
         pin = self.load(state)
         if pin is None or not pin.is_open:
-            return WorkflowState(state.pin_id, state.generation, "closed", outcome="superseded")
+            return WorkflowState(
+                state.pin_id, state.generation, TrackingStatus.CLOSED, outcome="superseded"
+            )
         self.ledger.update(
             pin,
             utc_now(),
             stage=Stage.APPROVED,
             evidence={**pin.evidence, "approval": decision},
         )
-        state.status = "approved"
+        state.status = TrackingStatus.APPROVED
         return state
 
     def rejected(self, state: WorkflowState, decision: dict[str, Any]) -> WorkflowState:
         """A rejection snoozes the pin; the ladder asks again when the snooze ends."""
         pin = self.load(state)
         if pin is None or not pin.is_open:
-            return WorkflowState(state.pin_id, state.generation, "closed", outcome="superseded")
+            return WorkflowState(
+                state.pin_id, state.generation, TrackingStatus.CLOSED, outcome="superseded"
+            )
         now = utc_now()
         hold = Hold(
             now + self.policy.approval.reject_snooze,
@@ -440,7 +421,9 @@ class Tracker:
     def approval_timed_out(self, state: WorkflowState) -> WorkflowState:
         pin = self.load(state)
         if pin is None or not pin.is_open:
-            return WorkflowState(state.pin_id, state.generation, "closed", outcome="superseded")
+            return WorkflowState(
+                state.pin_id, state.generation, TrackingStatus.CLOSED, outcome="superseded"
+            )
         self.audit.record(
             AuditEvent.APPROVAL_EXPIRED, pin_id=pin.key.id, approval_id=pin.approval_id
         )
@@ -470,7 +453,9 @@ class Tracker:
         self.audit.record(
             AuditEvent.FAILED, pin_id=state.pin_id, error=detail["error"], cause=detail["cause"]
         )
-        return WorkflowState(state.pin_id, state.generation, "closed", outcome="failed")
+        return WorkflowState(
+            state.pin_id, state.generation, TrackingStatus.CLOSED, outcome="failed"
+        )
 
 
 # `TransientAwsError` is the old name of `Transient` (same class).

@@ -97,6 +97,11 @@ def test_decision_routes_every_answer(aws, states, decision, expected):
     ("state_input", "expected"),
     [
         (CLOSED, "Closed"),
+        (
+            {**TRACKING, "status": "continue", "continue_at": "2027-01-01T00:00:00Z"},
+            "WaitForHandover",
+        ),
+        ({**TRACKING, "status": "continued", "outcome": "continued in x-c1"}, "Continued"),
         ({**TRACKING, "next": {"requests_approval": True}}, "WaitForApprovalStage"),
         ({**TRACKING, "next": {"requests_approval": False}}, "WaitForStage"),
     ],

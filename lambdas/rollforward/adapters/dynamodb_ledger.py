@@ -112,6 +112,35 @@ class DynamoLedger:
         pin.notices[notice_key] = iso(now)
         return True
 
+    def move_execution(self, pin: Pin, from_arn: str, to_arn: str, now: datetime) -> bool:
+        """Hand the episode from execution `from_arn` to `to_arn` (continue-as-new) only if the
+        ledger still names `from_arn` (or none, or `to_arn` already: a retry); False when
+        another execution owns it, or the pin moved to another generation or closed."""
+        try:
+            call(
+                self._table.update_item,
+                Key={"pin_id": pin.key.id},
+                UpdateExpression="SET execution_arn = :to, updated_at = :now",
+                ConditionExpression=(
+                    "generation = :g AND is_open = :true AND (attribute_not_exists(execution_arn)"
+                    " OR execution_arn IN (:from, :to, :none))"
+                ),
+                ExpressionAttributeValues={
+                    ":to": to_arn,
+                    ":from": from_arn,
+                    ":none": "",
+                    ":now": iso(now),
+                    ":g": pin.generation,
+                    ":true": True,
+                },
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        pin.execution_arn, pin.updated_at = to_arn, iso(now)
+        return True
+
     def list_pins(self, *, open_only: bool = True) -> list[Pin]:
         pins: list[Pin] = []
         kwargs: dict[str, Any] = {}

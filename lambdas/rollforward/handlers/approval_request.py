@@ -1,6 +1,6 @@
 """Step Functions → approvals: ask (.waitForTaskToken), then verify the answer.
 
-`RequestApproval` (no `action`): store an approval and page on-call; the execution waits until
+`RequestApproval` (`action: request`): store an approval and page on-call; the execution waits until
 the decision API sends the token back, or the task times out. If the pin ended meanwhile, the
 token is answered at once with `closed`.
 
@@ -18,10 +18,18 @@ from aws_lambda_powertools import Logger, Tracer
 
 from rollforward.adapters.posture import template_pin_of
 from rollforward.clock import utc_now
+from rollforward.contract import (
+    ApprovalAction,
+    DecisionValue,
+    TaskEnvelope,
+    VerifiedDecision,
+    VerifiedState,
+    WorkflowState,
+    reply,
+)
 from rollforward.handlers import wiring
 from rollforward.live import TransientAwsError
 from rollforward.policy import StagePlan
-from rollforward.tracking import WorkflowState
 
 logger = Logger()
 tracer = Tracer()
@@ -30,12 +38,18 @@ tracer = Tracer()
 @logger.inject_lambda_context(log_event=False)  # the event carries the task token: never log it
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if event.get("action") == "verify_decision":
-        return _verify(event)
+    # Executions started before the contract named this action send none.
+    envelope = TaskEnvelope.parse(
+        {"action": ApprovalAction.REQUEST, **event} if isinstance(event, dict) else event
+    )
+    if ApprovalAction(envelope.action) is ApprovalAction.VERIFY_DECISION:
+        return _verify(envelope)
     settings = wiring.FunctionSettings.from_env()
     tracker = wiring.tracker(settings)
-    token = str(event["task_token"])
-    state = WorkflowState.from_dict(event.get("state") or {})
+    if not envelope.task_token:
+        raise ValueError("RequestApproval needs the task token")
+    token = envelope.task_token
+    state = WorkflowState.from_dict(envelope.state)
     sfn = wiring.client("stepfunctions")
     try:
         pin = tracker.load(state)
@@ -45,13 +59,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             )
             pin = tracker.load(state) if observation.action != "closed" else None
         if pin is None or not pin.is_open:
-            sfn.send_task_success(taskToken=token, output=json.dumps({"decision": "closed"}))
+            sfn.send_task_success(
+                taskToken=token, output=json.dumps({"decision": str(DecisionValue.CLOSED)})
+            )
             return {"status": "closed"}
-        plan = StagePlan.from_dict(settings.policy, state.next)
+        if state.next is None:
+            raise ValueError("RequestApproval needs the planned stage ($.next)")
+        plan = StagePlan.from_dict(settings.policy, state.next.model_dump())
         pin = _note_template_pin(tracker.ledger, pin)
-        summary = wiring.approvals(settings).request(
-            pin, plan, token, str(event.get("execution", ""))
-        )
+        summary = wiring.approvals(settings).request(pin, plan, token, envelope.execution)
         pin = tracker.load(state) or pin
         tracker.send_stage_notice(pin, plan, approval_id=summary["approval_id"])
     except TransientAwsError as error:
@@ -76,21 +92,29 @@ def _note_template_pin(ledger: Any, pin: Any) -> Any:
     return ledger.update(pin, utc_now(), evidence={**pin.evidence, "template_pin": noted})
 
 
-def _verify(event: dict[str, Any]) -> dict[str, Any]:
-    """`{action, state: $, execution}` in; `$` with `decision` taken from the record out."""
+def _verify(envelope: TaskEnvelope) -> dict[str, Any]:
+    """`$` with the callback's answer in; `$` with `decision` taken from the record out."""
     settings = wiring.FunctionSettings.from_env()
-    raw_state = event.get("state") or {}
-    state = WorkflowState.from_dict(raw_state)
+    state = WorkflowState.from_dict(envelope.state)
     verified = wiring.approvals(settings).verify(
         state.pin_id,
         state.generation,
-        int(state.next.get("round", 0)),
-        raw_state.get("decision"),
-        str(event.get("execution", "")),
+        state.next.round if state.next else 0,
+        envelope.state.get("decision"),  # only evidence: whoever answered the token wrote it
+        envelope.execution,
     )
-    result = state.to_dict()
     timeout = verified.pop("approval_timeout_seconds", None)
-    if timeout is not None:  # asked again: wait no longer than the approval's own expiry
-        result["next"] = {**state.next, "approval_timeout_seconds": timeout}
+    following = state.next
+    if timeout is not None and following is not None:
+        # Asked again: wait no longer than the approval's own expiry.
+        following = following.model_copy(update={"approval_timeout_seconds": int(timeout)})
+    result = VerifiedState(
+        pin_id=state.pin_id,
+        generation=state.generation,
+        status=state.status,
+        next=following,
+        outcome=state.outcome,
+        decision=VerifiedDecision.model_validate(verified),
+    )
     logger.info("decision verified", extra={"decision": verified["decision"]})
-    return {**result, "decision": verified}
+    return reply(result)

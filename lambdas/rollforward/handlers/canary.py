@@ -1,4 +1,4 @@
-"""Step Functions → canary tasks: `{action, state, execution}` in, the new `$` out.
+"""Step Functions → canary tasks: a `TaskEnvelope` in, the new `$` (`CanaryTaskState`) out.
 
 Every path that changed something and cannot go on ends in `rollback`, which restores what
 rollforward set and leaves alone what a human set. `$.canary` carries the canary's state.
@@ -14,102 +14,128 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from rollforward import failures
 from rollforward.canary import IN_FLIGHT, Canary, CanaryNext, CanaryState, Stop
 from rollforward.clock import utc_now
+from rollforward.contract import (
+    EXECUTION_HORIZON,
+    CanaryAction,
+    CanaryTaskState,
+    TaskEnvelope,
+    TrackingStatus,
+    WorkflowState,
+    beyond_horizon,
+    reply,
+)
 from rollforward.handlers import wiring
 from rollforward.ledger import Stage
-from rollforward.tracking import WorkflowState
 from rollforward.transient import Transient
 
 logger = Logger()
 tracer = Tracer()
 
 
-def _with(state: dict[str, Any], canary: CanaryState, **extra: Any) -> dict[str, Any]:
-    return {**state, **extra, "canary": canary.to_dict()}
+def _with(received: CanaryTaskState, canary: CanaryState) -> dict[str, Any]:
+    """`$` as received (the tracking part, the decision, a caught failure) with the canary's
+    new state."""
+    return reply(received.model_copy(update={"canary": canary}))
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    envelope = TaskEnvelope.parse(event)
+    action = CanaryAction(envelope.action)
+    received = CanaryTaskState.from_dict(envelope.state)
     settings = wiring.FunctionSettings.from_env()
     tracker = wiring.tracker(settings)
     canary = wiring.canary(settings)
-    raw = dict(event.get("state") or {})
-    workflow = WorkflowState.from_dict(raw)
-    state = CanaryState.from_dict(raw.get("canary"))
-    action = str(event.get("action"))
+    workflow = WorkflowState.from_dict(envelope.state)
+    state = received.canary or CanaryState()
     pin = tracker.load(workflow)
     if pin is None or not pin.is_open:
-        return {**workflow.to_dict(), "status": "closed", "outcome": "superseded"}
+        return reply(
+            workflow.model_copy(update={"status": TrackingStatus.CLOSED, "outcome": "superseded"})
+        )
     if not state.strategy and pin.stage is Stage.CANARY:
         # A StartCanary attempt changed things and died before the workflow saw its output (a
         # retried or finally failed start): it recorded what it was changing in the ledger.
         state = CanaryState.from_dict(pin.evidence.get(IN_FLIGHT))
     try:
-        if action == "start":
+        if action is CanaryAction.START:
+            decision = received.decision.model_dump(mode="json") if received.decision else {}
             try:
-                state = canary.start(pin, raw.get("decision") or {})
+                state = canary.start(pin, decision)
             except Stop as stop:
                 if state.candidate_version or stop.hand_back:
-                    return _rolled_back(tracker, canary, pin, raw, state, stop.reason)
+                    return _rolled_back(tracker, canary, pin, envelope, state, stop.reason)
                 canary.stopped(pin, stop.reason)
                 _count_outcome("stopped")
                 fresh = tracker.load(workflow) or pin
-                return {
-                    **(tracker.opt_out(fresh) or tracker.plan(fresh, utc_now())).to_dict(),
-                    "canary": {"next": CanaryNext.STOPPED.value, "reason": stop.reason},
-                }
-            return _with(raw, state)
-        if action == "judge":
-            state = canary.judge_step(pin, state)
-            return _with(raw, state)
-        if action == "promote":
-            return _with(raw, canary.promote(pin, state))
-        if action == "verify":
-            return _with(raw, canary.verify(pin, state))
-        if action == "resolve":
+                planned = beyond_horizon(
+                    tracker.opt_out(fresh) or tracker.plan(fresh, utc_now()),
+                    envelope.started(),
+                    utc_now(),
+                    EXECUTION_HORIZON,
+                )
+                stopped = CanaryState(next=CanaryNext.STOPPED, reason=stop.reason)
+                return reply(CanaryTaskState(**planned.model_dump(), canary=stopped))
+            return _with(received, state)
+        if action is CanaryAction.JUDGE:
+            return _with(received, canary.judge_step(pin, state))
+        if action is CanaryAction.PROMOTE:
+            return _with(received, canary.promote(pin, state))
+        if action is CanaryAction.VERIFY:
+            return _with(received, canary.verify(pin, state))
+        if action is CanaryAction.RESOLVE:
             canary.resolve(pin, state)
             _count_outcome("promoted")
-            return {
-                **workflow.to_dict(),
-                "status": "closed",
-                "outcome": "resolved",
-                "canary": state.to_dict(),
-            }
-        if action == "rollback":
-            failure = raw.get("failure") or {}
+            resolved = workflow.model_copy(
+                update={"status": TrackingStatus.CLOSED, "outcome": "resolved"}
+            )
+            return reply(CanaryTaskState(**resolved.model_dump(), canary=state))
+        if action is CanaryAction.ROLLBACK:
+            failure = received.failure
             # A sentence, never Lambda's error document with its stack trace (that stays in
             # the execution history).
             reason = (
                 state.reason
-                or failures.describe(failure.get("Error", ""), failure.get("Cause", "")).sentence
+                or failures.describe(
+                    failure.Error if failure else "", failure.Cause if failure else ""
+                ).sentence
             )
-            return _rolled_back(tracker, canary, pin, raw, state, reason)
+            return _rolled_back(tracker, canary, pin, envelope, state, reason)
         raise ValueError(f"unknown canary action {action!r}")
     except Stop as stop:
         state.next, state.reason = CanaryNext.ROLLBACK, stop.reason
-        return _with(raw, state)
+        return _with(received, state)
     except Transient as error:
         raise wiring.transient_error(str(error)) from error
 
 
 def _rolled_back(
-    tracker: Any, canary: Canary, pin: Any, raw: dict[str, Any], state: CanaryState, reason: str
+    tracker: Any,
+    canary: Canary,
+    pin: Any,
+    envelope: TaskEnvelope,
+    state: CanaryState,
+    reason: str,
 ) -> dict[str, Any]:
+    workflow = WorkflowState.from_dict(envelope.state)
     pin = canary.rollback(pin, state, reason)
     # A human may have lifted or re-pinned meanwhile: the live setting decides what is next.
     tracker.observe(pin.key, actor="rollforward (after rollback)", source="canary")
-    workflow = WorkflowState.from_dict(raw)
     fresh = tracker.load(workflow)
     planned = (
-        (tracker.opt_out(fresh) or tracker.plan(fresh, utc_now()))
+        beyond_horizon(
+            tracker.opt_out(fresh) or tracker.plan(fresh, utc_now()),
+            envelope.started(),
+            utc_now(),
+            EXECUTION_HORIZON,
+        )
         if fresh
-        else WorkflowState(workflow.pin_id, workflow.generation, "closed")
+        else WorkflowState(workflow.pin_id, workflow.generation, TrackingStatus.CLOSED)
     )
     _count_outcome("rolled_back")
-    return {
-        **planned.to_dict(),
-        "canary": {**state.to_dict(), "next": CanaryNext.ROLLED_BACK.value, "reason": reason},
-    }
+    state.next, state.reason = CanaryNext.ROLLED_BACK, reason
+    return reply(CanaryTaskState(**planned.model_dump(), canary=state))
 
 
 def _count_outcome(outcome: str) -> None:
