@@ -19,18 +19,14 @@ notices sent per round, holds), so nothing else is carried over.
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
-
-from botocore.exceptions import ClientError
 
 from rollforward.audit import AuditEvent, AuditTrail
 from rollforward.clock import utc_now
 from rollforward.contract import TrackingStatus, WorkflowState
 from rollforward.ledger import Ledger, Pin
-from rollforward.live import error_code
 from rollforward.model import STOP_ERROR_PREFIX
+from rollforward.ports import Executions
 
 # Step Functions execution names: 1-80 characters.
 EXECUTION_NAME_LIMIT = 80
@@ -62,40 +58,25 @@ def state_machine_of(execution_arn: str) -> str:
 def hand_over(
     *,
     ledger: Ledger,
-    sfn_client: Any,
+    executions: Executions,
     audit: AuditTrail,
     pin: Pin,
     execution_arn: str,
 ) -> WorkflowState:
     """Start the successor of `execution_arn` for `pin` and move the ledger to it.
+    `executions` is the port on this execution's state machine (`state_machine_of`).
 
     Returns the reply that ends this execution: `continued`, or `closed` (superseded) when
     another execution owns the episode."""
-    state_machine_arn = state_machine_of(execution_arn)
     name = successor_name(execution_arn.rsplit(":", 1)[-1])
-    document = json.dumps(
-        WorkflowState(pin.key.id, pin.generation).to_dict(), separators=(",", ":")
-    )
-    try:
-        successor = str(
-            sfn_client.start_execution(
-                stateMachineArn=state_machine_arn, name=name, input=document
-            )["executionArn"]
-        )
-    except ClientError as error:
-        if error_code(error) != "ExecutionAlreadyExists":
-            raise
-        successor = f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
+    # An existing execution of that name is returned: a retried handover finds its successor.
+    successor = executions.start(name, WorkflowState(pin.key.id, pin.generation).to_dict())
     if not ledger.move_execution(pin, execution_arn, successor, utc_now()):
-        try:
-            sfn_client.stop_execution(
-                executionArn=successor,
-                error=STOP_SUPERSEDED,
-                cause=f"{pin.key.id}: the ledger names another execution than {execution_arn}",
-            )
-        except ClientError as error:
-            if error_code(error) not in {"ExecutionDoesNotExist", "InvalidArn"}:
-                raise
+        executions.stop(
+            successor,
+            error=STOP_SUPERSEDED,
+            cause=f"{pin.key.id}: the ledger names another execution than {execution_arn}",
+        )
         return WorkflowState(
             pin.key.id, pin.generation, TrackingStatus.CLOSED, outcome="superseded"
         )

@@ -231,22 +231,19 @@ class TaskEnvelope(BaseModel):
 
 
 # --------------------------------------------------------------------------- the machine
-# The JSON `$` every (handler module, action) replies with: the contract tier checks each path
-# the next state reads against these models' schemas.
+# The JSON `$` every (handler, action) replies with — handlers by their module's name in
+# `rollforward/handlers/` — the contract tier checks each path the next state reads against
+# these models' schemas.
 TASK_OUTPUTS: dict[str, dict[str, type[BaseModel]]] = {
-    "rollforward.handlers.tracking": {
+    "tracking": {
         **{str(action): WorkflowState for action in TrackingAction},
         str(TrackingAction.APPROVED): ApprovedState,
     },
-    "rollforward.handlers.approval_request": {
-        str(ApprovalAction.VERIFY_DECISION): VerifiedState,
-    },
-    "rollforward.handlers.canary": {str(action): CanaryTaskState for action in CanaryAction},
+    "approval_request": {str(ApprovalAction.VERIFY_DECISION): VerifiedState},
+    "canary": {str(action): CanaryTaskState for action in CanaryAction},
 }
 # The result a `.waitForTaskToken` task puts at its ResultPath (the callback's output).
-CALLBACK_RESULTS: dict[str, type[BaseModel]] = {
-    "rollforward.handlers.approval_request": CallbackAnswer,
-}
+CALLBACK_RESULTS: dict[str, type[BaseModel]] = {"approval_request": CallbackAnswer}
 # What a Catch puts at its ResultPath, and what an execution starts with.
 CATCH_RESULT: type[BaseModel] = TaskFailure
 EXECUTION_INPUT: type[BaseModel] = WorkflowState

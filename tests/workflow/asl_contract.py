@@ -33,16 +33,17 @@ CONTEXT_PREFIX = "$$."
 
 
 def definition_and_handlers(template: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The state machine's definition, and FunctionName placeholder -> handler module.
+    """The state machine's definition, and FunctionName placeholder -> handler name.
 
     Fn::GetAtt parts of the DefinitionString become `fn:<logical id>`; the logical id's
-    function resource names its handler (`rollforward.handlers.tracking.handler`)."""
+    function resource names its handler (`rollforward.handlers.tracking.handler`: `tracking`,
+    as `contract.TASK_OUTPUTS` keys it)."""
     resources = template["Resources"]
     (machine,) = (r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine")
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
     text = "".join(p if isinstance(p, str) else _placeholder(p) for p in parts)
     handlers = {
-        f"fn:{logical}": str(resource["Properties"]["Handler"]).rsplit(".", 1)[0]
+        f"fn:{logical}": str(resource["Properties"]["Handler"]).split(".")[-2]
         for logical, resource in resources.items()
         if resource["Type"] == "AWS::Lambda::Function" and "Handler" in resource["Properties"]
     }

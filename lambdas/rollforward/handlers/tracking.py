@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 
 from rollforward import continuation
+from rollforward.adapters.executions import StepFunctionsExecutions
 from rollforward.clock import utc_now
 from rollforward.contract import (
     EXECUTION_HORIZON,
@@ -60,7 +61,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return reply(
                 continuation.hand_over(
                     ledger=tracker.ledger,
-                    sfn_client=tracker.sfn,
+                    executions=StepFunctionsExecutions(
+                        tracker.sfn, continuation.state_machine_of(envelope.execution)
+                    ),
                     audit=tracker.audit,
                     pin=pin,
                     execution_arn=envelope.execution,
