@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import re
 
-from rollforward.audit import AuditEvent, AuditTrail
+from rollforward.audit import AuditEvent
 from rollforward.clock import utc_now
 from rollforward.contract import TrackingStatus, WorkflowState
-from rollforward.ledger import Ledger, Pin
+from rollforward.ledger import Pin
 from rollforward.model import STOP_ERROR_PREFIX
-from rollforward.ports import Executions
+from rollforward.ports import AuditSink, Executions, Ledger
 
 # Step Functions execution names: 1-80 characters.
 EXECUTION_NAME_LIMIT = 80
@@ -59,7 +59,7 @@ def hand_over(
     *,
     ledger: Ledger,
     executions: Executions,
-    audit: AuditTrail,
+    audit: AuditSink,
     pin: Pin,
     execution_arn: str,
 ) -> WorkflowState:
