@@ -185,11 +185,11 @@ def _due_times(world: World) -> list[tuple[str, str]]:
     """Walk the ladder as the state machine does: wait until `due_at`, then `notice`."""
     seen: list[tuple[str, str]] = []
     state = world.tracker.start(world.state())
-    while state.status != "closed" and not state.next.get("requests_approval"):
-        world.clock.now = clock.parse_iso(state.next["due_at"])
-        seen.append((state.next["key"], state.next["due_at"]))
+    while state.status != "closed" and state.next is not None and not state.next.requests_approval:
+        world.clock.now = clock.parse_iso(state.next.due_at)
+        seen.append((state.next.key, state.next.due_at))
         state = world.tracker.notice(state)
-    seen.append((state.next.get("key", ""), state.next.get("due_at", "")))
+    seen.append((state.next.key, state.next.due_at) if state.next else ("", ""))
     return seen
 
 
@@ -212,7 +212,7 @@ def test_a_rung_is_sent_once_however_often_the_task_is_retried(world: World) -> 
     world.tracker.notice(state)  # Step Functions retried the task
     plan = world.tracker.plan(world.pin(), world.clock.now)
     assert world.notifier.kinds() == [NoticeKind.DETECTED]
-    assert plan.next["key"] == "reminder"
+    assert plan.next.key == "reminder"
 
 
 def test_a_rung_another_invocation_recorded_first_is_not_sent_again(world: World) -> None:
@@ -252,7 +252,7 @@ def test_a_rejection_snoozes_and_approval_is_asked_again_when_the_snooze_ends(
     assert pin.stage is Stage.SNOOZED and pin.snooze is not None
     assert (pin.snooze.by, pin.snooze.reason) == (oncall, "freeze")
     assert pin.snooze.until == world.clock.now + timedelta(days=3)  # approval.reject_snooze
-    assert (after.next["key"], after.next["due_at"]) == ("approval#1", clock.iso(pin.snooze.until))
+    assert (after.next.key, after.next.due_at) == ("approval#1", clock.iso(pin.snooze.until))
     assert world.notifier.kinds()[-1] is NoticeKind.SNOOZED
 
 
@@ -264,7 +264,7 @@ def test_an_unanswered_approval_request_starts_the_next_round(world: World) -> N
     world.clock.advance(days=1)
     after = world.tracker.approval_timed_out(world.state())
     assert world.pin().stage is Stage.TRACKING
-    assert after.next["key"] == "approval#1"
+    assert after.next.key == "approval#1"
     assert AuditEvent.APPROVAL_EXPIRED in world.audit.events(KEY.id)
 
 
