@@ -256,7 +256,10 @@ class Tracker:
                 next_step="Nothing: tracking has ended. It starts again if the function is pinned again.",
                 facts={"Lifted by": by, "Detail": detail},
             )
-        if pin.execution_arn:
+        # Only detection and the scan (which hold the state machine's ARN) stop executions. A
+        # task of the machine itself ends its own execution by returning "closed": its role may
+        # not StopExecution (a task must not stop the execution that awaits its answer).
+        if pin.execution_arn and self.state_machine_arn:
             self.executions.stop(
                 pin.execution_arn,
                 error=f"{STOP_ERROR_PREFIX}{stage.capitalize()}",

@@ -143,6 +143,29 @@ def test_a_pin_lifted_or_deleted_elsewhere_closes_and_stops_its_execution(
     assert lifted_notices == ([NoticeKind.LIFTED] if stage is Stage.LIFTED else [])
 
 
+def test_a_task_of_the_machine_closes_a_lifted_pin_without_stopping_any_execution(
+    world: World,
+) -> None:
+    """The ladder's own task has no state machine ARN and no StopExecution right: it closes the
+    pin and its reply ("closed") ends the execution that is running it."""
+    world.observe()
+    task_executions = FakeExecutions(faults=world.faults, state_machine_arn="")
+    task = Tracker(
+        ledger=world.ledger,
+        lambda_control=world.lam,
+        executions=task_executions,
+        notifier=world.notifier,
+        audit=world.audit,
+        policy=Policy.default(),
+    )
+    world.lam.set_mode(KEY, UpdateMode.AUTO)
+    pin = world.pin()
+    task.close(pin, Stage.LIFTED, by="a task", detail="no longer Manual")
+    assert world.pin().stage is Stage.LIFTED
+    assert world.executions.stops == []
+    assert task_executions.stops == []
+
+
 def test_pinned_again_after_a_lift_is_a_new_generation_with_its_own_execution(
     world: World,
 ) -> None:
