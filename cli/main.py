@@ -1,7 +1,7 @@
 """The `rollforward` command.
 
     rollforward status | show FUNCTION | approve ID | reject ID | snooze FUNCTION |
-                exempt FUNCTION | scan | report | demo | console | emulator [CONTROL ...]
+                exempt FUNCTION | scan | report | doctor | demo | console | emulator [CONTROL ...]
 
 Exit codes (scripts rely on them): 0 done; 1 refused or failed (nothing changed on a refusal);
 2 bad arguments (nothing was sent); 3 rollforward is not deployed there, or AWS / the emulator
@@ -22,7 +22,7 @@ from importlib import metadata
 from typing import NoReturn, TextIO
 
 from .aws import AmbiguousDeployment, NotDeployed
-from .commands import decisions, delegates, emulator, pins, report, scan
+from .commands import decisions, delegates, doctor, emulator, pins, report, scan
 from .commands.base import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
@@ -34,7 +34,7 @@ from .commands.base import (
 from .errors import explain
 from .render import OUTPUT_FORMATS, Output
 
-COMMAND_GROUPS = (pins, decisions, scan, report, delegates, emulator)
+COMMAND_GROUPS = (pins, decisions, scan, report, doctor, delegates, emulator)
 
 
 class Parser(argparse.ArgumentParser):

@@ -26,6 +26,7 @@ _PARTS = (
     "emulator.ecr",  # ECR push dates (emulated clock); image functions resolve ECR digests
     "emulator.cloudformation",  # stacks create/update functions; CFN's identity in CloudTrail
     "emulator.cloudtrail",  # CloudTrail-shaped events delivered to EventBridge targets
+    "emulator.trails",  # a new trail records every management event, as on AWS
     "emulator.routes",  # execute-api (decision API) and the /_rollforward/ control surface
     "emulator.control",  # the control operations themselves
 )

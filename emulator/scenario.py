@@ -72,6 +72,10 @@ OPERATOR_POLICY: dict[str, Any] = {
                 "logs:GetLogEvents",
                 "cloudwatch:GetMetricData",
                 "cloudwatch:DescribeAlarms",
+                # `rollforward doctor`: the account's CloudTrail trail
+                "cloudtrail:DescribeTrails",
+                "cloudtrail:GetTrailStatus",
+                "cloudtrail:GetEventSelectors",
             ],
             "Resource": "*",
         },

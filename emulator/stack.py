@@ -13,7 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from emulator.deploy import Deployment, deploy_template
+from emulator.state import STATE
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_NAME = "Rollforward"
@@ -67,4 +70,35 @@ def synthesize(
 def deploy_rollforward(
     region: str = "us-east-1", context: dict[str, Any] | None = None
 ) -> Deployment:
+    ensure_management_trail(region)
     return deploy_template(synthesize(context), STACK_NAME, region)
+
+
+TRAIL_NAME = "management-events"
+
+
+def ensure_management_trail(region: str) -> str:
+    """The account's CloudTrail trail, as rollforward's prerequisite has a production account
+    keep one (EventBridge gets "AWS API Call via CloudTrail" events only from a logging trail):
+    multi-region, management events, logging, into its own bucket. Not part of the stack: the
+    account's, like on AWS. Idempotent; returns the trail's ARN."""
+    endpoint = {"endpoint_url": STATE.endpoint_url} if STATE.endpoint_url else {}
+    cloudtrail = boto3.client("cloudtrail", region_name=region, **endpoint)
+    existing = cloudtrail.describe_trails(trailNameList=[TRAIL_NAME]).get("trailList", [])
+    if existing:
+        return str(existing[0]["TrailARN"])
+    account = boto3.client("sts", region_name=region, **endpoint).get_caller_identity()["Account"]
+    bucket = f"aws-cloudtrail-logs-{account}-{region}"
+    s3 = boto3.client("s3", region_name=region, **endpoint)
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    arn = cloudtrail.create_trail(
+        Name=TRAIL_NAME,
+        S3BucketName=bucket,
+        IsMultiRegionTrail=True,
+        IncludeGlobalServiceEvents=True,
+    )["TrailARN"]
+    cloudtrail.start_logging(Name=TRAIL_NAME)
+    return str(arn)

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from moto.core.base_backend import BackendDict
 from rollforward.model import discovery_parameter
 
 from emulator.server import EmulatorServer
@@ -45,8 +46,11 @@ class Served:
 
 
 @contextmanager
-def served(*, throttling: bool = False, deploy: bool = True) -> Iterator[Served]:
-    """Start a server (port 0), deploy the stack through HTTP, stop everything afterwards."""
+def served(
+    *, throttling: bool = False, deploy: bool = True, context: dict[str, Any] | None = None
+) -> Iterator[Served]:
+    """Start a server (port 0), deploy the stack through HTTP (with the CDK `context`, e.g. a
+    policy), stop everything afterwards."""
     saved_env = dict(os.environ)
     for key in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
         os.environ.pop(key, None)
@@ -59,11 +63,14 @@ def served(*, throttling: bool = False, deploy: bool = True) -> Iterator[Served]
         }
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # A fresh account: moto's backends are process-wide and a server does not reset them, so a
+    # module's server must not see what an earlier module's left (its stack, users, trail).
+    BackendDict.reset()
     server = EmulatorServer(port=0, throttling=throttling).start()
     try:
         discovery: dict[str, Any] = {}
         if deploy:
-            deployment = deploy_rollforward(region=REGION)
+            deployment = deploy_rollforward(region=REGION, context=context)
             ssm = Served(server, {}).client("ssm")
             name = discovery_parameter(deployment.stack_name)
             parameter = ssm.get_parameter(Name=name)["Parameter"]["Value"]
