@@ -26,7 +26,7 @@ import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from rollforward.audit import AuditTrail
+from rollforward.adapters.cloudwatch_audit import CloudWatchAuditTrail
 from rollforward_cli.aws import DecisionClient, Target
 
 from emulator import mutations
@@ -56,7 +56,7 @@ class World:
     pinner: User
     approver: User
     outsider: User
-    audit: AuditTrail
+    audit: CloudWatchAuditTrail
 
     def decide(self, by: User, **fields: Any) -> tuple[int, dict[str, Any]]:
         return DecisionClient(Target(by.session, self.server.endpoint), self.server.discovery).post(
@@ -163,7 +163,7 @@ def world() -> Iterator[World]:
             STATE.clock.advance(timedelta(days=1))
             time.sleep(0.1)
             _settle(server)
-        audit = AuditTrail(server.client("logs"), server.discovery["audit_log_group"])
+        audit = CloudWatchAuditTrail(server.client("logs"), server.discovery["audit_log_group"])
         world = World(server, pinner, approver, outsider, audit)
         wait_for(lambda: world.pending("checkout"), what="checkout's approval")
         wait_for(lambda: world.pending("billing"), what="billing's approval")
