@@ -9,12 +9,12 @@ or 0.3 % ("3x", a subtle one). A canary runs until a verdict or 10,000 candidate
 Every method sees the same simulated invocations (common random numbers).
 
 Methods.
-- sequential: `rollforward.sequential_judge` with its default policy, looked at every 5 minutes
+- sequential: `rollforward.canary.sequential_judge` with its default policy, looked at every 5 minutes
   (each look folds that look's totals; the judge is exact for any interval).
 - SPRT (known baseline): Wald's sequential probability ratio test of the candidate's rate,
   0.1 % against 1 %, alpha = beta = 1 %, at the same looks. It is told the baseline rate, which
   no real judge is: the information limit for this pair of hypotheses.
-- today: `rollforward.judge.judge` (fixed horizon, default policy) once on the first 2,000
+- today: `rollforward.canary.judge.judge` (fixed horizon, default policy) once on the first 2,000
   candidate invocations and their baseline minutes — the issue's "today 32 % / 74 %" — and once
   on 10,000 for the power column. INCONCLUSIVE counts as neither pass nor rollback.
 - alarm: CodeDeploy-style, candidate Errors >= 5 in any minute fails; a canary of 2,000
@@ -40,8 +40,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rollforward.judge import Outcome, VersionSample, judge
-from rollforward.sequential_judge import (
+from rollforward.canary.judge import Outcome, VersionSample, judge
+from rollforward.canary.sequential_judge import (
     Decision,
     Evidence,
     Minute,

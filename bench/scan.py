@@ -48,10 +48,10 @@ from botocore.exceptions import ClientError
 from rollforward.adapters import scanning
 from rollforward.adapters.executions import StepFunctionsExecutions
 from rollforward.adapters.lambda_control import AwsLambdaControl
+from rollforward.escalation.tracking import Tracker
 from rollforward.handlers import wiring
 from rollforward.ratelimit import CallCounter, TokenBucket, pacing
 from rollforward.scan import ScanReport
-from rollforward.tracking import Tracker
 
 from emulator.inprocess import EmbeddedAws
 from emulator.stack import deploy_rollforward

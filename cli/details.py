@@ -1,7 +1,7 @@
 """What `rollforward show` and the console's pin page say about a pin: one list of fields, one
 wording, so the terminal and the browser never disagree. The rules behind the values (the next
 step, the round, the canary's progress, earlier attempts) are the domain's
-(`rollforward.progress`); this module only words them.
+(`rollforward.escalation.progress`); this module only words them.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from rollforward.clock import iso
+from rollforward.escalation.progress import Attempt, Attempts, CanaryProgress, NextStep, round_label
 from rollforward.ledger import Hold, Pin
-from rollforward.progress import Attempt, Attempts, CanaryProgress, NextStep, round_label
 
 from .render import format_age, format_relative, short_runtime_version
 

@@ -176,7 +176,7 @@ def build_remediation_definition(
     wait_for_stage = sfn.Wait(scope, "WaitForStage", time=due_at)
     wait_for_approval_stage = sfn.Wait(scope, "WaitForApprovalStage", time=due_at)
 
-    # Continue-as-new (rollforward.continuation): a plan that would outlast this execution's
+    # Continue-as-new (rollforward.escalation.continuation): a plan that would outlast this execution's
     # horizon waits until the handover time, starts the successor and ends SUCCEEDED.
     wait_for_handover = sfn.Wait(
         scope,

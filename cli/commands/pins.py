@@ -14,12 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rollforward.audit import AuditRecord
+from rollforward.audit.records import AuditRecord
 from rollforward.clock import iso, parse_iso
-from rollforward.ledger import Pin
-from rollforward.model import PinKey
-from rollforward.policy import Policy
-from rollforward.progress import (
+from rollforward.escalation.progress import (
     Attempts,
     CanaryProgress,
     NextStep,
@@ -28,6 +25,9 @@ from rollforward.progress import (
     round_label,
     running_canary,
 )
+from rollforward.ledger import Pin
+from rollforward.model import PinKey
+from rollforward.policy import Policy
 
 from ..details import attempt_text, attempts_summary, pin_fields, target_runtime, when
 from ..render import (

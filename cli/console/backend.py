@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from rollforward.escalation.progress import newest_pending_by_pin, next_step
 from rollforward.model import PinKey
-from rollforward.progress import newest_pending_by_pin, next_step
 
 from ..aws import Target
 from ..commands.base import TargetContext

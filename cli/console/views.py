@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from rollforward import failures
 from rollforward.approvals import is_approval_id, reason_problem
-from rollforward.audit import AuditRecord
+from rollforward.audit.records import AuditRecord
 from rollforward.clock import iso, parse_iso, utc_now
+from rollforward.escalation.progress import Attempts, NextStep, round_label
 from rollforward.ledger import OPEN_STAGES, Pin, Stage
 from rollforward.model import PinKey
 from rollforward.policy import resolve_until
-from rollforward.progress import Attempts, NextStep, round_label
 
 from ..details import (
     OUTCOME_WORDS,

@@ -19,7 +19,7 @@ Contributor Insights and Lambda's two log formats: a rule reads either JSON or C
 Each rule ignores the other format's lines. Functions logging to a custom log group outside
 `fleet_log_group_prefixes` are not seen (at most 20 prefixes; `*` only as a suffix). Every log
 event in the matched groups is billed as analysed, so narrow the prefixes in large fleets. The
-canary does not depend on these rules: it reads INIT_START lines itself (`rollforward.initstart`).
+canary does not depend on these rules: it reads INIT_START lines itself (`rollforward.canary.initstart`).
 """
 
 from __future__ import annotations

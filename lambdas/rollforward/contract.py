@@ -17,7 +17,7 @@ exemption of up to 300 days and then repeat. `beyond_horizon()` decides, for any
 plans a wait, whether the wait (and the approval it leads to) ends after this execution's
 horizon (`EXECUTION_HORIZON` after its start); if so the reply says `continue` with
 `continue_at`, and the machine waits until then, hands the pin to a successor execution
-(`rollforward.continuation`) and ends SUCCEEDED.
+(`rollforward.escalation.continuation`) and ends SUCCEEDED.
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from rollforward.audit import AuditEvent, AuditRecord
+    from rollforward.audit.notices import Notice, NoticeKind
+    from rollforward.audit.records import AuditEvent, AuditRecord
     from rollforward.ledger import Pin
     from rollforward.model import PinKey, RuntimeSetting, UpdateMode
-    from rollforward.notices import Notice, NoticeKind
     from rollforward.policy import StagePlan
     from rollforward.scan.listing import AliasRouting, FunctionsPage
     from rollforward.scan.screening import FunctionRuntime

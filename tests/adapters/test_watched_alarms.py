@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-from rollforward.canary import watched_alarms
+from rollforward.canary.alarms import watched_alarms
 
 KEY = "rollforward:alarms"
 # Characters the TagValue pattern accepts: letters (\p{L}), separators (\p{Z}), digits (\p{N}).

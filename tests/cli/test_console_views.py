@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from rollforward.clock import iso
+from rollforward.escalation.progress import Attempt, Attempts, with_attempt
 from rollforward.ledger import Pin, Stage
 from rollforward.model import PinKey
-from rollforward.progress import Attempt, Attempts, with_attempt
 from rollforward_cli.console.views import PendingApproval, PinRow
 from rollforward_cli.details import approval_text, pin_fields
 

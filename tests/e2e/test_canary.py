@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from rollforward.judge import Outcome
+from rollforward.canary.judge import Outcome
 from rollforward.ledger import Stage
 
 from emulator.traffic import generate_traffic

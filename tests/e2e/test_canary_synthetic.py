@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
-from rollforward.canary import IN_FLIGHT
+from rollforward.canary.state import IN_FLIGHT
 from rollforward.ledger import Pin, Stage
 
 from emulator import faults

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import requests
-from rollforward.judge import Outcome
+from rollforward.canary.judge import Outcome
 from rollforward.ledger import Stage
 from rollforward_cli.aws import Target
 from rollforward_cli.commands import pins

@@ -19,9 +19,9 @@ from typing import Any
 
 import boto3
 from rollforward.clock import utc_now
+from rollforward.detection.observation import CANARY_IN_FLIGHT
 from rollforward.ledger import Pin, Stage
 from rollforward.model import PinKey
-from rollforward.observation import CANARY_IN_FLIGHT
 
 from tests.e2e.harness import Lifecycle, Principal, approve_pending, wait_for
 

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from rollforward.initstart import log_source, parse_init_start
+from rollforward.canary.initstart import log_source, parse_init_start
 
 from emulator import traffic
 from emulator.inprocess import EmbeddedAws

@@ -19,7 +19,7 @@ import boto3
 import pytest
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
-from rollforward.initstart import parse_init_start
+from rollforward.canary.initstart import parse_init_start
 
 from emulator import traffic
 from emulator.catalog import RuntimeVersion

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 from moto.events.models import EventPattern
-from rollforward.initstart import parse_init_start
+from rollforward.canary.initstart import parse_init_start
 
 from emulator.stack import STACK_NAME
 from infra.constructs.observability import ALERTING_STATUSES, AUDIT_QUERIES

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from rollforward.audit import AuditEvent
+from rollforward.audit.notices import NoticeKind
+from rollforward.audit.records import AuditEvent
 from rollforward.ledger import Pin, Stage
 from rollforward.model import LATEST, PinKey, RuntimeSetting, UpdateMode
-from rollforward.notices import NoticeKind
 from rollforward.ports import Alias, MetricQuery, NotFound
 from rollforward.scan.listing import AliasRouting
 from rollforward.transient import ConditionFailed

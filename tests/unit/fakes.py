@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from rollforward.audit import AuditEvent, AuditRecord, new_record
+from rollforward.audit.notices import Links, Notice, NoticeKind, build_notice
+from rollforward.audit.notify import summary_of
+from rollforward.audit.records import AuditEvent, AuditRecord, new_record
 from rollforward.clock import iso, utc_now
 from rollforward.ledger import ConflictError, Pin
 from rollforward.model import PinKey, RuntimeSetting, UpdateMode
-from rollforward.notices import Links, Notice, NoticeKind, build_notice
-from rollforward.notify import summary_of
 from rollforward.policy import StagePlan
 from rollforward.ports import ExecutionInfo
 

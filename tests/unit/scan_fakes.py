@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any
 
 from rollforward.clock import iso, utc_now
+from rollforward.detection.observation import CANARY_IN_FLIGHT
 from rollforward.ledger import ConflictError, Pin, Stage
 from rollforward.model import LATEST, PinKey, RuntimeSetting, UpdateMode
-from rollforward.observation import CANARY_IN_FLIGHT
 from rollforward.ports import ExecutionInfo
 from rollforward.ratelimit import CallCounter, TokenBucket
 from rollforward.scan.listing import AliasRouting, FunctionsPage, ListedFunction

@@ -12,7 +12,7 @@ import pytest
 from rollforward import clock
 from rollforward.approvals import Refused
 from rollforward.approvals.service import Approvals
-from rollforward.audit import AuditEvent
+from rollforward.audit.records import AuditEvent
 from rollforward.ledger import Pin, Stage
 from rollforward.model import PinKey, UpdateMode
 from rollforward.policy import Policy, StagePlan

@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 from rollforward import clock
-from rollforward.canary import IN_FLIGHT, Canary, CanaryNext, CanaryState, Stop
+from rollforward.audit.notices import NoticeKind
+from rollforward.canary.service import Canary
+from rollforward.canary.state import IN_FLIGHT, CanaryNext, CanaryState, Stop
 from rollforward.clock import parse_iso
 from rollforward.ledger import Pin, Stage
 from rollforward.model import UpdateMode
-from rollforward.notices import NoticeKind
 from rollforward.policy import Policy
 from rollforward.ports import NotFound
 from rollforward.transient import Transient as TransientAwsError
@@ -683,7 +684,7 @@ def test_sequential_too_little_traffic_is_inconclusive_only_at_the_plans_end(wor
 
 def test_sequential_plan_states_a_low_traffic_functions_duration() -> None:
     """~40 invocations/day: the plan says how long an unattended canary would need."""
-    from rollforward.canary_plan import plan_canary
+    from rollforward.canary.plan import plan_canary
 
     hourly = [2 if h % 24 in range(8, 16) else 1 for h in range(7 * 24)]  # ~32/day
     summary = plan_canary(hourly, SEQUENTIAL.canary).summary

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rollforward.canary_plan import needed_candidate_invocations, plan_canary
+from rollforward.canary.plan import needed_candidate_invocations, plan_canary
+from rollforward.canary.sequential_judge import Evidence, error_free_invocations_to_pass
 from rollforward.policy import Policy, PolicyError
-from rollforward.sequential_judge import Evidence, error_free_invocations_to_pass
 
 CANARY = Policy.default().canary
 WEEK = 7 * 24

@@ -116,5 +116,5 @@ def test_the_check_sees_imports_at_any_depth(tmp_path: Path) -> None:
 
 def test_the_core_is_the_package_without_adapters_and_handlers() -> None:
     core = {_module_name(path) for path in _core_modules()}
-    assert {"judge", "ports", "transient"} <= core
+    assert {"canary.judge", "ports", "transient"} <= core
     assert not any(name.split(".")[0] in OUTSIDE_CORE for name in core)

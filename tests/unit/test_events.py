@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rollforward.events import (
+from rollforward.detection.events import (
     FailedCallEvent,
     MalformedEvent,
     RuntimeConfigChange,

@@ -7,7 +7,7 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rollforward.initstart import (
+from rollforward.canary.initstart import (
     InitStart,
     LogSource,
     function_version_from_log_stream,

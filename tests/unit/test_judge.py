@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from rollforward.judge import JudgePolicy, Outcome, Verdict, VersionSample, judge
+from rollforward.canary.judge import JudgePolicy, Outcome, Verdict, VersionSample, judge
 
 POLICY = JudgePolicy()
 GATE = POLICY.min_candidate_invocations

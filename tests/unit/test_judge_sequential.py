@@ -9,7 +9,7 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rollforward.sequential_judge import (
+from rollforward.canary.sequential_judge import (
     Decision,
     DurationP99,
     Evidence,

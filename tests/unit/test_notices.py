@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rollforward.model import PinKey
-from rollforward.notices import (
+from rollforward.audit.notices import (
     LADDER_KINDS,
     PAGERDUTY_SUMMARY_MAX,
     SUBJECT_MAX,
@@ -21,6 +20,7 @@ from rollforward.notices import (
     build_notice,
     ladder_kind,
 )
+from rollforward.model import PinKey
 from rollforward.policy import Audience, Policy, StagePlan, next_stage
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Where a pin stands, as every client shows it (`rollforward.progress`): the next step, the
+"""Where a pin stands, as every client shows it (`rollforward.escalation.progress`): the next step, the
 round, earlier canary attempts and a running canary's progress; and the decision rules the
 CLI and the console check before sending anything (`approvals.is_approval_id`,
 `approvals.reason_problem`)."""
@@ -11,12 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from rollforward.approvals import MAX_REASON, is_approval_id, new_approval_id, reason_problem
-from rollforward.audit import AuditEvent, AuditRecord
+from rollforward.audit.records import AuditEvent, AuditRecord
 from rollforward.clock import iso
-from rollforward.ledger import Hold, Pin, Stage
-from rollforward.model import PinKey
-from rollforward.policy import Policy
-from rollforward.progress import (
+from rollforward.escalation.progress import (
     MAX_ATTEMPTS_KEPT,
     RUNNING_CANARY,
     Attempt,
@@ -28,6 +25,9 @@ from rollforward.progress import (
     running_canary,
     with_attempt,
 )
+from rollforward.ledger import Hold, Pin, Stage
+from rollforward.model import PinKey
+from rollforward.policy import Policy
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:orders"
 FIRST_SEEN = datetime(2026, 11, 1, tzinfo=UTC)

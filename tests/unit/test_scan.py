@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from rollforward.clock import utc_now
+from rollforward.detection.observation import CANARY_IN_FLIGHT
+from rollforward.escalation.tracking import Tracker
 from rollforward.ledger import Pin, Stage
 from rollforward.model import LATEST, PinKey, UpdateMode
-from rollforward.observation import CANARY_IN_FLIGHT
 from rollforward.policy import Policy
 from rollforward.ratelimit import CallCounter, TokenBucket
 from rollforward.scan import Scanner, ScanReport
-from rollforward.tracking import Tracker
 from rollforward.transient import Transient
 
 from tests.unit.scan_fakes import (

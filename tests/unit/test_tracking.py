@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from rollforward import clock
-from rollforward.audit import AuditEvent
+from rollforward.audit.notices import NoticeKind
+from rollforward.audit.records import AuditEvent
+from rollforward.escalation.tracking import Tracker, WorkflowState
 from rollforward.ledger import Pin, Stage
 from rollforward.model import PinKey, UpdateMode
-from rollforward.notices import NoticeKind
 from rollforward.policy import Policy
-from rollforward.tracking import Tracker, WorkflowState
 from rollforward.transient import Transient
 
 from tests.unit.fakes import (

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from rollforward.clock import iso, parse_iso
-from rollforward.continuation import state_machine_of, successor_name
 from rollforward.contract import (
     EXECUTION_HORIZON,
     EXECUTION_LIMIT,
@@ -18,6 +17,7 @@ from rollforward.contract import (
     beyond_horizon,
     reply,
 )
+from rollforward.escalation.continuation import state_machine_of, successor_name
 
 START = datetime(2027, 1, 1, tzinfo=UTC)
 APPROVAL_TIMEOUT = 86_400

@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from rollforward.adapters.aws_errors import call, error_code
-from rollforward.audit import AuditEvent, AuditRecord, AuditWriteRefused, new_record
+from rollforward.audit.records import AuditEvent, AuditRecord, AuditWriteRefused, new_record
 from rollforward.clock import utc_now
 
 logger = Logger(service="rollforward", child=True)

@@ -16,8 +16,8 @@ from rollforward.ratelimit import CallCounter, TokenBucket, paced, pacing
 from rollforward.scan.scanner import Scanner
 
 if TYPE_CHECKING:
+    from rollforward.escalation.tracking import Tracker
     from rollforward.handlers.wiring import FunctionSettings
-    from rollforward.tracking import Tracker
 
 # The canary function whose rollback restores canaries whose execution died (set by the stack).
 CANARY_FUNCTION_VARIABLE = "CANARY_FUNCTION"

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from rollforward.adapters.aws_errors import call
+from rollforward.audit.notices import Links, Notice, NoticeKind, build_notice
+from rollforward.audit.notify import summary_of
 from rollforward.clock import utc_now
 from rollforward.ledger import Pin
-from rollforward.notices import Links, Notice, NoticeKind, build_notice
-from rollforward.notify import summary_of
 from rollforward.policy import StagePlan
 
 

@@ -34,7 +34,7 @@ from rollforward.approvals.rules import (
     new_approval_id,
     parse_until,
 )
-from rollforward.audit import AuditEvent
+from rollforward.audit.records import AuditEvent
 from rollforward.clock import iso, parse_iso, utc_now
 from rollforward.ledger import Hold, Pin, Stage
 from rollforward.model import PinKey, RuntimeSetting

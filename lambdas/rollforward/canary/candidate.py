@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from rollforward.audit import AuditEvent
+from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.state import CanaryState, Stop
 from rollforward.clock import iso, utc_now

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rollforward.audit import AuditEvent
+from rollforward.audit.notices import NoticeKind
+from rollforward.audit.records import AuditEvent
 from rollforward.canary.alarms import MAX_WATCHED_ALARMS, watched_alarms
 from rollforward.canary.state import IN_FLIGHT, CanaryState, Stop
 from rollforward.clock import utc_now
 from rollforward.ledger import Pin, Stage
 from rollforward.model import PinKey, RuntimeSetting
-from rollforward.notices import NoticeKind
 from rollforward.policy import Policy
 from rollforward.ports import AuditSink, LambdaControl, Ledger, NotFound, Notifier, Signals
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from rollforward.canary.context import CanaryContext
+from rollforward.canary.initstart import log_source, parse_init_start
+from rollforward.canary.judge import VersionSample
 from rollforward.canary.state import CanaryState
 from rollforward.clock import parse_iso
-from rollforward.initstart import log_source, parse_init_start
-from rollforward.judge import VersionSample
 from rollforward.ledger import Pin
 from rollforward.ports import MetricQuery
 

@@ -1,16 +1,16 @@
 """After a bake: judge the candidate against the baseline, then shift on, extend, promote or
-roll back. The verdict is the judge's (`rollforward.judge`), pure and separately tested."""
+roll back. The verdict is the judge's (`rollforward.canary.judge`), pure and separately tested."""
 
 from __future__ import annotations
 
-from rollforward.audit import AuditEvent
+from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.evidence import ran_new_runtime, sample
+from rollforward.canary.judge import JudgePolicy, Outcome, judge
 from rollforward.canary.preflight import expect_candidate_settings
 from rollforward.canary.shifting import expect_alias, shift
 from rollforward.canary.state import CanaryNext, CanaryState
 from rollforward.clock import iso, parse_iso, utc_now
-from rollforward.judge import JudgePolicy, Outcome, judge
 from rollforward.ledger import Pin
 
 

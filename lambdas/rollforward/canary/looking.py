@@ -2,25 +2,20 @@
 minutes that completed since the last one into the judge's evidence and asks it. PASS or FAIL at
 any look (a PASS during an early step promotes at once: the evidence already rules out the
 guarded regression), INCONCLUSIVE only at the plan's end. The verdict is
-`rollforward.sequential_judge`'s (method and guarantees: docs/judge.md); the weights and step
-lengths are the plan's (`rollforward.canary_plan`, from the function's own traffic).
+`rollforward.canary.sequential_judge`'s (method and guarantees: docs/judge.md); the weights and step
+lengths are the plan's (`rollforward.canary.plan`, from the function's own traffic).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from rollforward.audit import AuditEvent
+from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.evidence import ran_new_runtime, version_dimensions
+from rollforward.canary.plan import CanaryPlan, plan_canary
 from rollforward.canary.preflight import expect_candidate_settings
-from rollforward.canary.shifting import expect_alias, shift
-from rollforward.canary.state import CanaryNext, CanaryState
-from rollforward.canary_plan import CanaryPlan, plan_canary
-from rollforward.clock import iso, parse_iso, utc_now
-from rollforward.ledger import Pin
-from rollforward.ports import MetricQuery
-from rollforward.sequential_judge import (
+from rollforward.canary.sequential_judge import (
     Decision,
     DurationP99,
     Evidence,
@@ -28,6 +23,11 @@ from rollforward.sequential_judge import (
     accumulate,
     decide,
 )
+from rollforward.canary.shifting import expect_alias, shift
+from rollforward.canary.state import CanaryNext, CanaryState
+from rollforward.clock import iso, parse_iso, utc_now
+from rollforward.ledger import Pin
+from rollforward.ports import MetricQuery
 
 # `AWS/Lambda` datapoints can land a few minutes late: a minute is folded once it is this old,
 # and exactly once (an e-process fed a minute twice would count its errors twice).

@@ -3,17 +3,17 @@ on Auto, then a post-promotion bake judged against the canary's baseline."""
 
 from __future__ import annotations
 
-from rollforward.audit import AuditEvent
+from rollforward.audit.notices import NoticeKind
+from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.evidence import sample, unqualified_sample
+from rollforward.canary.judge import JudgePolicy, Outcome, VersionSample, judge
 from rollforward.canary.shifting import alias_promoted, expect_alias, update_alias
 from rollforward.canary.state import CanaryNext, CanaryState, Stop, Strategy, settled
 from rollforward.clock import iso, parse_iso, utc_now
-from rollforward.judge import JudgePolicy, Outcome, VersionSample, judge
+from rollforward.escalation.progress import Attempt, with_attempt
 from rollforward.ledger import Pin, Stage
 from rollforward.model import UpdateMode
-from rollforward.notices import NoticeKind
-from rollforward.progress import Attempt, with_attempt
 
 
 def promote(ctx: CanaryContext, pin: Pin, state: CanaryState) -> CanaryState:

@@ -7,16 +7,16 @@ work done. A function or alias deleted meanwhile is nothing to restore.
 
 from __future__ import annotations
 
-from rollforward.audit import AuditEvent
+from rollforward.audit.notices import NoticeKind
+from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.shifting import update_alias
 from rollforward.canary.state import IN_FLIGHT, CanaryState, Stop, Strategy, settled
 from rollforward.clock import iso, utc_now
+from rollforward.escalation.progress import Attempt, with_attempt
 from rollforward.ledger import Pin, Stage
 from rollforward.model import LATEST, PinKey, UpdateMode
-from rollforward.notices import NoticeKind
 from rollforward.ports import Alias, NotFound
-from rollforward.progress import Attempt, with_attempt
 
 
 def rollback(ctx: CanaryContext, pin: Pin, state: CanaryState, reason: str) -> Pin:

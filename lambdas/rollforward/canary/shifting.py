@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from rollforward.audit import AuditEvent
+from rollforward.audit.notices import NoticeKind
+from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.state import CanaryNext, CanaryState, JudgeKind, Stop
 from rollforward.clock import iso, parse_iso, utc_now
 from rollforward.ledger import Pin
-from rollforward.notices import NoticeKind
 from rollforward.transient import ConditionFailed
 
 

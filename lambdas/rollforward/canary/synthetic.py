@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from rollforward.audit import AuditEvent
+from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.promote import promote_settings
 from rollforward.canary.state import CanaryNext, CanaryState, Stop

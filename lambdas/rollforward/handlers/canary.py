@@ -12,7 +12,8 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from rollforward import failures
-from rollforward.canary import IN_FLIGHT, Canary, CanaryNext, CanaryState, Stop
+from rollforward.canary.service import Canary
+from rollforward.canary.state import IN_FLIGHT, CanaryNext, CanaryState, Stop
 from rollforward.clock import utc_now
 from rollforward.contract import (
     EXECUTION_HORIZON,

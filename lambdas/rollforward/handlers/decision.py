@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 
 from rollforward.approvals import Refused
-from rollforward.audit import AuditEvent
+from rollforward.audit.records import AuditEvent
 from rollforward.handlers import wiring
 
 logger = Logger()

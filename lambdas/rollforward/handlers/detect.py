@@ -13,8 +13,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from rollforward.audit import AuditEvent
-from rollforward.events import MalformedEvent, parse_runtime_config_event
+from rollforward.audit.records import AuditEvent
+from rollforward.detection.events import MalformedEvent, parse_runtime_config_event
 from rollforward.handlers import wiring
 
 logger = Logger()

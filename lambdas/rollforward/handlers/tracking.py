@@ -6,7 +6,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from rollforward import continuation
 from rollforward.adapters.executions import StepFunctionsExecutions
 from rollforward.clock import utc_now
 from rollforward.contract import (
@@ -21,6 +20,7 @@ from rollforward.contract import (
     beyond_horizon,
     reply,
 )
+from rollforward.escalation import continuation
 from rollforward.handlers import wiring
 from rollforward.live import TransientAwsError
 

@@ -25,9 +25,9 @@ from rollforward.adapters.lambda_control import AwsLambdaControl
 from rollforward.adapters.signals import CloudWatchSignals
 from rollforward.adapters.sns_notifier import SnsNotifier
 from rollforward.approvals.service import Approvals
-from rollforward.canary import Canary
+from rollforward.canary.service import Canary
+from rollforward.escalation.tracking import Tracker
 from rollforward.policy import Policy
-from rollforward.tracking import Tracker
 
 # Adaptive retry: client-side rate limiting when AWS answers 429, on top of standard retries.
 RETRY_CONFIG = Config(

@@ -35,9 +35,9 @@ from rollforward.approvals.principals import (
     is_root,
     same_person,
 )
+from rollforward.canary.sequential_judge import SequentialPolicy
 from rollforward.policy.durations import Duration, _utc, format_duration
 from rollforward.policy.errors import PolicyError, _describe
-from rollforward.sequential_judge import SequentialPolicy
 
 
 class Audience(StrEnum):
@@ -247,7 +247,7 @@ class CanarySettings(_Model):
     judge may call it a pass; below it the bake is inconclusive and is extended up to
     `max_extensions` times, then handed to a human.
 
-    The sequential judge (`rollforward.sequential_judge`, method and figures in docs/judge.md):
+    The sequential judge (`rollforward.canary.sequential_judge`, method and figures in docs/judge.md):
     - `guarded_ratio`, `guarded_error_rate` (10, 1 %): the regression a PASS rules out — an error
       rate at least 10x the baseline's AND at least 1 %.
     - `tolerated_ratio`, `tolerated_error_rate` (1, 0.1 %): healthy — no worse than the
@@ -255,7 +255,7 @@ class CanarySettings(_Model):
     - `false_rollback` (1 %): P(rollback) of a healthy candidate over the whole canary.
     - `false_pass` (0.5 %): P(pass) of the guarded regression over the whole canary (half the
       1 % target: a regression exactly at the guard passes with probability just under it).
-    - `max_duration` (2d): the longest unattended canary; the plan (`canary_plan`) says before
+    - `max_duration` (2d): the longest unattended canary; the plan (`canary.plan`) says before
       approval when a function's traffic cannot decide within it. At most 14d: CloudWatch keeps
       1-minute datapoints for 15 days.
     - `look_interval` (5m): how often the state machine reads the new minutes and asks the judge.

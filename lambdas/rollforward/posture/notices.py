@@ -44,7 +44,7 @@ class PostureNotice:
         }
 
     def sns_publish_kwargs(self, topic_arn: str) -> dict[str, Any]:
-        """One body per protocol, as `rollforward.notices.Notice` publishes."""
+        """One body per protocol, as `rollforward.audit.notices.Notice` publishes."""
         forwarded = json.dumps(self.forwarder_payload())
         message = {"default": self.text, "email": self.text, "lambda": forwarded, "sqs": forwarded}
         return {

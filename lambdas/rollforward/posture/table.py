@@ -16,7 +16,7 @@ AWS's shared-responsibility model for Lambda runtime management has four rows:
   is the ECR `imagePushedAt` of the digest the function resolved, else the function's
   `LastModified` (an image outside ECR, or one deleted since).
 
-Pure domain code in the style of `rollforward.judge`: no AWS calls, no I/O, no clock. Adapters
+Pure domain code in the style of `rollforward.canary.judge`: no AWS calls, no I/O, no clock. Adapters
 read Lambda, ECR, CloudFormation and the ledger into `FunctionFacts`; `assess` decides; the
 report, the gauges and the notices render `Assessment`s. Reasons are sentences an owner or an
 auditor can act on.

@@ -8,10 +8,10 @@ import re
 from dataclasses import dataclass, replace
 
 from rollforward.clock import utc_now
+from rollforward.detection.observation import CANARY_IN_FLIGHT, Action, decide
 from rollforward.ledger import Pin, Stage
 from rollforward.live import RuntimeSetting
 from rollforward.model import PinKey
-from rollforward.observation import CANARY_IN_FLIGHT, Action, decide
 
 ACTOR = "rollforward (reconciling scan)"
 # Tracking for these stages is a ladder turn: safe to start again from the ledger.
@@ -37,7 +37,7 @@ def predict(
 ) -> QualifierOutcome:
     """What the scan would do for one qualifier, without doing it (the dry run).
 
-    The decision is `rollforward.observation.decide`, the one `Tracker.observe` carries out;
+    The decision is `rollforward.detection.observation.decide`, the one `Tracker.observe` carries out;
     on top of it only the scan's own step: a FAILED pin still pinned live is resumed.
     """
     decision = decide(key, pin, live, latest)

@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from rollforward.audit import AuditEvent
+from rollforward.audit.records import AuditEvent
 from rollforward.clock import iso, utc_now
+from rollforward.detection.observation import canary_in_flight, needs_latest_pin
+from rollforward.escalation.tracking import Tracker, WorkflowState
 from rollforward.ledger import ConflictError, Pin, Stage
 from rollforward.live import RuntimeSetting, TransientAwsError
 from rollforward.model import LATEST, PinKey
-from rollforward.observation import canary_in_flight, needs_latest_pin
 from rollforward.ratelimit import CallCounter, TokenBucket
 from rollforward.scan.listing import ListedFunction, alias_versions, list_functions
 from rollforward.scan.reconcile import (
@@ -35,7 +36,6 @@ from rollforward.scan.reconcile import (
 )
 from rollforward.scan.report import FunctionResult, ScanReport
 from rollforward.scan.screening import FunctionRuntime, Screen
-from rollforward.tracking import Tracker, WorkflowState
 
 if TYPE_CHECKING:
     from rollforward.ports import Executions, LambdaControl, Ledger

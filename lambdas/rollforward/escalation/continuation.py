@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from rollforward.audit import AuditEvent
+from rollforward.audit.records import AuditEvent
 from rollforward.clock import utc_now
 from rollforward.contract import TrackingStatus, WorkflowState
 from rollforward.ledger import Pin

@@ -6,8 +6,8 @@ On AWS the notifier publishes to the SNS topic of each channel
 
 from __future__ import annotations
 
+from rollforward.audit.notices import PinSummary
 from rollforward.ledger import Pin
-from rollforward.notices import PinSummary
 from rollforward.ports import Notifier
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rollforward.audit import AuditEvent, AuditRecord
+from rollforward.audit.records import AuditEvent, AuditRecord
 from rollforward.clock import iso, parse_iso
 from rollforward.ledger import Pin, Stage
 from rollforward.policy import Policy, StagePlan, next_stage

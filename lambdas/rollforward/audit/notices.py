@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from rollforward.escalation.progress import round_label
 from rollforward.model import LATEST, PinKey
 from rollforward.policy import Audience, StagePlan, format_duration
-from rollforward.progress import round_label
 
 SUBJECT_MAX = 99  # SNS: "less than 100 characters"
 PAGERDUTY_SUMMARY_MAX = 1024

@@ -13,16 +13,16 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from rollforward.audit import AuditEvent
+from rollforward.audit.notices import NoticeKind, ladder_kind
+from rollforward.audit.records import AuditEvent
 from rollforward.clock import iso, utc_now
 from rollforward.contract import LadderStep, TrackingStatus, WorkflowState
+from rollforward.detection.observation import Action, decide, latest_covers, needs_latest_pin
+from rollforward.escalation.progress import next_rung
 from rollforward.ledger import ConflictError, Hold, Pin, Stage
 from rollforward.model import STOP_ERROR_PREFIX, PinKey, RuntimeSetting, UpdateMode
-from rollforward.notices import NoticeKind, ladder_kind
-from rollforward.observation import Action, decide, latest_covers, needs_latest_pin
 from rollforward.policy import Policy, StagePlan, format_duration, is_principal
 from rollforward.ports import AuditSink, Executions, LambdaControl, Ledger, Notifier
-from rollforward.progress import next_rung
 from rollforward.transient import Transient
 
 
@@ -93,7 +93,7 @@ class Tracker:
     ) -> Observation:
         """Reconcile the ledger with the live setting of `key` (read now unless given).
 
-        `rollforward.observation.decide` makes the decision (the scan's dry run uses the same
+        `rollforward.detection.observation.decide` makes the decision (the scan's dry run uses the same
         function); this carries it out."""
         now = utc_now()
         latest = self.ledger.get(PinKey(key.function_arn)) if needs_latest_pin(key) else None

@@ -1,7 +1,7 @@
 """The canary judge: decides one bake step of a candidate version against its baseline.
 
 This is today's fixed-horizon judge, still called by `canary.py`. Its anytime-valid successor
-is `rollforward.sequential_judge`; `python -m bench.judge` runs both side by side and
+is `rollforward.canary.sequential_judge`; `python -m bench.judge` runs both side by side and
 `docs/judge.md` compares them.
 
 Pure domain code: no AWS calls, no I/O, no clock. The caller reads `AWS/Lambda` metrics split

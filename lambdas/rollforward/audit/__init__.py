@@ -1,0 +1,1 @@
+"""The audit trail and the notices people act on."""

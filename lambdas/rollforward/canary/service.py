@@ -1,0 +1,129 @@
+"""`Canary`: the facade the canary handler calls, one method per state machine task."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rollforward.canary import (
+    candidate,
+    judging,
+    looking,
+    preflight,
+    promote,
+    rollback,
+    shifting,
+    synthetic,
+)
+from rollforward.canary.context import CanaryContext
+from rollforward.canary.judge import JudgePolicy
+from rollforward.canary.state import (
+    IN_FLIGHT,
+    CanaryNext,
+    CanaryState,
+    JudgeKind,
+    Stop,
+    Strategy,
+)
+from rollforward.ledger import Pin, Stage
+from rollforward.policy import Policy
+from rollforward.ports import AuditSink, LambdaControl, Ledger, Notifier, Signals
+
+
+class Canary:
+    """The canary's steps, one method per state machine task, on its ports."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        lam: LambdaControl,
+        signals: Signals,
+        notifier: Notifier,
+        audit: AuditSink,
+        policy: Policy,
+    ) -> None:
+        self.ctx = CanaryContext(ledger, lam, signals, notifier, audit, policy)
+        self.policy = policy
+        settings = policy.canary
+        self.judge_policy = JudgePolicy(
+            min_candidate_invocations=settings.min_invocations,
+            min_baseline_invocations=settings.min_invocations,
+        )
+
+    def start(self, pin: Pin, decision: dict[str, Any]) -> CanaryState:
+        """Preflight, candidate, first traffic step. Raises Stop before any change if unsafe."""
+        ctx = self.ctx
+        state = CanaryState(pinned_arn=pin.pinned_runtime_version_arn)
+        state.accept_untested = bool(decision.get("accept_untested"))
+        # A retried start picks up what its earlier attempt recorded before changing anything.
+        earlier = (
+            CanaryState.from_dict(pin.evidence.get(IN_FLIGHT))
+            if pin.stage is Stage.CANARY
+            else CanaryState()
+        )
+        preflight.check_pin(ctx, pin)
+        tags = ctx.lam.tags(pin.key.function_arn)
+        ctx.refuse_opted_out(tags)
+        alias = preflight.choose_alias(ctx, pin, tags)
+        firing = ctx.alarms_in_alarm(ctx.alarm_names(tags), must_exist=True)
+        if firing:
+            raise Stop(f"watched alarm(s) already in ALARM before any change: {', '.join(firing)}")
+        if alias is not None:
+            state.strategy, state.alias = Strategy.ALIAS, alias.name
+            state.baseline_version = preflight.check_alias(ctx, pin, alias)
+        else:
+            state.strategy = Strategy.SYNTHETIC
+            if not synthetic.test_events(ctx, tags) and not state.accept_untested:
+                raise Stop(
+                    "the function has no alias and no test events (tag "
+                    f"{self.policy.tags.test_events} naming an SSM parameter): approve with "
+                    "accept_untested to roll forward on a bake alone"
+                )
+            # (publishing again would snapshot a `$LATEST` the earlier attempt already moved)
+            state.baseline_version = earlier.baseline_version or candidate.publish_baseline(
+                ctx, pin
+            )
+        if earlier.baseline_version == state.baseline_version:
+            state.baseline_setting = earlier.baseline_setting  # read before the attempt changed it
+        ctx.remember(pin, state)
+        candidate.make_candidate(ctx, pin, state)
+        ctx.remember(pin, state)
+        if state.candidate_runtime_arn == state.pinned_arn:
+            # Nothing newer to test: Auto changes nothing today and follows AWS from now on.
+            state.reason = "the newest runtime version is the pinned one: nothing to canary"
+            promote.promote_settings(ctx, pin, state)
+            state.next = CanaryNext.RESOLVED
+            return state
+        if state.strategy == Strategy.ALIAS:
+            if JudgeKind(self.policy.canary.judge) is JudgeKind.SEQUENTIAL:
+                state.judge = JudgeKind.SEQUENTIAL
+                looking.begin(state, looking.plan(ctx, pin, state.alias))
+            else:
+                state.judge = JudgeKind.FIXED_HORIZON
+            return shifting.shift(ctx, pin, state, 0)
+        return synthetic.synthetic_test(ctx, pin, state, tags)
+
+    def judge_step(self, pin: Pin, state: CanaryState) -> CanaryState:
+        """After a bake (fixed horizon) or at a look (sequential): judge, then shift further,
+        keep looking, promote, or roll back."""
+        if state.judge == JudgeKind.SEQUENTIAL:
+            return looking.look(self.ctx, pin, state)
+        return judging.judge_step(self.ctx, pin, state, self.judge_policy)
+
+    def promote(self, pin: Pin, state: CanaryState) -> CanaryState:
+        return promote.promote(self.ctx, pin, state)
+
+    def verify(self, pin: Pin, state: CanaryState) -> CanaryState:
+        return promote.verify(self.ctx, pin, state, self.judge_policy)
+
+    def resolve(self, pin: Pin, state: CanaryState) -> Pin:
+        return promote.resolve(self.ctx, pin, state)
+
+    def rollback(self, pin: Pin, state: CanaryState, reason: str) -> Pin:
+        """Restore exactly what was: alias 100% baseline, `$LATEST` Manual on the pinned ARN.
+        Idempotent; leaves an alias alone if a human has taken it over."""
+        return rollback.rollback(self.ctx, pin, state, reason)
+
+    def stopped(self, pin: Pin, reason: str) -> Pin:
+        """Preflight refused before any change: the owner learns exactly why."""
+        return rollback.stopped(self.ctx, pin, reason)

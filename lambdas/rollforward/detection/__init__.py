@@ -1,0 +1,1 @@
+"""Detection: reading what CloudTrail says about a runtime-management change, and deciding what it means."""
