@@ -9,7 +9,7 @@ handler wraps the AWS clients in `ratelimit.pacing` and hands the scan the count
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from rollforward.audit.records import AuditEvent
@@ -169,24 +169,11 @@ class Scanner:
         start_marker: str | None,
         out_of_time: Callable[[], bool],
     ) -> bool:
-        """Phase 1; False when it stopped early (out of time), with `resume_marker` set."""
-        failures = 0
-        for function in list_functions(self.lambda_control, start_marker=start_marker):
-            if out_of_time():
-                report.resume_marker = function.page_marker or ""
-                return False
-            self._accounts_seen.add(function.function_arn.split(":")[4])
-            result = self.reconcile_function(function)
-            covered.update(PinKey(function.function_arn, q).id for q in result.qualifiers)
-            report.add_function(result)
-            failures = failures + 1 if result.error else 0
-            if failures >= MAX_CONSECUTIVE_FAILURES:
-                raise TransientAwsError(
-                    f"{failures} functions in a row failed, the last with: {result.error}"
-                )
-            if progress is not None:
-                progress(report)
-        return True
+        """Phase 1 of a full pass: every listed function read in full."""
+        functions = self._listed(start_marker)
+        return self._read_functions(
+            functions, self.reconcile_function, report, covered, progress, out_of_time
+        )
 
     def _screening_phase(
         self,
@@ -201,43 +188,66 @@ class Scanner:
         (their `$LATEST` here; their published versions' pins in phase 2)."""
         held = {pin.key.function_arn for pin in self._pins_to_examine()}
         pinned_arns = {pin.pinned_runtime_version_arn for pin in self._pins_to_examine()}
-        swept: list[tuple[ListedFunction, FunctionRuntime | None]] = []
-        for function in list_functions(self.lambda_control, start_marker=start_marker):
+        swept: list[ListedFunction] = []
+        runtimes: dict[str, FunctionRuntime | None] = {}
+        for function in self._listed(start_marker):
             if out_of_time():
                 report.resume_marker = function.page_marker or ""
                 break
-            self._accounts_seen.add(function.function_arn.split(":")[4])
-            runtime: FunctionRuntime | None = None
-            if function.has_managed_runtime:
-                try:
-                    runtime = self.lambda_control.function_runtime(function.function_arn)
-                except TransientAwsError:
-                    runtime = None  # no answer: read it in full
-            swept.append((function, runtime))
+            runtimes[function.function_arn] = self._runtime_of(function)
+            swept.append(function)
         screen = Screen.of(
-            (r for f, r in swept if r is not None and f.function_arn not in held), pinned_arns
+            (r for a, r in runtimes.items() if r is not None and a not in held), pinned_arns
         )
         report.current_runtime_versions = {
             f"{runtime}/{arch}": arn for (runtime, arch), arn in sorted(screen.current.items())
         }
+
+        def screened(function: ListedFunction) -> FunctionResult:
+            arn = function.function_arn
+            if arn in held or not function.has_managed_runtime or screen.is_outlier(runtimes[arn]):
+                return self.reconcile_function(function, read_aliases=arn not in held)
+            return FunctionResult(arn, function.name, screened="on its runtime's current version")
+
+        stopped_early = report.resume_marker is not None
+        done = self._read_functions(swept, screened, report, covered, progress, out_of_time)
+        return done and not stopped_early
+
+    def _listed(self, start_marker: str | None) -> Iterator[ListedFunction]:
+        """The listing, noting the accounts it shows (phases 2 and 3 keep to them)."""
+        for function in list_functions(self.lambda_control, start_marker=start_marker):
+            self._accounts_seen.add(function.function_arn.split(":")[4])
+            yield function
+
+    def _runtime_of(self, function: ListedFunction) -> FunctionRuntime | None:
+        """GetFunction's view of `$LATEST`; None when there is none (image) or no answer (then
+        the function is read in full)."""
+        if not function.has_managed_runtime:
+            return None
+        try:
+            return self.lambda_control.function_runtime(function.function_arn)
+        except TransientAwsError:
+            return None
+
+    def _read_functions(
+        self,
+        functions: Iterable[ListedFunction],
+        reconcile: Callable[[ListedFunction], FunctionResult],
+        report: ScanReport,
+        covered: set[str],
+        progress: Callable[[ScanReport], None] | None,
+        out_of_time: Callable[[], bool],
+    ) -> bool:
+        """Phase 1's one loop: `reconcile` each function in turn, fold its result into the
+        report and the qualifiers covered (phase 2 reads the rest). False when it stopped early
+        (out of time), with `resume_marker` set to the page of the first function not done.
+        `MAX_CONSECUTIVE_FAILURES` functions failing in a row stop the scan (raised)."""
         failures = 0
-        for function, runtime in swept:
-            held_or_image = function.function_arn in held or not function.has_managed_runtime
-            if not held_or_image and not screen.is_outlier(runtime):
-                report.add_function(
-                    FunctionResult(
-                        function.function_arn,
-                        function.name,
-                        screened="on its runtime's current version",
-                    )
-                )
-                continue
+        for function in functions:
             if out_of_time():
                 report.resume_marker = function.page_marker or ""
                 return False
-            result = self.reconcile_function(
-                function, read_aliases=function.function_arn not in held
-            )
+            result = reconcile(function)
             covered.update(PinKey(function.function_arn, q).id for q in result.qualifiers)
             report.add_function(result)
             failures = failures + 1 if result.error else 0
@@ -247,7 +257,7 @@ class Scanner:
                 )
             if progress is not None:
                 progress(report)
-        return report.resume_marker is None
+        return True
 
     # ------------------------------------------------------------------ one function
     def reconcile_function(
