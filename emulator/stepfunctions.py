@@ -13,10 +13,13 @@ moto's ASL interpreter (LocalStack's) waits in real time and forgives what AWS r
 - StopExecution is synchronous: ABORTED at once, with the given error and cause;
 - an execution starts at the emulated now (`startDate`, `$$.Execution.StartTime`) and lasts at
   most one year on that clock (or its definition's `TimeoutSeconds`): then it ends TIMED_OUT,
-  wherever it waits.
+  wherever it waits;
+- a Map in DISTRIBUTED mode must name its children's `ExecutionType`, and its Map Run fails with
+  `States.ExceedToleratedFailureThreshold` when more children fail than it tolerates (by
+  default none); definition errors answer `InvalidDefinition`.
 
 Each rule has a row in docs/parity/stepfunctions.md and a test in
-tests/emulator/test_stepfunctions_strict.py.
+tests/emulator/test_stepfunctions_strict.py (the Map rules: test_stepfunctions_map.py).
 """
 
 from __future__ import annotations
@@ -470,6 +473,150 @@ def _capped_program_eval(program_class: Any) -> Any:
 _original: dict[str, Any] = {}
 
 
+# --- Map in DISTRIBUTED mode ----------------------------------------------------------------
+
+
+def _invalid_definition(message: str) -> Exception:
+    """AWS's `InvalidDefinition` (HTTP 400), as moto's JSON error responses carry it. moto's
+    parser raised a LocalStack exception its response layer could not name: the client saw an
+    error with an empty code."""
+    from moto.core.exceptions import AWSError
+
+    class InvalidDefinition(AWSError):
+        TYPE = "InvalidDefinition"
+        STATUS = 400
+
+    return InvalidDefinition(message)
+
+
+def _map_processors(states: Any) -> Any:
+    """Every Map state's ItemProcessor (or Iterator) in a States object, nested ones included."""
+    if not isinstance(states, dict):
+        return
+    for name, state in states.items():
+        if not isinstance(state, dict):
+            continue
+        for field in ("ItemProcessor", "Iterator"):
+            processor = state.get(field)
+            if isinstance(processor, dict):
+                yield name, processor
+                yield from _map_processors(processor.get("States"))
+        for branch in state.get("Branches") or []:
+            if isinstance(branch, dict):
+                yield from _map_processors(branch.get("States"))
+
+
+def definition_problems(definition: str) -> list[str]:
+    """What AWS refuses in a definition that moto's parser accepts: a Map whose
+    `ProcessorConfig.Mode` is DISTRIBUTED must say its child workflows' `ExecutionType`."""
+    try:
+        document = json.loads(definition)
+    except ValueError:
+        return []  # moto's parser says why
+    problems = []
+    for name, processor in _map_processors(
+        document.get("States") if isinstance(document, dict) else None
+    ):
+        config = processor.get("ProcessorConfig") or {}
+        if config.get("Mode") == "DISTRIBUTED" and "ExecutionType" not in config:
+            problems.append(
+                f"SCHEMA_VALIDATION_FAILED: The field 'ExecutionType' is required when the "
+                f"field 'Mode' is 'DISTRIBUTED' at /States/{name}/ItemProcessor/ProcessorConfig"
+            )
+    return problems
+
+
+def _strict_validate_definition(definition: str) -> None:
+    """Replacement for StepFunctionsParserBackend._validate_definition: moto's parse, answered
+    as `InvalidDefinition`, then the rules moto's grammar lacks."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import (
+        AmazonStateLanguageParser,
+        ASLParserException,
+    )
+
+    try:
+        AmazonStateLanguageParser.parse(definition)
+    except ASLParserException as error:
+        raise _invalid_definition(f"Invalid State Machine Definition: '{error}'") from error
+    except Exception as error:
+        raise _invalid_definition(
+            f"Invalid State Machine Definition: '{type(error).__name__}: {error}'"
+        ) from error
+    problems = definition_problems(definition)
+    if problems:
+        raise _invalid_definition(f"Invalid State Machine Definition: '{'; '.join(problems)}'")
+
+
+def exceeds_tolerance(failed: int, total: int, count: int, percentage: float) -> bool:
+    """Whether a Map Run's failed (or timed-out) children exceed its tolerated failure
+    threshold. None declared (both 0): any failure. Both declared: exceeding either fails it."""
+    if failed <= 0:
+        return False
+    thresholds = []
+    if count > 0:
+        thresholds.append(failed > count)
+    if percentage > 0:
+        thresholds.append(total > 0 and 100.0 * failed / total > percentage)
+    return any(thresholds) if thresholds else True
+
+
+def _tolerated_map_run(original: Any) -> Any:
+    """A Distributed Map Run fails with `States.ExceedToleratedFailureThreshold` when more of
+    its child workflow executions failed or timed out than it tolerates (by default none).
+    moto ignored the threshold: the Map succeeded with `null` for each failed child."""
+
+    def map_run(self: Any, env: Any, eval_input: Any) -> None:
+        record = eval_input.map_run_record
+        before = _failed_items(record)
+        original(self, env, eval_input)
+        failed = _failed_items(record) - before
+        total = len(env.stack[-1]) if env.stack and isinstance(env.stack[-1], list) else 0
+        count = int(eval_input.tolerated_failure_count or 0)
+        percentage = float(eval_input.tolerated_failure_percentage or 0.0)
+        if exceeds_tolerance(failed, total, count, percentage):
+            env.stack.pop()
+            raise _exceeded_threshold(
+                env,
+                f"The specified tolerated failure threshold was exceeded: {failed} of {total} "
+                "child workflow executions failed",
+            )
+
+    return map_run
+
+
+def _failed_items(record: Any) -> int:
+    counter = record.item_counter
+    return int(counter.failed.get()) + int(counter.timed_out.get())
+
+
+def _exceeded_threshold(env: Any, cause: str) -> Exception:
+    """The catchable `States.ExceedToleratedFailureThreshold` failure of a Map state."""
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    exceeded = StatesErrorNameType.StatesExceedToleratedFailureThreshold
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=exceeded),
+            event_type=HistoryEventType.MapRunFailed,
+            event_details=EventDetails(  # type: ignore[typeddict-item]
+                taskFailedEventDetails=TaskFailedEventDetails(error=exceeded.to_name(), cause=cause)
+            ),
+        )
+    )
+
+
 def install() -> None:
     global _installed, _VALUE_OPERATORS
     if _installed:
@@ -481,6 +628,9 @@ def install() -> None:
     from moto.stepfunctions.parser.asl.component.state import state as state_module
     from moto.stepfunctions.parser.asl.component.state.choice.comparison import (
         comparison_variable,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        distributed_iteration_component,
     )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -536,4 +686,7 @@ def install() -> None:
     StepFunctionResponse.send_task_failure = _send_task_failure_response  # type: ignore[method-assign]
     _original["stop_execution"] = StepFunctionResponse.stop_execution
     StepFunctionResponse.stop_execution = _stop_execution_response  # type: ignore[method-assign]
+    StepFunctionsParserBackend._validate_definition = staticmethod(_strict_validate_definition)  # type: ignore[method-assign]
+    distributed = distributed_iteration_component.DistributedIterationComponent
+    distributed._map_run = _tolerated_map_run(distributed._map_run)  # type: ignore[method-assign]
     _installed = True

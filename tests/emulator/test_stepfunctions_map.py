@@ -1,0 +1,135 @@
+"""Map in DISTRIBUTED mode, as AWS runs it (docs/parity/stepfunctions.md, the Map rows).
+
+moto's interpreter accepted a Distributed Map without `ExecutionType`, answered definition errors
+with an empty error code, and ignored the tolerated failure threshold: a Map whose children all
+failed succeeded with `null` for each. The reconciling scan's machine (workflows/scan.py) is a
+Distributed Map; these rules are what its children's failures mean.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from emulator.stepfunctions import exceeds_tolerance
+from tests.emulator.test_stepfunctions_strict import ROLE, run
+
+
+@pytest.fixture
+def states(aws: Any) -> None:
+    """The machines' role (as tests/emulator/test_stepfunctions_strict.py makes it)."""
+    iam = boto3.client("iam")
+    iam.create_role(RoleName="states", AssumeRolePolicyDocument="{}")
+    allow_all = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName="states", PolicyName="tasks", PolicyDocument=json.dumps(allow_all))
+
+
+DISTRIBUTED = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+# A child fails when its item says so; the others pass their item through.
+CHILD = {
+    "StartAt": "Fails?",
+    "States": {
+        "Fails?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "Fail"}],
+            "Default": "Done",
+        },
+        "Fail": {"Type": "Fail", "Error": "Child.Failed", "Cause": "this item fails"},
+        "Done": {"Type": "Pass", "End": True},
+    },
+}
+
+
+def distributed_map(processor: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    return {
+        "StartAt": "Map",
+        "States": {
+            "Map": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {"ProcessorConfig": DISTRIBUTED, **CHILD, **(processor or {})},
+                **fields,
+                "End": True,
+            }
+        },
+    }
+
+
+def items(failing: int, passing: int) -> dict[str, Any]:
+    return {"items": [{"fail": True}] * failing + [{"fail": False}] * passing}
+
+
+def _create(definition: dict[str, Any]) -> None:
+    boto3.client("stepfunctions").create_state_machine(
+        name="refused", definition=json.dumps(definition), roleArn=ROLE
+    )
+
+
+def test_a_distributed_map_must_name_its_child_execution_type(states: None) -> None:
+    definition = distributed_map({"ProcessorConfig": {"Mode": "DISTRIBUTED"}})
+    with pytest.raises(ClientError) as refused:
+        _create(definition)
+    assert refused.value.response["Error"]["Code"] == "InvalidDefinition"
+    assert "ExecutionType" in refused.value.response["Error"]["Message"]
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_a_definition_the_parser_refuses_is_an_invalid_definition(states: None) -> None:
+    with pytest.raises(ClientError) as refused:
+        _create({"StartAt": "Nowhere", "States": {"P": {"Type": "Nope", "End": True}}})
+    assert refused.value.response["Error"]["Code"] == "InvalidDefinition"  # moto: ""
+
+
+def test_one_failed_child_fails_the_map_run_when_nothing_is_tolerated(states: None) -> None:
+    described = run(distributed_map(), items(failing=1, passing=3))
+    assert described["status"] == "FAILED", described  # moto: SUCCEEDED, null for the child
+    assert described["error"] == "States.ExceedToleratedFailureThreshold"
+
+
+def test_the_threshold_failure_is_caught_like_any_error(states: None) -> None:
+    definition = distributed_map(
+        Catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}]
+    )
+    definition["States"]["Map"].pop("End")
+    definition["States"]["Map"]["Next"] = "Done"
+    definition["States"]["Caught"] = {"Type": "Pass", "End": True}
+    definition["States"]["Done"] = {"Type": "Pass", "End": True}
+    described = run(definition, items(failing=2, passing=2))
+    assert described["status"] == "SUCCEEDED", described
+    error = json.loads(described["output"])["error"]
+    assert error["Error"] == "States.ExceedToleratedFailureThreshold"
+
+
+def test_failures_within_the_tolerated_count_let_the_map_succeed(states: None) -> None:
+    described = run(distributed_map(ToleratedFailureCount=1), items(failing=1, passing=2))
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]).count(None) == 1  # the failed child's result
+    over = run(distributed_map(ToleratedFailureCount=1), items(failing=2, passing=1))
+    assert over["error"] == "States.ExceedToleratedFailureThreshold", over
+
+
+@pytest.mark.parametrize(
+    ("failed", "total", "count", "percentage", "exceeded"),
+    [
+        (0, 10, 0, 0.0, False),  # nothing failed
+        (1, 10, 0, 0.0, True),  # nothing tolerated (the default)
+        (2, 10, 2, 0.0, False),  # at the count
+        (3, 10, 2, 0.0, True),  # over the count
+        (2, 10, 0, 20.0, False),  # at the percentage
+        (3, 10, 0, 20.0, True),  # over the percentage
+        (3, 10, 5, 20.0, True),  # both declared: exceeding either fails it
+        (3, 10, 2, 50.0, True),
+        (2, 10, 5, 50.0, False),
+    ],
+)
+def test_the_threshold_is_exceeded_by_more_failures_than_either_limit(
+    failed: int, total: int, count: int, percentage: float, exceeded: bool
+) -> None:
+    assert exceeds_tolerance(failed, total, count, percentage) is exceeded
