@@ -13,8 +13,10 @@ import pytest
 from aws_cdk import App
 
 from emulator.stack import SECOND_STACK_NAME, STACK_NAME
+from infra.constructs.api import API_INTEGRATION_TIMEOUT_SECONDS
+from infra.constructs.functions import UnsupportedRegion
 from infra.settings import Settings
-from infra.stack import API_INTEGRATION_TIMEOUT_SECONDS, RollforwardStack, UnsupportedRegion
+from infra.stack import RollforwardStack
 
 # Properties that set a resource's physical name (unique per account and region, or per
 # account for IAM), by resource type; absent means CloudFormation generates a unique one.
