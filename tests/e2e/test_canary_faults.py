@@ -66,7 +66,14 @@ FAULT_POLICY: dict[str, Any] = {
         "approval_timeout": "1d",
         "reject_snooze": "3d",
     },
-    "canary": {"steps": list(STEPS), "min_invocations": 200, "max_extensions": 1},
+    # The bake counts below are the fixed-horizon judge's (one verdict per bake); the
+    # sequential judge's own fault cases are on the unit tier (test_canary.py).
+    "canary": {
+        "steps": list(STEPS),
+        "min_invocations": 200,
+        "max_extensions": 1,
+        "judge": "fixed_horizon",
+    },
 }
 
 # Where a case arms its fault: the state the execution is parked in when the test arms it, and
@@ -87,6 +94,7 @@ class Run:
     baseline: str = ""
     pinned_arn: str = ""
     hotfix: str = ""  # a version a "human" published and pointed the alias at
+    repaired: bool = False  # the execution was stopped and the scan repaired what it left
 
     @property
     def lam(self) -> Any:
@@ -149,6 +157,24 @@ class Run:
 
     def human_deletes_function(self) -> None:
         boto3.client("lambda").delete_function(FunctionName=self.name)
+
+    def operator_stops_execution_then_scan(self) -> None:
+        """StopExecution mid-canary (the execution ends ABORTED wherever it is parked), then
+        the next scheduled scan finds the canary's record and has the canary roll it back."""
+        lifecycle = self.lifecycle
+        arn = self.execution()["executionArn"]
+        lifecycle.sfn.stop_execution(executionArn=arn, error="operator", cause="stopped by hand")
+        wait_for(
+            lambda: lifecycle.sfn.describe_execution(executionArn=arn)["status"] == "ABORTED",
+            what="the stop",
+        )
+        scan = lifecycle.deployment.find("AWS::Lambda::Function", "Scan")
+        response = lifecycle.lam.invoke(FunctionName=scan, Payload=b"{}")
+        summary = json.loads(response["Payload"].read())
+        assert "FunctionError" not in response, summary
+        pin = lifecycle.pin_record(self.name)
+        assert pin is not None and summary["restored"] == [pin.key.id], summary
+        self.repaired = True
 
 
 def _states(history: list[dict[str, Any]]) -> list[str]:
@@ -551,6 +577,36 @@ CASES = [
         broken_runtime=True,
     ),
     Case(
+        # Issue 11: a GetAlias storm through Rollback left the alias weighted, ledger failed.
+        "rollback-getalias-429-storm",
+        "rollback (GetAlias)",
+        "429 storm for 3 hours",
+        BAKE_1,
+        storm("GetAlias", TTL, through_rollback=timedelta(hours=3)),
+        "restored",
+        broken_runtime=True,
+    ),
+    Case(
+        # Issue 11: a 500 storm on the $LATEST Put left $LATEST in FunctionUpdate.
+        "rollback-put-500-storm",
+        "rollback (Put $LATEST Manual)",
+        "500 storm for 3 hours",
+        BAKE_1,
+        storm(PUT, SVC, through_rollback=timedelta(hours=3)),
+        "restored",
+        broken_runtime=True,
+    ),
+    Case(
+        # Issue 11: deleted just before Rollback's UpdateAlias ended `failed`, not `deleted`.
+        "rollback-alias-deleted",
+        "rollback (just before UpdateAlias)",
+        "function deleted",
+        BAKE_1,
+        racing("UpdateAlias", Run.human_deletes_function),
+        "deleted",
+        broken_runtime=True,
+    ),
+    Case(
         # Outlasts Rollback's own retries several times: RollbackBackoff -> Rollback loops.
         "rollback-alias-429-6h",
         "rollback (UpdateAlias back)",
@@ -577,6 +633,24 @@ CASES = [
         BAKE_2,
         human(Run.human_promotes_by_hand),
         "handed back",
+    ),
+    Case(
+        # Issue 11: StopExecution during the first bake left the alias weighted, ledger canary.
+        "stopped-bake1",
+        "bake 1",
+        "execution stopped, then the scan",
+        BAKE_1,
+        human(Run.operator_stops_execution_then_scan),
+        "restored",
+    ),
+    Case(
+        # Promote had not recorded `promoted`: the repair left `$LATEST` on Auto.
+        "stopped-postbake",
+        "post-promotion bake",
+        "execution stopped, then the scan",
+        POST_BAKE,
+        human(Run.operator_stops_execution_then_scan),
+        "restored",
     ),
     Case(
         "human-lift-bake1",
@@ -644,7 +718,7 @@ def drive(run: Run, case: Case) -> list[Any]:
     for _ in range(40):
         lifecycle.settle()
         states = run.states_entered()
-        if _canary_over(run.execution(), states):
+        if run.repaired or _canary_over(run.execution(), states):
             break
         if states[-1] == "RollbackBackoff":  # a storm outlasted Rollback's retries: wait it out
             lifecycle.aws.state.clock.advance(timedelta(seconds=ROLLBACK_BACKOFF.to_seconds()))

@@ -741,3 +741,61 @@ def test_a_promote_that_died_after_moving_the_alias_is_still_rolled_back(world: 
     )
     machine.run()
     assert outcome(world) == "restored"
+
+
+# ------------------------------------------------------------------------- dead executions
+class ExecutionDied(Exception):
+    """The execution was stopped (or failed, or timed out) while parked in a state."""
+
+
+def die() -> None:
+    raise ExecutionDied
+
+
+def repair(w: World) -> None:
+    """What the scan's repair does for a dead canary: the canary's Rollback, given only the
+    ledger (the handler reads the in-flight record when `$.canary` is empty)."""
+    assert w.pin.stage is Stage.CANARY
+    state = CanaryState.from_dict(w.pin.evidence.get(IN_FLIGHT))
+    w.canary.rollback(w.pin, state, "the canary's execution died")
+
+
+@pytest.mark.parametrize("parked", [BAKE_1, BAKE_3, POST_BAKE], ids=["bake1", "bake3", "postbake"])
+def test_a_canary_whose_execution_died_is_restored_from_the_ledger_alone(
+    world: World, parked: tuple[str, int]
+) -> None:
+    """Issue 11: a canary that died in its post-promotion bake was restored with `$LATEST` left
+    on Auto, because Promote never recorded `promoted` in the in-flight record."""
+    machine = Machine(world)
+    machine.at(*parked, die)
+    with pytest.raises(ExecutionDied):
+        machine.run()
+    repair(world)
+    assert outcome(world) == "restored", world.pin.evidence["last_canary"]["restored"]
+
+
+def test_a_function_deleted_just_before_rollbacks_alias_update_ends_deleted_not_failed(
+    world: World,
+) -> None:
+    world.signals.error_rates[NEW_RUNTIME] = 0.5
+    machine = Machine(world)
+    machine.at("Rollback", 1, lambda: world.lam.before("UpdateAlias", human_deletes(world)))
+    assert machine.run() == "rolled_back"
+    assert "RollbackBackoff" not in world.path and world.failed_attempts == 0
+    assert outcome(world) == "deleted"
+    assert "the function no longer exists" in world.pin.evidence["last_canary"]["restored"]
+
+
+def test_a_human_repin_between_rollbacks_alias_write_and_its_setting_read_is_kept(
+    world: World,
+) -> None:
+    """Rollback re-reads `$LATEST` just before its write: a re-pin that lands after the alias
+    moved back is the human's, and stays."""
+    world.signals.error_rates[NEW_RUNTIME] = 0.5
+    machine = Machine(world)
+    machine.at(
+        "Rollback", 1, lambda: world.lam.before("GetRuntimeManagementConfig", human_repins(world))
+    )
+    assert machine.run() == "rolled_back"
+    assert outcome(world) == "handed back"
+    assert world.lam.state()[2:] == (UpdateMode.MANUAL, NEW_RUNTIME)

@@ -42,6 +42,10 @@ def promote_settings(ctx: CanaryContext, pin: Pin, state: CanaryState) -> None:
     """Candidate and `$LATEST` to Auto: from here on AWS keeps the function patched."""
     function_arn = pin.key.function_arn
     state.promoted = True
+    # Recorded before the first Put: a canary whose execution dies from here on (in the
+    # post-promotion bake, say) is restored by a Rollback that reads only the ledger, and it
+    # must know that `$LATEST` on Auto was rollforward's doing, not a human's lift.
+    ctx.remember(pin, state)
     if state.candidate_version:
         ctx.lam.put_runtime_setting(function_arn, state.candidate_version, UpdateMode.AUTO)
     ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.AUTO)

@@ -28,48 +28,12 @@ def rollback(ctx: CanaryContext, pin: Pin, state: CanaryState, reason: str) -> P
             alias = ctx.lam.alias(function_arn, state.alias)
         except NotFound:
             restored.append(f"alias {state.alias} no longer exists")
-    if alias is not None:
-        if ours_alias(pin, state, alias):
-            try:
-                update_alias(
-                    ctx, pin, state, alias.revision_id, version=state.baseline_version, weights={}
-                )
-                restored.append(f"alias {state.alias} 100% on version {state.baseline_version}")
-            except Stop:
-                restored.append(f"alias {state.alias} left as a human set it")
-        else:
-            restored.append(f"alias {state.alias} left as a human set it")
-    live = ctx.lam.runtime_setting(PinKey(function_arn, LATEST))
-    pinned_arn = state.pinned_arn or pin.pinned_runtime_version_arn
-    if live is None:  # deleted mid-canary: nothing left to restore; the tracker closes the pin
+    try:
+        restored.extend(_restore(ctx, pin, state, alias))
+    except NotFound:
+        # Deleted between two of our calls (the alias read and its update, say): nothing is
+        # left to restore, and the tracker closes the pin as deleted.
         restored.append("the function no longer exists")
-    elif live.mode is UpdateMode.FUNCTION_UPDATE or (
-        state.promoted and live.mode is UpdateMode.AUTO
-    ):
-        ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.MANUAL, pinned_arn)
-        restored.append("$LATEST Manual on the original runtime version")
-    elif not (live.mode is UpdateMode.MANUAL and live.pinned_runtime_version_arn == pinned_arn):
-        restored.append(f"$LATEST left as a human set it ({live.mode})")
-    original = state.baseline_setting
-    if (
-        live is not None
-        and state.baseline_version
-        and original
-        and original.get("UpdateRuntimeOn") != UpdateMode.MANUAL
-    ):
-        # Re-read first: only the pin rollforward put on the baseline is undone, never a human's.
-        baseline = ctx.lam.runtime_setting(PinKey(function_arn, state.baseline_version))
-        if baseline is not None and (
-            baseline.mode is UpdateMode.MANUAL and baseline.pinned_runtime_version_arn == pinned_arn
-        ):
-            ctx.lam.put_runtime_setting(
-                function_arn, state.baseline_version, UpdateMode(original["UpdateRuntimeOn"])
-            )
-            restored.append(
-                f"version {state.baseline_version} back to {original['UpdateRuntimeOn']}"
-            )
-        elif baseline is not None:
-            restored.append(f"version {state.baseline_version} left as a human set it")
     now = utc_now()
     evidence = with_attempt(
         {
@@ -93,6 +57,49 @@ def rollback(ctx: CanaryContext, pin: Pin, state: CanaryState, reason: str) -> P
         facts={"Why": reason[:400], "Restored": "; ".join(restored) or "nothing had changed"},
     )
     return pin
+
+
+def _restore(ctx: CanaryContext, pin: Pin, state: CanaryState, alias: Alias | None) -> list[str]:
+    """Each write after its own fresh read; what was restored, and what was left to a human."""
+    function_arn = pin.key.function_arn
+    restored: list[str] = []
+    if alias is not None:
+        if ours_alias(pin, state, alias):
+            try:
+                update_alias(
+                    ctx, pin, state, alias.revision_id, version=state.baseline_version, weights={}
+                )
+                restored.append(f"alias {state.alias} 100% on version {state.baseline_version}")
+            except Stop:
+                restored.append(f"alias {state.alias} left as a human set it")
+        else:
+            restored.append(f"alias {state.alias} left as a human set it")
+    live = ctx.lam.runtime_setting(PinKey(function_arn, LATEST))
+    pinned_arn = state.pinned_arn or pin.pinned_runtime_version_arn
+    if live is None:  # deleted mid-canary: nothing left to restore; the tracker closes the pin
+        restored.append("the function no longer exists")
+        return restored
+    if live.mode is UpdateMode.FUNCTION_UPDATE or (state.promoted and live.mode is UpdateMode.AUTO):
+        ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.MANUAL, pinned_arn)
+        restored.append("$LATEST Manual on the original runtime version")
+    elif not (live.mode is UpdateMode.MANUAL and live.pinned_runtime_version_arn == pinned_arn):
+        restored.append(f"$LATEST left as a human set it ({live.mode})")
+    original = state.baseline_setting
+    if state.baseline_version and original and original.get("UpdateRuntimeOn") != UpdateMode.MANUAL:
+        # Re-read first: only the pin rollforward put on the baseline is undone, never a human's.
+        baseline = ctx.lam.runtime_setting(PinKey(function_arn, state.baseline_version))
+        if baseline is not None and (
+            baseline.mode is UpdateMode.MANUAL and baseline.pinned_runtime_version_arn == pinned_arn
+        ):
+            ctx.lam.put_runtime_setting(
+                function_arn, state.baseline_version, UpdateMode(original["UpdateRuntimeOn"])
+            )
+            restored.append(
+                f"version {state.baseline_version} back to {original['UpdateRuntimeOn']}"
+            )
+        elif baseline is not None:
+            restored.append(f"version {state.baseline_version} left as a human set it")
+    return restored
 
 
 def stopped(ctx: CanaryContext, pin: Pin, reason: str) -> Pin:
