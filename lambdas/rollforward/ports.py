@@ -52,6 +52,11 @@ class Ledger(Protocol):
         """True exactly once per (generation, notice key), however often it is retried."""
         ...
 
+    def release_notice(self, pin: Pin, notice_key: str, sent_at: datetime) -> None:
+        """Undo `mark_notice_sent` of `sent_at` (its publish failed), so the retry sends it;
+        a mark of another time or generation is left alone."""
+        ...
+
     def move_execution(self, pin: Pin, from_arn: str, to_arn: str, now: datetime) -> bool:
         """Name `to_arn` as the episode's execution if the ledger still names `from_arn`
         (continue-as-new); False, changing nothing, otherwise."""

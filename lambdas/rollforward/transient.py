@@ -13,13 +13,16 @@ from __future__ import annotations
 from typing import Final
 
 # Throttling and service faults that outlived botocore's own retries: the state machine retries
-# the task (`rollforward.Transient`), the scan stops for this run. ResourceConflictException is
-# Lambda's "another update is in progress" (409): it clears by itself.
+# the task (`rollforward.Transient`), the scan stops for this run. The adapters add botocore's
+# standard-mode classification (every service's throttling codes, HTTP 5xx) to these; the ones
+# here are what botocore does not retry but clears by itself: ResourceConflictException is
+# Lambda's "another update is in progress" (409), ServiceException its 500.
 TRANSIENT_CODES: Final = frozenset(
     {
         "TooManyRequestsException",
         "ThrottlingException",
         "Throttling",  # CloudWatch's spelling (GetMetricData, DescribeAlarms)
+        "Throttled",  # SNS's (HTTP 429; botocore's list spells its shape, ThrottledException)
         "ServiceException",
         "ResourceConflictException",
         "InternalFailure",

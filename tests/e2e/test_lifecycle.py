@@ -6,6 +6,7 @@ import copy
 
 from rollforward.ledger import Stage
 
+from emulator import faults
 from emulator.cloudtrail import cloudtrail_event, put_cloudtrail_event
 from emulator.state import ApiCall
 from tests.e2e.harness import ACCOUNT, REGION, Lifecycle, Principal, wait_for
@@ -206,3 +207,23 @@ def test_a_malformed_event_starts_nothing_and_is_audited(lifecycle: Lifecycle):
     assert "requestParameters" in rejected[0].details["reason"] or rejected[0].details["reason"]
     assert lifecycle.executions() == []
     assert lifecycle.ledger.list_pins(open_only=False) == []
+
+
+def test_a_publish_that_outlives_botocores_retries_loses_no_notice(lifecycle: Lifecycle):
+    """SNS fails longer than botocore retries (8 attempts): the task fails as Transient, the
+    rung it had recorded is released, and the state machine's retry sends it — once."""
+    lifecycle.create_function("orders")
+    with (
+        faults.retries_on_virtual_clock(),
+        faults.injected("Publish", "InternalError", times=12, service="sns") as storm,
+    ):
+        lifecycle.pin("orders")
+        owner: list[dict] = []
+        wait_for(
+            lambda: owner.extend(lifecycle.notices("owner")) or owner,
+            what="the detected notice, delivered after the storm",
+        )
+    assert storm.fired == 12
+    owner.extend(lifecycle.notices("owner"))
+    assert [n["kind"] for n in owner] == ["detected"]
+    assert set(lifecycle.pin_record("orders").notices) == {"detected"}

@@ -133,6 +133,16 @@ class FakeLedger:
         pin.notices[notice_key] = iso(now)
         return True
 
+    def release_notice(self, pin: Pin, notice_key: str, sent_at: datetime) -> None:
+        current = self.items.get(pin.key.id)
+        if (
+            current is not None
+            and current["generation"] == pin.generation
+            and current["notices"].get(notice_key) == iso(sent_at)
+        ):
+            del current["notices"][notice_key]
+        pin.notices.pop(notice_key, None)
+
     def list_pins(self, *, open_only: bool = True) -> list[Pin]:
         self.faults.check("ledger.list_pins")
         pins = [Pin.from_item(copy.deepcopy(item)) for item in self.items.values()]

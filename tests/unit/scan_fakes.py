@@ -262,6 +262,12 @@ class FakeLedger:
         stored.notices[notice_key] = pin.notices[notice_key] = iso(now)
         return True
 
+    def release_notice(self, pin: Pin, notice_key: str, sent_at: datetime) -> None:
+        stored = self.items[pin.key.id]
+        if stored.generation == pin.generation and stored.notices.get(notice_key) == iso(sent_at):
+            del stored.notices[notice_key]
+        pin.notices.pop(notice_key, None)
+
     def list_pins(self, *, open_only: bool = True) -> list[Pin]:
         return [copy.deepcopy(p) for p in self.items.values() if p.is_open or not open_only]
 

@@ -335,3 +335,17 @@ def test_a_failure_is_recorded_the_owner_told_and_tracking_closed(world: World) 
     assert world.pin().stage is Stage.FAILED
     assert world.notifier.kinds() == [NoticeKind.STOPPED]
     assert world.audit.events(KEY.id)[-1] == AuditEvent.FAILED
+
+
+def test_a_failed_publish_releases_the_rung_and_the_retry_sends_it(world: World) -> None:
+    world.observe()
+    state = world.tracker.start(world.state())
+    world.faults.arm("notifier.notify", Transient("Throttled"))
+    with pytest.raises(Transient):
+        world.tracker.notice(state)
+    assert world.pin().notices == {}  # not recorded as sent
+    world.tracker.notice(state)
+    assert world.notifier.kinds() == [NoticeKind.DETECTED]
+    assert len(world.pin().notices) == 1
+    world.tracker.notice(state)  # and once sent, a retry sends nothing more
+    assert world.notifier.kinds() == [NoticeKind.DETECTED]

@@ -112,6 +112,21 @@ class DynamoLedger:
         pin.notices[notice_key] = iso(now)
         return True
 
+    def release_notice(self, pin: Pin, notice_key: str, sent_at: datetime) -> None:
+        try:
+            call(
+                self._table.update_item,
+                Key={"pin_id": pin.key.id},
+                UpdateExpression="REMOVE notices.#k",
+                ConditionExpression="generation = :g AND notices.#k = :at",
+                ExpressionAttributeNames={"#k": notice_key},
+                ExpressionAttributeValues={":at": iso(sent_at), ":g": pin.generation},
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+        pin.notices.pop(notice_key, None)
+
     def move_execution(self, pin: Pin, from_arn: str, to_arn: str, now: datetime) -> bool:
         """Hand the episode from execution `from_arn` to `to_arn` (continue-as-new) only if the
         ledger still names `from_arn` (or none, or `to_arn` already: a retry); False when

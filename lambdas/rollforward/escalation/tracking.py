@@ -335,17 +335,25 @@ class Tracker:
         return planned
 
     def send_stage_notice(self, pin: Pin, plan: StagePlan, approval_id: str | None = None) -> bool:
-        """Record the rung as sent (exactly once), then notify. False if it was already sent."""
+        """Record the rung as sent (exactly once), then notify. False if it was already sent.
+
+        A publish that fails releases the record before the error propagates, so the task's
+        retry sends the rung instead of finding it sent: a failed publish never loses a rung.
+        """
         now = utc_now()
         if not self.ledger.mark_notice_sent(pin, plan.key, now):
             return False
-        self.notifier.notify(
-            ladder_kind(plan),
-            pin,
-            plan=plan,
-            next_step=self.describe_next(pin, now, approval_id),
-            approval_id=approval_id,
-        )
+        try:
+            self.notifier.notify(
+                ladder_kind(plan),
+                pin,
+                plan=plan,
+                next_step=self.describe_next(pin, now, approval_id),
+                approval_id=approval_id,
+            )
+        except Exception:
+            self.ledger.release_notice(pin, plan.key, now)
+            raise
         self.audit.record(
             AuditEvent.STAGE_NOTICE,
             pin_id=pin.key.id,
