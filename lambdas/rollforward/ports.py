@@ -301,7 +301,30 @@ class Signals(Protocol):
         ...
 
 
+class AccountSessions(Protocol):
+    """The per-account adapters of a hub (issue 12: hub and spokes).
+
+    Given the (account, region) a function lives in — `PinKey.account` / `PinKey.region`, i.e.
+    its ARN — the adapters the core needs to act there. The hub's own account is served with
+    the hub's own credentials (a single-account install stays what it was); a member account
+    through a session of the member's execution role, named after the hub function acting
+    (visible in the member's CloudTrail), cached until shortly before it expires.
+
+    An account the hub may not act in (no member stack, or its role does not trust this hub
+    function) raises `Refused`; throttling and faults of STS `Transient`."""
+
+    @property
+    def home(self) -> tuple[str, str]:
+        """(account, region) of the hub itself."""
+        ...
+
+    def lambda_control(self, account: str, region: str) -> LambdaControl: ...
+
+    def signals(self, account: str, region: str) -> Signals: ...
+
+
 __all__ = [
+    "AccountSessions",
     "Alias",
     "ApprovalStore",
     "AuditSink",

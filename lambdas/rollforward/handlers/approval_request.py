@@ -81,8 +81,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def _note_template_pin(ledger: Any, pin: Any) -> Any:
     """A CloudFormation template that pins the function is said in the approval request,
     before anything changes: its stack's next deploy would undo the roll-forward."""
+    # Read where the function lives (a member account: through the hub's session there).
+    acting = wiring.sessions(wiring.FunctionSettings.from_env())
+    where = (pin.key.account, pin.key.region)
     found = template_pin_of(
-        wiring.client("lambda"), wiring.client("cloudformation"), pin.key.function_arn
+        acting.client("lambda", *where),
+        acting.client("cloudformation", *where),
+        pin.key.function_arn,
     )
     if found is None:
         return pin

@@ -47,7 +47,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     received = CanaryTaskState.from_dict(envelope.state)
     settings = wiring.FunctionSettings.from_env()
     tracker = wiring.tracker(settings)
-    canary = wiring.canary(settings)
     workflow = WorkflowState.from_dict(envelope.state)
     state = received.canary or CanaryState()
     pin = tracker.load(workflow)
@@ -55,6 +54,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return reply(
             workflow.model_copy(update={"status": TrackingStatus.CLOSED, "outcome": "superseded"})
         )
+    # The canary acts in the pin's own account and region (a member's, through its role).
+    canary = wiring.canary(settings, where=(pin.key.account, pin.key.region))
     if not state.strategy and pin.stage is Stage.CANARY:
         # A StartCanary attempt changed things and died before the workflow saw its output (a
         # retried or finally failed start): it recorded what it was changing in the ledger.

@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from rollforward.audit.records import AuditEvent
 from rollforward.detection.events import MalformedEvent, parse_runtime_config_event
 from rollforward.handlers import wiring
+from rollforward.ports import AuditSink, Refused
 
 logger = Logger()
 tracer = Tracer()
@@ -34,27 +35,39 @@ def _home(context: Any) -> tuple[str, str] | None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = wiring.FunctionSettings.from_env()
     audit = wiring.audit(settings)
+    # A hub (a member role to assume) takes events from its members' accounts and regions,
+    # forwarded to its bus; a single-account install only its own.
+    home = None if settings.member_role_name else _home(context)
     try:
-        change = parse_runtime_config_event(event, home=_home(context))
+        change = parse_runtime_config_event(event, home=home)
     except MalformedEvent as error:
-        event_id = event.get("id") if isinstance(event, dict) else None
-        audit.record(
-            AuditEvent.REJECTED_EVENT,
-            reason=str(error)[:1000],
-            event_id=event_id[:80] if isinstance(event_id, str) else "",
-        )
-        metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
-        logger.warning("rejected event", extra={"reason": str(error)})
-        return {"rejected": str(error)}
+        return _rejected(audit, event, str(error))
     tracker = wiring.tracker(settings)
-    observation = tracker.observe(
-        change.key,
-        actor=change.actor_arn,
-        seen_at=change.event_time,
-        source=f"cloudtrail:{change.event_id[:200]}",
-        source_identity=change.source_identity,
-    )
+    try:
+        observation = tracker.observe(
+            change.key,
+            actor=change.actor_arn,
+            seen_at=change.event_time,
+            source=f"cloudtrail:{change.event_id[:200]}",
+            source_identity=change.source_identity,
+        )
+    except Refused as error:  # an account without the member stack: nothing to act with
+        return _rejected(audit, event, str(error), account=change.account, region=change.region)
     if observation.action == "opened":
         metrics.add_metric(name="PinsOpened", unit=MetricUnit.Count, value=1)
     logger.info("observed", extra={"observation": observation.__dict__})
     return observation.__dict__
+
+
+def _rejected(audit: AuditSink, event: Any, reason: str, **where: Any) -> dict[str, Any]:
+    """Audit a refused event (it is not raised: EventBridge retrying would not make it valid)."""
+    event_id = event.get("id") if isinstance(event, dict) else None
+    audit.record(
+        AuditEvent.REJECTED_EVENT,
+        reason=reason[:1000],
+        event_id=event_id[:80] if isinstance(event_id, str) else "",
+        **where,
+    )
+    metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
+    logger.warning("rejected event", extra={"reason": reason})
+    return {"rejected": reason}

@@ -17,12 +17,16 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from rollforward.adapters.accounts import (
+    Credentials,
+    RoutedLambdaControl,
+    StsAccountSessions,
+    session_name,
+)
 from rollforward.adapters.cloudwatch_audit import CloudWatchAuditTrail
 from rollforward.adapters.dynamodb_approvals import DynamoApprovalStore
 from rollforward.adapters.dynamodb_ledger import DynamoLedger
 from rollforward.adapters.executions import StepFunctionsExecutions
-from rollforward.adapters.lambda_control import AwsLambdaControl
-from rollforward.adapters.signals import CloudWatchSignals
 from rollforward.adapters.sns_notifier import SnsNotifier
 from rollforward.approvals.service import Approvals
 from rollforward.canary.service import Canary
@@ -58,6 +62,10 @@ class FunctionSettings:
     policy: Policy
     console_url: str
     scan_rate_per_second: float
+    # Hub and spokes (issue 12): the role the hub assumes in member accounts (empty: a
+    # single-account install) and the hub's own account (empty: asked of STS once).
+    member_role_name: str = ""
+    hub_account: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FunctionSettings:
@@ -82,6 +90,8 @@ class FunctionSettings:
             policy=_policy(env.get("POLICY", "")),
             console_url=env.get("CONSOLE_URL", ""),
             scan_rate_per_second=float(env.get("SCAN_RATE_PER_SECOND", "3")),
+            member_role_name=env.get("MEMBER_ROLE_NAME", ""),
+            hub_account=env.get("HUB_ACCOUNT", ""),
         )
 
 
@@ -132,6 +142,59 @@ def _credentials(region: str | None) -> dict[str, Any]:
     }
 
 
+def _client_for(service: str, region: str, credentials: Credentials | None) -> Any:
+    """A client in `region`: with the hub's own credentials (None) or a member session's."""
+    _, endpoint, key_id = _where()
+    if credentials is None:
+        return _client(service, region or None, endpoint, key_id)
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        config=RETRY_CONFIG,
+        region_name=region,
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        aws_session_token=credentials.session_token,
+    )
+
+
+def sessions(settings: FunctionSettings) -> StsAccountSessions:
+    """The per-account sessions of this hub function (kept for the process: a warm start
+    reuses member credentials until shortly before they expire)."""
+    region, endpoint, key_id = _where()
+    account = settings.hub_account or (
+        _own_account(region, endpoint, key_id) if settings.member_role_name else ""
+    )
+    acting = session_name(os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "") or "cli")
+    return _sessions(account, region or "", settings.member_role_name, acting, endpoint, key_id)
+
+
+@lru_cache(maxsize=16)
+def _sessions(
+    account: str,
+    region: str,
+    role_name: str,
+    acting: str,
+    endpoint: str | None,
+    key_id: str | None,
+) -> StsAccountSessions:
+    return StsAccountSessions(
+        home=(account, region), role_name=role_name, session_name=acting, client=_client_for
+    )
+
+
+@lru_cache(maxsize=16)
+def _own_account(region: str | None, endpoint: str | None, key_id: str | None) -> str:
+    """GetCallerIdentity (needs no permission), once per process and credentials."""
+    identity = _client("sts", region, endpoint, key_id).get_caller_identity()
+    return str(identity["Account"])
+
+
+def lambda_control(settings: FunctionSettings) -> RoutedLambdaControl:
+    """Lambda in whichever account and region the function named lives (its ARN)."""
+    return RoutedLambdaControl(sessions(settings))
+
+
 def ledger(settings: FunctionSettings) -> DynamoLedger:
     return DynamoLedger(table(settings.ledger_table))
 
@@ -154,7 +217,7 @@ def notifier(settings: FunctionSettings) -> SnsNotifier:
 def tracker(settings: FunctionSettings) -> Tracker:
     return Tracker(
         ledger=ledger(settings),
-        lambda_control=AwsLambdaControl(client("lambda")),
+        lambda_control=lambda_control(settings),
         executions=StepFunctionsExecutions(client("stepfunctions"), settings.state_machine_arn),
         notifier=notifier(settings),
         audit=audit(settings),
@@ -169,15 +232,19 @@ def approvals(settings: FunctionSettings) -> Approvals:
         executions=StepFunctionsExecutions(client("stepfunctions"), settings.state_machine_arn),
         audit=audit(settings),
         policy=settings.policy,
-        lambda_control=AwsLambdaControl(client("lambda")),
+        lambda_control=lambda_control(settings),
     )
 
 
-def canary(settings: FunctionSettings) -> Canary:
+def canary(settings: FunctionSettings, where: tuple[str, str] | None = None) -> Canary:
+    """The canary acting in `where` (account, region): the pin's function's own (metrics,
+    logs, alarms and parameters are read there too); None: the hub's own."""
+    acting = sessions(settings)
+    account, region = where or acting.home
     return Canary(
         ledger=ledger(settings),
-        lam=AwsLambdaControl(client("lambda")),
-        signals=CloudWatchSignals(client("cloudwatch"), client("logs"), client("ssm")),
+        lam=acting.lambda_control(account, region),
+        signals=acting.signals(account, region),
         notifier=notifier(settings),
         audit=audit(settings),
         policy=settings.policy,
