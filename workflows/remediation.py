@@ -60,9 +60,8 @@ TRANSIENT_ERRORS = [
     "rollforward.Transient",
 ]
 
-# Between two Rollback attempts that each exhausted their own retries (capped, not growing:
-# the loop must stay well inside an execution's one-year limit).
-ROLLBACK_BACKOFF = Duration.minutes(30)
+# Between two Rollback attempts when even RollbackFailed (which plans the growing waits) fails.
+ROLLBACK_BACKOFF_FALLBACK = Duration.hours(1)
 
 
 @dataclass(frozen=True)
@@ -256,36 +255,62 @@ def _canary(
                                    ├─ post_bake ─► PostPromotionBake (Wait) ─► Verify ─► CanaryNext
                                    ├─ resolved ─► Resolve ─► Resolved
                                    ├─ rollback / ask_human ─► Rollback ─► back to the ladder
-                                   │        ▲   └─ failed ─► RollbackBackoff (Wait 30m) ─┐
-                                   │        └────────────────────────────────────────────┘
+                                   │        ▲   └─ failed ─► RollbackFailed ─► RollbackBackoff ─┐
+                                   │        │      (counts, plans 1m, 2m, 4m .. 1h; on-call     │
+                                   │        │       and RollbackStuck from the 5th failure)     │
+                                   │        └───────────────────────────────────────────────────┘
                                    └─ stopped / rolled back / superseded ─► back to the ladder
 
     Every canary task's Catch leads to Rollback, which restores what rollforward changed.
     """
-    # Restoring the function matters more than anything else: keep retrying throttling and
-    # AWS faults for about two hours (20 attempts, up to 10 minutes apart) before giving up.
+    # Restoring the function matters more than anything else. Each Rollback retries AWS's
+    # throttling and faults for about a minute itself ...
     rollback = _task(
         scope,
         "Rollback",
         functions.canary,
         CanaryAction.ROLLBACK,
         timeout=Duration.minutes(5),
-        retry_attempts=20,
-        max_retry_delay=Duration.minutes(10),
+        retry_attempts=6,
+        max_retry_delay=Duration.seconds(30),
     )
-    # ... and never give up: a storm that outlasts those retries waits and rolls back again,
-    # until the function is restored or a human has taken it over (Rollback hands that back).
-    # Its own error goes to `$.rollback_failure`, so `$.failure` keeps why the canary stopped.
-    # One loop turn is three transitions at most every ~40 minutes: far from the one-year cap.
+    # ... and never gives up: a storm that outlasts those retries is counted (RollbackFailed
+    # plans a wait that doubles from the policy's `rollback_backoff` up to its cap, tells
+    # on-call and publishes RollbackStuck past `rollback_alarm_after` failures), waited out,
+    # and rolled back again, until the function is restored or a human has taken it over
+    # (Rollback hands that back). If even RollbackFailed fails, the wait is the fixed fallback.
+    # Rollback's own error goes to `$.rollback_failure`, so `$.failure` keeps why the canary
+    # stopped. One turn at the cap is three states an hour (with retries, ~25 history events):
+    # an execution holds ~40 days of it before its 25,000 events; then it fails (on-call is
+    # paged) and the scan's repair goes on rolling back.
+    rollback_failed = _task(
+        scope,
+        "RollbackFailed",
+        functions.canary,
+        CanaryAction.ROLLBACK_FAILED,
+        retry_attempts=3,
+    )
     rollback_backoff = sfn.Wait(
-        scope, "RollbackBackoff", time=sfn.WaitTime.duration(ROLLBACK_BACKOFF)
+        scope,
+        "RollbackBackoff",
+        time=sfn.WaitTime.seconds_path(path(CanaryTaskState, "rollback_retry", "wait_seconds")),
+    )
+    rollback_backoff_fallback = sfn.Wait(
+        scope, "RollbackBackoffFallback", time=sfn.WaitTime.duration(ROLLBACK_BACKOFF_FALLBACK)
     )
     rollback.add_catch(
-        rollback_backoff,
+        rollback_failed,
         errors=["States.ALL"],
         result_path=path(CatchResults, "rollback_failure"),
     )
+    rollback_failed.add_catch(
+        rollback_backoff_fallback,
+        errors=["States.ALL"],
+        result_path=path(CatchResults, "rollback_failure"),
+    )
+    rollback_failed.next(rollback_backoff)
     rollback_backoff.next(rollback)
+    rollback_backoff_fallback.next(rollback)
     rollback.next(back_to_ladder)
 
     def canary_task(state_id: str, action: CanaryAction) -> tasks.LambdaInvoke:

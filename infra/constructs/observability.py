@@ -215,13 +215,18 @@ class Observability(Construct):
         # Named, so that the key and topic policies can name them in aws:SourceArn without a
         # reference (the alarm and the rule depend on the topic, which depends on the key).
         alarm_name = f"{stack_name}-FailedExecutions"
+        stuck_alarm_name = f"{stack_name}-RollbackStuck"
         rule_name = f"{stack_name}-ExecutionEndedBadly"
-        alarm_arn = (
-            f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{alarm_name}"
+        alarm_arn, stuck_alarm_arn = (
+            f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{name}"
+            for name in (alarm_name, stuck_alarm_name)
         )
         rule_arn = f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/{rule_name}"
-        self._allow_key_use(key, alarm_arn=alarm_arn, rule_arn=rule_arn)
+        self._allow_key_use(
+            key, alarm_arn=alarm_arn, rule_arn=rule_arn, stuck_alarm_arn=stuck_alarm_arn
+        )
         self.failed_executions_alarm = self._failed_executions_alarm(oncall_topic, alarm_name)
+        self.rollback_stuck_alarm = self._rollback_stuck_alarm(oncall_topic, stuck_alarm_name)
         self.failed_executions_rule = events.Rule(
             self,
             "ExecutionEndedBadly",
@@ -268,7 +273,9 @@ class Observability(Construct):
         self.dashboard = self._dashboard(audit_log_group, functions)
 
     @staticmethod
-    def _allow_key_use(key: kms.IKey, *, alarm_arn: str, rule_arn: str) -> None:
+    def _allow_key_use(
+        key: kms.IKey, *, alarm_arn: str, rule_arn: str, stuck_alarm_arn: str
+    ) -> None:
         """SNS encrypts with the topic's key on behalf of the publishing service, so the key
         policy must name CloudWatch (alarm actions) and EventBridge (rule targets), as AWS
         documents it, each only on behalf of this stack's alarm or rule (aws:SourceArn and
@@ -277,6 +284,7 @@ class Observability(Construct):
         for sid, service, source_arn in (
             ("AllowFailedExecutionsAlarmToUseTheKey", "cloudwatch.amazonaws.com", alarm_arn),
             ("AllowExecutionEndedBadlyRuleToUseTheKey", "events.amazonaws.com", rule_arn),
+            ("AllowRollbackStuckAlarmToUseTheKey", "cloudwatch.amazonaws.com", stuck_alarm_arn),
         ):
             key.add_to_resource_policy(
                 iam.PolicyStatement(
@@ -324,6 +332,43 @@ class Observability(Construct):
         topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowFailedExecutionsAlarm",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "ArnEquals": {"aws:SourceArn": alarm.alarm_arn},
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                },
+            )
+        )
+        action = cloudwatch_actions.SnsAction(topic)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+        return alarm
+
+    def _rollback_stuck_alarm(self, topic: sns.ITopic, alarm_name: str) -> cloudwatch.Alarm:
+        """A canary's Rollback failed `rollback_alarm_after` times in a row and goes on trying
+        (the canary handler publishes RollbackStuck at each further failure, at most an hour
+        apart: hence the hour's period). OK again once no rollback is stuck for an hour."""
+        alarm = self._metric(
+            "RollbackStuck", "Sum", label="Failed rollbacks past the threshold"
+        ).create_alarm(
+            self,
+            "RollbackStuck",
+            alarm_name=alarm_name,
+            alarm_description=(
+                "A rollforward canary cannot finish rolling a function back: its Rollback keeps "
+                "failing and retries with growing waits. The on-call notice names the function; "
+                "its audit records say what failed."
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowRollbackStuckAlarm",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["sns:Publish"],
                 resources=[topic.topic_arn],
@@ -453,7 +498,9 @@ class Observability(Construct):
             ),
         )
         dashboard.add_widgets(
-            cloudwatch.AlarmStatusWidget(alarms=[self.failed_executions_alarm], width=6),
+            cloudwatch.AlarmStatusWidget(
+                alarms=[self.failed_executions_alarm, self.rollback_stuck_alarm], width=6
+            ),
             cloudwatch.LogQueryWidget(
                 title="Latest audit records",
                 log_group_names=[audit_log_group.log_group_name],

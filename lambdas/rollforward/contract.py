@@ -29,7 +29,7 @@ from typing import Any, Self, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rollforward.canary.state import CanaryNext, CanaryState
+from rollforward.canary.state import CanaryNext, CanaryState, RollbackRetry
 from rollforward.clock import iso, parse_iso
 
 # Executions end TIMED_OUT after one year (Step Functions Standard quota). A successor is
@@ -90,6 +90,8 @@ class CanaryAction(StrEnum):
     VERIFY = "verify"
     RESOLVE = "resolve"
     ROLLBACK = "rollback"
+    # Rollback failed after its own retries: count it, plan the wait, tell on-call when stuck.
+    ROLLBACK_FAILED = "rollback_failed"
 
 
 # ------------------------------------------------------------------------------- payloads
@@ -209,6 +211,7 @@ class CanaryTaskState(WorkflowState):
     decision: VerifiedDecision | None = None
     canary: CanaryState | None = None
     failure: TaskFailure | None = None
+    rollback_retry: RollbackRetry | None = None  # after a failed Rollback: RollbackBackoff
 
 
 class TaskEnvelope(BaseModel):
@@ -336,6 +339,7 @@ __all__ = [
     "CatchResults",
     "DecisionValue",
     "LadderStep",
+    "RollbackRetry",
     "TaskEnvelope",
     "TaskFailure",
     "TrackingAction",

@@ -48,7 +48,6 @@ from emulator.inprocess import EmbeddedAws
 from emulator.stack import deploy_rollforward
 from emulator.traffic import generate_traffic
 from tests.e2e.harness import Lifecycle, Principal, approve_pending, wait_for
-from workflows.remediation import ROLLBACK_BACKOFF
 
 ALIAS = "live"
 BAKE = timedelta(minutes=10)
@@ -181,6 +180,17 @@ def _states(history: list[dict[str, Any]]) -> list[str]:
     return [
         e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")
     ]
+
+
+def _backoff(history: list[dict[str, Any]]) -> timedelta:
+    """How long the RollbackBackoff Wait the execution is parked in lasts (its input's plan;
+    the fallback Wait's hour when RollbackFailed itself failed)."""
+    entered = [e for e in history if e["type"] == "WaitStateEntered"]
+    details = entered[-1]["stateEnteredEventDetails"]
+    retry = json.loads(details.get("input") or "{}").get("rollback_retry") or {}
+    if details["name"] == "RollbackBackoff" and retry:
+        return timedelta(seconds=int(retry["wait_seconds"]))
+    return timedelta(hours=1)
 
 
 def _parked_at(states: list[str]) -> tuple[str, int]:
@@ -720,8 +730,8 @@ def drive(run: Run, case: Case) -> list[Any]:
         states = run.states_entered()
         if run.repaired or _canary_over(run.execution(), states):
             break
-        if states[-1] == "RollbackBackoff":  # a storm outlasted Rollback's retries: wait it out
-            lifecycle.aws.state.clock.advance(timedelta(seconds=ROLLBACK_BACKOFF.to_seconds()))
+        if states[-1].startswith("RollbackBackoff"):  # a storm outlasted Rollback's retries
+            lifecycle.aws.state.clock.advance(_backoff(run.history()))  # wait it out
             continue
         if not armed and _parked_at(states) == case.at:
             armed.append(case.arm(run))  # parked in a Wait: the fault meets the next step

@@ -484,8 +484,10 @@ def test_failed_executions_alarm_pages_oncall(template_json: Json) -> None:
         for s in spec["Properties"]["PolicyDocument"]["Statement"]
         if s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     ]
+    stuck_logical, _ = only(template_json, "AWS::CloudWatch::Alarm", "ObservabilityRollbackStuck")
     assert [s["Condition"]["ArnEquals"]["aws:SourceArn"] for s in allowed] == [
-        arn_of(alarm_logical)
+        arn_of(alarm_logical),
+        arn_of(stuck_logical),
     ]
 
 
@@ -555,25 +557,49 @@ def test_the_stack_key_lets_alerting_services_publish_to_the_encrypted_oncall_to
     template_json: Json,
 ) -> None:
     stack = STACK_NAME
+    alarms = f"arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:{stack}"
     expected = {
-        "cloudwatch.amazonaws.com": f"arn:<AWS::Partition>:cloudwatch:<AWS::Region>:"
-        f"<AWS::AccountId>:alarm:{stack}-FailedExecutions",
-        "events.amazonaws.com": f"arn:<AWS::Partition>:events:<AWS::Region>:"
-        f"<AWS::AccountId>:rule/{stack}-ExecutionEndedBadly",
+        "cloudwatch.amazonaws.com": {f"{alarms}-FailedExecutions", f"{alarms}-RollbackStuck"},
+        "events.amazonaws.com": {
+            f"arn:<AWS::Partition>:events:<AWS::Region>:"
+            f"<AWS::AccountId>:rule/{stack}-ExecutionEndedBadly"
+        },
     }
-    for service, source_arn in expected.items():
-        (statement,) = key_statements_for(template_json, service)
-        assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(listed(statement["Action"]))
-        condition = statement["Condition"]
-        assert as_text(condition["ArnEquals"]["aws:SourceArn"]) == source_arn, service
-        assert condition["StringEquals"]["aws:SourceAccount"] == ref("AWS::AccountId")
+    for service, source_arns in expected.items():
+        statements = key_statements_for(template_json, service)
+        for statement in statements:
+            assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(listed(statement["Action"]))
+            assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == ref(
+                "AWS::AccountId"
+            )
+        sources = {as_text(s["Condition"]["ArnEquals"]["aws:SourceArn"]) for s in statements}
+        assert sources == source_arns and len(statements) == len(source_arns), service
 
 
 def test_the_alarm_and_the_rule_have_the_names_the_policies_expect(template_json: Json) -> None:
     _, alarm = only(template_json, "AWS::CloudWatch::Alarm", "ObservabilityFailedExecutions")
+    _, stuck = only(template_json, "AWS::CloudWatch::Alarm", "ObservabilityRollbackStuck")
     _, rule = only(template_json, "AWS::Events::Rule", "ObservabilityExecutionEndedBadly")
     assert as_text(alarm["AlarmName"]) == f"{STACK_NAME}-FailedExecutions"
+    assert as_text(stuck["AlarmName"]) == f"{STACK_NAME}-RollbackStuck"
     assert as_text(rule["Name"]) == f"{STACK_NAME}-ExecutionEndedBadly"
+
+
+def test_the_rollback_stuck_alarm_pages_oncall_on_the_canarys_metric(template_json: Json) -> None:
+    oncall, _ = only(template_json, "AWS::SNS::Topic", "OncallTopic")
+    _, alarm = only(template_json, "AWS::CloudWatch::Alarm", "ObservabilityRollbackStuck")
+    assert alarm["AlarmActions"] == [ref(oncall)] and alarm["OKActions"] == [ref(oncall)]
+    # What handlers/canary.py publishes (EMF, Powertools' service dimension), an hour at most
+    # apart while a rollback is stuck (the backoff's cap).
+    (query,) = alarm["Metrics"]
+    stat = query["MetricStat"]
+    assert (stat["Metric"]["Namespace"], stat["Metric"]["MetricName"]) == (
+        "rollforward",
+        "RollbackStuck",
+    )
+    assert stat["Metric"]["Dimensions"] == [{"Name": "service", "Value": "rollforward"}]
+    assert (stat["Stat"], stat["Period"], alarm["Threshold"]) == ("Sum", 3600, 1)
+    assert alarm["TreatMissingData"] == "notBreaching"
 
 
 def test_cloudwatch_logs_may_use_the_key_only_for_this_accounts_log_groups(

@@ -61,9 +61,12 @@ class Fault:
     error: Callable[[], Exception]
     times: int | None  # None: until disarmed
     fired: int = 0
+    when: Callable[[], bool] | None = None  # only while this holds (e.g. a storm's hours)
 
     def take(self) -> bool:
         if self.times is not None and self.fired >= self.times:
+            return False
+        if self.when is not None and not self.when():
             return False
         self.fired += 1
         return True

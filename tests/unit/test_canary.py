@@ -2,7 +2,8 @@
 
 `Machine` plays the state machine's canary section (workflows/remediation.py) and the canary
 handler's dispatch (handlers/canary.py): a task that raises the transient error is retried (7
-attempts, Rollback 21) and then caught into Rollback with the state the task was given, as
+attempts, Rollback too, then RollbackFailed plans the wait and Rollback runs again, for ever)
+and then caught into Rollback with the state the task was given, as
 Step Functions does; a Stop mid-canary becomes `next: rollback`. Each case ends in one of the
 invariant's states — promoted, restored exactly, or handed back with the human's change kept —
 mirroring tests/e2e/test_canary_faults.py on the emulator.
@@ -19,7 +20,7 @@ import pytest
 from rollforward import clock
 from rollforward.audit.notices import NoticeKind
 from rollforward.canary.service import Canary
-from rollforward.canary.state import IN_FLIGHT, CanaryNext, CanaryState, Stop
+from rollforward.canary.state import IN_FLIGHT, CanaryNext, CanaryState, RollbackRetry, Stop
 from rollforward.clock import parse_iso
 from rollforward.ledger import Pin, Stage
 from rollforward.model import UpdateMode
@@ -42,7 +43,7 @@ STEPS = (0.4, 0.6, 0.8)
 POLICY = Policy.from_json(
     {"canary": {"steps": list(STEPS), "min_invocations": 200, "max_extensions": 1}}
 )
-START_ATTEMPTS, ROLLBACK_ATTEMPTS = 7, 21
+START_ATTEMPTS, ROLLBACK_ATTEMPTS = 7, 7
 
 
 def throttled() -> Exception:
@@ -105,6 +106,7 @@ class Machine:
         self.decision = decision or {}
         self.hooks: dict[tuple[str, int], Callable[[], None]] = {}  # (state, n) -> action
         self.entered: list[str] = []
+        self.retries: list[RollbackRetry] = []  # what each RollbackFailed planned
 
     def at(self, state: str, n: int, action: Callable[[], None]) -> None:
         """Run `action` when the machine enters `state` for the n-th time (before its task)."""
@@ -163,7 +165,8 @@ class Machine:
         raise AssertionError("unreachable")
 
     def rollback(self, raw: dict[str, Any], failure: str) -> dict[str, Any]:
-        for _ in range(20):  # Rollback ─(Catch)─► RollbackBackoff ─► Rollback, until it works
+        retry: RollbackRetry | None = None
+        for _ in range(60):  # Rollback ─(Catch)─► RollbackFailed ─► RollbackBackoff ─► Rollback
             self._enter("Rollback")
             try:
                 for attempt in range(ROLLBACK_ATTEMPTS):
@@ -173,9 +176,12 @@ class Machine:
                         self.w.failed_attempts += 1
                         if attempt == ROLLBACK_ATTEMPTS - 1:
                             raise
-            except Exception:  # the Catch (States.ALL): wait, then roll back again
+            except Exception as error:  # the Catch (States.ALL): count, wait, roll back again
+                self._enter("RollbackFailed")
+                retry = self.w.canary.rollback_failed(self.w.pin, retry, str(error))
+                self.retries.append(retry)
                 self._enter("RollbackBackoff")
-                self.w.clock.now += timedelta(minutes=30)
+                self.w.clock.now += timedelta(seconds=retry.wait_seconds)
         raise AssertionError("rollback never succeeded")
 
     def run(self, turns: int = 60) -> str:
@@ -799,3 +805,51 @@ def test_a_human_repin_between_rollbacks_alias_write_and_its_setting_read_is_kep
     assert machine.run() == "rolled_back"
     assert outcome(world) == "handed back"
     assert world.lam.state()[2:] == (UpdateMode.MANUAL, NEW_RUNTIME)
+
+
+# ------------------------------------------------------------------------- a rollback that never gives up
+def test_rollback_backoff_doubles_from_a_minute_to_its_cap() -> None:
+    from rollforward.canary.rollback import backoff
+
+    minute, hour = timedelta(minutes=1), timedelta(hours=1)
+    waits = [backoff(n, minute, hour) / minute for n in range(1, 10)]
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert backoff(10_000, minute, hour) == hour  # no overflow, however long it lasts
+
+
+def test_a_six_hour_429_storm_through_rollback_ends_restored_and_on_call_hears_once_stuck(
+    world: World,
+) -> None:
+    """Issue 11: Rollback gave up after 39-80 emulated minutes. Now it waits (1m, 2m, 4m ...
+    1h) and tries again until the storm is over; from the 5th failure on-call is told and
+    RollbackStuck published, once per 5 failures, while it goes on."""
+    world.signals.error_rates[NEW_RUNTIME] = 0.5
+    machine = Machine(world)
+
+    def storm() -> None:
+        until = world.clock.now + timedelta(hours=6)
+        for operation in ("UpdateAlias", "GetAlias"):
+            world.lam.fail(operation, throttled, None).when = lambda: world.clock.now < until
+
+    machine.at("Rollback", 1, storm)
+    started = world.clock.now
+    assert machine.run() == "rolled_back"
+    assert outcome(world) == "restored"
+    assert world.clock.now - started >= timedelta(hours=6)
+    attempts = [r.attempts for r in machine.retries]
+    assert attempts == list(range(1, len(attempts) + 1)) and len(attempts) >= 8
+    assert [r.wait_seconds for r in machine.retries[:7]] == [60, 120, 240, 480, 960, 1920, 3600]
+    assert [r.stuck for r in machine.retries] == [n >= 5 for n in attempts]
+    stuck_notices = [k for k, _ in world.notifier.sent if k is NoticeKind.ROLLBACK_STUCK]
+    assert len(stuck_notices) == len([n for n in attempts if n >= 5 and (n - 5) % 5 == 0])
+    assert world.path.count("Rollback") == len(attempts) + 1
+
+
+def test_a_failed_rollback_is_planned_even_when_the_audit_trail_is_down(world: World) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("CloudWatch Logs: ServiceUnavailable")
+
+    world.audit.record = broken  # type: ignore[method-assign]
+    retry = world.canary.rollback_failed(world.pin, None, "boom")
+    assert (retry.attempts, retry.wait_seconds, retry.stuck) == (1, 60, False)
+    assert world.canary.rollback_failed(None, retry, "boom").attempts == 2  # pin closed meanwhile

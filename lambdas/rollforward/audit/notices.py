@@ -47,6 +47,7 @@ class NoticeKind(StrEnum):
     LIFTED = "lifted"
     STOPPED = "stopped"
     OPTED_OUT = "opted_out"
+    ROLLBACK_STUCK = "rollback_stuck"  # Rollback keeps failing: on-call, while it retries
 
 
 # Notices that belong to a rung of the escalation ladder (they need its StagePlan).
@@ -64,12 +65,14 @@ _AUDIENCES: Mapping[NoticeKind, tuple[Audience, ...]] = {
     NoticeKind.LIFTED: (Audience.OWNER,),
     NoticeKind.STOPPED: (Audience.OWNER,),
     NoticeKind.OPTED_OUT: (Audience.OWNER,),
+    NoticeKind.ROLLBACK_STUCK: (Audience.ONCALL,),
 }
 
 _SEVERITY: Mapping[NoticeKind, str] = {
     NoticeKind.APPROVAL_REQUEST: "warning",
     NoticeKind.ROLLED_BACK: "error",
     NoticeKind.STOPPED: "warning",
+    NoticeKind.ROLLBACK_STUCK: "error",
 }
 
 
@@ -301,6 +304,11 @@ def _headline(kind: NoticeKind, pin: PinSummary, name: str, age: str) -> str:
                 f"{where} carries the opt-out tag: rollforward will never change it, and "
                 "stopped tracking its pin. Remove the tag to have it tracked again."
             )
+        case NoticeKind.ROLLBACK_STUCK:
+            return (
+                f"rollforward cannot finish rolling {where} back: every attempt failed so far. "
+                "It keeps trying, with longer waits; the function may be half-moved until then."
+            )
 
 
 _SUBJECTS: Mapping[NoticeKind, str] = {
@@ -316,6 +324,7 @@ _SUBJECTS: Mapping[NoticeKind, str] = {
     NoticeKind.LIFTED: "Pin lifted: {name}",
     NoticeKind.STOPPED: "Rollforward stopped: {name}",
     NoticeKind.OPTED_OUT: "Opted out: {name} stays pinned",
+    NoticeKind.ROLLBACK_STUCK: "Rollback stuck: {name} is not restored yet",
 }
 
 

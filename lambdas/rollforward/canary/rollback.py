@@ -3,15 +3,29 @@
 Alias 100% on the baseline version, `$LATEST` Manual on the original pinned ARN, the baseline
 version's own setting as it was. Idempotent: a retried or looped Rollback finds its own earlier
 work done. A function or alias deleted meanwhile is nothing to restore.
+
+A Rollback never gives up: when it fails after its own retries, `rollback_failed` counts the
+failure and plans the next try (backoff from the policy, doubling, capped); from the policy's
+threshold on, on-call is told (and the handler publishes RollbackStuck) while it goes on.
 """
 
 from __future__ import annotations
+
+from contextlib import suppress
+from datetime import timedelta
 
 from rollforward.audit.notices import NoticeKind
 from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.shifting import update_alias
-from rollforward.canary.state import IN_FLIGHT, CanaryState, Stop, Strategy, settled
+from rollforward.canary.state import (
+    IN_FLIGHT,
+    CanaryState,
+    RollbackRetry,
+    Stop,
+    Strategy,
+    settled,
+)
 from rollforward.clock import iso, utc_now
 from rollforward.escalation.progress import Attempt, with_attempt
 from rollforward.ledger import Pin, Stage
@@ -138,3 +152,57 @@ def ours_alias(pin: Pin, state: CanaryState, alias: Alias) -> bool:
     return bool(
         state.promoting or state.promoted or recorded.get("promoting") or recorded.get("promoted")
     )
+
+
+def backoff(failures: int, first: timedelta, cap: timedelta) -> timedelta:
+    """The wait after the `failures`-th Rollback failure in a row (1-based): `first`,
+    doubling each time, never more than `cap`."""
+    doublings: int = min(max(failures - 1, 0), 40)
+    wait: timedelta = first * (2**doublings)
+    return min(cap, wait)
+
+
+def rollback_failed(
+    ctx: CanaryContext, pin: Pin | None, earlier: RollbackRetry | None, error: str
+) -> RollbackRetry:
+    """Rollback failed again (after its own retries): when to try next, and whether it is
+    stuck. Best effort beyond the plan: the loop must go on even when audit or notices fail
+    (`pin` is None once the pin closed: the next Rollback then ends the canary)."""
+    settings = ctx.policy.canary
+    failures = (earlier.attempts if earlier else 0) + 1
+    wait = backoff(failures, settings.rollback_backoff, settings.rollback_backoff_max)
+    now = utc_now()
+    retry = RollbackRetry(
+        attempts=failures,
+        wait_seconds=max(1, int(wait.total_seconds())),
+        retry_at=iso(now + wait),
+        stuck=failures >= settings.rollback_alarm_after,
+    )
+    if pin is None:
+        return retry
+    with suppress(Exception):  # the audit trail is down too: the retry matters more
+        ctx.audit.record(
+            AuditEvent.CANARY_STEP,
+            pin_id=pin.key.id,
+            step="rollback failed",
+            attempts=failures,
+            retry_at=retry.retry_at,
+            stuck=retry.stuck,
+            error=error[:500],
+        )
+    if (
+        retry.stuck
+        and (failures - settings.rollback_alarm_after) % settings.rollback_alarm_after == 0
+    ):
+        ctx.notify(
+            NoticeKind.ROLLBACK_STUCK,
+            pin,
+            next_step=(
+                f"rollforward tries again at {retry.retry_at} and keeps trying (waits double "
+                f"up to {settings.rollback_backoff_max}). Look at the function's alias and "
+                "runtime settings; restore them by hand if you must: rollforward leaves a "
+                "human's change alone."
+            ),
+            facts={"Failed attempts": str(failures), "Last error": error[:400] or "-"},
+        )
+    return retry

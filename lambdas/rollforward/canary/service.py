@@ -21,6 +21,7 @@ from rollforward.canary.state import (
     CanaryNext,
     CanaryState,
     JudgeKind,
+    RollbackRetry,
     Stop,
     Strategy,
 )
@@ -123,6 +124,12 @@ class Canary:
         """Restore exactly what was: alias 100% baseline, `$LATEST` Manual on the pinned ARN.
         Idempotent; leaves an alias alone if a human has taken it over."""
         return rollback.rollback(self.ctx, pin, state, reason)
+
+    def rollback_failed(
+        self, pin: Pin | None, earlier: RollbackRetry | None, error: str
+    ) -> RollbackRetry:
+        """Rollback failed after its own retries: when to try again (it always does)."""
+        return rollback.rollback_failed(self.ctx, pin, earlier, error)
 
     def stopped(self, pin: Pin, reason: str) -> Pin:
         """Preflight refused before any change: the owner learns exactly why."""

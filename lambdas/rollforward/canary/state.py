@@ -115,6 +115,22 @@ class CanaryState(BaseModel):
         self.verdicts = [*self.verdicts, record][-KEPT_VERDICTS:]
 
 
+class RollbackRetry(BaseModel):
+    """`$.rollback_retry`: how often Rollback has failed in a row (each time after its own
+    retries), and how long the machine waits before trying again (`RollbackBackoff` reads
+    `wait_seconds`). `stuck`: past the policy's alarm threshold (on-call has been told)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    attempts: int = Field(default=0, ge=0)
+    wait_seconds: int = Field(default=60, ge=1)
+    retry_at: str = ""
+    stuck: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
 def settled(evidence: dict[str, Any]) -> dict[str, Any]:
     """The ledger evidence without the in-flight record: the canary is over."""
     return {key: value for key, value in evidence.items() if key != IN_FLIGHT}
@@ -126,6 +142,7 @@ __all__ = [
     "CanaryNext",
     "CanaryState",
     "JudgeKind",
+    "RollbackRetry",
     "Stop",
     "Strategy",
     "settled",

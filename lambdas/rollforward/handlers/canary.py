@@ -19,6 +19,7 @@ from rollforward.contract import (
     EXECUTION_HORIZON,
     CanaryAction,
     CanaryTaskState,
+    CatchResults,
     TaskEnvelope,
     TrackingStatus,
     WorkflowState,
@@ -50,6 +51,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     workflow = WorkflowState.from_dict(envelope.state)
     state = received.canary or CanaryState()
     pin = tracker.load(workflow)
+    if action is CanaryAction.ROLLBACK_FAILED:
+        # Before the closed-pin check: RollbackBackoff reads `$.rollback_retry`, whatever.
+        caught = CatchResults.model_validate(envelope.state).rollback_failure
+        error = (
+            failures.describe(caught.Error, caught.Cause).sentence if caught else "unknown error"
+        )
+        open_pin = pin if pin is not None and pin.is_open else None
+        retry = canary.rollback_failed(open_pin, received.rollback_retry, error)
+        if retry.stuck:
+            _count_stuck()
+        return reply(received.model_copy(update={"rollback_retry": retry}))
     if pin is None or not pin.is_open:
         return reply(
             workflow.model_copy(update={"status": TrackingStatus.CLOSED, "outcome": "superseded"})
@@ -147,3 +159,12 @@ def _count_outcome(outcome: str) -> None:
         name="CanaryOutcomes", unit=MetricUnit.Count, value=1, namespace="rollforward"
     ) as metric:
         metric.add_dimension(name="outcome", value=outcome)
+
+
+def _count_stuck() -> None:
+    """EMF: RollbackStuck, one per failed Rollback past the policy's threshold; the
+    RollbackStuck alarm (infra/constructs/observability.py) pages on it."""
+    with single_metric(
+        name="RollbackStuck", unit=MetricUnit.Count, value=1, namespace="rollforward"
+    ):
+        pass

@@ -264,6 +264,13 @@ class CanarySettings(_Model):
     steps: tuple[StrictFloat, ...] = Field(default=(0.05, 0.25, 0.5), min_length=1, max_length=10)
     bake: Duration = timedelta(minutes=10)
     post_promotion_bake: Duration = timedelta(minutes=15)
+    # A Rollback that fails (after its own retries) is tried again, for ever, after a wait
+    # that starts at `rollback_backoff` and doubles up to `rollback_backoff_max`; from the
+    # `rollback_alarm_after`-th failure on, the RollbackStuck metric (and its alarm) and a
+    # notice to on-call (repeated every `rollback_alarm_after` failures) ask a human to look.
+    rollback_backoff: Duration = timedelta(minutes=1)
+    rollback_backoff_max: Duration = timedelta(hours=1)
+    rollback_alarm_after: Annotated[StrictInt, Field(ge=1, le=100)] = 5
     max_extensions: Annotated[StrictInt, Field(ge=0, le=20)] = 2
     min_invocations: Annotated[StrictInt, Field(ge=1)] = 500
     guarded_ratio: Annotated[StrictFloat, Field(gt=1.0, le=1000.0)] = 10.0
@@ -292,6 +299,10 @@ class CanarySettings(_Model):
                 f"tolerated_error_rate ({self.tolerated_error_rate:g}) must be below "
                 f"guarded_error_rate ({self.guarded_error_rate:g})"
             )
+        if not timedelta(seconds=1) <= self.rollback_backoff <= self.rollback_backoff_max:
+            problems.append("rollback_backoff must be at least 1s and at most rollback_backoff_max")
+        if self.rollback_backoff_max > timedelta(days=1):
+            problems.append("rollback_backoff_max must be at most 1d")
         if not timedelta(minutes=1) <= self.look_interval <= timedelta(hours=1):
             problems.append("look_interval must be between 1m and 1h")
         if not self.look_interval <= self.max_duration <= timedelta(days=14):
