@@ -123,9 +123,26 @@ def _grant_executions(
         (entries.detect, ("states:StopExecution",)),
         (entries.scan, ("states:DescribeExecution", "states:StopExecution")),
     )
-    # Continue-as-new: tracking starts the successor of its own execution (by name).
+    # Continue-as-new: tracking starts the successor of its own execution (by name), and
+    # stops that successor when the ledger names another execution (superseded).
     tasks.tracking.add_to_role_policy(
         iam.PolicyStatement(actions=["states:StartExecution"], resources=[remediation.arn_by_name])
+    )
+    tasks.tracking.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["states:StopExecution"],
+            resources=[
+                f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:execution:"
+                f"{remediation.name}:*"
+            ],
+        )
+    )
+    acknowledge(
+        role_of(tasks.tracking),
+        "IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+        f"execution:{remediation.name}:*]",
+        "Stop the successor it just started (continue-as-new, superseded): its name is "
+        "derived from the pin's execution at run time.",
     )
     for fn, actions in execution_actions:
         state_machine.grant_start_execution(fn)

@@ -12,7 +12,14 @@ Three steps, none of which runs the code:
    imports within the package (a string naming a package module counts: lazy imports through
    `importlib` and a module `__getattr__`) and then calls by name (`x.observe(...)` reaches every `def
    observe` of the imported modules): an over-approximation, never an under-one, except for
-   calls made through `getattr` with a computed name (none in the package).
+   calls made through `getattr` with a computed name (none in the package). Three things keep
+   it from reaching what a function cannot run: a receiver typed as a Protocol (a port)
+   reaches only the implementations the function's own reachable code names — the adapters
+   its wiring (handlers/wiring.py) constructs — iterated to a fixpoint; a use under
+   `if state_machine_arn` (or after `if not state_machine_arn: return`) is guarded like the
+   call sites in it; and `mod.f` means `f` of module `mod`, while `table.scan(...)` on a
+   receiver declared as no package class is boto3's `scan`, not `Scanner.scan`.
+   `explain(handler, operation)` prints the chain that reaches a call.
 3. **Grants.** Each reached operation is an IAM action on the resource the code acts on (the
    table, topic or log group its environment names; any function of the account for Lambda
    operations; the stack's own state machine and its executions), evaluated against the role's
@@ -97,6 +104,9 @@ class CallSite:
     operation: str  # the API operation (PascalCase)
     enclosing_class: str
     guard: str | None  # the environment variable the call depends on, if any
+    # For sns:Publish: the audiences ("owner", "team", "oncall") whose topics the def names;
+    # empty: any of them.
+    audiences: tuple[str, ...] = ()
 
     @property
     def action(self) -> str:
@@ -170,6 +180,16 @@ def _unmodelled_client_call(receiver: str | None, method: str) -> bool:
     if service in SERVICES or service in RECEIVER_SERVICES:
         return False
     return method in _all_operations(service)
+
+
+def _is_client_call(receiver: str | None, method: str) -> bool:
+    if receiver is None:
+        return False
+    service = RECEIVER_SERVICES.get(receiver)
+    if service is not None:
+        return method in _operations()[service]
+    generic = receiver == "client" or receiver.endswith("_client")
+    return generic and bool(_services_with(method))
 
 
 def _services_with(method: str) -> list[str]:
@@ -321,6 +341,11 @@ class _Ref:
     attribute: bool
     receiver_type: str | None = None
     module: str = ""  # for a bare name: the module it is used in (its namespace decides)
+    guard: str | None = None  # used under `if <guard>` (or after `if not <guard>: return`)
+    # `table.scan(...)`, `client.invoke(...)`: a receiver named as a client calling one of its
+    # service's operations is a boto3 call (its site is recorded), unless its type is a
+    # package class.
+    client_call: bool = False
 
 
 class _Collector(ast.NodeVisitor):
@@ -429,7 +454,10 @@ class _Collector(ast.NodeVisitor):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             if node.value.id == "self" and self._class_stack:
                 return self._class_stack[-1].attributes.get(node.attr)
-            return None
+            owner = self._locals[-1].get(node.value.id)
+            # `ctx.lam` with `ctx: CanaryContext`: the attribute's declared type, looked up
+            # when the classes of the whole closure are known.
+            return f"attr:{owner}.{node.attr}" if owner and ":" not in owner else None
         if isinstance(node, ast.Call):
             callee = node.func
             name = (
@@ -476,13 +504,36 @@ class _Collector(ast.NodeVisitor):
         self.visit(node.target)
 
     # -- uses
+    def _guard(self) -> str | None:
+        return self._guards[-1] if self._guards else None
+
     def visit_Name(self, node: ast.Name) -> None:
-        self._stack[-1].references.add(_Ref(node.id, attribute=False, module=self.module))
+        self._stack[-1].references.add(
+            _Ref(node.id, attribute=False, module=self.module, guard=self._guard())
+        )
+
+    def _module_named(self, name: str) -> str | None:
+        """The package module a local name stands for (`from rollforward import failures`)."""
+        origin = self.imported.get(name)
+        if origin is None:
+            return None
+        module = f"{origin[0]}.{origin[1]}"
+        return module if module in _modules() else None
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         receiver_type = self._type_of(node.value)
+        if receiver_type is None and isinstance(node.value, ast.Name):
+            module = self._module_named(node.value.id)
+            if module is not None:
+                receiver_type = f"module:{module}"
         self._stack[-1].references.add(  # type: ignore[arg-type]
-            _Ref(node.attr, attribute=True, receiver_type=receiver_type)
+            _Ref(
+                node.attr,
+                attribute=True,
+                receiver_type=receiver_type,
+                guard=self._guard(),
+                client_call=_is_client_call(_receiver_name(node.value), node.attr),
+            )
         )
         self._site(node)
         self.generic_visit(node)
@@ -523,8 +574,20 @@ class _Collector(ast.NodeVisitor):
                 operation=_operations()[service][method],
                 enclosing_class=self._class_stack[-1].name if self._class_stack else "",
                 guard=self._guards[-1] if self._guards else None,
+                audiences=_audiences(current.node) if method == "publish" else (),
             )
         )
+
+
+AUDIENCES = ("owner", "team", "oncall")
+
+
+def _audiences(node: ast.AST) -> tuple[str, ...]:
+    """The audiences a def names as string constants (`settings.topics.get("owner")`)."""
+    named = {
+        n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and n.value in AUDIENCES
+    }
+    return tuple(a for a in AUDIENCES if a in named)
 
 
 @dataclass(frozen=True, slots=True)
@@ -597,6 +660,13 @@ class _Graph:
         """The package classes a local/attribute type stands for (unknown: empty)."""
         if kind is None or depth > 4:
             return []
+        if kind.startswith("attr:"):
+            owner, _, attribute = kind.removeprefix("attr:").partition(".")
+            return [
+                c
+                for cls in self.classes.get(owner, [])
+                for c in self._resolve(cls.attributes.get(attribute), depth + 1)
+            ]
         if kind.startswith("call:"):
             name = kind.removeprefix("call:")
             if name in self.classes:
@@ -649,14 +719,23 @@ class _Graph:
             return []  # a module imported by name: its functions are reached as attributes
         return self._visible(source, original, depth + 1)
 
-    def targets(self, ref: _Ref) -> list[_Def]:
-        if not ref.attribute:
-            found = self._visible(ref.module, ref.name) if ref.module else []
+    def targets(self, ref: _Ref, constructed: frozenset[str]) -> list[_Def]:
+        """What a use of `ref` can run, where only the classes in `constructed` have
+        instances (a Protocol-typed receiver is one of those that implement it)."""
+        if not ref.attribute or (ref.receiver_type or "").startswith("module:"):
+            module = ref.module if not ref.attribute else str(ref.receiver_type)[len("module:") :]
+            found = self._visible(module, ref.name) if module else []
+            if ref.attribute and not found:
+                return self._by_name(ref.name)  # a name the module re-exports lazily
             for cls in self._classes_of(found):
                 for method in _CONSTRUCTION:
                     found.extend(self._method(cls, method) or [])
             return found
         classes = self._resolve(ref.receiver_type)
+        if ref.client_call and ref.receiver_type is not None and not classes:
+            # Declared as no package class (`table: Any`): boto3's own method; its call site
+            # is recorded where it is made. An undeclared receiver may be a port: by name.
+            return []
         if classes:
             resolved: list[_Def] = []
             for cls in classes:
@@ -665,7 +744,8 @@ class _Graph:
                     if not implementations:
                         return self._by_name(ref.name)
                     for implementation in implementations:
-                        resolved.extend(self._method(implementation, ref.name) or [])
+                        if implementation.name in constructed:
+                            resolved.extend(self._method(implementation, ref.name) or [])
                     continue
                 method = self._method(cls, ref.name)
                 if method is None:
@@ -690,37 +770,112 @@ class _Graph:
         return [*methods, *self.functions.get(name, [])]
 
 
-@cache
-def _reachable(entry_point: str) -> tuple[CallSite, ...]:
-    return tuple(_reachable_sites(entry_point))
-
-
 def reachable_sites(entry_point: str) -> list[CallSite]:
     """Call sites reached from `module.function` (a template `Handler`); the package's code is
     read once per process."""
-    return list(_reachable(entry_point))
+    return list(_walk_from(entry_point).sites)
 
 
-def _reachable_sites(entry_point: str) -> list[CallSite]:
-    """Call sites reached from `module.function` (a template `Handler`)."""
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    sites: tuple[CallSite, ...]
+    constructed: frozenset[str]  # package classes named (so possibly instantiated) on the way
+    parents: Mapping[tuple[int, str | None], tuple[tuple[int, str | None], str] | None]
+    defs: Mapping[int, _Def]
+
+
+def _walk(graph: _Graph, starts: list[_Def], constructed: frozenset[str]) -> _Walk:
+    """Everything reached from `starts`. A state is (def, guard): a def reached only through
+    uses under `if <guard>` runs only where the function's environment sets the guard, and so
+    do the call sites in it."""
+    parents: dict[tuple[int, str | None], tuple[tuple[int, str | None], str] | None] = {}
+    defs: dict[int, _Def] = {}
+    todo: list[tuple[_Def, str | None]] = []
+    for start in starts:
+        parents[(id(start), None)] = None
+        defs[id(start)] = start
+        todo.append((start, None))
+    sites: set[CallSite] = set()
+    named: set[str] = set()
+    while todo:
+        current, guard = todo.pop()
+        if guard is not None and (id(current), None) in parents:
+            continue  # also reached unguarded: that walk covers it
+        if isinstance(current.node, ast.ClassDef):
+            named.add(current.name)
+        sites.update(
+            site if site.guard or guard is None else _with_guard(site, guard)
+            for site in current.sites
+        )
+        for ref in current.references:
+            next_guard = guard or ref.guard
+            for target in graph.targets(ref, constructed):
+                state = (id(target), next_guard)
+                if state in parents or (id(target), None) in parents:
+                    continue
+                parents[state] = ((id(current), guard), ref.name)
+                defs[id(target)] = target
+                todo.append((target, next_guard))
+    ordered = tuple(sorted(sites, key=lambda s: (s.module, s.line, s.operation, s.guard or "")))
+    return _Walk(ordered, frozenset(named), parents, defs)
+
+
+def _with_guard(site: CallSite, guard: str) -> CallSite:
+    return CallSite(
+        site.module,
+        site.qualname,
+        site.line,
+        site.service,
+        site.operation,
+        site.enclosing_class,
+        guard,
+        site.audiences,
+    )
+
+
+@cache
+def _walk_from(entry_point: str) -> _Walk:
+    """The walk from `module.function` (a template `Handler`). A Protocol-typed receiver
+    reaches only the implementations this function's own code names (its wiring constructs
+    them): iterated to a fixpoint, since reaching more code can name more classes."""
     module, _, function = entry_point.rpartition(".")
     graph = _Graph(import_closure(module))
     roots = [d for d in graph.defs if d.qualname == "<module>"]
     entry = [d for d in graph.defs if d.module == module and d.qualname == function]
     if not entry:
         raise LookupError(f"entry point {entry_point} not found")
-    seen: set[int] = set()
-    todo = [*roots, *entry]
-    sites: list[CallSite] = []
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
+    constructed: frozenset[str] = frozenset()
+    while True:
+        walk = _walk(graph, [*roots, *entry], constructed)
+        if walk.constructed <= constructed:
+            return walk
+        constructed = constructed | walk.constructed
+
+
+def constructed_classes(entry_point: str) -> frozenset[str]:
+    """The package classes the function's reachable code names (the adapters its wiring
+    builds among them)."""
+    return _walk_from(entry_point).constructed
+
+
+def explain(entry_point: str, operation: str) -> list[list[str]]:
+    """How the function reaches each call site of `operation`: the chain of defs and the
+    names used between them (for a reviewer asking "why does Posture call this?")."""
+    walk = _walk_from(entry_point)
+    chains: list[list[str]] = []
+    for state, parent in walk.parents.items():
+        target = walk.defs[state[0]]
+        if not any(site.operation == operation for site in target.sites):
             continue
-        seen.add(id(current))
-        sites.extend(current.sites)
-        for ref in current.references:
-            todo.extend(d for d in graph.targets(ref) if id(d) not in seen)  # type: ignore[arg-type]
-    return sorted(set(sites), key=lambda s: (s.module, s.line, s.operation))
+        chain = [f"{target.module}.{target.qualname}" + (f" [if {state[1]}]" if state[1] else "")]
+        link = parent
+        while link is not None:
+            previous, name = link
+            owner = walk.defs[previous[0]]
+            chain.append(f"{owner.module}.{owner.qualname} --{name}-->")
+            link = walk.parents.get(previous)
+        chains.append(list(reversed(chain)))
+    return chains
 
 
 # --- the template ---------------------------------------------------------------------------
@@ -867,6 +1022,10 @@ def resources_for(site: CallSite, environment: Mapping[str, str], template: Temp
             return [f"arn:{prefix.format('lambda')}:function:{env('CANARY_FUNCTION')}"]
         return [SOME_FUNCTION]
     if service == "stepfunctions":
+        if operation == "StartExecution" and not environment.get("STATE_MACHINE_ARN"):
+            # Continue-as-new: a task starts its successor on the machine that runs it (the
+            # stack's own; Tracker.start_execution is guarded on STATE_MACHINE_ARN).
+            return [f"arn:{prefix.format('states')}:stateMachine:{machine}"]
         if operation in {"StartExecution", "ListExecutions"}:
             return [env("STATE_MACHINE_ARN")]
         if operation in {"StopExecution", "DescribeExecution", "GetExecutionHistory"}:
@@ -875,7 +1034,10 @@ def resources_for(site: CallSite, environment: Mapping[str, str], template: Temp
             # Authorized against the state machine whose task issued the token.
             return [f"arn:{prefix.format('states')}:stateMachine:{machine}"]
     if service == "sns" and operation == "Publish":
-        return [env(n) for n in ("OWNER_TOPIC_ARN", "TEAM_TOPIC_ARN", "ONCALL_TOPIC_ARN")]
+        # The topics of the audiences the def names (the posture handler: the owner's); the
+        # notifier's channels can be any audience.
+        audiences = site.audiences if "Notifier" not in owner and site.audiences else AUDIENCES
+        return [env(f"{a.upper()}_TOPIC_ARN") for a in audiences]
     if service == "dynamodb":
         variable = (
             "LEDGER_TABLE"
