@@ -67,6 +67,7 @@ SERVICES = {
     "dynamodb": "dynamodb",
     "ecr": "ecr",
     "cloudformation": "cloudformation",
+    "sts": "sts",
 }
 # A receiver's last name (leading underscores dropped) → the service of the client it holds;
 # `client` / `*_client` are clients of the one service whose operation the name is.
@@ -82,9 +83,18 @@ RECEIVER_SERVICES = {
     "table": "dynamodb",
     "ecr": "ecr",
     "cloudformation": "cloudformation",
+    "sts": "sts",
 }
 # A call under `if <name>` happens only where the function's environment sets the variable.
-GUARDS = {"state_machine_arn": "STATE_MACHINE_ARN"}
+GUARDS = {"state_machine_arn": "STATE_MACHINE_ARN", "member_role_name": "MEMBER_ROLE_NAME"}
+# After `if <name>(...): return`, the rest runs only where the environment sets the variable
+# (StsAccountSessions.is_home: no member role, every account is the hub's own).
+RETURN_UNLESS = {"is_home": "MEMBER_ROLE_NAME"}
+# Operations AWS authorizes for every caller, whatever its policies say (STS API Reference,
+# GetCallerIdentity: "No permissions are required to perform this operation").
+NEEDS_NO_PERMISSION = frozenset({"sts:GetCallerIdentity"})
+# A member account as the checks see one (cross-account calls of the hub, issue 12).
+MEMBER_ACCOUNT = "210987654321"
 # IAM action names that differ from the operation's name.
 ACTION_NAMES = {("lambda", "Invoke"): "InvokeFunction"}
 # Grants no reachable code uses are listed for these prefixes, and fail the test for
@@ -291,6 +301,16 @@ def _guard_of(test: ast.expr) -> str | None:
 
 
 def _early_return_guard(statement: ast.stmt) -> str | None:
+    if (
+        isinstance(statement, ast.If)
+        and not statement.orelse
+        and isinstance(statement.body[-1], ast.Return | ast.Raise)
+        and not isinstance(statement.test, ast.UnaryOp)
+    ):
+        for node in ast.walk(statement.test):
+            name = _receiver_name(node) if isinstance(node, ast.Name | ast.Attribute) else None
+            if name in RETURN_UNLESS:
+                return RETURN_UNLESS[name]
     if (
         isinstance(statement, ast.If)
         and not statement.orelse
@@ -1063,6 +1083,8 @@ def resources_for(site: CallSite, environment: Mapping[str, str], template: Temp
         return ["*"]  # GetMetricData, DescribeAlarms: no resource-level permissions
     if service == "ecr":  # an image function's repository (posture)
         return [f"arn:{prefix.format('ecr')}:repository/some-repository"]
+    if service == "sts" and operation == "AssumeRole":  # a member account's role (issue 12)
+        return [f"arn:{PARTITION}:iam::{MEMBER_ACCOUNT}:role/{env('MEMBER_ROLE_NAME')}"]
     if service == "cloudformation":  # the stack that created the function (posture)
         return [f"arn:{prefix.format('cloudformation')}:stack/some-stack/some-id"]
     raise UnknownResource(f"{site.where}: no resource model for {service}:{operation}")
@@ -1122,7 +1144,7 @@ def check(document: Mapping[str, Any]) -> Report:
         live = [
             s
             for s in reachable_sites(info["handler"])
-            if s.guard is None or environment.get(s.guard)
+            if (s.guard is None or environment.get(s.guard)) and s.action not in NEEDS_NO_PERMISSION
         ]
         grouped: dict[tuple[str, tuple[str, ...]], list[CallSite]] = {}
         for site in live:

@@ -208,3 +208,23 @@ def test_the_call_site_document_is_current(report: crosscheck.Report) -> None:
     assert written == crosscheck.table_rows(crosscheck.render(report)), (
         "docs/iam-call-sites.md is stale: run `python -m tests.infra.iam_call_sites`"
     )
+
+
+def test_a_hub_function_with_a_member_role_needs_assume_role(
+    template_json: dict[str, Any],
+) -> None:
+    """Cross-account (issue 12): with MEMBER_ROLE_NAME set, a function assumes the member
+    role (StsAccountSessions, past its `is_home` return) and its role must allow that."""
+    broken = copy.deepcopy(template_json)
+    (scan,) = (
+        resource
+        for logical, resource in broken["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function" and _function(logical) == SCAN
+    )
+    scan["Properties"]["Environment"]["Variables"]["MEMBER_ROLE_NAME"] = "rollforward-member"
+
+    report = crosscheck.check(broken)
+
+    (row,) = (r for r in report.missing if r.action == "sts:AssumeRole")
+    assert _function(row.function) == SCAN
+    assert row.resources == ("arn:aws:iam::210987654321:role/rollforward-member",)
