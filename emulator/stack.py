@@ -34,6 +34,10 @@ def _prefer_project_node() -> None:
 # carries a second stack of another name, in the same jsii run: the deploy-collision test
 # compares the two without a second synthesis. Deployments read only STACK_NAME's template.
 SECOND_STACK_NAME = "RollforwardSecond"
+# ... and an Organization-wide hub (infra.app.EXAMPLE_ORGANIZATION) with the member stack its
+# StackSet deploys: cdk-nag and cfn-lint cover both, `--member-accounts` deploys them.
+HUB_STACK_NAME = "RollforwardHub"
+MEMBER_STACK_NAME = "RollforwardMember"
 
 
 @lru_cache(maxsize=4)
@@ -43,8 +47,9 @@ def _synth_assembly(context_json: str) -> Path:
 
     context = json.loads(context_json)
     names = (STACK_NAME,) if context else (STACK_NAME, SECOND_STACK_NAME)
+    hubs = () if context else (HUB_STACK_NAME,)
     outdir = tempfile.mkdtemp(prefix="rollforward-cdk-")
-    build_app(outdir=outdir, context=context, stack_names=names).synth()
+    build_app(outdir=outdir, context=context, stack_names=names, hub_stack_names=hubs).synth()
     return Path(outdir)
 
 

@@ -26,6 +26,14 @@ class Settings:
     # CloudWatch role it creates) when asked. Off: the region's API Gateway CloudWatch role must
     # already be set (API Gateway console > Settings), or the stage's logging fails to deploy.
     api_gateway_cloudwatch_role: bool = False
+    # Hub and spokes (infra/constructs/members.py): the Organization whose accounts the hub
+    # serves (empty: a single-account install), the OUs (or root) and regions the member
+    # StackSet deploys to, and how the StackSet is called (DELEGATED_ADMIN from a delegated
+    # administrator account, SELF from the management account).
+    organization_id: str = ""
+    member_ous: tuple[str, ...] = ()
+    member_regions: tuple[str, ...] = ()
+    stackset_call_as: str = "DELEGATED_ADMIN"
 
     @classmethod
     def from_context(cls, node: Node) -> Settings:
@@ -48,7 +56,16 @@ class Settings:
             api_gateway_cloudwatch_role=_flag(
                 "api_gateway_cloudwatch_role", get("api_gateway_cloudwatch_role", False)
             ),
+            organization_id=str(get("organization_id", "")),
+            member_ous=_names(get("member_ous", ())),
+            member_regions=_names(get("member_regions", ())),
+            stackset_call_as=str(get("stackset_call_as", cls.stackset_call_as)),
         )
+
+    @property
+    def is_hub(self) -> bool:
+        """Serving an Organization's member accounts (else: its own account only)."""
+        return bool(self.organization_id)
 
 
 def _at_least_one(key: str, value: Any) -> int:
@@ -65,3 +82,10 @@ def _flag(key: str, value: Any) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     raise ValueError(f"context {key} must be true or false, not {value!r}")
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A list context value: JSON list, or the text `-c key=a,b` passes."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return tuple(str(part) for part in value)

@@ -20,6 +20,7 @@ from infra.constructs.api import DecisionApi
 from infra.constructs.discovery import Discovery
 from infra.constructs.functions import EntryFunctions, FunctionFactory, TaskFunctions
 from infra.constructs.grants import grant_all
+from infra.constructs.members import Members
 from infra.constructs.notices import Notices
 from infra.constructs.remediation import Remediation
 from infra.constructs.storage import Storage
@@ -45,6 +46,12 @@ class RollforwardStack(Stack):
             factory, settings, self.remediation.state_machine, self.tasks.canary
         )
         self.triggers = Triggers(self, settings, self.entries)
+        # Hub and spokes: only an install that names an Organization serves other accounts.
+        self.members = (
+            Members(self, "Members", settings=settings, tasks=self.tasks, entries=self.entries)
+            if settings.is_hub
+            else None
+        )
         self.decision_api = DecisionApi(self, settings, self.storage, self.tasks.decision)
         self.discovery = Discovery(
             self,

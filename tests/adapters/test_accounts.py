@@ -70,7 +70,7 @@ class Made:
 
 
 def sessions(
-    sts: FakeSts, now: list[datetime], role: str = "rollforward-member"
+    sts: FakeSts, now: list[datetime], role: str = "rollforward-reader"
 ) -> tuple[StsAccountSessions, Made]:
     made = Made(sts)
     return StsAccountSessions(
@@ -100,7 +100,7 @@ def test_a_member_is_reached_through_its_role_named_after_the_acting_hub_functio
     client = hub.client("lambda", MEMBER, "us-east-2")
     assert sts.calls == [
         {
-            "RoleArn": f"arn:aws:iam::{MEMBER}:role/rollforward-member",
+            "RoleArn": f"arn:aws:iam::{MEMBER}:role/rollforward-reader-us-east-2",
             "RoleSessionName": "rollforward@Rollforward-CanaryFunction-ABC",
             "DurationSeconds": 3600,
         }
@@ -113,7 +113,7 @@ def test_credentials_are_reused_until_shortly_before_they_expire() -> None:
     now = [T0]
     hub, _ = sessions(sts, now)
     first = hub.client("lambda", MEMBER, "us-east-1")
-    hub.client("cloudwatch", MEMBER, "eu-west-1")  # one session per account, every region
+    hub.client("cloudwatch", MEMBER, "us-east-1")  # one session serves every service
     now[0] = T0 + timedelta(minutes=54)
     assert hub.client("lambda", MEMBER, "us-east-1") is first
     assert len(sts.calls) == 1

@@ -1,11 +1,12 @@
 """`AccountSessions` on STS: the hub acts in a member account as the member's execution role.
 
 The member stack (`infra/member_stack.py`, deployed by a StackSet to every account and region
-of the Organization) holds the role `arn:<partition>:iam::<account>:role/<role name>`; its trust
-admits only the hub's roles, from inside the organization. The hub assumes it with a session
-name saying which hub function acts (`rollforward@<function name>`), so the member's CloudTrail
-shows who changed its function. Credentials are kept per account until `refresh_before` ahead
-of their expiry (a role session is account-wide: one per account serves every region).
+of the Organization) holds the role `arn:<partition>:iam::<account>:role/<role name>-<region>`
+(per region: IAM names are global to an account, and the StackSet deploys one stack per
+region); its trust admits only the hub's roles, from inside the organization. The hub assumes
+it with a session name saying which hub function acts (`rollforward@<function name>`), so the
+member's CloudTrail shows who changed its function. Credentials are kept per (account, region)
+until `refresh_before` ahead of their expiry.
 
 The hub's own account is never assumed into: its functions act with their own credentials, as
 a single-account install always has (the hub is its own member).
@@ -30,8 +31,6 @@ from rollforward.ports import Alias, LambdaControl, Refused
 from rollforward.scan.listing import AliasRouting, FunctionsPage
 from rollforward.scan.screening import FunctionRuntime
 
-# The member role's name when the deployment does not say otherwise (infra/member_stack.py).
-DEFAULT_MEMBER_ROLE = "rollforward-member"
 # Renew this long before a session expires: a canary step must never run on credentials that
 # lapse halfway through it.
 REFRESH_BEFORE = timedelta(minutes=5)
@@ -60,7 +59,8 @@ def session_name(function_name: str) -> str:
 
 
 def member_role_arn(account: str, region: str, role_name: str) -> str:
-    return f"arn:{partition_of(region)}:iam::{account}:role/{role_name}"
+    """The member stack's role in (account, region): `<role name>-<region>`."""
+    return f"arn:{partition_of(region)}:iam::{account}:role/{role_name}-{region}"
 
 
 class StsAccountSessions:
@@ -88,7 +88,7 @@ class StsAccountSessions:
         self._wall_clock = wall_clock
         self._refresh_before = refresh_before
         self._duration = duration_seconds
-        self._credentials: dict[str, Credentials] = {}
+        self._credentials: dict[tuple[str, str], Credentials] = {}
         self._clients: dict[tuple[str, str, str], tuple[Credentials | None, Any]] = {}
         self._lock = threading.Lock()
         self.assumed = 0  # AssumeRole calls made (the cache's effect, for tests)
@@ -105,11 +105,11 @@ class StsAccountSessions:
         if self.is_home(account):
             return None
         with self._lock:
-            held = self._credentials.get(account)
+            held = self._credentials.get((account, region))
             if held is not None and held.expiration - self._refresh_before > self._wall_clock():
                 return held
             fresh = self._assume(account, region)
-            self._credentials[account] = fresh
+            self._credentials[(account, region)] = fresh
             return fresh
 
     def _assume(self, account: str, region: str) -> Credentials:
@@ -244,7 +244,6 @@ class RoutedLambdaControl:
 
 
 __all__ = [
-    "DEFAULT_MEMBER_ROLE",
     "Credentials",
     "RoutedLambdaControl",
     "StsAccountSessions",
