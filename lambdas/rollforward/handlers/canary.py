@@ -51,6 +51,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     workflow = WorkflowState.from_dict(envelope.state)
     state = received.canary or CanaryState()
     pin = tracker.load(workflow)
+    # The canary acts in the pin's own account and region (a member's, through its role).
+    canary = wiring.canary(settings, where=(pin.key.account, pin.key.region) if pin else None)
     if action is CanaryAction.ROLLBACK_FAILED:
         # Before the closed-pin check: RollbackBackoff reads `$.rollback_retry`, whatever.
         caught = CatchResults.model_validate(envelope.state).rollback_failure
@@ -66,8 +68,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return reply(
             workflow.model_copy(update={"status": TrackingStatus.CLOSED, "outcome": "superseded"})
         )
-    # The canary acts in the pin's own account and region (a member's, through its role).
-    canary = wiring.canary(settings, where=(pin.key.account, pin.key.region))
     if not state.strategy and pin.stage is Stage.CANARY:
         # A StartCanary attempt changed things and died before the workflow saw its output (a
         # retried or finally failed start): it recorded what it was changing in the ledger.
