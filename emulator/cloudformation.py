@@ -207,6 +207,12 @@ def _code(cls: type[LambdaFunction], properties: Mapping[str, Any]) -> dict[str,
     return code
 
 
+def _configuration(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """The function's template properties that the Lambda API takes as they are written."""
+    keys = (*_PASSED_THROUGH, "Handler", "Role", "Runtime")
+    return {key: properties[key] for key in keys if key in properties}
+
+
 def create_function(
     cls: type[LambdaFunction],
     resource_name: str,
@@ -216,17 +222,12 @@ def create_function(
     **kwargs: Any,
 ) -> LambdaFunction:
     properties = cloudformation_json["Properties"]
-    spec: dict[str, Any] = {
+    spec = {
         "Code": _code(cls, properties),
         "FunctionName": resource_name,
-        "Handler": properties.get("Handler"),
-        "Role": properties["Role"],
-        "Runtime": properties.get("Runtime"),
-    }
-    spec.update({k: properties[k] for k in _PASSED_THROUGH if k in properties})
-    spec["Tags"] = {
-        **_template_tags(properties),
-        **_stack_tags(kwargs, account_id, region_name),
+        "Role": properties["Role"],  # required: a template without one fails here, as on AWS
+        **_configuration(properties),
+        "Tags": {**_template_tags(properties), **_stack_tags(kwargs, account_id, region_name)},
     }
     fn = lambda_backend(account_id, region_name).create_function(spec)
     _record(fn, "CreateFunction", {"functionName": fn.function_name})
@@ -244,18 +245,12 @@ def update_function(
 ) -> LambdaFunction:
     properties = cloudformation_json["Properties"]
     fn = original_resource
-    configuration = {k: properties[k] for k in _PASSED_THROUGH if k in properties}
-    for key in ("Handler", "Role", "Runtime"):
-        if key in properties:
-            configuration[key] = properties[key]
     backend = lambda_backend(account_id, region_name)
-    backend.update_function_configuration(fn.function_name, LATEST, configuration)
+    backend.update_function_configuration(fn.function_name, LATEST, _configuration(properties))
     _record(fn, "UpdateFunctionConfiguration", {"functionName": fn.function_name})
     backend.update_function_code(fn.function_name, LATEST, _code(cls, properties))
     _record(fn, "UpdateFunctionCode", {"functionName": fn.function_name})
-    tags = _template_tags(properties)
-    if tags:
-        fn.tags.update(tags)
+    fn.tags.update(_template_tags(properties))
     # CloudFormation applies the template's desired state: a template that pins Manual pins
     # again whatever was changed since (rollforward's promotion included).
     apply_runtime_policy(fn, properties.get("RuntimeManagementConfig"))

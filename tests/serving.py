@@ -26,6 +26,36 @@ ROOT_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 @dataclass(frozen=True)
+class IamUser:
+    """An IAM user of the served account: one inline policy, one access key."""
+
+    arn: str
+    access_key_id: str
+    secret_access_key: str
+    endpoint: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The user's keys as a shell (or the CLI) reads them."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+        }
+
+    @property
+    def session(self) -> boto3.Session:
+        return boto3.Session(
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            region_name=REGION,
+        )
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the server, signed with the user's key."""
+        return self.session.client(service, endpoint_url=self.endpoint)
+
+
+@dataclass(frozen=True)
 class Served:
     server: EmulatorServer
     discovery: dict[str, Any]
@@ -43,6 +73,14 @@ class Served:
             config=Config(**config) if config else None,
             **(keys or ROOT_KEYS),
         )
+
+    def iam_user(self, name: str, policy: dict[str, Any]) -> IamUser:
+        """Create the IAM user `name` with `policy` inline (e.g. the operator policy) and a key."""
+        iam = self.client("iam")
+        arn = iam.create_user(UserName=name)["User"]["Arn"]
+        iam.put_user_policy(UserName=name, PolicyName="inline", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return IamUser(str(arn), key["AccessKeyId"], key["SecretAccessKey"], self.endpoint)
 
 
 @contextmanager

@@ -9,6 +9,8 @@ resource on deploy, and a retained table replaced is a ledger left behind (see i
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -62,33 +64,9 @@ class Storage:
             )
         )
 
-        self.ledger = dynamodb.Table(
-            stack,
-            "Ledger",
-            partition_key=dynamodb.Attribute(name="pin_id", type=dynamodb.AttributeType.STRING),
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=self.key,
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            removal_policy=RemovalPolicy.RETAIN,
-            deletion_protection=True,
-        )
-        self.approvals = dynamodb.Table(
-            stack,
-            "Approvals",
-            partition_key=dynamodb.Attribute(
-                name="approval_id", type=dynamodb.AttributeType.STRING
-            ),
-            time_to_live_attribute="purge_at",
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=self.key,
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            removal_policy=RemovalPolicy.RETAIN,
+        self.ledger = self._table(stack, "Ledger", "pin_id", deletion_protection=True)
+        self.approvals = self._table(
+            stack, "Approvals", "approval_id", time_to_live_attribute="purge_at"
         )
         self.audit_log_group = logs.LogGroup(
             stack,
@@ -96,6 +74,26 @@ class Storage:
             retention=retention(settings.audit_retention_days),
             encryption_key=self.key,
             removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _table(
+        self, stack: Stack, construct_id: str, partition_key: str, **extra: Any
+    ) -> dynamodb.Table:
+        """A retained, on-demand table with point-in-time recovery, encrypted with the key."""
+        return dynamodb.Table(
+            stack,
+            construct_id,
+            partition_key=dynamodb.Attribute(
+                name=partition_key, type=dynamodb.AttributeType.STRING
+            ),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            removal_policy=RemovalPolicy.RETAIN,
+            **extra,
         )
 
     def narrow_log_delivery_key_use(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from aws_cdk import Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 
@@ -36,28 +37,44 @@ class Triggers:
             event_pattern=RUNTIME_CONFIG_EVENT_PATTERN,
             targets=[targets.LambdaFunction(entries.detect, retry_attempts=8)],
         )
-        self.scan_schedule = scheduler.Schedule(
+        self.scan_schedule = _schedule(
             stack,
             "ReconcilingScan",
-            schedule=scheduler.ScheduleExpression.expression(settings.scan_schedule),
-            target=scheduler_targets.LambdaInvoke(entries.scan),
-            description="rollforward reconciling scan: pins no event announced, lifts, deletions",
+            settings.scan_schedule,
+            entries.scan,
+            "rollforward reconciling scan: pins no event announced, lifts, deletions",
+            "scan",
         )
-        # The target's role is a stack-level singleton the L2 makes, hence acknowledged here.
-        acknowledge(
-            stack,
-            qualified_arn_wildcard_finding(entries.scan),
-            "EventBridge Scheduler may invoke versions and aliases of the scan function only.",
-        )
-        self.posture_schedule = scheduler.Schedule(
+        self.posture_schedule = _schedule(
             stack,
             "PostureReport",
-            schedule=scheduler.ScheduleExpression.expression("rate(1 day)"),
-            target=scheduler_targets.LambdaInvoke(entries.posture),
-            description="rollforward posture report: the shared-responsibility table, per row",
+            "rate(1 day)",
+            entries.posture,
+            "rollforward posture report: the shared-responsibility table, per row",
+            "posture",
         )
-        acknowledge(
-            stack,
-            qualified_arn_wildcard_finding(entries.posture),
-            "EventBridge Scheduler may invoke versions and aliases of the posture function only.",
-        )
+
+
+def _schedule(
+    stack: Stack,
+    construct_id: str,
+    expression: str,
+    function: lambda_.IFunction,
+    description: str,
+    what: str,
+) -> scheduler.Schedule:
+    """A Scheduler schedule invoking `function`. Its target role is a stack-level singleton the
+    L2 makes, hence the acknowledgment on the stack."""
+    schedule = scheduler.Schedule(
+        stack,
+        construct_id,
+        schedule=scheduler.ScheduleExpression.expression(expression),
+        target=scheduler_targets.LambdaInvoke(function),
+        description=description,
+    )
+    acknowledge(
+        stack,
+        qualified_arn_wildcard_finding(function),
+        f"EventBridge Scheduler may invoke versions and aliases of the {what} function only.",
+    )
+    return schedule

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from botocore.auth import SigV4Auth
@@ -34,31 +33,21 @@ from emulator.scenario import OPERATOR_POLICY, code_zip, wait_for
 from emulator.state import STATE
 from tests.e2e.conftest import TEST_POLICY
 from tests.e2e.test_adversarial import FORGER_POLICY
-from tests.serving import REGION, Served, served
+from tests.serving import REGION, IamUser, Served, served
 
 ACCOUNT = "123456789012"
 AUDIT_WRITES = {("logs", "PutLogEvents"), ("logs", "CreateLogStream")}
 
 
-@dataclass(frozen=True)
-class User:
-    arn: str
-    session: boto3.Session
-    endpoint: str
-
-    def client(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.endpoint)
-
-
 @dataclass
 class World:
     server: Served
-    pinner: User
-    approver: User
-    outsider: User
+    pinner: IamUser
+    approver: IamUser
+    outsider: IamUser
     audit: CloudWatchAuditTrail
 
-    def decide(self, by: User, **fields: Any) -> tuple[int, dict[str, Any]]:
+    def decide(self, by: IamUser, **fields: Any) -> tuple[int, dict[str, Any]]:
         return DecisionClient(Target(by.session, self.server.endpoint), self.server.discovery).post(
             **fields
         )
@@ -98,19 +87,6 @@ def writes() -> Counter[tuple[str, str]]:
     return counts
 
 
-def _user(server: Served, name: str, policy: dict[str, Any]) -> User:
-    iam = server.client("iam")
-    arn = iam.create_user(UserName=name)["User"]["Arn"]
-    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    session = boto3.Session(
-        aws_access_key_id=key["AccessKeyId"],
-        aws_secret_access_key=key["SecretAccessKey"],
-        region_name=REGION,
-    )
-    return User(str(arn), session, server.endpoint)
-
-
 def _parked(server: Served) -> bool:
     sfn = server.client("stepfunctions")
     for execution in sfn.list_executions(
@@ -135,10 +111,10 @@ def _settle(server: Served) -> None:
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     with served(context={"policy": TEST_POLICY}) as server:
-        pinner = _user(server, "oncall-pinner", OPERATOR_POLICY)
-        approver = _user(server, "oncall-bob", OPERATOR_POLICY)
+        pinner = server.iam_user("oncall-pinner", OPERATOR_POLICY)
+        approver = server.iam_user("oncall-bob", OPERATOR_POLICY)
         # The threat: broad Step Functions rights (reads histories, answers tokens), no approver.
-        outsider = _user(server, "mallory", FORGER_POLICY)
+        outsider = server.iam_user("mallory", FORGER_POLICY)
         role = server.client("iam").create_role(
             RoleName="fleet-role", AssumeRolePolicyDocument="{}"
         )["Role"]["Arn"]
@@ -170,7 +146,7 @@ def world() -> Iterator[World]:
         yield world
 
 
-def refused(world: World, by: User, name: str, status: int, **fields: Any) -> str:
+def refused(world: World, by: IamUser, name: str, status: int, **fields: Any) -> str:
     """As `by`, over HTTP: refused with `status`, nothing written, on `name`'s timeline."""
     before, audited = writes(), world.timeline(name, "refused")
     got, body = world.decide(by, **fields)

@@ -113,18 +113,7 @@ def emulator() -> Iterator[Emulator]:
         # For the whole module, as an operator's shell would have it. The server's handlers set
         # the same value while they run, so their save/restore cannot take it away mid-command.
         os.environ["AWS_ENDPOINT_URL"] = running.endpoint
-        iam = running.client("iam")
-        iam.create_user(UserName="oncall-alice")
-        iam.put_user_policy(
-            UserName="oncall-alice",
-            PolicyName="operator",
-            PolicyDocument=json.dumps(OPERATOR_POLICY),
-        )
-        key = iam.create_access_key(UserName="oncall-alice")["AccessKey"]
-        approver = {
-            "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-        }
+        approver = running.iam_user("oncall-alice", OPERATOR_POLICY).env
         yield Emulator(running.server, running.discovery, approver)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from rollforward_cli.main import main
@@ -27,17 +26,6 @@ def server() -> Iterator[Served]:
         yield serving
 
 
-def _user(server: Served, name: str, policy: dict[str, Any]) -> dict[str, str]:
-    iam = server.client("iam")
-    iam.create_user(UserName=name)
-    iam.put_user_policy(UserName=name, PolicyName="operator", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return {
-        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-    }
-
-
 def _doctor(server: Served, keys: dict[str, str], *argv: str) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
     with handler_environment({**keys, "AWS_ENDPOINT_URL": server.endpoint}):
@@ -51,7 +39,7 @@ def _line(out: str, check: str) -> str:
 
 
 def test_every_check_passes_where_emulator_deploy_left_the_account(server: Served) -> None:
-    keys = _user(server, "oncall-dora", OPERATOR_POLICY)
+    keys = server.iam_user("oncall-dora", OPERATOR_POLICY).env
     code, out, err = _doctor(server, keys)
     assert code == 0, out + err
     assert "FAIL" not in out
@@ -69,7 +57,7 @@ def test_a_missing_permission_is_named_with_its_fix(server: Served) -> None:
     statements[1]["Action"] = [
         a for a in statements[1]["Action"] if not a.startswith(("dynamodb:", "cloudtrail:"))
     ]
-    keys = _user(server, "oncall-eve", {"Version": "2012-10-17", "Statement": statements})
+    keys = server.iam_user("oncall-eve", {"Version": "2012-10-17", "Statement": statements}).env
     code, out, _ = _doctor(server, keys)
     assert code == 1, out
     scan = _line(out, "dynamodb:Scan")
@@ -82,7 +70,7 @@ def test_a_missing_permission_is_named_with_its_fix(server: Served) -> None:
 
 
 def test_a_trail_that_stopped_logging_fails_the_cloudtrail_check(server: Served) -> None:
-    keys = _user(server, "oncall-finn", OPERATOR_POLICY)
+    keys = server.iam_user("oncall-finn", OPERATOR_POLICY).env
     cloudtrail = server.client("cloudtrail")
     cloudtrail.stop_logging(Name="management-events")
     try:
@@ -98,7 +86,7 @@ def test_a_trail_that_stopped_logging_fails_the_cloudtrail_check(server: Served)
 def test_the_decision_api_refusing_the_caller_is_named(server: Served) -> None:
     statements = json.loads(json.dumps(OPERATOR_POLICY["Statement"]))
     statements[0]["Action"] = ["lambda:*"]  # no execute-api:Invoke
-    keys = _user(server, "oncall-gus", {"Version": "2012-10-17", "Statement": statements})
+    keys = server.iam_user("oncall-gus", {"Version": "2012-10-17", "Statement": statements}).env
     code, out, _ = _doctor(server, keys)
     assert code == 1, out
     line = _line(out, "execute-api:Invoke")
@@ -106,7 +94,7 @@ def test_the_decision_api_refusing_the_caller_is_named(server: Served) -> None:
 
 
 def test_a_stack_that_is_not_there_is_exit_3(server: Served) -> None:
-    keys = _user(server, "oncall-hal", OPERATOR_POLICY)
+    keys = server.iam_user("oncall-hal", OPERATOR_POLICY).env
     code, out, _ = _doctor(server, keys, "--stack", "NoSuchStack")
     assert code == 3, out
     line = _line(out, "stack")

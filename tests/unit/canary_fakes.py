@@ -334,22 +334,6 @@ def _init_start(version: str, runtime_arn: str) -> dict[str, Any]:
     }
 
 
-class FakeLedger:
-    """The part of the ledger the canary writes, in memory; keeps every stage it was given."""
-
-    def __init__(self) -> None:
-        self.stages: list[Stage] = []
-
-    def update(self, pin: Pin, now: datetime, **changes: Any) -> Pin:
-        for name, value in changes.items():
-            if not hasattr(pin, name):
-                raise AttributeError(f"a pin has no attribute {name!r}")
-            setattr(pin, name, value)
-        if "stage" in changes:
-            self.stages.append(changes["stage"])
-        return pin
-
-
 class FakeAudit:
     def __init__(self) -> None:
         self.records: list[tuple[str, dict[str, Any]]] = []

@@ -19,16 +19,16 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollforward.audit.notices import Links, Notice, NoticeKind, build_notice
 from rollforward.audit.notify import summary_of
 from rollforward.audit.records import AuditEvent, AuditRecord, new_record
 from rollforward.clock import iso, utc_now
-from rollforward.ledger import ConflictError, Pin
+from rollforward.ledger import ConflictError, Pin, Stage
 from rollforward.model import PinKey, RuntimeSetting, UpdateMode
 from rollforward.policy import StagePlan
-from rollforward.ports import ExecutionInfo
+from rollforward.ports import ApprovalStore, AuditSink, ExecutionInfo, Ledger, Notifier
 
 RUNTIME_ARN = "arn:aws:lambda:eu-west-1::runtime:" + "a" * 64
 NEWER_RUNTIME_ARN = "arn:aws:lambda:eu-west-1::runtime:" + "b" * 64
@@ -53,9 +53,14 @@ class Faults:
 
 
 class FakeLedger:
+    """`ports.Ledger` in memory, the one the tracking, scan and canary tiers share: items as
+    `Pin.to_item` dicts, every write conditional as the DynamoDB ledger's is
+    (`adapters/dynamodb_ledger.py`). `stages` lists every stage `update` wrote, in order."""
+
     def __init__(self, faults: Faults | None = None) -> None:
         self.faults = faults or Faults()
         self.items: dict[str, dict[str, Any]] = {}
+        self.stages: list[Stage] = []
         # Called with the operation name just before a conditional write checks its condition.
         self.before_write: Callable[[str], None] | None = None
 
@@ -64,9 +69,14 @@ class FakeLedger:
         if hook is not None:
             hook(operation)
 
-    def put(self, pin: Pin) -> None:
+    def put(self, pin: Pin) -> Pin:
         """Test set-up (or another writer): store `pin` as it is, unconditionally."""
         self.items[pin.key.id] = copy.deepcopy(pin.to_item())
+        return pin
+
+    def stored(self) -> dict[str, Pin]:
+        """Every item as a pin, by pin id (no fault check: for assertions)."""
+        return {pin_id: Pin.from_item(copy.deepcopy(item)) for pin_id, item in self.items.items()}
 
     def get(self, key: PinKey) -> Pin | None:
         self.faults.check("ledger.get")
@@ -117,7 +127,27 @@ class FakeLedger:
                 current[name] = copy.deepcopy(item[name])
             else:
                 current.pop(name, None)
+        if "stage" in changes:
+            self.stages.append(changes["stage"])
         return pin
+
+    def move_execution(self, pin: Pin, from_arn: str, to_arn: str, now: datetime) -> bool:
+        """As the DynamoDB ledger: only while the same generation is open and names `from_arn`
+        (or none, or `to_arn` already: a retry)."""
+        self.faults.check("ledger.move_execution")
+        self._racing("move_execution")
+        current = self.items.get(pin.key.id)
+        if (
+            current is None
+            or current["generation"] != pin.generation
+            or current["is_open"] is not True
+            or current.get("execution_arn", "") not in (from_arn, to_arn, "", None)
+        ):
+            return False
+        current["execution_arn"] = to_arn
+        current["updated_at"] = iso(now)
+        pin.execution_arn, pin.updated_at = to_arn, iso(now)
+        return True
 
     def mark_notice_sent(self, pin: Pin, notice_key: str, now: datetime) -> bool:
         self.faults.check("ledger.mark_notice_sent")
@@ -411,3 +441,10 @@ class ManualClock:
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
+
+
+if TYPE_CHECKING:  # mypy (make lint) holds the fakes to their ports: a Protocol change fails here
+    _ledger: Ledger = FakeLedger()
+    _approvals: ApprovalStore = FakeApprovalStore()
+    _audit: AuditSink = FakeAudit()
+    _notifier: Notifier = FakeNotifier()

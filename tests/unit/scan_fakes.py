@@ -11,22 +11,23 @@ StopExecution), on their success paths only.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rollforward.clock import iso, utc_now
+from rollforward.clock import utc_now
 from rollforward.detection.observation import CANARY_IN_FLIGHT
-from rollforward.ledger import ConflictError, Pin, Stage
+from rollforward.ledger import Pin, Stage
 from rollforward.model import LATEST, PinKey, RuntimeSetting, UpdateMode
-from rollforward.ports import ExecutionInfo
+from rollforward.ports import ExecutionInfo, Executions
 from rollforward.ratelimit import CallCounter, TokenBucket
 from rollforward.scan.listing import AliasRouting, FunctionsPage, ListedFunction
 from rollforward.scan.screening import FunctionRuntime
 from rollforward.transient import Transient
+
+from tests.unit.fakes import FakeLedger
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
 OLD = f"arn:aws:lambda:{REGION}::runtime:" + "a" * 64
@@ -219,59 +220,6 @@ class FakeExecutions:
         return {}
 
 
-class FakeLedger:
-    """`Ledger` in memory: items are stored as copies, writes are conditional on the
-    generation, as the DynamoDB ledger's are."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, Pin] = {}
-
-    def put(self, pin: Pin) -> Pin:
-        self.items[pin.key.id] = copy.deepcopy(pin)
-        return pin
-
-    def get(self, key: PinKey) -> Pin | None:
-        pin = self.items.get(key.id)
-        return copy.deepcopy(pin) if pin is not None else None
-
-    def open(self, pin: Pin, now: datetime) -> tuple[Pin, bool]:
-        existing = self.items.get(pin.key.id)
-        if existing is not None and existing.is_open:
-            return copy.deepcopy(existing), False
-        pin.generation = existing.generation + 1 if existing else 1
-        pin.updated_at = iso(now)
-        self.put(pin)
-        return pin, True
-
-    def update(self, pin: Pin, now: datetime, **changes: Any) -> Pin:
-        stored = self.items.get(pin.key.id)
-        if stored is None or stored.generation != pin.generation:
-            raise ConflictError(f"{pin.key.id} moved to another generation")
-        for name, value in changes.items():
-            if not hasattr(pin, name):
-                raise AttributeError(f"a pin has no attribute {name!r}")
-            setattr(pin, name, value)
-            setattr(stored, name, copy.deepcopy(value))
-        pin.updated_at = stored.updated_at = iso(now)
-        return pin
-
-    def mark_notice_sent(self, pin: Pin, notice_key: str, now: datetime) -> bool:
-        stored = self.items[pin.key.id]
-        if stored.generation != pin.generation or notice_key in stored.notices:
-            return False
-        stored.notices[notice_key] = pin.notices[notice_key] = iso(now)
-        return True
-
-    def release_notice(self, pin: Pin, notice_key: str, sent_at: datetime) -> None:
-        stored = self.items[pin.key.id]
-        if stored.generation == pin.generation and stored.notices.get(notice_key) == iso(sent_at):
-            del stored.notices[notice_key]
-        pin.notices.pop(notice_key, None)
-
-    def list_pins(self, *, open_only: bool = True) -> list[Pin]:
-        return [copy.deepcopy(p) for p in self.items.values() if p.is_open or not open_only]
-
-
 @dataclass
 class Recorded:
     event: str
@@ -335,3 +283,7 @@ class FakeCanaryRepair:
 
 def throttled(operation: str) -> Transient:
     return Transient(f"TooManyRequestsException: {operation} (429)")
+
+
+if TYPE_CHECKING:  # mypy (make lint) holds the fakes to their ports (the ledger: fakes.py)
+    _executions: Executions = FakeExecutions()

@@ -33,11 +33,11 @@ from tests.unit.canary_fakes import (
     OLD_RUNTIME,
     FakeAudit,
     FakeLambda,
-    FakeLedger,
     FakeNotifier,
     FakeSignals,
     approved_pin,
 )
+from tests.unit.fakes import FakeLedger
 
 STEPS = (0.4, 0.6, 0.8)
 POLICY = Policy.from_json(
@@ -92,9 +92,8 @@ def world(fake_clock: Clock) -> World:
     canary = Canary(
         ledger=ledger, lam=lam, signals=signals, notifier=notifier, audit=audit, policy=POLICY
     )
-    return World(
-        lam, signals, ledger, audit, notifier, fake_clock, approved_pin(), canary, baseline
-    )
+    pin = ledger.put(approved_pin())
+    return World(lam, signals, ledger, audit, notifier, fake_clock, pin, canary, baseline)
 
 
 # ------------------------------------------------------------------------- the machine

@@ -448,10 +448,10 @@ def test_a_dry_run_predicts_the_real_run_and_changes_nothing(account: Account) -
     account.lam.add("tripped", pinned=OLD)
     account.track("tripped", stage=Stage.FAILED, running=False)
     _dead_canary(account, Stage.CANARY)
-    before = {k: (p.stage, p.execution_arn) for k, p in account.ledger.items.items()}
+    before = {k: (p.stage, p.execution_arn) for k, p in account.ledger.stored().items()}
 
     dry = account.scan(dry_run=True)
-    assert {k: (p.stage, p.execution_arn) for k, p in account.ledger.items.items()} == before
+    assert {k: (p.stage, p.execution_arn) for k, p in account.ledger.stored().items()} == before
     assert account.repair.restored == []
     real = account.scan()
 

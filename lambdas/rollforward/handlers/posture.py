@@ -20,7 +20,6 @@ from rollforward.clock import utc_now
 from rollforward.handlers import wiring
 from rollforward.posture import PosturePolicy, assess_fleet, image_notice, summarize
 from rollforward.posture.metrics import DIMENSION, NAMESPACE
-from rollforward.ratelimit import TokenBucket
 
 SERVICE = "rollforward"
 logger = Logger()
@@ -58,8 +57,7 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
         wiring.client("ecr"),
         wiring.client("cloudformation"),
         ledger_pins(ledger.list_pins(open_only=True)),
-        # The scan's share of the shared 15 req/s bucket: the account's deploys keep the rest.
-        pace=TokenBucket(settings.scan_rate_per_second).acquire,
+        pace=wiring.fleet_read_budget(settings).acquire,
     )
     now = utc_now()
     assessments = assess_fleet(

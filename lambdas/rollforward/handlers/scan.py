@@ -25,7 +25,6 @@ from rollforward.fleet import FleetGauges
 from rollforward.handlers import wiring
 from rollforward.ledger import Stage
 from rollforward.live import TransientAwsError
-from rollforward.ratelimit import TokenBucket
 from rollforward.scan.screening import is_full_cycle
 
 logger = Logger()
@@ -46,7 +45,7 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
     tracker = wiring.tracker(settings)
     wired = wire(
         settings,
-        TokenBucket(settings.scan_rate_per_second),
+        wiring.fleet_read_budget(settings),
         lambda_client=wiring.client("lambda"),
         sfn_client=wiring.client("stepfunctions"),
         tracker=tracker,

@@ -32,6 +32,7 @@ from rollforward.approvals.service import Approvals
 from rollforward.canary.service import Canary
 from rollforward.escalation.tracking import Tracker
 from rollforward.policy import Policy
+from rollforward.ratelimit import TokenBucket
 
 # Adaptive retry: client-side rate limiting when AWS answers 429, on top of standard retries.
 RETRY_CONFIG = Config(
@@ -201,6 +202,13 @@ def ledger(settings: FunctionSettings) -> DynamoLedger:
 
 def audit(settings: FunctionSettings) -> CloudWatchAuditTrail:
     return CloudWatchAuditTrail(client("logs"), settings.audit_log_group)
+
+
+def fleet_read_budget(settings: FunctionSettings) -> TokenBucket:
+    """The pace of a function that reads the whole fleet (the scan, the posture report): its
+    share (`SCAN_RATE_PER_SECOND`) of the account's shared 15 req/s Lambda control-plane
+    bucket, so the account's own deploys keep the rest."""
+    return TokenBucket(settings.scan_rate_per_second)
 
 
 def transient_error(message: str) -> Exception:
