@@ -1,386 +1,426 @@
-"""The reconciling scan against a naive loop, on the shared 15 req/s control-plane bucket.
+"""The reconciling scan over several accounts and regions, within the API budget.
 
-Run: `.venv/bin/python -m bench.scan [--functions 2000] [--budget 10] [--user-rate 3]`.
-Real time: the emulator's bucket refills in real seconds, as AWS's does. With 2,000 functions
-the scan makes about 4,400 calls at 10 req/s (~7.5 min) and the naive loop about 2,040 calls at
-<= 15 req/s (> 2 min); `--functions 200` finishes in about a minute.
+Run: `.venv/bin/python -m bench.scan` (the issue's run: 3 accounts x 2 regions x 5,000
+functions, 10 % pinned, 20 % behind an alias, a budget of 3 req/s of each (account, region)'s
+shared bucket); `--accounts 1 --regions 1 --functions 1000` for a quick one; `--embedded ...`
+runs the single-account bench on the embedded AWS instead (`bench.scan_embedded`, real seconds).
 
-Scenario: the in-process embedded AWS with throttling on (`EmbeddedAws(throttling=True)`,
-15 req/s shared by every Lambda control-plane call except GetFunction). The rollforward stack is
-deployed from the CDK app, its detection rule disabled (so only the scans see the fleet). The
-fleet is built with throttling off: N zip functions, 10 % with an alias on a published version,
-10 % pinned to Manual (a fifth of those on the alias's version rather than `$LATEST`).
-Then, with throttling on and the same background load of `--user-rate` req/s standing in for
-the account owner's own deploys (GetFunctionConfiguration, no retries: a deploy tool that
-meets a 429 fails or slows down), two variants run one after the other:
+How it runs. Each (account, region) is a Distributed Map child of the scan's machine
+(`workflows/scan.py`): one `Scanner` on that target's clients and its own budget — the buckets
+are per account and region, so children do not share one. Here the children run one after the
+other on one `bench.fleet.CompressedClock` (buckets refill on it; every call costs 30 ms of it,
+AWS's round trip), which is what running them side by side on AWS gives, since no two share a
+bucket: the cycle's length on AWS is the longest child. The fleet is `bench.fleet` (AWS's
+buckets and 429s, answered behind real boto3 clients: the embedded AWS needs 10-50 ms per call
+here, too slow for 30,000 functions); the ledger is DynamoDB on the embedded AWS. The owner's
+deploys draw `--user-rate` req/s from each shared bucket meanwhile (no retries: a deploy tool
+that meets a 429 fails or slows).
 
-- scan: `rollforward.scan.Scanner` (wired by `handlers/scan.wire`) paced by `TokenBucket(--budget)`, adaptive retries, exactly
-  as the Scan Lambda builds it; a first scan, so it also opens every pin (ListTags, executions).
-- naive: a boto3 client with default retries; ListFunctions, then one
-  GetRuntimeManagementConfig per function, flat out. It reads less (no aliases, no versions)
-  and still costs the user more.
+Variants, each on every target, in this order:
+- today: the scan before this change, as the hourly Lambda ran it: one 15-minute invocation
+  (870 s of work), ListAliases + GetRuntimeManagementConfig per qualifier, no resume — so the
+  fraction of the fleet it reaches per cycle is its coverage;
+- naive: a boto3 loop (ListFunctions, then GetRuntimeManagementConfig per function, flat out,
+  botocore's standard retries with their back-off on the same clock);
+- first: the new scan's first full pass (opens every pin: ListTags each);
+- full: a full reconciliation with the pins known (steady fleet);
+- screen: a screening cycle on the steady fleet (`rollforward.scan.screening`);
+- released: AWS releases a runtime version (Auto qualifiers move to it), then a screening cycle:
+  every pin is now two versions behind, and every one must still be read.
 
-Then, the pins known (steady state), two more scans: a full pass again ("full") and a
-screening cycle ("screen": GetFunction on every `$LATEST`, GetRuntimeManagementConfig only on
-outliers and ledger items; `rollforward.scan.screening`) — shared-bucket calls per function
-before/after screening.
-
-Printed per variant: shared-bucket calls it made (attempts, retries included) and per function,
-achieved rate (and as a fraction of the scan's budget), 429s it received, calls that failed for
-good, the user's calls throttled meanwhile, wall time. Then the ratios. Exit status 0 either
-way: this is a measurement.
+Printed per variant: shared-bucket calls per function (attempts), the fraction of the budget it
+used over its run, 429s it received and the owner's 429s meanwhile, GetFunction calls, the
+AWS time it takes (the longest target: one cycle), and coverage (functions reached / fleet).
+Exit status 0 either way: this is a measurement.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import io
-import threading
+import sys
 import time
-import zipfile
-from dataclasses import dataclass
+import types
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import boto3
+import botocore.endpoint
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from rollforward.adapters import scanning
-from rollforward.adapters.executions import StepFunctionsExecutions
 from rollforward.adapters.lambda_control import AwsLambdaControl
+from rollforward.audit.records import AuditEvent, AuditRecord, new_record
+from rollforward.clock import utc_now
 from rollforward.escalation.tracking import Tracker
-from rollforward.handlers import wiring
-from rollforward.ratelimit import CallCounter, TokenBucket, pacing
-from rollforward.scan import ScanReport
+from rollforward.handlers.wiring import RETRY_CONFIG
+from rollforward.policy.models import Policy
+from rollforward.ports import ExecutionInfo
+from rollforward.ratelimit import CallCounter, TokenBucket, paced, pacing
+from rollforward.scan import Scanner, list_functions
 
-from emulator.inprocess import EmbeddedAws
-from emulator.stack import deploy_rollforward
-from emulator.state import STATE
-from emulator.throttling import Bucket, reset_throttle_stats, throttle_stats
+from bench.fleet import CompressedClock, Fleet, MemoryLedger, Target, build
 
-SHARED_RATE = 15.0
-RUNTIME = "python3.12"
+ACCOUNTS = ("111111111111", "222222222222", "333333333333", "444444444444")
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
+INVOCATION_SECONDS = 870.0  # a 15-minute Lambda, less the handler's 30 s margin
+STANDARD_RETRIES = Config(retries={"mode": "standard"})
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 
+class RecordedExecutions:
+    """`ports.Executions` that records starts (the remediation machine is not the measurement:
+    each started execution just stays RUNNING)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.state_machine_arn = prefix.replace(":execution:", ":stateMachine:")
+        self.started: dict[str, str] = {}
+
+    def start(self, name: str, input: Mapping[str, Any]) -> str:
+        arn = f"{self.prefix}:{name}"
+        self.started.setdefault(arn, "RUNNING")
+        return arn
+
+    def stop(self, execution_arn: str, *, error: str, cause: str) -> None:
+        self.started[execution_arn] = "ABORTED"
+
+    def describe(self, execution_arn: str) -> ExecutionInfo | None:
+        status = self.started.get(execution_arn)
+        return None if status is None else ExecutionInfo(execution_arn, status)
+
+    def running(self) -> set[str]:
+        return {arn for arn, status in self.started.items() if status == "RUNNING"}
+
+    def send_task_success(self, task_token: str, output: Mapping[str, Any]) -> bool:
+        return False
+
+
+class CountedAudit:
+    """`ports.AuditSink` in memory: the bench counts records, it does not read them."""
+
+    def __init__(self) -> None:
+        self.records = 0
+
+    def record(
+        self,
+        event: AuditEvent | str,
+        *,
+        pin_id: str | None = None,
+        actor: str = "rollforward",
+        at: datetime | None = None,
+        **details: Any,
+    ) -> AuditRecord:
+        self.records += 1
+        return new_record(event, pin_id=pin_id, actor=actor, at=at or utc_now(), details=details)
+
+    def read(self, *, pin_id: str | None = None, limit: int = 10_000) -> list[AuditRecord]:
+        return []
+
+
+class NoNotices:
+    """No notice is due in this fleet (no opt-out tags); one would be a bench defect."""
+
+    def notify(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("bench.scan sends no notices")
+
+
 @dataclass
-class Figures:
-    """One variant's footprint on the shared bucket."""
+class Run:
+    """One variant on one target."""
 
+    functions: int = 0  # in the fleet
+    reached: int = 0  # functions the variant read (or screened) this cycle
+    shared_calls: int = 0
+    getfunction_calls: int = 0
+    throttled: int = 0
+    user_calls: int = 0
+    user_throttled: int = 0
+    seconds: float = 0.0  # AWS time
+    complete: bool = True
+    opened: int = 0
+
+
+@dataclass
+class Variant:
     name: str
-    functions: int
-    calls: int  # attempts the variant sent, retries included
-    throttled: int  # 429s it received
-    failed: int  # calls that failed for good (after retries)
-    wall_seconds: float
-    user_calls: int
-    user_throttled: int
-    bucket_calls: int  # everything the emulator admitted or refused meanwhile
-    bucket_throttled: int
+    runs: list[Run] = field(default_factory=list)
 
-    @property
-    def calls_per_function(self) -> float:
-        return self.calls / self.functions if self.functions else 0.0
-
-    @property
-    def rate(self) -> float:
-        return self.calls / self.wall_seconds if self.wall_seconds else 0.0
+    def total(self, attribute: str) -> float:
+        return float(sum(getattr(run, attribute) for run in self.runs))
 
 
-class UserLoad:
-    """The account owner's own control-plane traffic, at a steady rate, in a thread."""
-
-    def __init__(self, rate: float, function_name: str) -> None:
-        self.rate = rate
-        self.function_name = function_name
-        self.calls = 0
-        self.throttled = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._client = boto3.client("lambda", config=NO_RETRIES)
-
-    def _run(self) -> None:
-        interval = 1.0 / self.rate
-        next_at = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                self._client.get_function_configuration(FunctionName=self.function_name)
-            except ClientError as error:
-                if error.response["Error"]["Code"] == "TooManyRequestsException":
-                    self.throttled += 1
-            self.calls += 1
-            next_at += interval
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
-
-    def measure(self) -> tuple[int, int]:
-        return self.calls, self.throttled
-
-    def __enter__(self) -> UserLoad:
-        if self.rate > 0:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+@contextmanager
+def retries_on(clock: CompressedClock) -> Iterator[None]:
+    """botocore's retry back-off sleeps on the compressed clock."""
+    shim = types.SimpleNamespace(sleep=clock.sleep, time=time.time, monotonic=time.monotonic)
+    real = botocore.endpoint.time
+    botocore.endpoint.time = shim  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        botocore.endpoint.time = real  # type: ignore[assignment]
 
 
-def _zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return 'ok'\n")
-    return buffer.getvalue()
-
-
-def build_fleet(count: int, pinned_share: float, alias_share: float) -> dict[str, int]:
-    """Create the fleet (throttling must be off). Returns what was made."""
-    lam = boto3.client("lambda")
-    role = boto3.client("iam").create_role(RoleName="fleet", AssumeRolePolicyDocument="{}")
-    code = _zip()
-    pin_every = round(1 / pinned_share) if pinned_share else 0
-    alias_every = round(1 / alias_share) if alias_share else 0
-    made = {"functions": 0, "aliased": 0, "pinned_latest": 0, "pinned_version": 0}
-    for index in range(count):
-        name = f"fleet-{index:05d}"
-        config = lam.create_function(
-            FunctionName=name,
-            Runtime=RUNTIME,
-            Handler="app.handler",
-            Role=role["Role"]["Arn"],
-            Code={"ZipFile": code},
-            Tags={"rollforward:owner": f"team-{index % 17}@example.com"},
-        )
-        made["functions"] += 1
-        version = None
-        if alias_every and index % alias_every == 1:
-            version = lam.publish_version(FunctionName=name)["Version"]
-            lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
-            made["aliased"] += 1
-        if pin_every and index % pin_every == 0:
-            # A fifth of the pins are on the alias's published version, the rest on $LATEST.
-            on_version = (index // pin_every) % 5 == 0
-            if on_version and version is None:
-                version = lam.publish_version(FunctionName=name)["Version"]
-                lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
-                made["aliased"] += 1
-            qualifier = version if on_version else "$LATEST"
-            arn = lam.get_function_configuration(FunctionName=name, Qualifier=qualifier)[
-                "RuntimeVersionConfig"
-            ]["RuntimeVersionArn"]
-            lam.put_runtime_management_config(
-                FunctionName=name, Qualifier=qualifier, UpdateRuntimeOn="Manual",
-                RuntimeVersionArn=arn,
-            )  # fmt: skip
-            made["pinned_version" if on_version else "pinned_latest"] += 1
-        del config
-    return made
-
-
-def scanner_for(deployment: Any, budget: float) -> scanning.WiredScan:
-    """The Scanner as the Scan Lambda wires it (adaptive retries), with the bench's budget."""
-    lam = boto3.client("lambda")
-    scan_function = deployment.find("AWS::Lambda::Function", "Scan")
-    env = lam.get_function_configuration(FunctionName=scan_function)["Environment"]["Variables"]
-    settings = dataclasses.replace(
-        wiring.FunctionSettings.from_env(env), scan_rate_per_second=budget
+def lambda_client(fleet: Fleet, account: str, region: str, config: Config) -> Any:
+    client = boto3.client(
+        "lambda",
+        region_name=region,
+        aws_access_key_id=f"AKIA{account}",
+        aws_secret_access_key="bench",
+        config=config,
     )
-    # Clients of its own: in this one process the tracking executions' handlers share the
-    # cached `wiring` clients, and their calls must not be paced or counted as the scan's.
-    lambda_client = boto3.client("lambda", config=wiring.RETRY_CONFIG)
-    sfn_client = boto3.client("stepfunctions", config=wiring.RETRY_CONFIG)
+    fleet.serve(client, account)
+    return client
+
+
+def scanner_for(
+    fleet: Fleet, target: Target, ledger: MemoryLedger, budget: float, getfunction_budget: float
+) -> tuple[Scanner, Any, CallCounter, CallCounter]:
+    """A Scanner for one (account, region), as the scan's map child wires it."""
+    clock = fleet.clock
+    client = lambda_client(fleet, target.account, target.region, RETRY_CONFIG)
+    control = AwsLambdaControl(client)
+    executions = RecordedExecutions(
+        f"arn:aws:states:{target.region}:{ACCOUNTS[0]}:execution:remediation"
+    )
     tracker = Tracker(
-        ledger=wiring.ledger(settings),
-        lambda_control=AwsLambdaControl(lambda_client),
-        executions=StepFunctionsExecutions(sfn_client, settings.state_machine_arn),
-        notifier=wiring.notifier(settings),
-        audit=wiring.audit(settings),
-        policy=settings.policy,
+        ledger=ledger,
+        lambda_control=control,
+        executions=executions,
+        notifier=NoNotices(),  # type: ignore[arg-type]
+        audit=CountedAudit(),  # type: ignore[arg-type]
+        policy=Policy.default(),
     )
-    return scanning.wire(
-        settings,
-        TokenBucket(settings.scan_rate_per_second),
-        lambda_client=lambda_client,
-        sfn_client=sfn_client,
-        tracker=tracker,
-        canary_function=None,  # no canary runs in this fleet
+    lambda_calls, getfunction_calls = CallCounter(), CallCounter()
+    scanner = Scanner(
+        control,
+        tracker,
+        ledger,
+        executions,
+        TokenBucket(budget, clock=clock.now, sleep=clock.sleep),
+        lambda_calls=lambda_calls,
+        getfunction_calls=getfunction_calls,
+        clock=clock.now,
+        account_id=target.account,
+        region=target.region,
+    )
+    return scanner, client, lambda_calls, getfunction_calls
+
+
+def run_scanner(
+    fleet: Fleet,
+    target: Target,
+    ledger: MemoryLedger,
+    args: argparse.Namespace,
+    *,
+    full: bool,
+    today: bool = False,
+) -> Run:
+    clock = fleet.clock
+    scanner, client, lambda_calls, getfunction_calls = scanner_for(
+        fleet, target, ledger, args.budget, args.getfunction_budget
+    )
+    target.reset(clock.now())
+    started = clock.now()
+    getfunction_limiter = TokenBucket(args.getfunction_budget, clock=clock.now, sleep=clock.sleep)
+    with (
+        retries_on(clock),
+        paced(scanner.limiter, [client], lambda_calls),
+        pacing(
+            client, getfunction_limiter, getfunction_calls, operations=("GetFunction",), exempt=()
+        ),
+    ):
+        if today:
+            reached = _today(scanner, clock, started)
+            report = None
+        else:
+            report = scanner.scan(full=full)
+            reached = report.functions_seen
+    counts = lambda_calls.snapshot()
+    return Run(
+        functions=len(target.functions),
+        reached=reached,
+        shared_calls=counts.total_calls,
+        getfunction_calls=getfunction_calls.snapshot().total_calls,
+        throttled=counts.total_throttled,
+        user_calls=target.user_calls,
+        user_throttled=target.user_throttled,
+        seconds=clock.now() - started,
+        complete=report.complete if report is not None else reached == len(target.functions),
+        opened=len(report.opened) if report is not None else 0,
     )
 
 
-def _bucket_totals() -> tuple[int, int]:
-    stats = throttle_stats()
-    return stats.allowed.get(Bucket.SHARED, 0) + stats.throttled.get(
-        Bucket.SHARED, 0
-    ), stats.throttled.get(Bucket.SHARED, 0)
+def _today(scanner: Scanner, clock: CompressedClock, started: float) -> int:
+    """The scan before this change, in one invocation: every function listed ($LATEST only),
+    ListAliases and one GetRuntimeManagementConfig per qualifier (`reconcile_function` without
+    a reading is exactly that read), until the invocation's time is up; no resume."""
+    reached = 0
+    for function in list_functions(scanner.lambda_control, with_versions=False):
+        if clock.now() - started >= INVOCATION_SECONDS:
+            break
+        scanner.reconcile_function(function)
+        reached += 1
+    return reached
 
 
-def _settle() -> None:
-    """Let the bucket refill and the counters start from zero."""
-    time.sleep(2.0)
-    reset_throttle_stats()
-
-
-def run_scan(
-    deployment: Any, budget: float, user: UserLoad, *, full: bool = True, name: str = "scan"
-) -> tuple[Figures, ScanReport]:
-    wired = scanner_for(deployment, budget)
-    started = time.monotonic()
-    user_before = user.measure()
-
-    def progress(report: ScanReport) -> None:
-        if report.functions_seen % 250 == 0:
-            elapsed = time.monotonic() - started
-            print(f"  scan: {report.functions_seen} functions, {elapsed:.0f} s", flush=True)
-
-    with wired.paced() as scanner:
-        report = scanner.scan(progress=progress, full=full)
-    wall = time.monotonic() - started
-    user_calls, user_throttled = (a - b for a, b in zip(user.measure(), user_before, strict=True))
-    bucket_calls, bucket_throttled = _bucket_totals()
-    return Figures(
-        name=name,
-        functions=report.functions_seen,
-        calls=report.control_plane_calls,
-        throttled=report.throttled,
-        failed=len(report.errors),
-        wall_seconds=wall,
-        user_calls=user_calls,
-        user_throttled=user_throttled,
-        bucket_calls=bucket_calls,
-        bucket_throttled=bucket_throttled,
-    ), report
-
-
-def run_naive(user: UserLoad) -> Figures:
-    lam = boto3.client("lambda")  # default retries
+def run_naive(fleet: Fleet, target: Target) -> Run:
+    clock = fleet.clock
+    client = lambda_client(fleet, target.account, target.region, STANDARD_RETRIES)
     counter = CallCounter()
-    failed = 0
-    functions = 0
-    started = time.monotonic()
-    user_before = user.measure()
-    with pacing(lam, None, counter):
+    target.reset(clock.now())
+    started = clock.now()
+    reached = 0
+    with retries_on(clock), pacing(client, None, counter):
         names = [
             f["FunctionName"]
-            for page in lam.get_paginator("list_functions").paginate()
+            for page in client.get_paginator("list_functions").paginate()
             for f in page["Functions"]
         ]
         for name in names:
-            functions += 1
             try:
-                lam.get_runtime_management_config(FunctionName=name)
+                client.get_runtime_management_config(FunctionName=name)
+                reached += 1
             except ClientError:
-                failed += 1
-            if functions % 500 == 0:
-                print(f"  naive: {functions} functions, {time.monotonic() - started:.0f} s")
-    wall = time.monotonic() - started
-    user_calls, user_throttled = (a - b for a, b in zip(user.measure(), user_before, strict=True))
+                pass
     counts = counter.snapshot()
-    bucket_calls, bucket_throttled = _bucket_totals()
-    return Figures(
-        name="naive",
-        functions=functions,
-        calls=counts.total_calls,
+    return Run(
+        functions=len(target.functions),
+        reached=reached,
+        shared_calls=counts.total_calls,
         throttled=counts.total_throttled,
-        failed=failed,
-        wall_seconds=wall,
-        user_calls=user_calls,
-        user_throttled=user_throttled,
-        bucket_calls=bucket_calls,
-        bucket_throttled=bucket_throttled,
+        user_calls=target.user_calls,
+        user_throttled=target.user_throttled,
+        seconds=clock.now() - started,
+        complete=reached == len(target.functions),
     )
 
 
-def _ratio(numerator: float, denominator: float) -> str:
-    if denominator == 0:
-        return "inf" if numerator else "-"
-    return f"{numerator / denominator:.2f}"
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--functions", type=int, default=2000)
-    parser.add_argument("--budget", type=float, default=10.0, help="scan req/s of the 15")
-    parser.add_argument("--user-rate", type=float, default=3.0, help="user's own req/s")
-    parser.add_argument("--pinned-share", type=float, default=0.10)
-    parser.add_argument("--alias-share", type=float, default=0.10)
-    args = parser.parse_args()
-
-    with EmbeddedAws(throttling=True) as aws:
-        aws.state.throttle.enabled = False  # building the fleet is not the measurement
-        t0 = time.monotonic()
-        deployment = deploy_rollforward()
-        rule = deployment.find("AWS::Events::Rule", "RuntimeConfigChanged")
-        boto3.client("events").disable_rule(Name=rule)
-        made = build_fleet(args.functions, args.pinned_share, args.alias_share)
-        print(
-            f"fleet: {made} (+ the stack's own functions), built in "
-            f"{time.monotonic() - t0:.0f} s with throttling off"
+def measure(args: argparse.Namespace) -> list[Variant]:
+    clock = CompressedClock()
+    fleet = Fleet(clock, latency=args.latency)
+    targets = [
+        (account, region)
+        for account in ACCOUNTS[: args.accounts]
+        for region in REGIONS[: args.regions]
+    ]
+    releases: dict[tuple[str, str], Callable[[], None]] = {}
+    for account, region in targets:
+        releases[(account, region)] = build(
+            fleet, account, region, args.functions, pinned_share=args.pinned_share,
+            aliased_share=args.alias_share, user_rate=args.user_rate,
+        )  # fmt: skip
+    ledger = MemoryLedger()
+    variants = {name: Variant(name) for name in ("first", "today", "naive", "full", "screen")}
+    variants["released"] = Variant("released")
+    wall = time.monotonic()
+    for key in targets:
+        target = fleet.target(*key)
+        print(f"  {key[0]}/{key[1]}: {len(target.functions)} functions", flush=True)
+        variants["first"].runs.append(run_scanner(fleet, target, ledger, args, full=True))
+        variants["today"].runs.append(
+            run_scanner(fleet, target, ledger, args, full=True, today=True)
         )
-        STATE.throttle.enabled = True
-        with UserLoad(args.user_rate, "fleet-00001") as user:
-            _settle()
-            scan_figures, report = run_scan(deployment, args.budget, user)
-            print(
-                f"  scan report: opened {len(report.opened)}, closed {len(report.closed)}, "
-                f"restarted {len(report.restarted)}, errors {len(report.errors)}, "
-                f"calls {dict(sorted(report.calls_by_operation.items()))}"
-            )
-            # Steady state: the pins are known; a full pass again, then a screening cycle.
-            _settle()
-            full_figures, _ = run_scan(deployment, args.budget, user, name="full")
-            _settle()
-            screen_figures, screened = run_scan(
-                deployment, args.budget, user, full=False, name="screen"
-            )
-            print(
-                f"  screening: {screened.functions_screened} of {screened.functions_seen} "
-                f"functions screened out on GetFunction ({sum(screened.getfunction_calls.values())}"
-                f" GetFunction calls, its own bucket); opened {len(screened.opened)}, "
-                f"calls {dict(sorted(screened.calls_by_operation.items()))}"
-            )
-            _settle()
-            naive_figures = run_naive(user)
+        variants["naive"].runs.append(run_naive(fleet, target))
+        variants["full"].runs.append(run_scanner(fleet, target, ledger, args, full=True))
+        variants["screen"].runs.append(run_scanner(fleet, target, ledger, args, full=False))
+        releases[key]()
+        variants["released"].runs.append(run_scanner(fleet, target, ledger, args, full=False))
+        print(f"    done, {time.monotonic() - wall:.0f} s of real time so far", flush=True)
+    return list(variants.values())
 
-    print(f"\nshared bucket {SHARED_RATE:.0f} req/s; scan budget {args.budget:g} req/s; "
-          f"user load {args.user_rate:g} req/s (no retries)")  # fmt: skip
+
+def report(variants: list[Variant], args: argparse.Namespace) -> None:
+    targets = len(variants[0].runs)
+    fleet = int(variants[0].total("functions"))
+    print(
+        f"\n{targets} targets (account x region) x {args.functions} functions = {fleet}; "
+        f"{args.pinned_share:.0%} pinned, {args.alias_share:.0%} behind an alias; budget "
+        f"{args.budget:g} req/s of each shared bucket (15), GetFunction {args.getfunction_budget:g}"
+        f" of 100; owner's deploys {args.user_rate:g} req/s; {args.latency * 1000:.0f} ms a call"
+    )
     header = (
-        f"{'variant':<8}{'functions':>10}{'calls':>8}{'calls/fn':>10}{'rate/s':>8}"
-        f"{'rate/budget':>13}{'429s':>7}{'failed':>8}{'user 429s':>11}{'wall s':>9}"
+        f"{'variant':<10}{'calls/fn':>9}{'budget used':>13}{'429s':>7}{'owner 429s':>12}"
+        f"{'GetFn/fn':>10}{'cycle (AWS)':>13}{'coverage':>10}{'opened':>8}"
     )
     print(header)
-    for f in (scan_figures, full_figures, screen_figures, naive_figures):
+    for variant in variants:
+        calls = variant.total("shared_calls")
+        functions = variant.total("functions")
+        # Budget used: each target's calls over its own run, against its own budget.
+        used = [r.shared_calls / (r.seconds * args.budget) for r in variant.runs if r.seconds]
+        fraction = sum(used) / len(used) if used else 0.0
+        longest = max(r.seconds for r in variant.runs)
+        coverage = variant.total("reached") / functions
+        budget_text = f"{fraction:.2f}" if variant.name != "naive" else "(none)"
         print(
-            f"{f.name:<8}{f.functions:>10}{f.calls:>8}{f.calls_per_function:>10.2f}"
-            f"{f.rate:>8.2f}{f.rate / args.budget:>13.2f}{f.throttled:>7}{f.failed:>8}"
-            f"{f'{f.user_throttled}/{f.user_calls}':>11}{f.wall_seconds:>9.1f}"
+            f"{variant.name:<10}{calls / functions:>9.3f}{budget_text:>13}"
+            f"{int(variant.total('throttled')):>7}{_owner(variant):>12}"
+            f"{variant.total('getfunction_calls') / functions:>10.2f}"
+            f"{_duration(longest):>13}{coverage:>10.0%}{int(variant.total('opened')):>8}"
         )
-    print("\nwhole shared bucket meanwhile (rollforward's executions and the user included):")
-    for f in (scan_figures, naive_figures):
-        print(
-            f"  {f.name:<6} {f.bucket_calls} calls, {f.bucket_throttled} refused (429), "
-            f"{f.bucket_calls / f.wall_seconds:.2f} req/s"
-        )
+    by_name = {v.name: v for v in variants}
+    full, screen, today = by_name["full"], by_name["screen"], by_name["today"]
     print("\nratios:")
-    print(f"  scan rate / budget          {_ratio(scan_figures.rate, args.budget)}")
-    print(f"  naive rate / 15 req/s       {_ratio(naive_figures.rate, SHARED_RATE)}")
     print(
-        f"  naive 429s / scan 429s      {_ratio(naive_figures.throttled, scan_figures.throttled)}"
-        f"  ({naive_figures.throttled} vs {scan_figures.throttled})"
+        "  steady calls/fn, screening / full pass     "
+        f"{screen.total('shared_calls') / full.total('shared_calls'):.3f}"
     )
     print(
-        "  user 429s naive / scan      "
-        f"{_ratio(naive_figures.user_throttled, scan_figures.user_throttled)}"
-        f"  ({naive_figures.user_throttled} vs {scan_figures.user_throttled})"
+        "  full pass calls/fn, new / today's          "
+        f"{_per_function(full) / _per_function(today):.3f}  "
+        f"({_per_function(full):.3f} vs {_per_function(today):.3f})"
     )
     print(
-        "  scan calls/fn / naive       "
-        f"{_ratio(scan_figures.calls_per_function, naive_figures.calls_per_function)}"
+        "  coverage per cycle, new / today's          "
+        f"{1.0 / max(today.total('reached') / today.total('functions'), 1e-9):.2f}x"
     )
+    cycle = max(r.seconds for r in full.runs)
     print(
-        "  steady calls/fn, screening / full pass   "
-        f"{_ratio(screen_figures.calls_per_function, full_figures.calls_per_function)}"
-        f"  ({screen_figures.calls_per_function:.3f} vs {full_figures.calls_per_function:.3f})"
+        f"  one full cycle on AWS: {_duration(cycle)} (the longest (account, region); "
+        f"{args.functions} functions x {_per_function(full):.3f} calls / {args.budget:g} req/s "
+        f"= {_duration(args.functions * _per_function(full) / args.budget)})"
     )
+
+
+def _per_function(variant: Variant) -> float:
+    return variant.total("shared_calls") / variant.total("functions")
+
+
+def _owner(variant: Variant) -> str:
+    return f"{int(variant.total('user_throttled'))}/{int(variant.total('user_calls'))}"
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--embedded" in argv:
+        from bench import scan_embedded
+
+        sys.argv = [sys.argv[0], *(a for a in argv if a != "--embedded")]
+        scan_embedded.main()
+        return
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--accounts", type=int, default=3, choices=range(1, len(ACCOUNTS) + 1))
+    parser.add_argument("--regions", type=int, default=2, choices=range(1, len(REGIONS) + 1))
+    parser.add_argument("--functions", type=int, default=5000, help="per (account, region)")
+    parser.add_argument("--pinned-share", type=float, default=0.10)
+    parser.add_argument("--alias-share", type=float, default=0.20)
+    parser.add_argument("--budget", type=float, default=3.0, help="req/s of each shared bucket")
+    parser.add_argument("--getfunction-budget", type=float, default=25.0, help="req/s of 100")
+    parser.add_argument("--user-rate", type=float, default=3.0, help="owner's deploys, req/s")
+    parser.add_argument("--latency", type=float, default=0.03, help="seconds per call")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    variants = measure(args)
+    report(variants, args)
+    print(f"\n(real time {time.monotonic() - started:.0f} s on a compressed clock)")
 
 
 if __name__ == "__main__":

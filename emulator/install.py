@@ -14,6 +14,7 @@ _PARTS = (
     "emulator.s3",  # S3 bucket names and key lengths (rest-xml: outside the model check)
     "emulator.iam",  # SigV4 + IAM: wraps validation, so authentication comes first
     "emulator.lambda_api",  # runtime management API, RuntimeVersionConfig, two-phase rollout
+    "emulator.lambda_listing",  # ListFunctions(FunctionVersion=ALL) lists every version
     "emulator.logging_config",  # LoggingConfig stored and answered (traffic honours it)
     "emulator.throttling",  # the shared 15 req/s control-plane bucket
     "emulator.aliases",  # UpdateAlias honours RevisionId (412 on a stale one)

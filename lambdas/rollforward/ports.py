@@ -213,17 +213,24 @@ class LambdaControl(Protocol):
         ...
 
     # -- the scan's listing (r3-scan)
-    def list_functions(self, *, marker: str | None, max_items: int) -> FunctionsPage:
-        """One ListFunctions page from `marker` (None: the first page)."""
+    def list_functions(
+        self, *, marker: str | None, max_items: int, all_versions: bool = False
+    ) -> FunctionsPage:
+        """One ListFunctions page from `marker` (None: the first page). `all_versions`:
+        `FunctionVersion=ALL`, each published version an item of its own (the same calls per
+        page: 50 items)."""
         ...
 
     def aliases(self, function_arn: str) -> list[AliasRouting] | None:
         """Every alias of the function (all pages); None when the function no longer exists."""
         ...
 
-    def function_runtime(self, function_arn: str) -> FunctionRuntime | None:
-        """GetFunction of `$LATEST` (its own 100 req/s bucket, not the shared one): runtime,
-        architecture, RuntimeVersionConfig.RuntimeVersionArn; None when it no longer exists."""
+    def function_runtime(
+        self, function_arn: str, qualifier: str | None = None
+    ) -> FunctionRuntime | None:
+        """GetFunction of `qualifier` (None: `$LATEST`; its own 100 req/s bucket, not the
+        shared one): runtime, architecture, RuntimeVersionConfig.RuntimeVersionArn; None when
+        it no longer exists."""
         ...
 
     # The canary's calls (r3-canary). `function` is the function's ARN (or name); a missing

@@ -110,23 +110,32 @@ class FakeLambda:
         return self.functions.get(arn_or_name.split(":")[6] if ":" in arn_or_name else arn_or_name)
 
     # ------------------------------------------------------------------ the port
-    def list_functions(self, *, marker: str | None, max_items: int) -> FunctionsPage:
+    def list_functions(
+        self, *, marker: str | None, max_items: int, all_versions: bool = False
+    ) -> FunctionsPage:
+        """AWS's order: by name, each function's `$LATEST` then its versions (ALL)."""
         self._call("ListFunctions")
-        names = sorted(self.functions)
+        items = [
+            (n, q)
+            for n in sorted(self.functions)
+            for q in sorted(self.functions[n].settings, key=lambda q: -1 if q == LATEST else int(q))
+            if q == LATEST or all_versions
+        ]
         start = int(marker) if marker else 0
-        page = names[start : start + max_items]
-        items = tuple(
+        page = items[start : start + max_items]
+        listed = tuple(
             ListedFunction(
                 function_arn(n),
                 n,
                 self.functions[n].package_type,
                 runtime=self.functions[n].runtime,
                 architecture="x86_64",
+                version=q,
             )
-            for n in page
+            for n, q in page
         )
         following = start + max_items
-        return FunctionsPage(items, str(following) if following < len(names) else None)
+        return FunctionsPage(listed, str(following) if following < len(items) else None)
 
     def aliases(self, function_arn: str) -> list[AliasRouting] | None:
         self._call("ListAliases")
@@ -141,15 +150,17 @@ class FakeLambda:
         mode, arn = function.settings[key.qualifier]
         return RuntimeSetting(key=key, mode=mode, pinned_runtime_version_arn=arn)
 
-    def function_runtime(self, function_arn: str) -> FunctionRuntime | None:
+    def function_runtime(
+        self, function_arn: str, qualifier: str | None = None
+    ) -> FunctionRuntime | None:
         self.getfunction_counter.record_attempt("GetFunction")  # its own bucket
         queued = self.faults.get("GetFunction")
         if queued:
             raise queued.pop(0)
         function = self._function(function_arn)
-        if function is None:
+        if function is None or (qualifier or LATEST) not in function.settings:
             return None
-        mode, pinned = function.settings[LATEST]
+        mode, pinned = function.settings[qualifier or LATEST]
         arn = pinned if mode is UpdateMode.MANUAL and pinned else function.running
         return FunctionRuntime(function.runtime, "x86_64", arn)
 

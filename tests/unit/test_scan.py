@@ -170,17 +170,47 @@ def test_a_deleted_functions_pin_is_closed_as_deleted_by_the_orphan_phase(
 
 
 def test_a_pinned_version_behind_an_alias_is_its_own_pin(account: Account) -> None:
-    account.lam.add("aliased", versions={"3": NEW}, alias_to="3")
+    account.lam.add("aliased", versions={"3": OLD}, alias_to="3")
 
     report = account.scan()
 
     assert report.opened == [PinKey(function_arn("aliased"), "3").id]
     assert report.qualifiers_checked == 2
+    assert report.calls_by_operation["ListAliases"] == 1  # its version is an outlier
+
+
+def test_a_full_pass_lists_no_aliases_of_functions_whose_versions_are_current(
+    account: Account,
+) -> None:
+    account.lam.add("plain")  # no published version: no alias can route to one
+    account.lam.add("aliased", versions={"1": None, "2": None}, alias_to="2")  # Auto: current
+
+    report = account.scan()
+
+    assert "ListAliases" not in report.calls_by_operation
+    assert report.calls_by_operation["GetRuntimeManagementConfig"] == 2  # each $LATEST
+    assert report.getfunction_calls == {"GetFunction": 4}  # $LATEST and versions: own bucket
+
+
+def test_a_version_pinned_on_the_newest_runtime_is_read_once_it_falls_behind(
+    account: Account,
+) -> None:
+    # Nothing to roll forward to yet: even a full pass screens it (rollforward.scan.screening).
+    account.lam.add("auto")
+    account.lam.add("frozen", versions={"3": NEW}, alias_to="3")
+    assert account.scan().opened == []
+    NEWER = NEW.replace("b" * 64, "c" * 64)
+    for function in account.lam.functions.values():
+        function.running = NEWER  # AWS releases a version; Auto qualifiers move to it
+
+    report = account.scan()
+
+    assert report.opened == [PinKey(function_arn("frozen"), "3").id]
 
 
 def test_a_second_scan_changes_nothing(account: Account) -> None:
     account.lam.add("pinned", pinned=OLD)
-    account.lam.add("aliased", versions={"3": NEW}, alias_to="3")
+    account.lam.add("aliased", versions={"3": OLD}, alias_to="3")
     account.scan()
 
     second = account.scan()
@@ -235,8 +265,8 @@ def test_out_of_time_the_scan_stops_between_functions_and_resumes_from_the_marke
 ) -> None:
     for index in range(120):
         account.lam.add(f"fn-{index:03d}", pinned=OLD if index % 10 == 0 else None)
-    # 3 req/s: each function costs 2 shared-bucket calls; 20 s is about 30 functions.
-    first = account.scan(time_budget_seconds=20)
+    # 3 req/s: each function costs 1 shared-bucket call; 10 s is about 30 functions.
+    first = account.scan(time_budget_seconds=10)
 
     assert not first.complete and first.resume_marker == ""  # still on page one
     rest = account.scan(start_marker=first.resume_marker or None)
@@ -248,7 +278,7 @@ def test_the_resume_marker_names_the_page_the_scan_stopped_on(account: Account) 
     for index in range(120):
         account.lam.add(f"fn-{index:03d}")
     scanner = account.scanner()
-    report = scanner.scan(time_budget_seconds=40)  # ~60 functions: into page two
+    report = scanner.scan(time_budget_seconds=20)  # ~60 functions: into page two
 
     assert report.resume_marker == "50"
     assert not report.complete and 50 <= report.functions_seen < 100
@@ -262,7 +292,8 @@ def test_the_scan_keeps_within_its_budget(account: Account) -> None:
 
     # Paced before sending: calls over the fake clock never beat 3 req/s (+1 burst token).
     assert report.control_plane_calls <= 3.0 * report.duration_seconds + 1
-    assert report.calls_by_operation["ListAliases"] == 60
+    assert "ListAliases" not in report.calls_by_operation  # no published versions
+    assert report.calls_by_operation["GetRuntimeManagementConfig"] == 60
     assert report.calls_by_operation["ListTags"] == 10  # one per newly opened pin
 
 
@@ -284,7 +315,10 @@ def test_five_failures_in_a_row_stop_the_scan_and_audit_the_partial_report(
 ) -> None:
     for index in range(8):
         account.lam.add(f"fn-{index}")
-    account.lam.arm("ListAliases", *(throttled("ListAliases") for _ in range(5)))
+    account.lam.arm(
+        "GetRuntimeManagementConfig",
+        *(throttled("GetRuntimeManagementConfig") for _ in range(5)),
+    )
 
     with pytest.raises(Transient):
         account.scan()
@@ -484,10 +518,11 @@ def test_a_screening_cycle_spends_the_shared_bucket_only_on_what_the_ledger_hold
 
     assert report.complete and not report.full and not report.errors
     assert report.functions_screened == 90
-    # ListFunctions (2 pages) and one GetRuntimeManagementConfig per tracked pin.
-    assert report.calls_by_operation == {"ListFunctions": 2, "GetRuntimeManagementConfig": 10}
+    # ListFunctions (4 pages: 100 functions, 100 versions) and one
+    # GetRuntimeManagementConfig per tracked pin.
+    assert report.calls_by_operation == {"ListFunctions": 4, "GetRuntimeManagementConfig": 10}
     assert report.control_plane_calls / report.functions_seen <= 0.2
-    assert sum(report.getfunction_calls.values()) == 100
+    assert sum(report.getfunction_calls.values()) == 200  # $LATEST and version 1
     assert report.current_runtime_versions == {"python3.12/x86_64": NEW}
     assert (report.opened, report.closed) == ([], {})
 
@@ -579,3 +614,27 @@ def test_pins_on_the_only_version_in_sight_do_not_make_the_whole_group_outliers(
 
     assert report.functions_screened == 45
     assert report.calls_by_operation == {"ListFunctions": 1, "GetRuntimeManagementConfig": 5}
+
+
+def test_screening_reads_an_alias_routed_version_left_on_an_older_runtime(
+    account: Account,
+) -> None:
+    _steady_fleet(account)
+    account.lam.add("zz-missed", versions={"4": OLD}, alias_to="4")  # detection missed it
+
+    report = account.scan(full=False)
+
+    assert report.opened == [PinKey(function_arn("zz-missed"), "4").id]
+    assert report.calls_by_operation["ListAliases"] == 1  # only the function with an outlier
+
+
+def test_an_outlier_version_no_alias_routes_to_costs_one_listaliases_and_no_read(
+    account: Account,
+) -> None:
+    account.lam.add("snapshots", versions={"1": OLD})  # an old version nothing routes to
+
+    report = account.scan()
+
+    assert report.opened == []
+    assert report.calls_by_operation["ListAliases"] == 1
+    assert report.calls_by_operation["GetRuntimeManagementConfig"] == 1  # $LATEST only

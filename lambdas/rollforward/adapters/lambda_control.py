@@ -56,8 +56,12 @@ class AwsLambdaControl:
     def tags(self, function_arn: str) -> dict[str, str]:
         return read_tags(self.client, function_arn)
 
-    def list_functions(self, *, marker: str | None, max_items: int) -> FunctionsPage:
+    def list_functions(
+        self, *, marker: str | None, max_items: int, all_versions: bool = False
+    ) -> FunctionsPage:
         kwargs: dict[str, Any] = {"MaxItems": max_items, **({"Marker": marker} if marker else {})}
+        if all_versions:
+            kwargs["FunctionVersion"] = "ALL"
         page = call(self.client.list_functions, **kwargs)
         return FunctionsPage(
             tuple(ListedFunction.from_listing(item) for item in page.get("Functions", [])),
@@ -90,9 +94,12 @@ class AwsLambdaControl:
             if not marker:
                 return found
 
-    def function_runtime(self, function_arn: str) -> FunctionRuntime | None:
+    def function_runtime(
+        self, function_arn: str, qualifier: str | None = None
+    ) -> FunctionRuntime | None:
+        kwargs = {"FunctionName": function_arn, **({"Qualifier": qualifier} if qualifier else {})}
         try:
-            response = call(self.client.get_function, FunctionName=function_arn)
+            response = call(self.client.get_function, **kwargs)
         except ClientError as error:
             if error_code(error) == "ResourceNotFoundException":
                 return None

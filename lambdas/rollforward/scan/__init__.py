@@ -9,14 +9,19 @@ rest.
 
 Phases of `Scanner.scan()`:
 
-1. **Listing.** `list_functions` pages ListFunctions (50 per page). For each function,
-   `Scanner.reconcile_function` reads the qualifiers that matter — `$LATEST` and the published
-   versions its aliases route to (main version and `AdditionalVersionWeights`), found with
-   ListAliases — with one GetRuntimeManagementConfig each, and hands each setting to
+1. **Listing.** `list_functions` pages ListFunctions with `FunctionVersion=ALL` (50 items per
+   page: functions and their published versions). Every `$LATEST` and published version is
+   read with GetFunction (its own bucket) for the runtime version it runs, and
+   `screening.plan_reading` says which qualifiers deserve a GetRuntimeManagementConfig: on a
+   full pass every `$LATEST`; what the ledger holds; and a published version only when it is
+   not on its group's current runtime version and an alias routes traffic to it (one
+   ListAliases, spent only on functions with such a version). Each setting read goes to
    `Tracker.observe(..., setting=...)`, which opens, closes (lifted) or leaves the pin without
-   reading it again. Image functions are skipped: Lambda manages no runtime for them. Cost:
-   about 2 shared-bucket calls per function (ListAliases + GetRuntimeManagementConfig) plus
-   one per alias-routed version, one ListTags per newly opened pin and 1/50 ListFunctions.
+   reading it again. Image functions are skipped: Lambda manages no runtime for them. Cost of a
+   full pass: about 1 shared-bucket call per function plus (F + V) / 50 for the listing, one
+   ListTags per newly opened pin, and the outlier versions (`rollforward.scan.screening`; what
+   it cannot miss, and what it can until a newer version is in sight, is written there). A
+   screening cycle (`full=False`) reads `$LATEST` too only when it is an outlier.
 2. **Orphans.** Pins the listing did not cover (the function or version was deleted, or an
    alias moved off a pinned version) — open ones, failed ones and any with a canary in flight
    — are read once each; a function or version that no longer exists closes its pin as
@@ -71,10 +76,10 @@ it writes no audit record.
 
 Extension points (why the work is split the way it is):
 - **Distributed Map.** `list_functions` is a plain generator of `ListedFunction` and
-  `reconcile_function(function)` depends only on that one item, the ports and the ledger
-  (not on other functions), returning a `FunctionResult`. A Distributed Map over ListFunctions
-  pages (an ItemReader or a listing task) can run `reconcile_function` per item in child
-  executions — all children sharing one rate budget, e.g. `MaxConcurrency` x per-child rate <=
+  `reconcile_function(function, reading)` depends only on that one item, its `Reading`, the
+  ports and the ledger (not on other functions), returning a `FunctionResult`; the screen a
+  reading needs is a few ARNs per (runtime, architecture). A Distributed Map over (account,
+  region) can run a page at a time per child — each child owning its (account, region)'s rate
   budget — and fold the results with `ScanReport.add_function`; phases 2 and 3 run once after.
 - **Multi-account.** Buckets are per account and region, so build one `Scanner` per
   (account, region) with adapters over clients from an assumed role and its own

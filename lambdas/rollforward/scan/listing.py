@@ -1,5 +1,13 @@
-"""Phase 1's listing: every function of an account and region, and the published versions its
-aliases route traffic to. Reads only, through `LambdaControl` (paced by whoever wires it)."""
+"""Phase 1's listing: every function of an account and region with its published versions, and
+the versions its aliases route traffic to. Reads only, through `LambdaControl` (paced by whoever
+wires it).
+
+The listing asks for every version (`FunctionVersion=ALL`): the same 50 items per call, so a
+fleet of F functions and V published versions costs (F + V) / 50 calls. What it buys: a
+function with no published version has no alias-routed version (an alias routes only to
+published versions, or to `$LATEST`, which is read anyway), so its ListAliases is skipped — and
+the scan can screen each published version on GetFunction before spending a shared-bucket call
+on it (`rollforward.scan.screening`)."""
 
 from __future__ import annotations
 
@@ -25,6 +33,9 @@ class ListedFunction:
     page_marker: str | None = None  # Marker that lists this function's page again
     runtime: str = ""  # e.g. python3.12 ("" for image functions)
     architecture: str = ""  # x86_64 | arm64
+    version: str = LATEST  # the listed item's version (an ALL listing lists each one)
+    versions: tuple[str, ...] = ()  # the function's published versions (an ALL listing)
+    last_modified: str = ""
 
     @property
     def has_managed_runtime(self) -> bool:
@@ -45,6 +56,8 @@ class ListedFunction:
             page_marker=page_marker,
             runtime=str(item.get("Runtime") or ""),
             architecture=str(architectures[0]),
+            version=str(item.get("Version") or LATEST),
+            last_modified=str(item.get("LastModified") or ""),
         )
 
 
@@ -66,17 +79,38 @@ class AliasRouting:
 
 
 def list_functions(
-    lambda_control: LambdaControl, *, start_marker: str | None = None, page_size: int = PAGE_SIZE
+    lambda_control: LambdaControl,
+    *,
+    start_marker: str | None = None,
+    page_size: int = PAGE_SIZE,
+    with_versions: bool = True,
 ) -> Iterator[ListedFunction]:
     """Every function of the account and region, page by page (lazily), each with the marker
-    of its page (where a scan that runs out of time resumes)."""
+    of the page its first item was on (where a scan that runs out of time resumes) and, with
+    `with_versions`, its published versions (`versions`), gathered from the ALL listing.
+
+    AWS lists a function's versions together; should a listing not, a function is yielded once
+    per run of its items (read twice, never missed)."""
     marker = start_marker
+    current: ListedFunction | None = None
+    versions: list[str] = []
     while True:
-        page = lambda_control.list_functions(marker=marker, max_items=page_size)
-        for function in page.functions:
-            yield replace(function, page_marker=marker)
+        page = lambda_control.list_functions(
+            marker=marker, max_items=page_size, all_versions=with_versions
+        )
+        for item in page.functions:
+            if current is not None and item.function_arn == current.function_arn:
+                if item.version != LATEST:
+                    versions.append(item.version)
+                continue
+            if current is not None:
+                yield replace(current, versions=tuple(versions))
+            current = replace(item, version=LATEST, page_marker=marker)
+            versions = [] if item.version == LATEST else [item.version]
         marker = page.next_marker
         if not marker:
+            if current is not None:
+                yield replace(current, versions=tuple(versions))
             return
 
 

@@ -72,17 +72,21 @@ class ScanReport:
     def achieved_rate_per_second(self) -> float:
         return self.control_plane_calls / self.duration_seconds if self.duration_seconds else 0.0
 
-    def add_function(self, result: FunctionResult) -> None:
-        """Fold one function's result in (also how Distributed Map results would be merged)."""
-        self.functions_seen += 1
-        if result.skipped:
-            self.functions_skipped += 1
-        if result.screened:
-            self.functions_screened += 1
+    def add_function(self, result: FunctionResult, *, again: bool = False) -> None:
+        """Fold one function's result in (also how Distributed Map results are merged).
+        `again`: a second read of a function already counted (its outlier versions)."""
+        if not again:
+            self.functions_seen += 1
+            if result.skipped:
+                self.functions_skipped += 1
+            if result.screened:
+                self.functions_screened += 1
         if result.error:
             self.errors[result.function_arn] = result.error
         self.qualifiers_checked += len(result.qualifiers)
-        self.calls_by_function[result.name] = result.calls.total_calls
+        self.calls_by_function[result.name] = (
+            self.calls_by_function.get(result.name, 0) if again else 0
+        ) + result.calls.total_calls
         for outcome in result.outcomes:
             self.add_outcome(outcome)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from rollforward.audit.records import AuditEvent
@@ -35,7 +36,7 @@ from rollforward.scan.reconcile import (
     restored,
 )
 from rollforward.scan.report import FunctionResult, ScanReport
-from rollforward.scan.screening import FunctionRuntime, Screen
+from rollforward.scan.screening import FunctionRuntime, Reading, Screen, plan_reading
 
 if TYPE_CHECKING:
     from rollforward.ports import Executions, LambdaControl, Ledger
@@ -145,8 +146,9 @@ class Scanner:
             self._imagined = {}
             self._accounts_seen = set()
             covered: set[str] = set()
-            listing = self._listing_phase if full else self._screening_phase
-            listing_done = listing(report, covered, progress, start_marker, out_of_time)
+            listing_done = self._phase_one(
+                report, covered, progress, start_marker, out_of_time, full=full
+            )
             if listing_done:
                 self._orphan_phase(report, covered, out_of_time)
             if not out_of_time():
@@ -161,57 +163,99 @@ class Scanner:
         self._audit(report)
         return report
 
-    def _listing_phase(
+    def _phase_one(
         self,
         report: ScanReport,
         covered: set[str],
         progress: Callable[[ScanReport], None] | None,
         start_marker: str | None,
         out_of_time: Callable[[], bool],
+        *,
+        full: bool,
     ) -> bool:
-        """Phase 1 of a full pass: every listed function read in full."""
-        functions = self._listed(start_marker)
-        return self._read_functions(
-            functions, self.reconcile_function, report, covered, progress, out_of_time
-        )
+        """Phase 1: list every function with its published versions, read each qualifier's
+        RuntimeVersionArn with GetFunction (its own bucket), and spend the shared bucket as
+        `screening.plan_reading` says. A full pass reads `$LATEST` (and what the ledger
+        holds) as it lists — those reads need no screen, and GetFunction's calls then fall in
+        the shared bucket's pauses; the outlier versions, which need the whole group's screen,
+        after the listing. A screening cycle reads everything after the listing. False when it
+        stopped early (out of time), with `resume_marker` set."""
+        examined = self._pins_to_examine()
+        held: dict[str, set[str]] = {}
+        for pin in examined:
+            held.setdefault(pin.key.function_arn, set()).add(pin.key.qualifier)
+        pinned_arns = {pin.pinned_runtime_version_arn for pin in examined}
+        runtimes: dict[str, dict[str, FunctionRuntime | None]] = {}
+        nothing = Screen({})
 
-    def _screening_phase(
-        self,
-        report: ScanReport,
-        covered: set[str],
-        progress: Callable[[ScanReport], None] | None,
-        start_marker: str | None,
-        out_of_time: Callable[[], bool],
-    ) -> bool:
-        """Phase 1 of a screening cycle: GetFunction (its own bucket) on every function's
-        `$LATEST`, then the shared bucket only for outliers and functions the ledger holds
-        (their `$LATEST` here; their published versions' pins in phase 2)."""
-        held = {pin.key.function_arn for pin in self._pins_to_examine()}
-        pinned_arns = {pin.pinned_runtime_version_arn for pin in self._pins_to_examine()}
-        swept: list[ListedFunction] = []
-        runtimes: dict[str, FunctionRuntime | None] = {}
-        for function in self._listed(start_marker):
-            if out_of_time():
-                report.resume_marker = function.page_marker or ""
-                break
-            runtimes[function.function_arn] = self._runtime_of(function)
-            swept.append(function)
+        def swept() -> Iterator[ListedFunction]:
+            for function in self._listed(start_marker):
+                runtimes[function.function_arn] = self._runtimes_of(function)
+                yield function
+
+        def reading(function: ListedFunction, screen: Screen, *, latest: bool) -> Reading:
+            arn = function.function_arn
+            return plan_reading(
+                function.versions, runtimes.get(arn, {}), screen, full=latest,
+                held=held.get(arn, ()),
+            )  # fmt: skip
+
+        listed: list[ListedFunction] = []
+        if full:  # `$LATEST` and the ledger's qualifiers now, as they are listed
+
+            def first(function: ListedFunction) -> FunctionResult:
+                listed.append(function)
+                planned = reading(function, nothing, latest=True)
+                return self.reconcile_function(function, replace(planned, if_routed=()))
+
+            done = self._read_functions(swept(), first, report, covered, progress, out_of_time)
+        else:
+            for function in swept():
+                if out_of_time():
+                    report.resume_marker = function.page_marker or ""
+                    break
+                listed.append(function)
+            done = report.resume_marker is None
         screen = Screen.of(
-            (r for a, r in runtimes.items() if r is not None and a not in held), pinned_arns
+            (
+                runtime
+                for arn, by_qualifier in runtimes.items()
+                if arn not in held and (runtime := by_qualifier.get(LATEST)) is not None
+            ),
+            pinned_arns,
         )
         report.current_runtime_versions = {
             f"{runtime}/{arch}": arn for (runtime, arch), arn in sorted(screen.current.items())
         }
+        if full:  # then the outlier versions, an alias routing to them (the screen is known)
+            outliers = [
+                (function, planned)
+                for function in listed
+                if (planned := reading(function, screen, latest=True)).if_routed
+            ]
+            again = self._read_functions(
+                (f for f, _ in outliers),
+                lambda f: self.reconcile_function(
+                    f, Reading(latest=False, if_routed=dict(outliers)[f].if_routed)
+                ),
+                report, covered, progress, out_of_time, again=True,
+            )  # fmt: skip
+            return done and again
 
         def screened(function: ListedFunction) -> FunctionResult:
-            arn = function.function_arn
-            if arn in held or not function.has_managed_runtime or screen.is_outlier(runtimes[arn]):
-                return self.reconcile_function(function, read_aliases=arn not in held)
-            return FunctionResult(arn, function.name, screened="on its runtime's current version")
+            if not function.has_managed_runtime:
+                return self.reconcile_function(function)
+            planned = reading(function, screen, latest=False)
+            if planned.reads_nothing:
+                return FunctionResult(
+                    function.function_arn,
+                    function.name,
+                    screened="on its runtime's current version",
+                )
+            return self.reconcile_function(function, planned)
 
-        stopped_early = report.resume_marker is not None
-        done = self._read_functions(swept, screened, report, covered, progress, out_of_time)
-        return done and not stopped_early
+        read = self._read_functions(listed, screened, report, covered, progress, out_of_time)
+        return done and read
 
     def _listed(self, start_marker: str | None) -> Iterator[ListedFunction]:
         """The listing, noting the accounts it shows (phases 2 and 3 keep to them)."""
@@ -219,15 +263,20 @@ class Scanner:
             self._accounts_seen.add(function.function_arn.split(":")[4])
             yield function
 
-    def _runtime_of(self, function: ListedFunction) -> FunctionRuntime | None:
-        """GetFunction's view of `$LATEST`; None when there is none (image) or no answer (then
-        the function is read in full)."""
+    def _runtimes_of(self, function: ListedFunction) -> dict[str, FunctionRuntime | None]:
+        """GetFunction's view of `$LATEST` and each published version; none for an image
+        function, None where there was no answer (that qualifier then counts as an outlier)."""
         if not function.has_managed_runtime:
-            return None
-        try:
-            return self.lambda_control.function_runtime(function.function_arn)
-        except TransientAwsError:
-            return None
+            return {}
+        found: dict[str, FunctionRuntime | None] = {}
+        for qualifier in (LATEST, *function.versions):
+            try:
+                found[qualifier] = self.lambda_control.function_runtime(
+                    function.function_arn, None if qualifier == LATEST else qualifier
+                )
+            except TransientAwsError:
+                found[qualifier] = None
+        return found
 
     def _read_functions(
         self,
@@ -237,10 +286,13 @@ class Scanner:
         covered: set[str],
         progress: Callable[[ScanReport], None] | None,
         out_of_time: Callable[[], bool],
+        *,
+        again: bool = False,
     ) -> bool:
         """Phase 1's one loop: `reconcile` each function in turn, fold its result into the
         report and the qualifiers covered (phase 2 reads the rest). False when it stopped early
         (out of time), with `resume_marker` set to the page of the first function not done.
+        `again`: a second read of functions already counted (their outlier versions).
         `MAX_CONSECUTIVE_FAILURES` functions failing in a row stop the scan (raised)."""
         failures = 0
         for function in functions:
@@ -249,7 +301,7 @@ class Scanner:
                 return False
             result = reconcile(function)
             covered.update(PinKey(function.function_arn, q).id for q in result.qualifiers)
-            report.add_function(result)
+            report.add_function(result, again=again)
             failures = failures + 1 if result.error else 0
             if failures >= MAX_CONSECUTIVE_FAILURES:
                 raise TransientAwsError(
@@ -261,9 +313,10 @@ class Scanner:
 
     # ------------------------------------------------------------------ one function
     def reconcile_function(
-        self, function: ListedFunction, *, read_aliases: bool = True
+        self, function: ListedFunction, reading: Reading | None = None
     ) -> FunctionResult:
-        """Phase 1 for one function: read its qualifiers' settings and reconcile each.
+        """Phase 1 for one function: read the qualifiers `reading` names (None: every one —
+        `$LATEST` and each version an alias routes to) and reconcile each.
 
         Whatever fails for one function (throttling, a conflict, a 5xx, a refusal) is recorded
         on its result, not raised, so one bad function does not cost the other thousands their
@@ -275,10 +328,18 @@ class Scanner:
             if not function.has_managed_runtime:
                 result.skipped = f"package type {function.package_type}"
                 return result
-            versions = (
-                alias_versions(self.lambda_control, function.function_arn) if read_aliases else []
-            )
-            result.qualifiers = [LATEST, *versions]
+            if reading is None:
+                versions = alias_versions(self.lambda_control, function.function_arn)
+                result.qualifiers = [LATEST, *versions]
+            else:
+                routed: set[str] = set()
+                if reading.if_routed:
+                    routed = set(alias_versions(self.lambda_control, function.function_arn))
+                wanted = {*reading.versions, *(v for v in reading.if_routed if v in routed)}
+                result.qualifiers = [
+                    *([LATEST] if reading.latest else []),
+                    *sorted(wanted, key=int),
+                ]
             for qualifier in result.qualifiers:
                 key = PinKey(function.function_arn, qualifier)
                 live = self.lambda_control.runtime_setting(key)
