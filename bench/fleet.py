@@ -374,6 +374,13 @@ class MemoryLedger:
         current.setdefault("notices", {})[notice_key] = iso(now)
         return True
 
+    def release_notice(self, pin: Any, notice_key: str, sent_at: Any) -> None:
+        from rollforward.clock import iso
+
+        current = self.items.get(pin.key.id)
+        if current is not None and current.get("notices", {}).get(notice_key) == iso(sent_at):
+            del current["notices"][notice_key]
+
     def move_execution(self, pin: Any, from_arn: str, to_arn: str, now: Any) -> bool:
         current = self.items.get(pin.key.id)
         if current is None or current.get("execution_arn") != from_arn:

@@ -156,11 +156,11 @@ def retries_on(clock: CompressedClock) -> Iterator[None]:
     """botocore's retry back-off sleeps on the compressed clock."""
     shim = types.SimpleNamespace(sleep=clock.sleep, time=time.time, monotonic=time.monotonic)
     real = botocore.endpoint.time
-    botocore.endpoint.time = shim  # type: ignore[assignment]
+    botocore.endpoint.time = shim
     try:
         yield
     finally:
-        botocore.endpoint.time = real  # type: ignore[assignment]
+        botocore.endpoint.time = real
 
 
 def lambda_client(fleet: Fleet, account: str, region: str, config: Config) -> Any:
@@ -189,8 +189,8 @@ def scanner_for(
         ledger=ledger,
         lambda_control=control,
         executions=executions,
-        notifier=NoNotices(),  # type: ignore[arg-type]
-        audit=CountedAudit(),  # type: ignore[arg-type]
+        notifier=NoNotices(),
+        audit=CountedAudit(),
         policy=Policy.default(),
     )
     lambda_calls, getfunction_calls = CallCounter(), CallCounter()

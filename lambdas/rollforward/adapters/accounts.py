@@ -196,15 +196,19 @@ class RoutedLambdaControl:
     def tags(self, function_arn: str) -> dict[str, str]:
         return self._at(function_arn).tags(function_arn)
 
-    def list_functions(self, *, marker: str | None, max_items: int) -> FunctionsPage:
+    def list_functions(
+        self, *, marker: str | None, max_items: int, all_versions: bool = False
+    ) -> FunctionsPage:
         home = self.sessions.lambda_control(*self.sessions.home)
-        return home.list_functions(marker=marker, max_items=max_items)
+        return home.list_functions(marker=marker, max_items=max_items, all_versions=all_versions)
 
     def aliases(self, function_arn: str) -> list[AliasRouting] | None:
         return self._at(function_arn).aliases(function_arn)
 
-    def function_runtime(self, function_arn: str) -> FunctionRuntime | None:
-        return self._at(function_arn).function_runtime(function_arn)
+    def function_runtime(
+        self, function_arn: str, qualifier: str | None = None
+    ) -> FunctionRuntime | None:
+        return self._at(function_arn).function_runtime(function_arn, qualifier)
 
     def put_runtime_setting(
         self, function: str, qualifier: str | None, mode: UpdateMode, runtime_version_arn: str = ""
