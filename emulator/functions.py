@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import contextvars
 import importlib
+import io
 import json
+import logging
 import os
+import sys
 import threading
 import time
 import traceback
@@ -224,6 +227,36 @@ def _quiet_empty_metrics_warning() -> None:
         warnings.filterwarnings("ignore", message=_EMPTY_METRICS)
 
 
+class _CurrentStdout(io.TextIOBase):
+    """`sys.stdout` as it is at each write. Powertools' Logger binds the `sys.stdout` of the
+    moment its module is imported; in process that may be a capture (pytest's, the demo's story
+    filter) that is closed long before the handler logs again. On Lambda stdout is the
+    function's log stream for its whole life: here, whatever stdout the process has now."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+_CURRENT_STDOUT = _CurrentStdout()
+
+
+def _log_to_current_stdout(service: str | None) -> None:
+    """Point the stdout handlers of the handler's Powertools logger (named after its service)
+    at the process's current stdout (set directly: `setStream` would flush a closed stream)."""
+    if not service:
+        return
+    for handler in logging.getLogger(service).handlers:
+        if type(handler) is logging.StreamHandler and handler.stream is not _CURRENT_STDOUT:
+            handler.acquire()
+            try:
+                handler.stream = _CURRENT_STDOUT
+            finally:
+                handler.release()
+
+
 def run_project_handler(fn: Any, event: Any) -> tuple[bytes, bool]:
     """Invoke `fn`'s handler with `event`; returns (payload, errored) as Lambda would."""
     context = InvocationContext(
@@ -240,7 +273,9 @@ def run_project_handler(fn: Any, event: Any) -> tuple[bytes, bool]:
     _quiet_empty_metrics_warning()
     with _function_environment(fn):
         try:
-            result = _load_handler(fn.handler)(event, context)
+            handler = _load_handler(fn.handler)
+            _log_to_current_stdout(os.environ.get("POWERTOOLS_SERVICE_NAME"))
+            result = handler(event, context)
         except Exception as error:  # the function failed: Lambda reports it, it does not raise
             body = {
                 "errorMessage": str(error),

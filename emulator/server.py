@@ -80,6 +80,7 @@ class EmulatorServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> EmulatorServer:
+        from moto.core.base_backend import BackendDict
         from moto.core.config import default_user_config
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
@@ -89,6 +90,10 @@ class EmulatorServer:
 
         install.install_all()
         reset()
+        # A fresh account, as `EmbeddedAws` starts one: moto's backends are process-wide, and a
+        # server started after another (or after an in-process embedded AWS) must not see what
+        # that one left (its stack, users, trail: EntityAlreadyExists on the next deploy).
+        BackendDict.reset()
         default_user_config.update(MOTO_CONFIG)
         # The emulator's own calls (deploy, traffic, controls) act as the account root.
         for key, value in {

@@ -14,7 +14,6 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from moto.core.base_backend import BackendDict
 from rollforward.model import discovery_parameter
 
 from emulator.server import EmulatorServer
@@ -101,9 +100,7 @@ def served(
         }
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    # A fresh account: moto's backends are process-wide and a server does not reset them, so a
-    # module's server must not see what an earlier module's left (its stack, users, trail).
-    BackendDict.reset()
+    # A fresh account: EmulatorServer.start() resets moto's process-wide backends.
     server = EmulatorServer(port=0, throttling=throttling).start()
     try:
         discovery: dict[str, Any] = {}
