@@ -9,7 +9,7 @@ wildcard added later still fails the synth.
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from aws_cdk import Acknowledgment, CfnResource, Stack, Token, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
@@ -60,9 +60,13 @@ def qualified_arn_wildcard_finding(function: IConstruct) -> str:
 
 
 def executions_wildcard_finding(state_machine: sfn.StateMachine) -> str:
-    """The IAM5 finding `grant_execution` makes: every execution of that one state machine."""
+    """The IAM5 finding `grant_execution` makes: every execution of that one state machine.
+
+    CDK builds that ARN from the stack's region and account: pseudo parameters in an
+    environment-agnostic stack, the concrete values when the stack has an environment (the CDK
+    CLI sets one whenever it has credentials)."""
+    stack = Stack.of(state_machine)
+    region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+    account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
     name = '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"' + _logical_id(state_machine) + '"}]}]}'
-    return (
-        "IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-        f"{name}:*]"
-    )
+    return f"IAM5[Resource::arn:<AWS::Partition>:states:{region}:{account}:execution:{name}:*]"

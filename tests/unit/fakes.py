@@ -131,15 +131,19 @@ class FakeLedger:
             self.stages.append(changes["stage"])
         return pin
 
+    def _episode(self, pin: Pin) -> dict[str, Any] | None:
+        """The stored item if it is still `pin`'s generation (what every condition starts with)."""
+        current = self.items.get(pin.key.id)
+        return current if current is not None and current["generation"] == pin.generation else None
+
     def move_execution(self, pin: Pin, from_arn: str, to_arn: str, now: datetime) -> bool:
         """As the DynamoDB ledger: only while the same generation is open and names `from_arn`
         (or none, or `to_arn` already: a retry)."""
         self.faults.check("ledger.move_execution")
         self._racing("move_execution")
-        current = self.items.get(pin.key.id)
+        current = self._episode(pin)
         if (
             current is None
-            or current["generation"] != pin.generation
             or current["is_open"] is not True
             or current.get("execution_arn", "") not in (from_arn, to_arn, "", None)
         ):
@@ -152,24 +156,16 @@ class FakeLedger:
     def mark_notice_sent(self, pin: Pin, notice_key: str, now: datetime) -> bool:
         self.faults.check("ledger.mark_notice_sent")
         self._racing("mark_notice_sent")
-        current = self.items.get(pin.key.id)
-        if (
-            current is None
-            or current["generation"] != pin.generation
-            or notice_key in current["notices"]
-        ):
+        current = self._episode(pin)
+        if current is None or notice_key in current["notices"]:
             return False
         current["notices"][notice_key] = iso(now)
         pin.notices[notice_key] = iso(now)
         return True
 
     def release_notice(self, pin: Pin, notice_key: str, sent_at: datetime) -> None:
-        current = self.items.get(pin.key.id)
-        if (
-            current is not None
-            and current["generation"] == pin.generation
-            and current["notices"].get(notice_key) == iso(sent_at)
-        ):
+        current = self._episode(pin)
+        if current is not None and current["notices"].get(notice_key) == iso(sent_at):
             del current["notices"][notice_key]
         pin.notices.pop(notice_key, None)
 
