@@ -308,6 +308,25 @@ class Signals(Protocol):
         ...
 
 
+class CanaryLocks(Protocol):
+    """One canary per function at a time, whatever the qualifiers (issue 11): a lock keyed by
+    the function's unqualified ARN, held by a pin id. Every write is conditional, so two
+    canaries that start at the same moment cannot both hold it."""
+
+    def acquire(self, function_arn: str, holder: str, now: datetime) -> str | None:
+        """Hold the lock for `holder` (idempotent for its holder). None when held now;
+        otherwise the pin id that holds it, changing nothing."""
+        ...
+
+    def take_over(self, function_arn: str, holder: str, stale: str, now: datetime) -> bool:
+        """Hold the lock for `holder` if `stale` still holds it (its canary is over)."""
+        ...
+
+    def release(self, function_arn: str, holder: str) -> None:
+        """Release the lock if `holder` holds it; nothing otherwise (never another's)."""
+        ...
+
+
 class AccountSessions(Protocol):
     """The per-account adapters of a hub (issue 12: hub and spokes).
 
@@ -335,6 +354,7 @@ __all__ = [
     "Alias",
     "ApprovalStore",
     "AuditSink",
+    "CanaryLocks",
     "ExecutionInfo",
     "Executions",
     "LambdaControl",

@@ -40,8 +40,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from rollforward.adapters.dynamodb_locks import lock_id
 from rollforward.handlers import wiring
 from rollforward.ledger import Stage
+from rollforward.model import PinKey
 
 from emulator import faults
 from emulator.inprocess import EmbeddedAws
@@ -874,3 +876,78 @@ def test_the_invariant_holds_under_faults(
     assert not injected or fired, "the fault never hit: the case tests nothing"
     assert outcome != "VIOLATION", detail
     assert outcome == case.expect, detail
+
+
+# ------------------------------------------------------------------------------------ two pins
+def test_two_approved_pins_of_one_function_never_run_canaries_at_once(world: World) -> None:
+    """Issue 11: `$LATEST` and version 1 of one function, both pinned and approved, ran two
+    canaries; the version-1 canary's rollback reset `$LATEST` mid-way through the other's.
+    Now the second StartCanary is refused before any change (one canary per function, a
+    conditional hold in the ledger table) and goes back to its ladder; the first promotes."""
+    wiring._client.cache_clear()
+    wiring._resource.cache_clear()
+    lifecycle, name = world.lifecycle, "fn-two-pins"
+    catalog = lifecycle.aws.state.catalog
+    catalog.release("python3.12", "us-east-1")
+    lam = lifecycle.lam
+    # Version 1 published on runtime A and pinned there by hand; later deploys run B, published
+    # as version 2 behind the alias, and `$LATEST` is pinned on B: two pins, two ARNs.
+    lifecycle.create_function(name)
+    first_runtime = lifecycle.runtime_arn(name)
+    version_one = lam.publish_version(FunctionName=name)["Version"]
+    lam.put_runtime_management_config(
+        FunctionName=name,
+        Qualifier=version_one,
+        UpdateRuntimeOn="Manual",
+        RuntimeVersionArn=first_runtime,
+    )
+    lifecycle.aws.state.drain()
+    catalog.release("python3.12", "us-east-1")
+    lam.update_function_configuration(FunctionName=name, Description="a deploy")
+    baseline = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name=ALIAS, FunctionVersion=baseline)
+    lifecycle.pin(name)
+    pinned = lifecycle.runtime_arn(name)
+    assert pinned != first_runtime
+    latest_id = lifecycle.key(name).id
+    version_id = f"{lifecycle.key(name).function_arn}#{version_one}"
+
+    def pending(pin_id: str) -> dict[str, Any] | None:
+        items = lifecycle.approvals_table.scan()["Items"]
+        found = [i for i in items if i["pin_id"] == pin_id and i["status"] == "pending"]
+        return found[0] if found else None
+
+    def approve(pin_id: str) -> None:
+        approval = wait_for(lambda: pending(pin_id), what=f"the approval request of {pin_id}")
+        status, body = lifecycle.decide(
+            world.approver, action="approve", approval_id=approval["approval_id"], reason="go"
+        )
+        assert status == 200, body
+
+    catalog.release("python3.12", "us-east-1")
+    run = Run(lifecycle, world.approver, name, baseline=baseline, pinned_arn=pinned)
+    approve(latest_id)
+    lifecycle.settle()
+    assert run.states_entered()[-1] == "Bake"  # the `$LATEST` canary is in its first bake
+    before = run.lam.get_alias(FunctionName=name, Name=ALIAS)
+    approve(version_id)
+    lifecycle.settle()
+
+    second = lifecycle.ledger.get(PinKey.from_id(version_id))
+    assert second is not None and second.stage is Stage.TRACKING
+    assert "another canary of this function is running" in second.evidence["stopped"]["reason"]
+    assert run.lam.get_alias(FunctionName=name, Name=ALIAS)["RevisionId"] == before["RevisionId"]
+    for _ in range(10):  # the first canary goes on, undisturbed, to promotion
+        if _canary_over(run.execution(), run.states_entered()):
+            break
+        serve_one_bake(run)
+        lifecycle.settle()
+    outcome, detail = observe(run)
+    assert outcome == "promoted", detail
+    version = lam.get_runtime_management_config(FunctionName=name, Qualifier=version_one)
+    assert (version["UpdateRuntimeOn"], version["RuntimeVersionArn"]) == ("Manual", first_runtime)
+    table = boto3.resource("dynamodb").Table(
+        lifecycle.deployment.find("AWS::DynamoDB::Table", "Ledger")
+    )
+    function_arn = lifecycle.key(name).function_arn
+    assert table.get_item(Key={"pin_id": lock_id(function_arn)}).get("Item") is None  # released

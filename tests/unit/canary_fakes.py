@@ -334,6 +334,27 @@ def _init_start(version: str, runtime_arn: str) -> dict[str, Any]:
     }
 
 
+class FakeLocks:
+    """`CanaryLocks` in memory: function ARN -> the pin id holding it."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, str] = {}
+
+    def acquire(self, function_arn: str, holder: str, now: datetime) -> str | None:
+        current = self.held.setdefault(function_arn, holder)
+        return None if current == holder else current
+
+    def take_over(self, function_arn: str, holder: str, stale: str, now: datetime) -> bool:
+        if self.held.get(function_arn) != stale:
+            return False
+        self.held[function_arn] = holder
+        return True
+
+    def release(self, function_arn: str, holder: str) -> None:
+        if self.held.get(function_arn) == holder:
+            del self.held[function_arn]
+
+
 class FakeAudit:
     def __init__(self) -> None:
         self.records: list[tuple[str, dict[str, Any]]] = []

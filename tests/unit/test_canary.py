@@ -33,6 +33,7 @@ from tests.unit.canary_fakes import (
     OLD_RUNTIME,
     FakeAudit,
     FakeLambda,
+    FakeLocks,
     FakeNotifier,
     FakeSignals,
     approved_pin,
@@ -77,6 +78,7 @@ class World:
     pin: Pin
     canary: Canary
     baseline: str = ""
+    locks: FakeLocks = field(default_factory=FakeLocks)
     human_alias: str = ""  # a version a "human" pointed the alias at
     path: list[str] = field(default_factory=list)
     failed_attempts: int = 0
@@ -89,11 +91,18 @@ def world(fake_clock: Clock) -> World:
     lam.set_alias("live", baseline)
     signals = FakeSignals(lam)
     ledger, audit, notifier = FakeLedger(), FakeAudit(), FakeNotifier()
+    locks = FakeLocks()
     canary = Canary(
-        ledger=ledger, lam=lam, signals=signals, notifier=notifier, audit=audit, policy=POLICY
+        ledger=ledger,
+        lam=lam,
+        signals=signals,
+        notifier=notifier,
+        audit=audit,
+        policy=POLICY,
+        locks=locks,
     )
     pin = ledger.put(approved_pin())
-    return World(lam, signals, ledger, audit, notifier, fake_clock, pin, canary, baseline)
+    return World(lam, signals, ledger, audit, notifier, fake_clock, pin, canary, baseline, locks)
 
 
 # ------------------------------------------------------------------------- the machine
@@ -852,3 +861,89 @@ def test_a_failed_rollback_is_planned_even_when_the_audit_trail_is_down(world: W
     retry = world.canary.rollback_failed(world.pin, None, "boom")
     assert (retry.attempts, retry.wait_seconds, retry.stuck) == (1, 60, False)
     assert world.canary.rollback_failed(None, retry, "boom").attempts == 2  # pin closed meanwhile
+
+
+# ------------------------------------------------------------------------- one canary per function
+def version_pin(qualifier: str) -> Pin:
+    from rollforward.model import PinKey
+
+    pin = approved_pin()
+    pin.key = PinKey(pin.key.function_arn, qualifier)
+    return pin
+
+
+def stored_version_pin(w: World, qualifier: str) -> Pin:
+    return w.ledger.put(version_pin(qualifier))
+
+
+def test_a_second_pin_of_the_function_waits_for_the_first_canary_whatever_its_qualifier(
+    world: World,
+) -> None:
+    """Issue 11: two approved pins of one function ($LATEST and version 1) ran canaries at
+    once, and the version-1 canary's rollback reset $LATEST mid-way through the other."""
+    other = stored_version_pin(world, world.baseline)
+    refused: list[str] = []
+
+    def second_canary() -> None:
+        calls = len(world.lam.calls)
+        with pytest.raises(Stop) as stop:
+            world.canary.start(other, {})
+        refused.append(stop.value.reason)
+        world.canary.stopped(other, stop.value.reason)  # as the handler does
+        changing = {"PutRuntimeManagementConfig", "UpdateAlias", "PublishVersion"}
+        assert not changing & set(world.lam.calls[calls:])  # refused before any change
+
+    machine = Machine(world)
+    machine.at("Bake", 1, second_canary)
+    assert machine.run() == "closed"
+    assert outcome(world) == "promoted"  # the first canary was not disturbed
+    assert "another canary of this function is running" in refused[0]
+    assert world.pin.key.id in refused[0] and other.stage is Stage.TRACKING
+    assert world.locks.held == {}  # released by Resolve: the next canary may start
+    assert world.locks.acquire(other.key.function_arn, other.key.id, world.clock.now) is None
+
+
+@pytest.mark.parametrize("ending", ["rollback", "stopped"])
+def test_the_function_is_free_again_after_a_rollback_or_a_preflight_stop(
+    world: World, ending: str
+) -> None:
+    if ending == "rollback":
+        world.signals.error_rates[NEW_RUNTIME] = 0.5
+    else:
+        world.lam.set_alias("other", world.baseline)  # several aliases: preflight refuses
+    Machine(world).run()
+    assert world.locks.held == {}
+
+
+def test_a_hold_left_by_a_canary_that_is_over_is_taken_over(world: World) -> None:
+    """The holder's execution died after its canary ended without releasing (say, Resolve's
+    release failed): its pin is closed, so the hold is stale."""
+    stale = stored_version_pin(world, world.baseline)
+    world.ledger.update(stale, world.clock.now, stage=Stage.RESOLVED)
+    world.locks.held[stale.key.function_arn] = stale.key.id
+    assert Machine(world).run() == "closed" and outcome(world) == "promoted"
+
+
+def test_a_hold_of_a_canary_still_running_is_never_taken_over(world: World) -> None:
+    running = stored_version_pin(world, world.baseline)
+    world.ledger.update(running, world.clock.now, stage=Stage.CANARY)
+    world.locks.held[running.key.function_arn] = running.key.id
+    assert Machine(world).run() == "stopped"
+    assert world.locks.held == {running.key.function_arn: running.key.id}
+
+
+def test_a_baseline_version_a_human_pinned_is_never_repinned_by_the_canary(world: World) -> None:
+    """Version 1 behind the alias has its own pin (Manual on another ARN): the `$LATEST`
+    canary uses it as the baseline as it is, and never moves that pin."""
+    from tests.unit.canary_fakes import RuntimeConfig
+
+    third = "arn:aws:lambda:us-east-1::runtime:" + "c" * 64
+    human_pin = RuntimeConfig(UpdateMode.MANUAL, third)
+    world.lam.versions[world.baseline].setting = human_pin
+    for broken in (False, True):
+        world.signals.error_rates[NEW_RUNTIME] = 0.5 if broken else 0.0
+        world.pin = world.ledger.put(approved_pin())
+        world.lam.latest.setting = RuntimeConfig(UpdateMode.MANUAL, OLD_RUNTIME)
+        world.lam.set_alias("live", world.baseline)
+        Machine(world).run()
+        assert world.lam.versions[world.baseline].setting == human_pin

@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from rollforward.adapters.aws_errors import call, is_condition_failure
+from rollforward.adapters.dynamodb_locks import LOCK_PREFIX
 from rollforward.clock import iso
 from rollforward.ledger import ConflictError, Pin
 from rollforward.model import PinKey
@@ -166,7 +167,11 @@ class DynamoLedger:
             }
         while True:
             page = call(self._table.scan, **kwargs)
-            pins.extend(Pin.from_item(item) for item in page.get("Items", []))
+            pins.extend(
+                Pin.from_item(item)
+                for item in page.get("Items", [])
+                if not str(item["pin_id"]).startswith(LOCK_PREFIX)  # a canary lock, not a pin
+            )
             if "LastEvaluatedKey" not in page:
                 return pins
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

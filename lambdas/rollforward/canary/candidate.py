@@ -37,10 +37,12 @@ def make_candidate(ctx: CanaryContext, pin: Pin, state: CanaryState) -> None:
             "RuntimeVersionArn": original.pinned_runtime_version_arn or "",
         }
         ctx.remember(pin, state)
-    # The baseline keeps the old runtime whatever happens to $LATEST or in phase 2.
-    ctx.lam.put_runtime_setting(
-        function_arn, state.baseline_version, UpdateMode.MANUAL, state.pinned_arn
-    )
+    # The baseline keeps the old runtime whatever happens to $LATEST or in phase 2. A baseline
+    # already Manual is frozen already, and maybe a human's own pin of that version: untouched.
+    if state.baseline_setting.get("UpdateRuntimeOn") != UpdateMode.MANUAL:
+        ctx.lam.put_runtime_setting(
+            function_arn, state.baseline_version, UpdateMode.MANUAL, state.pinned_arn
+        )
     ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.FUNCTION_UPDATE)
     # A configuration update is what applies the newest runtime in FunctionUpdate mode.
     ctx.lam.touch_configuration(function_arn, f"{CANDIDATE_DESCRIPTION} ({iso(utc_now())})")

@@ -17,7 +17,15 @@ from rollforward.clock import utc_now
 from rollforward.ledger import Pin, Stage
 from rollforward.model import PinKey, RuntimeSetting
 from rollforward.policy import Policy
-from rollforward.ports import AuditSink, LambdaControl, Ledger, NotFound, Notifier, Signals
+from rollforward.ports import (
+    AuditSink,
+    CanaryLocks,
+    LambdaControl,
+    Ledger,
+    NotFound,
+    Notifier,
+    Signals,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,13 @@ class CanaryContext:
     notifier: Notifier
     audit: AuditSink
     policy: Policy
+    locks: CanaryLocks | None = None  # one canary per function (None: not enforced)
+
+    def release(self, pin: Pin) -> None:
+        """The canary of `pin` is over (resolved, rolled back, stopped): the function is free
+        for its other pins' canaries. Only ever this pin's own hold."""
+        if self.locks is not None:
+            self.locks.release(pin.key.function_arn, pin.key.id)
 
     def setting(self, pin: Pin, qualifier: str) -> RuntimeSetting:
         """The live runtime setting of one version of the pin's function (`NotFound` if gone)."""

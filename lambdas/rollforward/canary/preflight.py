@@ -12,8 +12,9 @@ from typing import Any
 
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.state import Stop
+from rollforward.clock import utc_now
 from rollforward.ledger import Pin, Stage
-from rollforward.model import LATEST, UpdateMode
+from rollforward.model import LATEST, PinKey, UpdateMode
 from rollforward.ports import NotFound
 from rollforward.scan.listing import AliasRouting
 
@@ -38,6 +39,36 @@ COMPARED_CONFIGURATION = (
     "SnapStart",
 )
 ALIAS_TAG = "rollforward:alias"
+
+
+def hold_the_function(ctx: CanaryContext, pin: Pin) -> None:
+    """One canary per function, whatever the qualifiers: `$LATEST` and a published version
+    share the function's aliases and `$LATEST` (a version's canary builds its candidate there),
+    so a second canary would undo the first's steps. Held by this pin until its canary is over;
+    a hold whose pin's canary is over (closed, or back to tracking: it died without releasing)
+    is taken over. Otherwise Stop, before any change: the ladder asks again later."""
+    if ctx.locks is None:
+        return
+    function_arn, me = pin.key.function_arn, pin.key.id
+    holder = ctx.locks.acquire(function_arn, me, utc_now())
+    if holder is None:
+        return
+    other = _pin_of(ctx, holder)
+    over = other is None or not other.is_open or other.stage not in (Stage.APPROVED, Stage.CANARY)
+    if over and ctx.locks.take_over(function_arn, me, holder, utc_now()):
+        return
+    raise Stop(
+        f"another canary of this function is running ({holder or 'unknown pin'}): one canary "
+        "per function at a time, whatever the qualifier; nothing was changed, and rollforward "
+        "asks again at the ladder's next rung"
+    )
+
+
+def _pin_of(ctx: CanaryContext, pin_id: str) -> Pin | None:
+    try:
+        return ctx.ledger.get(PinKey.from_id(pin_id))
+    except ValueError:  # not a pin id: nobody's
+        return None
 
 
 def check_pin(ctx: CanaryContext, pin: Pin) -> None:

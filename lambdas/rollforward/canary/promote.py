@@ -100,6 +100,7 @@ def resolve(ctx: CanaryContext, pin: Pin, state: CanaryState) -> Pin:
         Attempt("promoted", now, outcome["detail"], state.candidate_runtime_arn),
     )
     pin = ctx.ledger.update(pin, now, stage=Stage.RESOLVED, evidence=evidence, outcome=outcome)
+    ctx.release(pin)
     ctx.audit.record(
         AuditEvent.PROMOTED,
         pin_id=pin.key.id,

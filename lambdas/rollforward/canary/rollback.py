@@ -57,6 +57,7 @@ def rollback(ctx: CanaryContext, pin: Pin, state: CanaryState, reason: str) -> P
         Attempt("rolled_back", now, reason, state.candidate_runtime_arn),
     )
     pin = ctx.ledger.update(pin, now, stage=Stage.TRACKING, evidence=evidence)
+    ctx.release(pin)
     ctx.audit.record(
         AuditEvent.ROLLED_BACK,
         pin_id=pin.key.id,
@@ -128,6 +129,7 @@ def stopped(ctx: CanaryContext, pin: Pin, reason: str) -> Pin:
             Attempt("stopped", now, reason),
         ),
     )
+    ctx.release(pin)
     ctx.audit.record(AuditEvent.STOPPED, pin_id=pin.key.id, reason=reason)
     ctx.notify(
         NoticeKind.STOPPED,

@@ -27,7 +27,7 @@ from rollforward.canary.state import (
 )
 from rollforward.ledger import Pin, Stage
 from rollforward.policy import Policy
-from rollforward.ports import AuditSink, LambdaControl, Ledger, Notifier, Signals
+from rollforward.ports import AuditSink, CanaryLocks, LambdaControl, Ledger, Notifier, Signals
 
 
 class Canary:
@@ -42,8 +42,9 @@ class Canary:
         notifier: Notifier,
         audit: AuditSink,
         policy: Policy,
+        locks: CanaryLocks | None = None,
     ) -> None:
-        self.ctx = CanaryContext(ledger, lam, signals, notifier, audit, policy)
+        self.ctx = CanaryContext(ledger, lam, signals, notifier, audit, policy, locks)
         self.policy = policy
         settings = policy.canary
         self.judge_policy = JudgePolicy(
@@ -62,6 +63,7 @@ class Canary:
             if pin.stage is Stage.CANARY
             else CanaryState()
         )
+        preflight.hold_the_function(ctx, pin)
         preflight.check_pin(ctx, pin)
         tags = ctx.lam.tags(pin.key.function_arn)
         ctx.refuse_opted_out(tags)

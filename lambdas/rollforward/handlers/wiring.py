@@ -26,6 +26,7 @@ from rollforward.adapters.accounts import (
 from rollforward.adapters.cloudwatch_audit import CloudWatchAuditTrail
 from rollforward.adapters.dynamodb_approvals import DynamoApprovalStore
 from rollforward.adapters.dynamodb_ledger import DynamoLedger
+from rollforward.adapters.dynamodb_locks import DynamoCanaryLocks
 from rollforward.adapters.executions import StepFunctionsExecutions
 from rollforward.adapters.sns_notifier import SnsNotifier
 from rollforward.approvals.service import Approvals
@@ -256,4 +257,5 @@ def canary(settings: FunctionSettings, where: tuple[str, str] | None = None) -> 
         notifier=notifier(settings),
         audit=audit(settings),
         policy=settings.policy,
+        locks=DynamoCanaryLocks(table(settings.ledger_table)),
     )
