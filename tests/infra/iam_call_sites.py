@@ -1061,7 +1061,7 @@ def resources_for(site: CallSite, environment: Mapping[str, str], template: Temp
     if service == "dynamodb":
         variable = (
             "LEDGER_TABLE"
-            if "Ledger" in owner
+            if "Ledger" in owner or "CanaryLocks" in owner  # the locks live in the ledger table
             else "APPROVALS_TABLE"
             if "Approval" in owner
             else ""
