@@ -23,6 +23,7 @@ from infra.constructs.grants import grant_all
 from infra.constructs.members import Members
 from infra.constructs.notices import Notices
 from infra.constructs.remediation import Remediation
+from infra.constructs.scan_machine import ScanMachine
 from infra.constructs.storage import Storage
 from infra.constructs.triggers import Triggers
 from infra.settings import Settings
@@ -45,7 +46,11 @@ class RollforwardStack(Stack):
         self.entries = EntryFunctions(
             factory, settings, self.remediation.state_machine, self.tasks.canary
         )
-        self.triggers = Triggers(self, settings, self.entries)
+        # The hourly scan cycle: a Distributed Map over every (account, region) (workflows/scan.py).
+        self.scan_machine = ScanMachine(
+            self, "ScanCycle", key=self.storage.key, scan=self.entries.scan
+        )
+        self.triggers = Triggers(self, settings, self.entries, self.scan_machine.state_machine)
         # Hub and spokes: only an install that names an Organization serves other accounts.
         self.members = (
             Members(self, "Members", settings=settings, tasks=self.tasks, entries=self.entries)

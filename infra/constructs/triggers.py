@@ -10,6 +10,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_stepfunctions as sfn
 
 from infra.constructs import acknowledge, qualified_arn_wildcard_finding
 from infra.constructs.functions import EntryFunctions
@@ -29,7 +30,13 @@ RUNTIME_CONFIG_EVENT_PATTERN = events.EventPattern(
 class Triggers:
     """The detection rule and the schedules, in the stack's own scope."""
 
-    def __init__(self, stack: Stack, settings: Settings, entries: EntryFunctions) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        settings: Settings,
+        entries: EntryFunctions,
+        scan_machine: sfn.IStateMachine,
+    ) -> None:
         self.detection_rule = events.Rule(
             stack,
             "RuntimeConfigChanged",
@@ -37,13 +44,15 @@ class Triggers:
             event_pattern=RUNTIME_CONFIG_EVENT_PATTERN,
             targets=[targets.LambdaFunction(entries.detect, retry_attempts=8)],
         )
-        self.scan_schedule = _schedule(
+        self.scan_schedule = scheduler.Schedule(
             stack,
             "ReconcilingScan",
-            settings.scan_schedule,
-            entries.scan,
-            "rollforward reconciling scan: pins no event announced, lifts, deletions",
-            "scan",
+            schedule=scheduler.ScheduleExpression.expression(settings.scan_schedule),
+            # A cycle over every (account, region): the scan's machine (workflows/scan.py).
+            target=scheduler_targets.StepFunctionsStartExecution(
+                scan_machine, input=scheduler.ScheduleTargetInput.from_object({})
+            ),
+            description="rollforward reconciling scan: pins no event announced, lifts, deletions",
         )
         self.posture_schedule = _schedule(
             stack,

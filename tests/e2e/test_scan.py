@@ -390,3 +390,25 @@ def test_out_of_time_the_scan_stops_between_functions_and_says_where(stack: Life
     assert 0 < report.functions_seen < len(stack.lam.list_functions()["Functions"])
     assert report.resume_marker == ""  # still on the first page: continue from the start
     assert report.restarted == {} and report.closed == {}
+
+
+def test_the_scan_machine_runs_a_cycle_over_its_targets(stack: Lifecycle) -> None:
+    """The hourly schedule's target: Plan → a Distributed Map child per (account, region) →
+    Report, every phase reached, the cycle's coverage in its output (rollforward.scan.cycle)."""
+    stack.create_function("cycled")
+    stack.pin("cycled")
+    machine = stack.deployment.find("AWS::StepFunctions::StateMachine", "ScanCycle")
+    started = stack.sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+
+    def ended() -> dict[str, Any] | None:
+        described = stack.sfn.describe_execution(executionArn=started)
+        return None if described["status"] == "RUNNING" else dict(described)
+
+    described = wait_for(ended, timeout=120, what="the scan cycle")
+
+    assert described["status"] == "SUCCEEDED", described
+    report = json.loads(described["output"])
+    assert (report["targets"], report["targets_complete"], report["targets_failed"]) == (1, 1, [])
+    assert report["cycle"]["full"] is True and report["invocations"] >= 1
+    assert report["functions_seen"] >= 1 and report["throttled"] == 0
+    assert stack.pin_record("cycled") is not None  # found by the child, tracked

@@ -1005,10 +1005,13 @@ class Template:
         return found
 
     def state_machine_name(self) -> str:
+        """The remediation machine's name (the one `STATE_MACHINE_ARN` names; the scan's
+        machine, `ScanCycle…`, is started by the schedule and calls no AWS API itself)."""
         names = [
             self._name(logical)
             for logical, resource in self.resources.items()
             if resource["Type"] == "AWS::StepFunctions::StateMachine"
+            and logical.startswith("Remediation")
         ]
         if len(names) != 1:
             raise LookupError(f"expected one state machine, found {names}")

@@ -255,10 +255,10 @@ def test_the_detection_rule_matches_the_cloudtrail_event_name_by_prefix(
     assert pattern.matches_event(cloudtrail_event(event_name)) is matches
 
 
-def test_the_reconciling_scan_schedule_invokes_the_scan_function(template_json: Json) -> None:
-    scan, _ = only(template_json, "AWS::Lambda::Function", "Scan")
+def test_the_reconciling_scan_schedule_starts_the_scan_machine(template_json: Json) -> None:
+    machine, _ = only(template_json, "AWS::StepFunctions::StateMachine", "ScanCycle")
     _, schedule = only(template_json, "AWS::Scheduler::Schedule", "ReconcilingScan")
-    assert schedule["Target"]["Arn"] == arn_of(scan)
+    assert schedule["Target"]["Arn"] == {"Ref": machine}
     assert schedule["ScheduleExpression"].startswith(("rate(", "cron("))
 
 

@@ -32,15 +32,22 @@ Schema = dict[str, Any]
 CONTEXT_PREFIX = "$$."
 
 
-def definition_and_handlers(template: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The state machine's definition, and FunctionName placeholder -> handler name.
+def definition_and_handlers(
+    template: Mapping[str, Any], machine: str = "Remediation"
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The definition of the state machine whose logical id starts with `machine`, and
+    FunctionName placeholder -> handler name.
 
     Fn::GetAtt parts of the DefinitionString become `fn:<logical id>`; the logical id's
     function resource names its handler (`rollforward.handlers.tracking.handler`: `tracking`,
     as `contract.TASK_OUTPUTS` keys it)."""
     resources = template["Resources"]
-    (machine,) = (r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine")
-    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    (found,) = (
+        r
+        for logical, r in resources.items()
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and logical.startswith(machine)
+    )
+    parts = found["Properties"]["DefinitionString"]["Fn::Join"][1]
     text = "".join(p if isinstance(p, str) else _placeholder(p) for p in parts)
     handlers = {
         f"fn:{logical}": str(resource["Properties"]["Handler"]).split(".")[-2]
@@ -72,13 +79,19 @@ class Shape:
 
 class Checker:
     def __init__(
-        self, definition: Mapping[str, Any], handlers: Mapping[str, str], contract: ModuleType
+        self,
+        definition: Mapping[str, Any],
+        handlers: Mapping[str, str],
+        contract: ModuleType,
+        initial: Any = None,
     ) -> None:
         self.states: dict[str, Any] = dict(definition["States"])
         self.start: str = definition["StartAt"]
         self.handlers = handlers
         self.contract = contract
         self.violations: list[str] = []
+        # What the walk starts with: the execution's input, or a Map child's item.
+        self.initial = initial if initial is not None else contract.EXECUTION_INPUT
 
     # ------------------------------------------------------------------ schemas
     def model_shape(self, model: Any, origin: str) -> Shape:
@@ -108,7 +121,7 @@ class Checker:
 
     # ------------------------------------------------------------------ the walk
     def run(self) -> list[str]:
-        initial = self.model_shape(self.contract.EXECUTION_INPUT, "the execution input")
+        initial = self.model_shape(self.initial, "the execution input")
         seen: set[tuple[str, str]] = set()
         pending: list[tuple[str, Shape]] = [(self.start, initial)]
         while pending:
@@ -148,12 +161,41 @@ class Checker:
             self.violations.append(f"{name}: Pass with a Result is not modelled by the contract")
         elif kind in {"Wait", "Pass"}:
             yield state["Next"], given
+        elif kind == "Map":
+            output = self.map_output(name, state, given)
+            if output is not None:
+                yield state["Next"], output
         else:
             self.violations.append(f"{name}: state type {kind} is not modelled by the contract")
+
+    def map_output(self, name: str, state: Mapping[str, Any], given: Shape) -> Shape | None:
+        """A Map: its children walked as a machine of their own (from the item the contract
+        names, `MAP_ITEMS`), its output each child's result (`MAP_RESULTS`) in a list."""
+        items = getattr(self.contract, "MAP_ITEMS", {}).get(name)
+        results = getattr(self.contract, "MAP_RESULTS", {}).get(name)
+        if items is None or results is None:
+            self.violations.append(f"{name}: the contract names no item or result for this Map")
+            return None
+        processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+        child = Checker(processor, self.handlers, self.contract, initial=items)
+        self.violations.extend(f"{name} child: {v}" for v in child.run())
+        selected = self.model_shape(items, f"{name}'s item").schema
+        for key in state.get("ItemSelector", {}):
+            field = key.removesuffix(".$")
+            if field not in selected.get("properties", {}):
+                self.violations.append(f"{name}'s ItemSelector sets {field}, not in its item")
+        listed = Shape(f"{name}'s results", {"type": "array", "items": self.model_shape(
+            results, f"{name}'s result").schema})  # fmt: skip
+        return _put(given, state.get("ResultPath", "$"), listed, f"{name} output")
 
     # ------------------------------------------------------------------ reads
     def check_reads(self, name: str, state: Mapping[str, Any], given: Shape) -> None:
         kind = state["Type"]
+        if kind == "Map":
+            if "ItemsPath" in state:
+                self.need(name, state["ItemsPath"], given)
+            for read in _parameter_paths(state.get("ItemSelector", {})):
+                self.need(name, read, given)
         if kind == "Choice":
             guarded: set[str] = set()
             for rule in _ordered_rules(state.get("Choices", []), guarded):

@@ -25,7 +25,9 @@ CLOSED = {"pin_id": "p", "generation": 1, "status": "closed", "next": {}, "outco
 def _definition() -> dict[str, Any]:
     template = synthesize()
     (machine,) = (
-        r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"
+        r
+        for logical, r in template["Resources"].items()
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and logical.startswith("Remediation")
     )
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
     # Non-string parts are ARNs (Fn::GetAtt / Ref); Choice states never contain them.

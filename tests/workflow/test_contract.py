@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import rollforward.contract as contract
+import rollforward.scan.cycle as scan_contract
 
 from emulator.stack import synthesize
 from tests.workflow.asl_contract import check, definition_and_handlers
@@ -91,3 +92,34 @@ def test_a_wait_on_an_undeclared_path_breaks_the_tier(machine):
     violations = check({**definition, "States": states}, handlers, contract)
     assert violations
     assert all(v.startswith("Bake reads $.canary.bake_deadline") for v in violations), violations
+
+
+# --------------------------------------------------------------------------- the scan's machine
+@pytest.fixture(scope="module")
+def scan_machine() -> tuple[dict[str, Any], dict[str, str]]:
+    return definition_and_handlers(synthesize(), machine="ScanCycle")
+
+
+def test_the_scan_machine_reads_only_what_its_contract_declares(scan_machine):
+    definition, handlers = scan_machine
+    assert definition["States"]["Targets"]["ItemProcessor"]["ProcessorConfig"] == {
+        "Mode": "DISTRIBUTED",
+        "ExecutionType": "STANDARD",
+    }
+    assert check(definition, handlers, scan_contract) == []
+
+
+def test_a_scan_child_reading_an_undeclared_path_breaks_the_tier(scan_machine):
+    definition, handlers = scan_machine
+    targets = definition["States"]["Targets"]
+    child = dict(targets["ItemProcessor"]["States"])
+    child["More?"] = {
+        **child["More?"],
+        "Choices": [{**child["More?"]["Choices"][0], "Variable": "$.completed"}],
+    }
+    processor = {**targets["ItemProcessor"], "States": child}
+    states = {**definition["States"], "Targets": {**targets, "ItemProcessor": processor}}
+    violations = check({**definition, "States": states}, handlers, scan_contract)
+    assert any(v.startswith("Targets child: More? reads $.completed") for v in violations), (
+        violations
+    )

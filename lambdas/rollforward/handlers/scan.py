@@ -5,7 +5,9 @@ Wires a `Scanner` on the AWS adapters from the environment, paces its Lambda cli
 metrics and returns the report summary. The event may carry `{"dry_run": true}` (report only)
 and `{"marker": "..."}` (continue a scan that ran out of time from its `resume_marker`), and
 `{"full": true|false}` (a full pass or a screening cycle; otherwise every `SCAN_FULL_EVERY`-th
-hourly cycle is full, see `rollforward.scan.screening.is_full_cycle`).
+hourly cycle is full, see `rollforward.scan.screening.is_full_cycle`). An event with an
+`action` is a task of the scan's machine (`rollforward.scan.cycle`): `plan`, `target` (one
+(account, region), in that account through a member session), `report` (the cycle's coverage).
 Throttling or AWS failures that outlive the retries are raised as `rollforward.Transient`: the
 next schedule tries again.
 """
@@ -14,18 +16,31 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from rollforward.adapters.scanning import CANARY_FUNCTION_VARIABLE, wire
-from rollforward.clock import utc_now
+from rollforward.audit.records import AuditEvent
+from rollforward.clock import iso, utc_now
+from rollforward.contract import TaskEnvelope, reply
 from rollforward.fleet import FleetGauges
 from rollforward.handlers import wiring
 from rollforward.ledger import Stage
 from rollforward.live import TransientAwsError
-from rollforward.scan.screening import is_full_cycle
+from rollforward.scan.cycle import (
+    CycleReport,
+    ScanAction,
+    ScanCycle,
+    ScanPlan,
+    ScanResults,
+    TargetProgress,
+    parse_targets,
+)
+from rollforward.scan.reconcile import ACTOR
+from rollforward.scan.screening import CYCLE_SECONDS, is_full_cycle
 
 logger = Logger()
 tracer = Tracer()
@@ -34,6 +49,8 @@ metrics = Metrics()
 # Time kept back from the Lambda timeout to finish the current function, write the audit
 # record and return, when the fleet is too large for one invocation.
 SAFETY_MARGIN_SECONDS = 30.0
+# The (account, region) targets of a scan cycle: "111111111111/eu-west-1,..." (default: own).
+TARGETS_VARIABLE = "SCAN_TARGETS"
 
 
 @logger.inject_lambda_context
@@ -41,6 +58,8 @@ SAFETY_MARGIN_SECONDS = 30.0
 @metrics.log_metrics
 def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
     request = event if isinstance(event, dict) else {}
+    if "action" in request:  # a task of the scan's machine (workflows/scan.py)
+        return cycle_task(request, context)
     settings = wiring.FunctionSettings.from_env()
     tracker = wiring.tracker(settings)
     wired = wire(
@@ -85,6 +104,100 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
         publish_gauges(FleetGauges.of(pins, pending_approvals=awaiting, now=utc_now()))
     logger.info("scan finished", extra={"scan": summary})
     return summary
+
+
+# ---------------------------------------------------------------------- the scan's machine
+def cycle_task(request: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One task of the scan's machine (`rollforward.scan.cycle`): plan the cycle, scan one
+    (account, region) from where it stands, or report the cycle."""
+    envelope = TaskEnvelope.parse(request)
+    if envelope.action == ScanAction.PLAN:
+        return reply(plan(context))
+    if envelope.action == ScanAction.TARGET:
+        progress = TargetProgress.model_validate(envelope.state)
+        return reply(scan_target(progress, context))
+    if envelope.action == ScanAction.REPORT:
+        results = ScanResults.model_validate(envelope.state)
+        return reply(report_cycle(results))
+    raise ValueError(f"unknown scan action {envelope.action!r}")
+
+
+def plan(context: Any) -> ScanPlan:
+    """This hour's cycle (full or screening) and its targets (`SCAN_TARGETS`; default: the
+    function's own account and region)."""
+    now = time.time()
+    hour = datetime.fromtimestamp(now - now % CYCLE_SECONDS, UTC)
+    own_arn = str(getattr(context, "invoked_function_arn", "") or "")
+    home = (own_arn.split(":")[4] if own_arn.count(":") >= 5 else "", os.environ["AWS_REGION"])
+    return ScanPlan(
+        cycle=ScanCycle(id=iso(hour), full=is_full_cycle({}, os.environ, now)),
+        targets=parse_targets(os.environ.get(TARGETS_VARIABLE, ""), home),
+    )
+
+
+def scan_target(progress: TargetProgress, context: Any) -> TargetProgress:
+    """Scan one (account, region) within this invocation's time, from its marker, on the
+    target's own budget and in its own account (a member's session)."""
+    settings = wiring.FunctionSettings.from_env()
+    target = progress.target
+    tracker = wiring.tracker(settings)
+    wired = wire(
+        settings,
+        wiring.fleet_read_budget(settings),
+        lambda_client=wiring.sessions(settings).client("lambda", target.account, target.region),
+        sfn_client=wiring.client("stepfunctions"),
+        tracker=tracker,
+        canary_function=os.environ.get(CANARY_FUNCTION_VARIABLE),
+    )
+    wired.scanner.account_id, wired.scanner.region = target.account, target.region
+    remaining = context.get_remaining_time_in_millis() / 1000 if context else None
+    try:
+        with wired.paced() as scanner:
+            report = scanner.scan(
+                start_marker=progress.marker or None,
+                time_budget_seconds=(
+                    max(1.0, remaining - SAFETY_MARGIN_SECONDS) if remaining else None
+                ),
+                full=progress.cycle.full,
+            )
+    except TransientAwsError as error:
+        raise wiring.transient_error(str(error)) from error
+    after = progress.after(report.summary())
+    with single_metric(
+        name="ScanTargetFunctions", unit=MetricUnit.Count, value=report.functions_seen,
+        namespace="rollforward",
+    ) as metric:  # fmt: skip
+        metric.add_dimension(name="target", value=f"{target.account}/{target.region}")
+    logger.info("scan target", extra={"scan_target": after.model_dump(mode="json")})
+    return after
+
+
+def report_cycle(results: ScanResults) -> CycleReport:
+    """Fold the children's outcomes: the cycle's coverage as EMF metrics and an audit record;
+    the fleet gauges, once a cycle (the ledger is the truth)."""
+    cycle = CycleReport.of(results)
+    settings = wiring.FunctionSettings.from_env()
+    metrics.add_metric(name="ScanCycleCoverage", unit=MetricUnit.Percent,
+                       value=round(100 * cycle.coverage, 1))  # fmt: skip
+    metrics.add_metric(name="ScanTargets", unit=MetricUnit.Count, value=cycle.targets)
+    metrics.add_metric(
+        name="ScanTargetsFailed", unit=MetricUnit.Count, value=len(cycle.targets_failed)
+    )
+    metrics.add_metric(name="ScanCycleSeconds", unit=MetricUnit.Seconds, value=cycle.seconds)
+    metrics.add_metric(name="FunctionsScanned", unit=MetricUnit.Count, value=cycle.functions_seen)
+    metrics.add_metric(
+        name="ControlPlaneCalls", unit=MetricUnit.Count, value=cycle.control_plane_calls
+    )
+    metrics.add_metric(name="ControlPlaneThrottles", unit=MetricUnit.Count, value=cycle.throttled)
+    metrics.add_metric(name="PinsOpened", unit=MetricUnit.Count, value=cycle.opened)
+    metrics.add_metric(name="PinsClosed", unit=MetricUnit.Count, value=cycle.closed)
+    wiring.audit(settings).record(
+        AuditEvent.SCAN, actor=ACTOR, action="cycle", **cycle.model_dump(mode="json")
+    )
+    pins = wiring.ledger(settings).list_pins(open_only=True)
+    awaiting = sum(1 for pin in pins if pin.stage is Stage.AWAITING_APPROVAL)
+    publish_gauges(FleetGauges.of(pins, pending_approvals=awaiting, now=utc_now()))
+    return cycle
 
 
 def publish_gauges(gauges: FleetGauges) -> None:

@@ -1,0 +1,223 @@
+"""One scan cycle over every (account, region): what the scan's machine carries (workflows/scan.py).
+
+The machine (`Scan`, a Standard state machine started hourly) is:
+
+    Plan ─► Targets (Distributed Map, one child per (account, region)) ─► Report
+              child: ScanTarget ─► More? ─ not complete ─► ScanTarget (from its marker)
+                          │           └─ complete ─► Done
+                          └─ failed for good (Catch) ─► TargetFailed
+
+`Plan` names the cycle (the hour, full or screening: `screening.is_full_cycle`) and its targets;
+each child scans one (account, region) with that target's own budget — the shared 15 req/s
+bucket is per account and region, so children never share one — in as many invocations as it
+needs, each continuing at the ListFunctions marker the last one stopped at (phases 2 and 3 run
+in the invocation that finishes the listing), so every phase is reached in every cycle however
+large the account; `Report` folds the children's results into the cycle's coverage (EMF metrics,
+the audit trail, `rollforward scan --status`).
+
+These models are that machine's contract: `TASK_OUTPUTS`, `MAP_ITEMS` and `MAP_RESULTS` are what
+`tests/workflow/asl_contract.py` walks the synthesized definition against. Pure: no AWS library.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ScanAction(StrEnum):
+    PLAN = "plan"
+    TARGET = "target"
+    REPORT = "report"
+
+
+class ScanTarget(BaseModel):
+    """One (account, region): one Distributed Map child, one shared bucket."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account: str = Field(pattern=r"^\d{12}$")
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+class ScanCycle(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str  # the cycle's hour, e.g. 2026-12-02T04:00:00Z
+    full: bool  # a full reconciliation (else a screening cycle)
+
+
+class ScanPlan(BaseModel):
+    """`Plan`'s reply: the machine's `$` until `Report`."""
+
+    cycle: ScanCycle
+    targets: list[ScanTarget]
+
+
+class TargetProgress(BaseModel):
+    """A child's `$`: its target, where its listing stands, and what it has done so far."""
+
+    cycle: ScanCycle
+    target: ScanTarget
+    complete: bool = False
+    marker: str | None = None  # the ListFunctions marker to continue from
+    invocations: int = 0
+    functions_seen: int = 0
+    control_plane_calls: int = 0
+    getfunction_calls: int = 0
+    throttled: int = 0
+    opened: int = 0
+    closed: int = 0
+    restarted: int = 0
+    restored: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    def after(self, summary: dict[str, Any]) -> TargetProgress:
+        """This progress after one more invocation whose report summary is `summary`."""
+        counts = summary.get("counts", {})
+        return self.model_copy(
+            update={
+                "complete": bool(summary.get("complete")),
+                "marker": summary.get("resume_marker"),
+                "invocations": self.invocations + 1,
+                "functions_seen": self.functions_seen + int(summary.get("functions_seen", 0)),
+                "control_plane_calls": self.control_plane_calls
+                + int(summary.get("control_plane_calls", 0)),
+                "getfunction_calls": self.getfunction_calls
+                + int(summary.get("getfunction_calls", 0)),
+                "throttled": self.throttled + int(summary.get("throttled", 0)),
+                "opened": self.opened + int(counts.get("opened", 0)),
+                "closed": self.closed + int(counts.get("closed", 0)),
+                "restarted": self.restarted + int(counts.get("restarted", 0)),
+                "restored": self.restored + int(counts.get("restored", 0)),
+                "errors": self.errors + int(counts.get("errors", 0)),
+                "seconds": round(self.seconds + float(summary.get("duration_seconds", 0.0)), 3),
+            }
+        )
+
+
+class ChildFailure(BaseModel):
+    Error: str = ""
+    Cause: str = ""
+
+
+class TargetOutcome(TargetProgress):
+    """What a child ends with: its progress, and the error if it failed for good."""
+
+    failure: ChildFailure | None = None
+
+
+class ScanResults(ScanPlan):
+    """`Report`'s input: the plan and every child's outcome."""
+
+    results: list[TargetOutcome]
+
+
+class CycleReport(BaseModel):
+    """`Report`'s reply (the execution's output): the cycle's coverage."""
+
+    cycle: ScanCycle
+    targets: int
+    targets_complete: int
+    targets_failed: list[str]  # "account/region: error"
+    functions_seen: int
+    control_plane_calls: int
+    getfunction_calls: int
+    throttled: int
+    opened: int
+    closed: int
+    restarted: int
+    restored: int
+    invocations: int
+    seconds: float  # the longest child's scan time (the cycle's length, children run at once)
+
+    @property
+    def coverage(self) -> float:
+        """Targets whose every phase ran this cycle, as a fraction of all targets."""
+        return self.targets_complete / self.targets if self.targets else 1.0
+
+    @classmethod
+    def of(cls, results: ScanResults) -> CycleReport:
+        done = [r for r in results.results if r.failure is None]
+
+        def total(name: str) -> int:
+            return sum(int(getattr(r, name)) for r in results.results)
+
+        return cls(
+            cycle=results.cycle,
+            targets=len(results.targets),
+            targets_complete=sum(1 for r in done if r.complete),
+            targets_failed=[
+                f"{r.target.account}/{r.target.region}: {r.failure.Error}"
+                for r in results.results
+                if r.failure is not None
+            ],
+            functions_seen=total("functions_seen"),
+            control_plane_calls=total("control_plane_calls"),
+            getfunction_calls=total("getfunction_calls"),
+            throttled=total("throttled"),
+            opened=total("opened"),
+            closed=total("closed"),
+            restarted=total("restarted"),
+            restored=total("restored"),
+            invocations=total("invocations"),
+            seconds=max((r.seconds for r in results.results), default=0.0),
+        )
+
+
+def parse_targets(text: str, home: tuple[str, str]) -> list[ScanTarget]:
+    """`SCAN_TARGETS` ("111111111111/eu-west-1,222222222222/us-east-1"); empty: the hub's own
+    (account, region) — a single-account install. A malformed entry is an error (the
+    deployment is wrong), never silently skipped."""
+    entries = [entry.strip() for entry in text.split(",") if entry.strip()]
+    if not entries:
+        return [ScanTarget(account=home[0], region=home[1])]
+    targets = []
+    for entry in entries:
+        account, _, region = entry.partition("/")
+        targets.append(ScanTarget(account=account, region=region))
+    return list({(t.account, t.region): t for t in targets}.values())
+
+
+class ScheduleInput(BaseModel):
+    """What the hourly schedule starts the machine with: nothing (`{}`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# The contract tier's view of the scan machine (tests/workflow/asl_contract.py).
+EXECUTION_INPUT: type[BaseModel] = ScheduleInput
+TASK_OUTPUTS: dict[str, dict[str, type[BaseModel]]] = {
+    "scan": {
+        str(ScanAction.PLAN): ScanPlan,
+        str(ScanAction.TARGET): TargetProgress,
+        str(ScanAction.REPORT): CycleReport,
+    }
+}
+CALLBACK_RESULTS: dict[str, type[BaseModel]] = {}
+CATCH_RESULT: type[BaseModel] = ChildFailure
+MAP_ITEMS: dict[str, type[BaseModel]] = {"Targets": TargetProgress}  # a child's input
+MAP_RESULTS: dict[str, type[BaseModel]] = {"Targets": TargetOutcome}  # each child's output
+
+__all__ = [
+    "CALLBACK_RESULTS",
+    "CATCH_RESULT",
+    "EXECUTION_INPUT",
+    "MAP_ITEMS",
+    "MAP_RESULTS",
+    "TASK_OUTPUTS",
+    "ChildFailure",
+    "CycleReport",
+    "ScanAction",
+    "ScanCycle",
+    "ScanPlan",
+    "ScanResults",
+    "ScanTarget",
+    "ScheduleInput",
+    "TargetOutcome",
+    "TargetProgress",
+    "parse_targets",
+]

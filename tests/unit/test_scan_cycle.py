@@ -1,0 +1,68 @@
+"""The scan cycle's contract (rollforward.scan.cycle): a child's progress over invocations, the
+cycle's coverage, and the targets a deployment names."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from rollforward.scan.cycle import (
+    ChildFailure,
+    CycleReport,
+    ScanCycle,
+    ScanResults,
+    ScanTarget,
+    TargetOutcome,
+    TargetProgress,
+    parse_targets,
+)
+
+CYCLE = ScanCycle(id="2026-12-02T04:00:00Z", full=True)
+HOME = ("123456789012", "eu-west-1")
+
+
+def _summary(complete: bool, seen: int, marker: str | None = None) -> dict[str, object]:
+    return {
+        "complete": complete, "resume_marker": marker, "functions_seen": seen,
+        "control_plane_calls": seen, "counts": {"opened": 1}, "duration_seconds": 870.0,
+    }  # fmt: skip
+
+
+def test_a_child_adds_up_its_invocations_and_continues_at_the_marker() -> None:
+    start = TargetProgress(cycle=CYCLE, target=ScanTarget(account=HOME[0], region=HOME[1]))
+    first = start.after(_summary(False, 1300, marker="page-27"))
+    assert (first.complete, first.marker, first.invocations) == (False, "page-27", 1)
+    last = first.after(_summary(True, 3700))
+    assert (last.complete, last.marker, last.invocations) == (True, None, 2)
+    assert (last.functions_seen, last.opened, last.seconds) == (5000, 2, 1740.0)
+
+
+def test_the_cycle_reports_failed_targets_and_its_coverage() -> None:
+    done = TargetOutcome(
+        cycle=CYCLE, target=ScanTarget(account=HOME[0], region=HOME[1]), complete=True,
+        functions_seen=10, seconds=30.0,
+    )  # fmt: skip
+    failed = TargetOutcome(
+        cycle=CYCLE,
+        target=ScanTarget(account="210987654321", region="us-east-1"),
+        failure=ChildFailure(Error="rollforward.Refused", Cause="no member role"),
+    )
+    results = ScanResults(cycle=CYCLE, targets=[done.target, failed.target], results=[done, failed])
+
+    report = CycleReport.of(results)
+
+    assert (report.targets, report.targets_complete, report.coverage) == (2, 1, 0.5)
+    assert report.targets_failed == ["210987654321/us-east-1: rollforward.Refused"]
+    assert report.seconds == 30.0  # the longest child: children run at once
+
+
+def test_targets_default_to_the_hub_and_a_malformed_one_is_refused() -> None:
+    assert parse_targets("", HOME) == [ScanTarget(account=HOME[0], region=HOME[1])]
+    named = parse_targets(
+        "111111111111/us-east-1, 111111111111/us-east-1,222222222222/eu-west-1", HOME
+    )
+    assert [(t.account, t.region) for t in named] == [
+        ("111111111111", "us-east-1"),
+        ("222222222222", "eu-west-1"),
+    ]
+    with pytest.raises(ValidationError):
+        parse_targets("12345/us-east-1", HOME)
