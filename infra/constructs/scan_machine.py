@@ -13,7 +13,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.constructs import acknowledge, qualified_arn_wildcard_finding
+from infra.constructs import (
+    acknowledge,
+    executions_wildcard_finding,
+    qualified_arn_wildcard_finding,
+)
 from workflows.scan import build_scan_definition
 
 
@@ -60,14 +64,13 @@ class ScanMachine(Construct):
         )
         # CDK grants the machine's role DescribeExecution and StopExecution on its own child
         # executions (AWS requires it of a Distributed Map); their names are AWS's to choose.
-        machine_id = stack.resolve(
-            stack.get_logical_id(self.state_machine.node.default_child)  # type: ignore[arg-type]
-        )
-        own_name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{machine_id}"}}]}}]}}'
-        for suffix in (":*", "/ScanTargets:*"):
+        # (Spelled as `executions_wildcard_finding` spells it: concrete region and account when
+        # the stack has an environment.)
+        every_execution = executions_wildcard_finding(self.state_machine)
+        children = every_execution.removesuffix(":*]") + "/ScanTargets:*]"
+        for finding in (every_execution, children):
             acknowledge(
                 self.state_machine,
-                "IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
-                f"execution:{own_name}{suffix}]",
+                finding,
                 "A Distributed Map describes and stops its own child executions, named by AWS.",
             )
