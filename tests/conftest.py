@@ -6,6 +6,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tests import ast_guard
+
+# Threads of the embedded AWS parse too (tracebacks): CPython 3.11.7 must not see two at once.
+ast_guard.install()
+
 # CDK synthesis (jsii) runs `node` from PATH: use the supported Node pinned in package.json.
 _NODE_BIN = Path(__file__).resolve().parent.parent / "node_modules" / ".bin"
 if _NODE_BIN.is_dir():
