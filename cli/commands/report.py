@@ -155,9 +155,15 @@ def render_table(document: dict[str, Any], unmet_only: bool = False) -> str:
 
 
 def run_report(args: argparse.Namespace, context: Context) -> int:
+    # Unset thresholds are the policy in force (`posture` in the deployed policy document).
+    settings = context.policy.posture
     policy = PosturePolicy(
-        function_update_max_age=_age(args.function_update_max_age, "--function-update-max-age"),
-        image_max_age=_age(args.image_max_age, "--image-max-age"),
+        function_update_max_age=_age(args.function_update_max_age, "--function-update-max-age")
+        if args.function_update_max_age
+        else settings.function_update_max_age,
+        image_max_age=_age(args.image_max_age, "--image-max-age")
+        if args.image_max_age
+        else settings.image_max_age,
     )
     document, assessments = build_report(context, policy)
     if args.csv:
@@ -184,14 +190,15 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     report.add_argument(
         "--function-update-max-age",
-        default="30d",
+        default=None,
         help="a FunctionUpdate function behind the newest runtime version and not updated for "
-        "longer than this is unmet (default 30d)",
+        "longer than this is unmet (default: the policy's posture.function_update_max_age, 30d)",
     )
     report.add_argument(
         "--image-max-age",
-        default="90d",
-        help="an image function whose image is older than this is unmet (default 90d)",
+        default=None,
+        help="an image function whose image is older than this is unmet (default: the "
+        "policy's posture.image_max_age, 90d)",
     )
     report.add_argument(
         "--csv", metavar="FILE", help="also write the rows as CSV (`-`: stdout only)"

@@ -24,7 +24,9 @@ STATUS_ORDER = {"unmet": 0, "due": 1, "unknown": 2, "met": 3}
 
 def posture_document(app: ConsoleApp, policy: PosturePolicy | None = None) -> dict[str, Any]:
     with app.backend.lock:
-        document, _ = build_report(app.backend.context, policy or PosturePolicy())
+        document, _ = build_report(
+            app.backend.context, policy or PosturePolicy.of(app.backend.context.policy.posture)
+        )
     document["functions"] = sorted(
         document["functions"],
         key=lambda f: (STATUS_ORDER.get(f["status"], 9), -(f["unmet_days"] or 0), f["function"]),

@@ -34,6 +34,16 @@ class Stage(StrEnum):
     OPTED_OUT = "opted_out"  # the function carries the opt-out tag: never moved
 
 
+class PinKind(StrEnum):
+    """What a ledger item tracks. Items written before kinds existed are Manual pins."""
+
+    MANUAL = "manual"  # a human (or a stack) pinned the runtime: roll it forward
+    # FunctionUpdate mode, behind the newest runtime version and not updated for
+    # `posture.function_update_max_age`: its own ladder, and an approved switch to Auto behind
+    # the canary. `pinned_runtime_version_arn` is the runtime version it runs (the baseline).
+    FUNCTION_UPDATE = "function_update"
+
+
 OPEN_STAGES = {Stage.TRACKING, Stage.AWAITING_APPROVAL, Stage.SNOOZED, Stage.APPROVED, Stage.CANARY}
 
 
@@ -79,6 +89,7 @@ class Pin:
     outcome: dict[str, Any] = field(default_factory=dict)
     evidence: dict[str, Any] = field(default_factory=dict)
     updated_at: str = ""
+    kind: PinKind = PinKind.MANUAL
 
     @property
     def all_pinners(self) -> tuple[str, ...]:
@@ -121,6 +132,7 @@ class Pin:
             "outcome": self.outcome,
             "evidence": self.evidence,
             "updated_at": self.updated_at,
+            "kind": str(self.kind),
         }
         if self.snooze:
             item["snooze"] = self.snooze.to_item()
@@ -152,6 +164,7 @@ class Pin:
             outcome=dict(item.get("outcome", {})),
             evidence=dict(item.get("evidence", {})),
             updated_at=item.get("updated_at", ""),
+            kind=PinKind(item.get("kind") or PinKind.MANUAL),
         )
 
 

@@ -161,7 +161,8 @@ def test_last_stage_requests_approval_unless_stated() -> None:
 def test_custom_channel_is_kept() -> None:
     doc = ladder(("a", "0d", "owner"))
     doc["escalation"]["stages"][0]["channel"] = "pager-ops"  # type: ignore[index]
-    assert Policy.from_json(doc).channels() == {"pager-ops"}
+    # (plus the default FunctionUpdate ladder's channels: posture.function_update_escalation)
+    assert Policy.from_json(doc).channels() == {"pager-ops", "owner", "team", "oncall"}
 
 
 @pytest.mark.parametrize(
@@ -181,7 +182,7 @@ def test_custom_channel_is_kept() -> None:
         ),
         ({"canary": {"stepz": [0.5]}}, 'canary.stepz: unknown key; did you mean "steps"?'),
         ({"approvals": {}}, 'approvals: unknown key; did you mean "approval"?'),
-        ({"x": 1}, "x: unknown key (allowed: version, escalation, approval, canary, tags)"),
+        ({"x": 1}, "x: unknown key (allowed: version, escalation, approval, canary, tags, posture)"),
         (
             ladder(("a", "0d", "boss")),
             "escalation.stages[0].audience: Input should be 'owner', 'team' or 'oncall'",

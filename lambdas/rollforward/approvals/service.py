@@ -36,7 +36,7 @@ from rollforward.approvals.rules import (
 )
 from rollforward.audit.records import AuditEvent
 from rollforward.clock import iso, parse_iso, utc_now
-from rollforward.ledger import Hold, Pin, Stage
+from rollforward.ledger import Hold, Pin, PinKind, Stage
 from rollforward.model import PinKey, RuntimeSetting
 from rollforward.policy import Policy, StagePlan
 from rollforward.ports import ApprovalStore, AuditSink, Executions, LambdaControl, Ledger
@@ -240,7 +240,9 @@ class Approvals:
                 f"approval {approval_id} expired at {record['expires_at']} ({record['status']})",
             )
         pin = self._open_pin(str(record["pin_id"]), int(record["generation"]))
-        refusal = self.policy.approval.approver_refusal(caller_arn, pin.all_pinners)
+        refusal = self.policy.approval.approver_refusal(
+            caller_arn, pin.all_pinners, pinned=pin.kind is PinKind.MANUAL
+        )
         if refusal:
             raise Refused(403, refusal)
         status = "approved" if choice is Decision.APPROVE else "rejected"
@@ -381,7 +383,9 @@ class Approvals:
             return f"the approval record is {record.get('status')}, not decided through the API"
         if record.get("consumed_at"):
             return "the approval was consumed already"
-        return self.policy.approval.approver_refusal(str(record["decided_by"]), pin.all_pinners)
+        return self.policy.approval.approver_refusal(
+            str(record["decided_by"]), pin.all_pinners, pinned=pin.kind is PinKind.MANUAL
+        )
 
     # ------------------------------------------------------------------ holds
     def hold(
@@ -446,7 +450,9 @@ class Approvals:
         if refusal:
             raise Refused(400, refusal)
         pin = self._open_pin(pin.key.id, pin.generation)
-        refusal = approval.approver_refusal(caller_arn, pin.all_pinners)
+        refusal = approval.approver_refusal(
+            caller_arn, pin.all_pinners, pinned=pin.kind is PinKind.MANUAL
+        )
         if refusal:
             raise Refused(403, refusal)
         hold = Hold(until, text, caller_arn)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.state import Stop
 from rollforward.clock import utc_now
@@ -87,6 +88,25 @@ def check_pin(ctx: CanaryContext, pin: Pin) -> None:
             f"{live.pinned_runtime_version_arn or ''}): handing back",
             hand_back=True,
         )
+
+
+def warn_template_pin(ctx: CanaryContext, pin: Pin) -> str:
+    """The function's own CloudFormation template pins it (noted on the item by the approval
+    request, which said so before approval): the preflight says it again, on the pin's
+    timeline, before anything changes; the canary's notices carry it as a Warning row. Not a
+    refusal: the owner approved knowing it. Returns the warning ("" when none)."""
+    noted = pin.evidence.get("template_pin")
+    sentence = str(noted.get("sentence") or "") if isinstance(noted, dict) else ""
+    if sentence:
+        ctx.audit.record(
+            AuditEvent.CANARY_STEP,
+            pin_id=pin.key.id,
+            step="preflight",
+            warning=sentence,
+            stack=str(noted.get("stack", "")) if isinstance(noted, dict) else "",
+            property=str(noted.get("property", "")) if isinstance(noted, dict) else "",
+        )
+    return sentence
 
 
 def expect_candidate_settings(ctx: CanaryContext, pin: Pin) -> None:

@@ -65,6 +65,8 @@ class Canary:
         )
         preflight.hold_the_function(ctx, pin)
         preflight.check_pin(ctx, pin)
+        if pin.stage is not Stage.CANARY:  # (a retried start said it already)
+            preflight.warn_template_pin(ctx, pin)
         tags = ctx.lam.tags(pin.key.function_arn)
         ctx.refuse_opted_out(tags)
         alias = preflight.choose_alias(ctx, pin, tags)

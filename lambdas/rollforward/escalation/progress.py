@@ -49,9 +49,9 @@ def sent_notices(pin: Pin) -> dict[str, datetime]:
 
 def next_rung(pin: Pin, policy: Policy, now: datetime) -> StagePlan | None:
     """The ladder's next rung for this pin and when it is due; None when
-    `escalation.max_rounds` is used up."""
+    `escalation.max_rounds` is used up. The pin's kind picks its ladder (`Policy.for_kind`)."""
     return next_stage(
-        policy,
+        policy.for_kind(pin.kind),
         pin.first_seen,
         sent_notices(pin),
         now,

@@ -8,6 +8,7 @@ decisions). The state machine's `$` between tasks is `rollforward.contract.Workf
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -23,6 +24,14 @@ from rollforward.ledger import ConflictError, Hold, Pin, Stage
 from rollforward.model import STOP_ERROR_PREFIX, PinKey, RuntimeSetting, UpdateMode
 from rollforward.policy import Policy, StagePlan, format_duration, is_principal
 from rollforward.ports import AuditSink, Executions, LambdaControl, Ledger, Notifier
+from rollforward.posture.drift import (
+    DRIFT_DETAIL,
+    STACK_NAME_TAG,
+    classify_repin,
+    drift_evidence,
+    drift_sentence,
+    noted_template_pin,
+)
 from rollforward.transient import Transient
 
 
@@ -37,7 +46,7 @@ class Observation:
     """What a detection (event or scan) did for one (function, qualifier)."""
 
     pin_id: str
-    action: str  # opened | already_open | closed | not_pinned | repinned
+    action: str  # opened | already_open | closed | not_pinned | repinned | opted_out
     stage: str = ""
     execution_arn: str = ""
     detail: str = ""
@@ -90,11 +99,14 @@ class Tracker:
         source: str,
         setting: RuntimeSetting | Unread | None = Unread.UNREAD,
         source_identity: str = "",
+        user_identity: Mapping[str, Any] | None = None,
     ) -> Observation:
         """Reconcile the ledger with the live setting of `key` (read now unless given).
 
         `rollforward.detection.observation.decide` makes the decision (the scan's dry run uses the same
-        function); this carries it out."""
+        function); this carries it out. `user_identity` is the CloudTrail caller (detection;
+        None from the scan): a re-pin of a promoted function by CloudFormation is drift, opened
+        on the same ledger item (`rollforward.posture.drift`), not a new incident."""
         now = utc_now()
         latest = self.ledger.get(PinKey(key.function_arn)) if needs_latest_pin(key) else None
         covered = latest_covers(latest)
@@ -160,6 +172,24 @@ class Tracker:
             team=self.policy.tags.team_of(tags) or "",
             reason=tags.get("rollforward:pin-reason", ""),
         )
+        drift = (
+            classify_repin(
+                previously_promoted=pin is not None and pin.stage is Stage.RESOLVED,
+                user_identity=user_identity,
+                stack_name=tags.get(STACK_NAME_TAG, ""),
+                template_pin=noted_template_pin(pin.evidence) if pin is not None else None,
+                runtime_version_arn=arn,
+                at=seen_at or now,
+            )
+            if opt_out is None
+            else None
+        )
+        if drift is not None and pin is not None:
+            candidate.evidence = drift_evidence(pin.evidence, drift)
+            candidate.reason = candidate.reason or (
+                f"CloudFormation stack {drift.stack_name} re-applied {drift.property_path} "
+                "after rollforward rolled the function forward"
+            )
         if opt_out is not None:
             # Recorded (the ledger, the audit trail, the owner told once), never tracked.
             candidate.stage = Stage.OPTED_OUT
@@ -175,6 +205,7 @@ class Tracker:
         if opt_out is not None:
             self._record_opt_out(stored, actor=actor, reason=opt_out)
             return Observation(key.id, str(Action.OPTED_OUT), str(stored.stage), detail=opt_out)
+        drifted: dict[str, Any] = {"drift": drift.entry()} if drift is not None else {}
         self.audit.record(
             AuditEvent.DETECTED,
             pin_id=key.id,
@@ -184,9 +215,12 @@ class Tracker:
             owner=stored.owner,
             team=stored.team,
             generation=stored.generation,
+            **drifted,
         )
         execution_arn = self.start_execution(stored)
-        return Observation(key.id, "opened", str(stored.stage), execution_arn)
+        # (drift opens the next episode of the same item: "opened", the detail says drift)
+        detail = f"{DRIFT_DETAIL}: {drift.stack_name} {drift.property_path}" if drift else ""
+        return Observation(key.id, "opened", str(stored.stage), execution_arn, detail)
 
     def _record_opt_out(self, pin: Pin, *, actor: str, reason: str) -> None:
         self.audit.record(
@@ -328,7 +362,7 @@ class Tracker:
             or planned.next.requests_approval
         ):
             return planned
-        plan = StagePlan.from_dict(self.policy, planned.next.model_dump())
+        plan = StagePlan.from_dict(self.policy.for_kind(pin.kind), planned.next.model_dump())
         if plan.is_due(now):
             self.send_stage_notice(pin, plan)
             planned = self.plan(self.load(state) or pin, now)
@@ -373,16 +407,18 @@ class Tracker:
                 f"Approve or reject approval {approval_id} within {timeout}; approved, rollforward "
                 "moves the function to Auto behind a canary and rolls back on any regression."
             )
+        drifted = drift_sentence(pin.evidence)
+        prefix = f"{drifted} " if drifted else ""
         planned = self.plan(pin, now)
         if planned.status == TrackingStatus.CLOSED or planned.next is None:
-            return "No further notices are scheduled."
-        stage = self.policy.stage(planned.next.stage)
+            return f"{prefix}No further notices are scheduled."
+        stage = self.policy.for_kind(pin.kind).stage(planned.next.stage)
         what = (
             "on-call is asked to approve a rollforward"
             if stage.requests_approval
             else f"the {stage.audience.value} is notified"
         )
-        return f"Next: {what} at {planned.next.due_at} unless the pin is lifted first."
+        return f"{prefix}Next: {what} at {planned.next.due_at} unless the pin is lifted first."
 
     def approved(self, state: WorkflowState, decision: dict[str, Any]) -> WorkflowState:
         pin = self.load(state)

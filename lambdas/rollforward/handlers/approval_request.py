@@ -65,7 +65,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return {"status": "closed"}
         if state.next is None:
             raise ValueError("RequestApproval needs the planned stage ($.next)")
-        plan = StagePlan.from_dict(settings.policy, state.next.model_dump())
+        plan = StagePlan.from_dict(settings.policy.for_kind(pin.kind), state.next.model_dump())
         pin = _note_template_pin(tracker.ledger, pin)
         summary = wiring.approvals(settings).request(pin, plan, token, envelope.execution)
         pin = tracker.load(state) or pin

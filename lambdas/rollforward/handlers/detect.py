@@ -50,6 +50,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             seen_at=change.event_time,
             source=f"cloudtrail:{change.event_id[:200]}",
             source_identity=change.source_identity,
+            user_identity=change.actor,
         )
     except Refused as error:  # an account without the member stack: nothing to act with
         return _rejected(audit, event, str(error), account=change.account, region=change.region)

@@ -61,7 +61,10 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
     )
     now = utc_now()
     assessments = assess_fleet(
-        fleet.versions, policy=PosturePolicy(), now=now, template_pins=fleet.template_pins
+        fleet.versions,
+        policy=PosturePolicy.of(settings.policy.posture),
+        now=now,
+        template_pins=fleet.template_pins,
     )
     _gauges(assessments, now)
     sent = 0

@@ -186,10 +186,15 @@ class ApprovalSettings(_Model):
     unknown_pinner: Literal["refuse", "allow"] = "refuse"
 
     def approver_refusal(
-        self, approver_arn: str, pinned_by: str | tuple[str, ...] | list[str] | None
+        self,
+        approver_arn: str,
+        pinned_by: str | tuple[str, ...] | list[str] | None,
+        *,
+        pinned: bool = True,
     ) -> str | None:
         """Why `approver_arn` may not decide on a pin made by `pinned_by` (one principal, or
-        every principal that pinned this episode); None if it may."""
+        every principal that pinned this episode); None if it may. `pinned=False`: nobody
+        pinned (a FunctionUpdate function left behind), so an unknown pinner is no refusal."""
         if is_root(approver_arn):
             return f"{approver_arn} is the account root, which may never approve or hold a pin"
         if self.allowed_approvers and not any(
@@ -200,7 +205,7 @@ class ApprovalSettings(_Model):
             return None
         pinners = [pinned_by] if isinstance(pinned_by, str) else [p for p in (pinned_by or ()) if p]
         known = [p for p in pinners if is_principal(p)]
-        if not known and self.unknown_pinner == "refuse":
+        if not known and pinned and self.unknown_pinner == "refuse":
             return (
                 "separation of duties: who pinned this function is unknown (found by the scan, "
                 "no CloudTrail record named the caller), so it cannot be checked; "
@@ -326,6 +331,31 @@ class CanarySettings(_Model):
         )
 
 
+DEFAULT_FUNCTION_UPDATE_STAGES: tuple[Rung, ...] = (
+    _stage("detected", 0, Audience.OWNER),
+    _stage("team", 7, Audience.TEAM),
+    _stage("approval", 14, Audience.ONCALL, approval=True),
+)
+
+
+class PostureSettings(_Model):
+    """The rows of the shared-responsibility table beyond Manual (`rollforward.posture`).
+
+    - `function_update_max_age` (30d): a FunctionUpdate function behind the newest runtime
+      version seen and not updated for this long is unmet; its `$LATEST` gets a ledger item of
+      kind `function_update` and climbs `function_update_escalation`.
+    - `image_max_age` (90d): an image function whose image (ECR `imagePushedAt` of the digest
+      it runs, else `LastModified`) is older is unmet; its owner is told (no automated change).
+    - `function_update_escalation`: that ladder (default: owner at day 0, team at day 7, on-call
+      asked at day 14 to approve a switch to Auto behind the canary). Same rules as
+      `escalation`: offsets rise, exactly the last rung requests approval.
+    """
+
+    function_update_max_age: Duration = timedelta(days=30)
+    image_max_age: Duration = timedelta(days=90)
+    function_update_escalation: Escalation = Escalation(stages=DEFAULT_FUNCTION_UPDATE_STAGES)
+
+
 class TagKeys(_Model):
     """Function tag keys rollforward reads. `owner` and `team` list keys in precedence order."""
 
@@ -367,6 +397,7 @@ class Policy(_Model):
     approval: ApprovalSettings = ApprovalSettings()
     canary: CanarySettings = CanarySettings()
     tags: TagKeys = TagKeys()
+    posture: PostureSettings = PostureSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -411,8 +442,19 @@ class Policy(_Model):
         return self.escalation.stages[index]
 
     def channels(self) -> frozenset[str]:
-        """Logical notification channels the ladder uses (infra makes a topic for each)."""
-        return frozenset(stage.channel for stage in self.escalation.stages)
+        """Logical notification channels the ladders use (infra makes a topic for each)."""
+        return frozenset(
+            stage.channel
+            for stage in (*self.escalation.stages, *self.posture.function_update_escalation.stages)
+        )
+
+    def for_kind(self, kind: str) -> Policy:
+        """The policy a ledger item of `kind` climbs (`rollforward.ledger.PinKind`): a
+        FunctionUpdate item its own ladder (`posture.function_update_escalation`), a Manual pin
+        (and any unknown kind) `escalation`. Everything else is shared."""
+        if kind != FUNCTION_UPDATE_KIND:
+            return self
+        return _for_function_update(self)
 
 
 @cache
@@ -420,36 +462,24 @@ def _default_policy() -> Policy:
     return Policy()
 
 
+FUNCTION_UPDATE_KIND = "function_update"  # rollforward.ledger.PinKind.FUNCTION_UPDATE
+
+
+@cache
+def _for_function_update(policy: Policy) -> Policy:
+    # Already validated as part of `policy`: a copy with the other ladder needs no re-check.
+    return policy.model_copy(update={"escalation": policy.posture.function_update_escalation})
+
+
 def _semantic_problems(policy: Policy) -> list[str]:
     """Checks across fields, each reported with the full path of the offending value."""
-    problems: list[str] = []
-    stages = policy.escalation.stages
-    seen: set[str] = set()
-    for i, stage in enumerate(stages):
-        path = f"escalation.stages[{i}]"
-        if stage.name in seen:
-            problems.append(f"{path}.name: {stage.name!r} is used by an earlier stage")
-        seen.add(stage.name)
-        if stage.offset < timedelta(0):
-            problems.append(f"{path}.offset: must not be negative")
-        if i and stage.offset <= stages[i - 1].offset:
-            problems.append(
-                f"{path}.offset: {format_duration(stage.offset)} must be later than "
-                f"escalation.stages[{i - 1}].offset ({format_duration(stages[i - 1].offset)})"
-            )
-    approvals = [i for i, stage in enumerate(stages) if stage.requests_approval]
-    if approvals != [len(stages) - 1]:
-        where = ", ".join(f"stages[{i}]" for i in approvals) or "none"
-        problems.append(
-            "escalation.stages: exactly one stage, the last, must have requests_approval: true "
-            f"(found: {where})"
-        )
-    restart = policy.escalation.restart_from
-    if restart is not None and restart not in seen:
-        problems.append(
-            f"escalation.restart_from: {restart!r} is not a stage name "
-            f"(stages: {', '.join(s.name for s in stages)})"
-        )
+    problems = _ladder_problems(policy.escalation, "escalation")
+    problems += _ladder_problems(
+        policy.posture.function_update_escalation, "posture.function_update_escalation"
+    )
+    for name in ("function_update_max_age", "image_max_age"):
+        if getattr(policy.posture, name) <= timedelta(0):
+            problems.append(f"posture.{name}: must be longer than zero")
 
     approval = policy.approval
     for name in ("approval_timeout", "reject_snooze", "max_snooze", "max_exemption"):
@@ -484,4 +514,37 @@ def _semantic_problems(policy: Policy) -> list[str]:
     for name in ("bake", "post_promotion_bake"):
         if getattr(canary, name) <= timedelta(0):
             problems.append(f"canary.{name}: must be longer than zero")
+    return problems
+
+
+def _ladder_problems(escalation: Escalation, prefix: str) -> list[str]:
+    """A ladder's rules (`escalation` and `posture.function_update_escalation`)."""
+    problems: list[str] = []
+    stages = escalation.stages
+    seen: set[str] = set()
+    for i, stage in enumerate(stages):
+        path = f"{prefix}.stages[{i}]"
+        if stage.name in seen:
+            problems.append(f"{path}.name: {stage.name!r} is used by an earlier stage")
+        seen.add(stage.name)
+        if stage.offset < timedelta(0):
+            problems.append(f"{path}.offset: must not be negative")
+        if i and stage.offset <= stages[i - 1].offset:
+            problems.append(
+                f"{path}.offset: {format_duration(stage.offset)} must be later than "
+                f"{prefix}.stages[{i - 1}].offset ({format_duration(stages[i - 1].offset)})"
+            )
+    approvals = [i for i, stage in enumerate(stages) if stage.requests_approval]
+    if approvals != [len(stages) - 1]:
+        where = ", ".join(f"stages[{i}]" for i in approvals) or "none"
+        problems.append(
+            f"{prefix}.stages: exactly one stage, the last, must have requests_approval: true "
+            f"(found: {where})"
+        )
+    restart = escalation.restart_from
+    if restart is not None and restart not in seen:
+        problems.append(
+            f"{prefix}.restart_from: {restart!r} is not a stage name "
+            f"(stages: {', '.join(s.name for s in stages)})"
+        )
     return problems

@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rollforward.model import UpdateMode
+from rollforward.policy.models import PostureSettings
 from rollforward.posture.templates import TemplatePin
 
 
@@ -75,6 +76,11 @@ class PosturePolicy:
 
     function_update_max_age: timedelta = timedelta(days=30)
     image_max_age: timedelta = timedelta(days=90)
+
+    @classmethod
+    def of(cls, settings: PostureSettings) -> PosturePolicy:
+        """The thresholds of the policy in force (`Policy.posture`; defaults 30d and 90d)."""
+        return cls(settings.function_update_max_age, settings.image_max_age)
 
     def __post_init__(self) -> None:
         for name in ("function_update_max_age", "image_max_age"):
