@@ -44,6 +44,11 @@ class PinKind(StrEnum):
     FUNCTION_UPDATE = "function_update"
 
 
+# The evidence key of a `function_update` item: what the posture report found (runtime, newest
+# runtime version seen, last update, the sentence its notices carry).
+FUNCTION_UPDATE_EVIDENCE = "function_update"
+
+
 OPEN_STAGES = {Stage.TRACKING, Stage.AWAITING_APPROVAL, Stage.SNOOZED, Stage.APPROVED, Stage.CANARY}
 
 

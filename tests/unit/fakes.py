@@ -28,7 +28,7 @@ from rollforward.clock import iso, utc_now
 from rollforward.ledger import ConflictError, Pin, Stage
 from rollforward.model import PinKey, RuntimeSetting, UpdateMode
 from rollforward.policy import StagePlan
-from rollforward.ports import ApprovalStore, AuditSink, ExecutionInfo, Ledger, Notifier
+from rollforward.ports import ApprovalStore, AuditSink, ExecutionInfo, Ledger, NotFound, Notifier
 
 RUNTIME_ARN = "arn:aws:lambda:eu-west-1::runtime:" + "a" * 64
 NEWER_RUNTIME_ARN = "arn:aws:lambda:eu-west-1::runtime:" + "b" * 64
@@ -277,6 +277,8 @@ class FakeLambdaControl:
         self.faults = faults or Faults()
         self.settings: dict[PinKey, RuntimeSetting] = {}
         self.function_tags: dict[str, dict[str, str]] = {}
+        # The runtime version each version runs (RuntimeVersionConfig); "" when not set.
+        self.in_use: dict[PinKey, str] = {}
 
     def pin(self, key: PinKey, arn: str = RUNTIME_ARN) -> None:
         self.settings[key] = RuntimeSetting(key, UpdateMode.MANUAL, arn)
@@ -295,6 +297,13 @@ class FakeLambdaControl:
     def tags(self, function_arn: str) -> dict[str, str]:
         self.faults.check("lambda.tags")
         return dict(self.function_tags.get(function_arn, {}))
+
+    def runtime_version_in_use(self, function: str, qualifier: str) -> str:
+        self.faults.check("lambda.runtime_version_in_use")
+        key = PinKey(function, qualifier)
+        if key not in self.settings:
+            raise NotFound(f"{function}:{qualifier} not found")
+        return self.in_use.get(key, "")
 
 
 @dataclass

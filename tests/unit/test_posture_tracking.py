@@ -6,20 +6,37 @@ says what to change."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from rollforward import clock
+from rollforward.audit.notices import NoticeKind
 from rollforward.audit.records import AuditEvent
-from rollforward.escalation.tracking import Tracker
+from rollforward.canary.service import Canary
+from rollforward.canary.state import CanaryState
+from rollforward.detection.observation import Action, decide
+from rollforward.escalation.tracking import Tracker, WorkflowState
 from rollforward.ledger import Pin, PinKind, Stage
-from rollforward.model import PinKey
+from rollforward.model import PinKey, RuntimeSetting, UpdateMode
 from rollforward.policy import Policy, PolicyError
 from rollforward.posture import PosturePolicy
 
+from tests.unit import test_canary as canary_tests
+from tests.unit.canary_fakes import (
+    NEW_RUNTIME,
+    OLD_RUNTIME,
+    FakeLambda,
+    FakeSignals,
+    RuntimeConfig,
+    approved_pin,
+)
+from tests.unit.canary_fakes import FakeAudit as CanaryAudit
+from tests.unit.canary_fakes import FakeLedger as CanaryLedger
+from tests.unit.canary_fakes import FakeNotifier as CanaryNotifier
 from tests.unit.fakes import (
     FUNCTION_ARN,
+    NEWER_RUNTIME_ARN,
     RUNTIME_ARN,
     FakeAudit,
     FakeExecutions,
@@ -237,3 +254,170 @@ def test_cloudformation_creating_a_pinned_function_is_a_pin_not_drift(world: Wor
     )
 
     assert (observation.action, observation.detail) == ("opened", "")
+
+
+# ------------------------------------------------------------------ FunctionUpdate items
+
+
+def test_a_function_update_item_ends_when_updated_switched_pinned_or_deleted() -> None:
+    item = Pin(KEY, 1, Stage.TRACKING, START, RUNTIME_ARN, "", kind=PinKind.FUNCTION_UPDATE)
+    function_update = RuntimeSetting(KEY, UpdateMode.FUNCTION_UPDATE, None)
+    assert decide(KEY, item, function_update, in_use=RUNTIME_ARN).action is Action.ALREADY_OPEN
+    assert decide(KEY, item, function_update).action is Action.ALREADY_OPEN  # (dry run: unread)
+    updated = decide(KEY, item, function_update, in_use=NEWER_RUNTIME_ARN)
+    assert (updated.close_as, updated.detail) == (
+        Stage.LIFTED,
+        f"updated: it now runs {NEWER_RUNTIME_ARN}",
+    )
+    auto = decide(KEY, item, RuntimeSetting(KEY, UpdateMode.AUTO, None))
+    assert (auto.close_as, auto.detail) == (Stage.LIFTED, "switched to Auto")
+    pinned = decide(KEY, item, RuntimeSetting(KEY, UpdateMode.MANUAL, RUNTIME_ARN))
+    assert pinned.close_as is Stage.LIFTED and "tracked as a pin" in pinned.detail
+    assert decide(KEY, item, None).close_as is Stage.DELETED
+    in_canary = replace(item, stage=Stage.CANARY)
+    assert decide(KEY, in_canary, function_update, in_use=NEWER_RUNTIME_ARN).action is (
+        Action.ALREADY_OPEN
+    )
+
+
+def test_the_posture_report_opens_a_function_update_item_on_its_own_ladder(world: World) -> None:
+    world.lam.set_mode(KEY, UpdateMode.FUNCTION_UPDATE)
+    world.lam.in_use[KEY] = RUNTIME_ARN
+    since = START - timedelta(days=1)
+
+    opened = world.tracker.track_function_update(
+        KEY,
+        runtime_version_arn=RUNTIME_ARN,
+        since=since,
+        reason="FunctionUpdate: not updated for 31 days",
+        facts={"newest_seen": NEWER_RUNTIME_ARN},
+    )
+    again = world.tracker.track_function_update(
+        KEY, runtime_version_arn=RUNTIME_ARN, since=since, reason="r", facts={}
+    )
+
+    assert (opened.action, again.action) == ("opened", "already_open")
+    pin = world.pin()
+    assert (pin.kind, pin.first_seen, pin.pinned_by) == (PinKind.FUNCTION_UPDATE, since, "")
+    assert pin.evidence["function_update"]["newest_seen"] == NEWER_RUNTIME_ARN
+    state = world.tracker.start(WorkflowState(pin.key.id, pin.generation))
+    assert state.next is not None and (state.next.stage, state.next.audience) == (
+        "detected",
+        "owner",
+    )
+    world.tracker.notice(state)  # the first rung: the owner hears what it is about
+    [(kind, _, notice)] = world.notifier.sent
+    assert kind is NoticeKind.DETECTED
+    assert "FunctionUpdate: not updated for 31 days" in notice.text
+    following = world.tracker.plan(world.pin(), clock.utc_now())
+    assert following.next is not None and (following.next.stage, following.next.audience) == (
+        "team",
+        "team",
+    )
+    # The live check at a rung: still behind, the item stays; updated meanwhile, it ends met.
+    world.lam.in_use[KEY] = NEWER_RUNTIME_ARN
+    assert world.tracker.observe(KEY, actor="ladder", source="ladder").action == "closed"
+    assert world.pin().stage is Stage.LIFTED
+    assert [k for k, _, _ in world.notifier.sent] == [NoticeKind.DETECTED]  # no "pin lifted"
+
+
+def test_a_human_pin_ends_the_function_update_item_and_is_tracked_as_a_pin(world: World) -> None:
+    world.ledger.put(
+        Pin(KEY, 1, Stage.TRACKING, START, RUNTIME_ARN, "", kind=PinKind.FUNCTION_UPDATE)
+    )
+    world.lam.pin(KEY)
+
+    observation = world.tracker.observe(KEY, actor=HUMAN["arn"], source="cloudtrail:e4")
+
+    assert observation.action == "opened"
+    pin = world.pin()
+    assert (pin.kind, pin.generation, pin.pinned_by) == (PinKind.MANUAL, 2, HUMAN["arn"])
+
+
+def test_an_opted_out_function_gets_no_function_update_item(world: World) -> None:
+    world.lam.function_tags[FUNCTION_ARN]["rollforward:opt-out"] = "frozen"
+    observation = world.tracker.track_function_update(
+        KEY, runtime_version_arn=RUNTIME_ARN, since=START, reason="r", facts={}
+    )
+    assert observation.action == "opted_out" and world.ledger.get(KEY) is None
+
+
+# ------------------------------------------------------------------ the switch to Auto
+
+
+@pytest.fixture
+def canary_clock() -> Iterator[canary_tests.Clock]:
+    source = canary_tests.Clock()
+    clock.set_source(source)
+    yield source
+    clock.set_source(lambda: datetime.now(UTC))
+
+
+@pytest.fixture
+def switch(canary_clock: canary_tests.Clock) -> canary_tests.World:
+    """An approved FunctionUpdate item: `$LATEST` FunctionUpdate on the old runtime, the alias
+    on a version published from it."""
+    lam = FakeLambda()
+    lam.latest.setting = RuntimeConfig(UpdateMode.FUNCTION_UPDATE)
+    baseline = lam.publish()
+    lam.set_alias("live", baseline)
+    signals = FakeSignals(lam)
+    ledger, audit, notifier = CanaryLedger(), CanaryAudit(), CanaryNotifier()
+    canary = Canary(
+        ledger=ledger,
+        lam=lam,
+        signals=signals,
+        notifier=notifier,
+        audit=audit,
+        policy=canary_tests.POLICY,
+    )
+    pin = replace(approved_pin(), kind=PinKind.FUNCTION_UPDATE, pinned_by="")
+    return canary_tests.World(
+        lam, signals, ledger, audit, notifier, canary_clock, pin, canary, baseline
+    )
+
+
+def test_approved_it_is_switched_to_auto_behind_the_canary(switch: canary_tests.World) -> None:
+    assert canary_tests.Machine(switch).run() == "closed"
+
+    assert switch.path.count("Bake") == len(canary_tests.STEPS)  # the same canary
+    version, weights, mode, _ = switch.lam.state()
+    assert (mode, weights, switch.lam.latest.runtime_arn) == (UpdateMode.AUTO, {}, NEW_RUNTIME)
+    assert switch.lam.versions[version].setting.mode is UpdateMode.AUTO
+    assert switch.pin.stage is Stage.RESOLVED
+
+
+def test_a_regression_restores_function_update_exactly(switch: canary_tests.World) -> None:
+    switch.signals.error_rates[NEW_RUNTIME] = 0.5
+
+    assert canary_tests.Machine(switch).run() == "rolled_back"
+
+    version, weights, mode, pinned = switch.lam.state()
+    assert (version, weights, mode, pinned) == (
+        switch.baseline,
+        {},
+        UpdateMode.FUNCTION_UPDATE,
+        None,
+    )
+    assert switch.lam.latest.runtime_arn == OLD_RUNTIME  # the runtime it ran, until its next update
+    baseline = switch.lam.versions[switch.baseline].setting
+    assert baseline.mode is UpdateMode.FUNCTION_UPDATE  # the canary's explicit pin undone
+    assert (
+        "$LATEST FunctionUpdate on the original runtime version"
+        in (switch.pin.evidence["last_canary"]["restored"])
+    )
+    calls = len(switch.lam.calls)
+    state = CanaryState.from_dict(switch.pin.evidence["last_canary"])
+    switch.canary.rollback(switch.pin, state, "again")  # idempotent: nothing moves
+    assert "PutRuntimeManagementConfig" not in switch.lam.calls[calls:]
+
+
+def test_a_function_updated_since_approval_is_handed_back_untouched(
+    switch: canary_tests.World,
+) -> None:
+    switch.lam.latest.runtime_arn = NEW_RUNTIME  # the owner deployed meanwhile
+
+    assert canary_tests.Machine(switch).run() == "rolled_back"
+
+    assert "PutRuntimeManagementConfig" not in switch.lam.calls
+    assert "updated since approval" in switch.pin.evidence["last_canary"]["rolled_back_because"]

@@ -37,7 +37,7 @@ from rollforward.approvals.rules import (
 from rollforward.audit.records import AuditEvent
 from rollforward.clock import iso, parse_iso, utc_now
 from rollforward.ledger import Hold, Pin, PinKind, Stage
-from rollforward.model import PinKey, RuntimeSetting
+from rollforward.model import PinKey, RuntimeSetting, UpdateMode
 from rollforward.policy import Policy, StagePlan
 from rollforward.ports import ApprovalStore, AuditSink, Executions, LambdaControl, Ledger
 from rollforward.transient import Transient
@@ -305,7 +305,12 @@ class Approvals:
                 raise Refused(
                     410, f"{pin_id}: the function or version no longer exists; nothing to decide"
                 )
-            if isinstance(live, RuntimeSetting) and not live.is_pinned:
+            expected = (
+                UpdateMode.FUNCTION_UPDATE
+                if pin.kind is PinKind.FUNCTION_UPDATE
+                else UpdateMode.MANUAL
+            )
+            if isinstance(live, RuntimeSetting) and live.mode is not expected:
                 raise Refused(
                     409,
                     f"{pin_id} was lifted (runtime updates are {live.mode}): nothing to decide",

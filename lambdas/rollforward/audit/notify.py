@@ -7,8 +7,9 @@ On AWS the notifier publishes to the SNS topic of each channel
 from __future__ import annotations
 
 from rollforward.audit.notices import PinSummary
-from rollforward.ledger import Pin
+from rollforward.ledger import FUNCTION_UPDATE_EVIDENCE, Pin, PinKind
 from rollforward.ports import Notifier
+from rollforward.posture.drift import drift_sentence
 
 
 def summary_of(pin: Pin) -> PinSummary:
@@ -26,10 +27,16 @@ def summary_of(pin: Pin) -> PinSummary:
 
 
 def _warnings(pin: Pin) -> tuple[str, ...]:
-    """What the pin's evidence says must be known before it changes (a template that re-pins)."""
+    """What the pin's evidence says must be known before it changes: what a FunctionUpdate
+    item is about, a template that re-pins, and a re-pin by that template after a promotion."""
+    said = []
+    function_update = pin.evidence.get(FUNCTION_UPDATE_EVIDENCE)
+    if pin.kind is PinKind.FUNCTION_UPDATE and isinstance(function_update, dict):
+        said.append(function_update.get("sentence"))
     template_pin = pin.evidence.get("template_pin")
-    sentence = template_pin.get("sentence") if isinstance(template_pin, dict) else None
-    return (str(sentence),) if sentence else ()
+    said.append(template_pin.get("sentence") if isinstance(template_pin, dict) else None)
+    said.append(drift_sentence(pin.evidence))
+    return tuple(str(sentence) for sentence in said if sentence)
 
 
 __all__ = ["Notifier", "summary_of"]

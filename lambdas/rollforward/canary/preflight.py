@@ -14,7 +14,7 @@ from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.state import Stop
 from rollforward.clock import utc_now
-from rollforward.ledger import Pin, Stage
+from rollforward.ledger import Pin, PinKind, Stage
 from rollforward.model import LATEST, PinKey, UpdateMode
 from rollforward.ports import NotFound
 from rollforward.scan.listing import AliasRouting
@@ -73,8 +73,12 @@ def _pin_of(ctx: CanaryContext, pin_id: str) -> Pin | None:
 
 
 def check_pin(ctx: CanaryContext, pin: Pin) -> None:
-    """`$LATEST` is still Manual on the pinned ARN (or FunctionUpdate by our own earlier try)."""
+    """`$LATEST` is still Manual on the pinned ARN (or FunctionUpdate by our own earlier try);
+    for a FunctionUpdate item, still FunctionUpdate on the runtime version it ran when found."""
     live = ctx.setting(pin, LATEST)
+    if pin.kind is PinKind.FUNCTION_UPDATE:
+        check_function_update(ctx, pin, live.mode)
+        return
     if live.mode is UpdateMode.FUNCTION_UPDATE and pin.stage is Stage.CANARY:
         # A retried start (Step Functions retries a throttled or failed attempt): the
         # earlier attempt got past this check and set FunctionUpdate itself. Pick up there.
@@ -87,6 +91,37 @@ def check_pin(ctx: CanaryContext, pin: Pin) -> None:
             f"the pin changed since approval (now {live.mode} "
             f"{live.pinned_runtime_version_arn or ''}): handing back",
             hand_back=True,
+        )
+
+
+def check_function_update(ctx: CanaryContext, pin: Pin, mode: UpdateMode) -> None:
+    """A FunctionUpdate item: `$LATEST` still FunctionUpdate and, unless an earlier attempt of
+    this canary got past here, still on the recorded runtime version (the baseline)."""
+    if mode is not UpdateMode.FUNCTION_UPDATE:
+        raise Stop(
+            f"the runtime setting changed since approval (now {mode}): handing back",
+            hand_back=True,
+        )
+    if pin.stage is Stage.CANARY:
+        return  # a retried start: the earlier attempt's configuration touch moved the runtime
+    in_use = ctx.lam.runtime_version_in_use(pin.key.function_arn, LATEST)
+    if in_use != pin.pinned_runtime_version_arn:
+        raise Stop(
+            f"the function was updated since approval (it now runs {in_use}): handing back",
+            hand_back=True,
+        )
+
+
+def check_baseline_runtime(ctx: CanaryContext, pin: Pin, baseline: str) -> None:
+    """A FunctionUpdate item: the alias's version runs the recorded runtime version too, so
+    pinning it explicitly for the canary changes nothing it runs."""
+    if pin.kind is not PinKind.FUNCTION_UPDATE:
+        return
+    in_use = ctx.lam.runtime_version_in_use(pin.key.function_arn, baseline)
+    if in_use != pin.pinned_runtime_version_arn:
+        raise Stop(
+            f"version {baseline} runs {in_use}, not $LATEST's {pin.pinned_runtime_version_arn}: "
+            "publish $LATEST and point the alias at it first"
         )
 
 

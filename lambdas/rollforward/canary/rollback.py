@@ -28,8 +28,8 @@ from rollforward.canary.state import (
 )
 from rollforward.clock import iso, utc_now
 from rollforward.escalation.progress import Attempt, with_attempt
-from rollforward.ledger import Pin, Stage
-from rollforward.model import LATEST, PinKey, UpdateMode
+from rollforward.ledger import Pin, PinKind, Stage
+from rollforward.model import LATEST, PinKey, RuntimeSetting, UpdateMode
 from rollforward.ports import Alias, NotFound
 
 
@@ -94,9 +94,30 @@ def _restore(ctx: CanaryContext, pin: Pin, state: CanaryState, alias: Alias | No
     if live is None:  # deleted mid-canary: nothing left to restore; the tracker closes the pin
         restored.append("the function no longer exists")
         return restored
-    if live.mode is UpdateMode.FUNCTION_UPDATE or (state.promoted and live.mode is UpdateMode.AUTO):
+    if pin.kind is PinKind.FUNCTION_UPDATE and not state.baseline_setting:
+        # Recorded before the candidate changes anything: without it rollforward never touched
+        # $LATEST, and a FunctionUpdate $LATEST on another runtime is the owner's deploy.
+        restored.append(f"$LATEST left as it is ({live.mode}): rollforward had not changed it")
+    elif pin.kind is PinKind.FUNCTION_UPDATE and _function_update_restored(ctx, pin, live):
+        restored.append("$LATEST FunctionUpdate on the original runtime version")
+    elif live.mode is UpdateMode.FUNCTION_UPDATE or (
+        state.promoted and live.mode is UpdateMode.AUTO
+    ):
         ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.MANUAL, pinned_arn)
-        restored.append("$LATEST Manual on the original runtime version")
+        if pin.kind is PinKind.FUNCTION_UPDATE:
+            # Manual put $LATEST back on the runtime version it ran; FunctionUpdate keeps that
+            # version until the next update of the function: exactly as it was.
+            ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.FUNCTION_UPDATE)
+            restored.append("$LATEST FunctionUpdate on the original runtime version")
+        else:
+            restored.append("$LATEST Manual on the original runtime version")
+    elif (
+        pin.kind is PinKind.FUNCTION_UPDATE
+        and live.mode is UpdateMode.MANUAL
+        and live.pinned_runtime_version_arn == pinned_arn
+    ):  # an earlier attempt stopped between its two puts
+        ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.FUNCTION_UPDATE)
+        restored.append("$LATEST FunctionUpdate on the original runtime version")
     elif not (live.mode is UpdateMode.MANUAL and live.pinned_runtime_version_arn == pinned_arn):
         restored.append(f"$LATEST left as a human set it ({live.mode})")
     original = state.baseline_setting
@@ -115,6 +136,14 @@ def _restore(ctx: CanaryContext, pin: Pin, state: CanaryState, alias: Alias | No
         elif baseline is not None:
             restored.append(f"version {state.baseline_version} left as a human set it")
     return restored
+
+
+def _function_update_restored(ctx: CanaryContext, pin: Pin, live: RuntimeSetting) -> bool:
+    """A FunctionUpdate item's `$LATEST` is already as it was (a retried rollback)."""
+    if live.mode is not UpdateMode.FUNCTION_UPDATE:
+        return False
+    in_use = ctx.lam.runtime_version_in_use(pin.key.function_arn, LATEST)
+    return in_use == pin.pinned_runtime_version_arn
 
 
 def stopped(ctx: CanaryContext, pin: Pin, reason: str) -> Pin:

@@ -76,6 +76,7 @@ class Canary:
         if alias is not None:
             state.strategy, state.alias = Strategy.ALIAS, alias.name
             state.baseline_version = preflight.check_alias(ctx, pin, alias)
+            preflight.check_baseline_runtime(ctx, pin, state.baseline_version)
         else:
             state.strategy = Strategy.SYNTHETIC
             if not synthetic.test_events(ctx, tags) and not state.accept_untested:

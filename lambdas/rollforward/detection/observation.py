@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from rollforward.ledger import Pin, Stage
+from rollforward.ledger import Pin, PinKind, Stage
 from rollforward.live import RuntimeSetting
 from rollforward.model import LATEST, PinKey, UpdateMode
 
@@ -90,11 +90,51 @@ def pinned_by_canary(key: PinKey, live: RuntimeSetting | None, latest: Pin | Non
     return live.pinned_runtime_version_arn == pinned_arn
 
 
+def decide_function_update(pin: Pin, live: RuntimeSetting | None, in_use: str | None) -> Decision:
+    """An open item of kind `function_update` (a FunctionUpdate `$LATEST` left behind): it ends
+    when the function is gone, switched to Auto or pinned (then the pin is tracked as one), or
+    updated — `in_use`, the runtime version it runs now (None: not read), is no longer the one
+    recorded. While rollforward's canary runs, the mode and the runtime are its own doing."""
+    if live is None:
+        return Decision(
+            Action.CLOSED,
+            str(Stage.DELETED),
+            "the function or version no longer exists",
+            close_as=Stage.DELETED,
+        )
+    if pin.stage is Stage.CANARY or canary_in_flight(pin):
+        return Decision(Action.ALREADY_OPEN, str(pin.stage))
+    if live.mode is UpdateMode.AUTO:
+        return Decision(Action.CLOSED, str(Stage.LIFTED), "switched to Auto", close_as=Stage.LIFTED)
+    if live.mode is UpdateMode.MANUAL:
+        return Decision(
+            Action.CLOSED,
+            str(Stage.LIFTED),
+            f"pinned to Manual ({live.pinned_runtime_version_arn}): tracked as a pin from now",
+            close_as=Stage.LIFTED,
+        )
+    if in_use and in_use != pin.pinned_runtime_version_arn:
+        return Decision(
+            Action.CLOSED,
+            str(Stage.LIFTED),
+            f"updated: it now runs {in_use}",
+            close_as=Stage.LIFTED,
+        )
+    return Decision(Action.ALREADY_OPEN, str(pin.stage))
+
+
 def decide(
-    key: PinKey, pin: Pin | None, live: RuntimeSetting | None, latest: Pin | None = None
+    key: PinKey,
+    pin: Pin | None,
+    live: RuntimeSetting | None,
+    latest: Pin | None = None,
+    in_use: str | None = None,
 ) -> Decision:
     """The decision for `key`, given its ledger item, its live setting (None: the function or
-    version no longer exists) and, for a published version, the `$LATEST` pin."""
+    version no longer exists) and, for a published version, the `$LATEST` pin. `in_use` (the
+    runtime version `key` runs) is read only for an open `function_update` item."""
+    if pin is not None and pin.is_open and pin.kind is PinKind.FUNCTION_UPDATE:
+        return decide_function_update(pin, live, in_use)
     if needs_latest_pin(key):
         covered = latest_covers(latest)
         if covered:
@@ -106,6 +146,7 @@ def decide(
         if (
             latest is not None
             and latest.is_open
+            and latest.kind is PinKind.MANUAL
             and live is not None
             and live.pinned_runtime_version_arn == latest.pinned_runtime_version_arn
         ):

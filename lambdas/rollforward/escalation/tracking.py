@@ -20,10 +20,10 @@ from rollforward.clock import iso, utc_now
 from rollforward.contract import LadderStep, TrackingStatus, WorkflowState
 from rollforward.detection.observation import Action, decide, latest_covers, needs_latest_pin
 from rollforward.escalation.progress import next_rung
-from rollforward.ledger import ConflictError, Hold, Pin, Stage
-from rollforward.model import STOP_ERROR_PREFIX, PinKey, RuntimeSetting, UpdateMode
+from rollforward.ledger import FUNCTION_UPDATE_EVIDENCE, ConflictError, Hold, Pin, PinKind, Stage
+from rollforward.model import LATEST, STOP_ERROR_PREFIX, PinKey, RuntimeSetting, UpdateMode
 from rollforward.policy import Policy, StagePlan, format_duration, is_principal
-from rollforward.ports import AuditSink, Executions, LambdaControl, Ledger, Notifier
+from rollforward.ports import AuditSink, Executions, LambdaControl, Ledger, NotFound, Notifier
 from rollforward.posture.drift import (
     DRIFT_DETAIL,
     STACK_NAME_TAG,
@@ -114,13 +114,18 @@ class Tracker:
             return Observation(key.id, str(Action.NOT_PINNED), detail=covered)
         live = self.lambda_control.runtime_setting(key) if isinstance(setting, Unread) else setting
         pin = self.ledger.get(key)
-        decision = decide(key, pin, live, latest)
+        in_use = self._in_use(pin, live)
+        decision = decide(key, pin, live, latest, in_use)
         if decision.action is Action.NOT_PINNED:
             return Observation(key.id, str(decision.action), detail=decision.detail)
         if decision.action is Action.CLOSED:
             assert pin is not None and decision.close_as is not None
             self.close(pin, decision.close_as, by=actor, detail=decision.detail)
-            return Observation(key.id, str(decision.action), decision.stage)
+            if not (pin.kind is PinKind.FUNCTION_UPDATE and live is not None and live.is_pinned):
+                return Observation(key.id, str(decision.action), decision.stage)
+            # A FunctionUpdate item ends where a human pins the function: the pin is tracked.
+            pin = self.ledger.get(key)
+            decision = decide(key, pin, live, latest)
         assert live is not None
         arn = live.pinned_runtime_version_arn or ""
         # Who made this call is a pinner of the episode (separation of duties): the first
@@ -222,6 +227,75 @@ class Tracker:
         detail = f"{DRIFT_DETAIL}: {drift.stack_name} {drift.property_path}" if drift else ""
         return Observation(key.id, "opened", str(stored.stage), execution_arn, detail)
 
+    def _in_use(self, pin: Pin | None, live: RuntimeSetting | None) -> str | None:
+        """The runtime version an open FunctionUpdate item's `$LATEST` runs now (one
+        GetFunctionConfiguration), to tell whether it was updated; None for every other item."""
+        if (
+            pin is None
+            or not pin.is_open
+            or pin.kind is not PinKind.FUNCTION_UPDATE
+            or live is None
+            or live.mode is not UpdateMode.FUNCTION_UPDATE
+        ):
+            return None
+        try:
+            return self.lambda_control.runtime_version_in_use(pin.key.function_arn, LATEST) or None
+        except NotFound:
+            return None
+
+    def track_function_update(
+        self,
+        key: PinKey,
+        *,
+        runtime_version_arn: str,
+        since: datetime,
+        reason: str,
+        facts: Mapping[str, str],
+        actor: str = "rollforward (posture)",
+    ) -> Observation:
+        """Open a ledger item of kind `function_update` for a FunctionUpdate `$LATEST` that the
+        posture report found behind the newest runtime version and not updated for
+        `posture.function_update_max_age`, and start its ladder (`posture.
+        function_update_escalation`). `since` (when it became unmet) is its first-seen. An
+        item already open (of either kind) is left alone; an opted-out function is skipped."""
+        pin = self.ledger.get(key)
+        if pin is not None and pin.is_open:
+            return Observation(key.id, str(Action.ALREADY_OPEN), str(pin.stage), pin.execution_arn)
+        tags = self.lambda_control.tags(key.function_arn)
+        opt_out = self.policy.tags.opt_out_reason(tags)
+        if opt_out is not None:
+            return Observation(key.id, str(Action.OPTED_OUT), detail=opt_out)
+        now = utc_now()
+        candidate = Pin(
+            key=key,
+            generation=0,
+            stage=Stage.TRACKING,
+            first_seen=since,
+            pinned_runtime_version_arn=runtime_version_arn,
+            pinned_by="",  # nobody pinned: the function was left behind
+            owner=self.policy.tags.owner_of(tags) or "",
+            team=self.policy.tags.team_of(tags) or "",
+            reason=reason,
+            kind=PinKind.FUNCTION_UPDATE,
+            evidence={FUNCTION_UPDATE_EVIDENCE: {**facts, "sentence": reason}},
+        )
+        stored, opened = self.ledger.open(candidate, now)
+        if not opened:
+            return Observation(key.id, "already_open", str(stored.stage), stored.execution_arn)
+        self.audit.record(
+            AuditEvent.DETECTED,
+            pin_id=key.id,
+            actor=actor,
+            source="posture",
+            kind=str(PinKind.FUNCTION_UPDATE),
+            runtime_version_arn=runtime_version_arn,
+            reason=reason,
+            owner=stored.owner,
+            team=stored.team,
+            generation=stored.generation,
+        )
+        return Observation(key.id, "opened", str(stored.stage), self.start_execution(stored))
+
     def _record_opt_out(self, pin: Pin, *, actor: str, reason: str) -> None:
         self.audit.record(
             AuditEvent.OPTED_OUT,
@@ -283,7 +357,7 @@ class Tracker:
                 f"the tag {self.policy.tags.opt_out} to have the pin tracked again.",
                 facts={"Opt-out reason": detail},
             )
-        if stage is Stage.LIFTED:
+        if stage is Stage.LIFTED and pin.kind is PinKind.MANUAL:  # (a FunctionUpdate item: met)
             self.notifier.notify(
                 NoticeKind.LIFTED,
                 pin,
