@@ -149,7 +149,8 @@ class TaskFunctions:
 
 class EntryFunctions:
     """The functions that run outside any execution: Detect (the CloudTrail event) and Scan
-    (the schedule) start and stop executions; Posture only reads and tells image owners."""
+    (the schedule) start and stop executions; Posture reads, tells image owners, and starts the
+    ladder of each FunctionUpdate function left behind."""
 
     def __init__(
         self,
@@ -180,6 +181,8 @@ class EntryFunctions:
             "posture.handler",
             Duration.minutes(15),
             SCAN_RATE_PER_SECOND=str(settings.scan_rate_per_second),
+            # It opens the ledger item and ladder of each FunctionUpdate function left behind.
+            STATE_MACHINE_ARN=state_machine.state_machine_arn,
         )
 
 

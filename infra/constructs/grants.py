@@ -8,12 +8,13 @@ Least privilege, by function:
 - Decision: the ledger, approvals, the audit trail, GetRuntimeManagementConfig, SendTaskSuccess.
 - Detect and Scan alone start and stop executions; Tracking starts only its own successor.
 - Canary: the only function that changes the fleet (`grant_canary`).
-- Posture: read-only, and the owner topic (`grant_posture`).
+- Posture: reads, the owner topic, the ledger and StartExecution for the FunctionUpdate
+  items it opens, and invoking itself (`grant_posture`).
 """
 
 from __future__ import annotations
 
-from aws_cdk import Aws
+from aws_cdk import Aws, Stack
 from aws_cdk import aws_iam as iam
 
 from infra.constructs import (
@@ -65,6 +66,7 @@ def grant_all(
         tasks.decision,
         entries.detect,
         entries.scan,
+        entries.posture,
     ):
         storage.ledger.grant_read_write_data(fn)
         storage.audit_log_group.grant_write(fn)
@@ -105,7 +107,7 @@ def grant_all(
     _grant_executions(remediation, tasks, entries)
     _grant_scan(tasks, entries)
     grant_canary(storage, notices, tasks)
-    grant_posture(storage, notices, tasks, entries, read_functions)
+    grant_posture(notices, remediation, tasks, entries, read_functions)
 
 
 def _grant_executions(
@@ -189,17 +191,30 @@ def _grant_scan(tasks: TaskFunctions, entries: EntryFunctions) -> None:
 
 
 def grant_posture(
-    storage: Storage,
     notices: Notices,
+    remediation: Remediation,
     tasks: TaskFunctions,
     entries: EntryFunctions,
     read_functions: iam.PolicyStatement,
 ) -> None:
-    """Read-only: every function's settings, the ECR images they run, the templates of the
-    stacks that manage them, the open pins; publish to the owner topic (image notices)."""
+    """Read: every function's settings, the ECR images they run, the templates of the stacks
+    that manage them, the open pins; publish to the owner topic (image notices); open the
+    ledger item of each FunctionUpdate function left behind and start its ladder (the ledger
+    read-write and the audit trail are granted with the other trackers in `grant_all`)."""
     fn = entries.posture
-    storage.ledger.grant_read_data(fn)
     notices.owner.grant_publish(fn)
+    remediation.state_machine.grant_start_execution(fn)
+    # A big account is read in chunks: the function invokes itself with where to go on. A
+    # policy of its own, not the role's default one (which the function depends on: a
+    # statement naming the function there would be a dependency cycle).
+    iam.Policy(
+        Stack.of(fn),
+        "PostureContinues",
+        roles=[role_of(fn)],
+        statements=[
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[fn.function_arn])
+        ],
+    )
     fn.add_to_role_policy(read_functions)
     fn.add_to_role_policy(iam.PolicyStatement(actions=["lambda:ListFunctions"], resources=["*"]))
     fn.add_to_role_policy(

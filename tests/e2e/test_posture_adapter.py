@@ -55,3 +55,34 @@ def test_every_shared_bucket_call_is_paced(aws: EmbeddedAws) -> None:
     }
     assert paced == sum(n for operation, n in calls.items() if operation != "GetFunction")
     assert calls["GetFunction"] == 4
+
+
+def test_a_read_out_of_time_resumes_from_its_marker_and_misses_nothing(aws: EmbeddedAws) -> None:
+    lam = boto3.client("lambda")
+    role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"][
+        "Arn"
+    ]
+    for index in range(5):
+        lam.create_function(
+            FunctionName=f"fn-{index}",
+            Runtime="python3.12",
+            Handler="app.handler",
+            Role=role,
+            Code={"ZipFile": code_zip()},
+        )
+    ecr, cloudformation = boto3.client("ecr"), boto3.client("cloudformation")
+    pages_read = 0
+
+    def after_two_pages() -> bool:
+        nonlocal pages_read
+        pages_read += 1
+        return pages_read >= 2
+
+    first = read_fleet(lam, ecr, cloudformation, page_size=2, out_of_time=after_two_pages)
+    assert first.resume_marker  # stopped before its third page
+    rest = read_fleet(lam, ecr, cloudformation, page_size=2, start_marker=first.resume_marker)
+
+    assert rest.resume_marker is None
+    names = [v.function_name for v in (*first.versions, *rest.versions)]
+    assert sorted(names) == [f"fn-{i}" for i in range(5)]  # each once
+    assert len(first.versions) == 4

@@ -42,6 +42,9 @@ class FleetFacts:
     versions: list[FunctionFacts]
     template_pins: dict[tuple[str, str], TemplatePin]
     unreadable: list[str]  # "<function>: <why>" for facts that could not be read
+    # Where to go on when the read stopped early (out of time): the ListFunctions marker of the
+    # next page ("" is the first page). None: every function was read.
+    resume_marker: str | None = None
 
 
 def parse_last_modified(text: str) -> datetime:
@@ -134,6 +137,43 @@ def _routed_versions(lam: Any, name: str, pace: Callable[[], object]) -> dict[st
     return routed
 
 
+def _function_pages(
+    lam: Any,
+    pace: Callable[[], object],
+    start_marker: str | None,
+    out_of_time: Callable[[], bool],
+    page_size: int | None = None,
+) -> Iterator[list[Any]]:
+    """The functions of each ListFunctions page from `start_marker`. Before every page but the
+    first, `out_of_time()` may end the listing: `_OutOfTime` carries the marker of the page
+    not read ("" for the first page), where the next run resumes."""
+    marker = start_marker or None
+    first = True
+    while True:
+        if not first and out_of_time():
+            raise _OutOfTime(marker or "")
+        first = False
+        pace()
+        page = lam.list_functions(
+            **({"Marker": marker} if marker else {}),
+            **({"MaxItems": page_size} if page_size else {}),
+        )
+        yield list(page.get("Functions", []))
+        marker = page.get("NextMarker")
+        if not marker:
+            return
+
+
+class _OutOfTime(Exception):
+    def __init__(self, marker: str) -> None:
+        super().__init__(marker)
+        self.marker = marker
+
+
+def _never() -> bool:
+    return False
+
+
 def read_fleet(
     lam: Any,
     ecr: Any,
@@ -141,83 +181,121 @@ def read_fleet(
     pins: Mapping[tuple[str, str], PinFacts] | None = None,
     *,
     pace: Callable[[], object] = _no_pace,
+    start_marker: str | None = None,
+    out_of_time: Callable[[], bool] = _never,
+    page_size: int | None = None,
 ) -> FleetFacts:
     """Facts for `$LATEST` and every alias-routed version of every function in the account and
     region `lam` reaches. `pins`: open ledger pins by (function ARN, qualifier). `pace` is
     called before each call from the shared 15 req/s control-plane bucket (a TokenBucket's
-    `acquire`), so the report leaves the account's deploys their share."""
+    `acquire`), so the report leaves the account's deploys their share.
+
+    A big account: `start_marker` continues from a ListFunctions marker, and `out_of_time()`,
+    asked before each page after the first, stops the read with `resume_marker` set (a page
+    is read whole: at most 50 functions, ~45 s at 3 req/s). Alias-routed versions are read
+    with GetFunction (its own 100 req/s bucket), not GetFunctionConfiguration."""
     pins = pins or {}
     versions: list[FunctionFacts] = []
     unreadable: list[str] = []
     pushed_cache: dict[str, datetime | None] = {}
     stacks: dict[str, dict[str, TemplatePin]] = {}
-    for listed in _pages(lam.list_functions, "Functions", pace):
-        name = str(listed["FunctionName"])
-        try:
-            function = lam.get_function(FunctionName=name)  # its own 100 req/s bucket
-            routed = _routed_versions(lam, name, pace)
-        except ClientError as error:
-            unreadable.append(f"{name}: {error.response.get('Error', {}).get('Code')}")
-            continue
-        configuration = function["Configuration"]
-        tags = function.get("Tags") or {}
-        code = function.get("Code") or {}
-        stack = tags.get(STACK_NAME_TAG, "")
-        if stack and stack not in stacks:
-            stacks[stack] = _stack_pins(cloudformation, stack)
-        arn = str(configuration["FunctionArn"]).split(":function:")[0] + f":function:{name}"
-        common: dict[str, Any] = {
-            "function_arn": arn,
-            "package_type": str(configuration.get("PackageType") or "Zip"),
-            "runtime": str(configuration.get("Runtime") or ""),
-            "architecture": str((configuration.get("Architectures") or ["x86_64"])[0]),
-            "region": arn.split(":")[3],
-            "owner": _first_tag(tags, OWNER_TAGS),
-            "team": _first_tag(tags, TEAM_TAGS),
-            "stack_name": stack,
-            "logical_id": tags.get(LOGICAL_ID_TAG, "") if stack else "",
-        }
-        targets: list[tuple[str, Mapping[str, Any], tuple[str, ...]]] = [
-            (LATEST, configuration, ())
-        ]
-        for version, names in sorted(routed.items(), key=lambda item: int(item[0])):
-            try:
-                pace()
-                targets.append(
-                    (
-                        version,
-                        lam.get_function_configuration(FunctionName=name, Qualifier=version),
-                        tuple(sorted(names)),
-                    )
+    resume: str | None = None
+    try:
+        for page in _function_pages(lam, pace, start_marker, out_of_time, page_size):
+            for listed in page:
+                _read_function(
+                    lam,
+                    ecr,
+                    cloudformation,
+                    listed,
+                    pins,
+                    pace,
+                    versions,
+                    unreadable,
+                    pushed_cache,
+                    stacks,
                 )
-            except ClientError as error:
-                unreadable.append(f"{name}:{version}: {error}")
-        for qualifier, version_configuration, aliases in targets:
-            is_image = common["package_type"] == "Image"
-            resolved = str(code.get("ResolvedImageUri") or "") if is_image else ""
-            versions.append(
-                FunctionFacts(
-                    qualifier=qualifier,
-                    last_modified=parse_last_modified(str(version_configuration["LastModified"])),
-                    update_runtime_on=None if is_image else _mode(lam, name, qualifier, pace),
-                    runtime_version_arn=str(
-                        (version_configuration.get("RuntimeVersionConfig") or {}).get(
-                            "RuntimeVersionArn"
-                        )
-                        or ""
-                    ),
-                    aliases=aliases,
-                    image_uri=str(code.get("ImageUri") or "") if is_image else "",
-                    resolved_image_uri=resolved,
-                    image_pushed_at=_pushed_at(ecr, resolved, pushed_cache) if resolved else None,
-                    pin=pins.get((arn, qualifier)),
-                    **common,
-                )
-            )
+    except _OutOfTime as stopped:
+        resume = stopped.marker
     template = {
         (stack, logical): pin for stack, found in stacks.items() for logical, pin in found.items()
     }
-    return FleetFacts(versions, template, unreadable)
+    return FleetFacts(versions, template, unreadable, resume)
+
+
+def _read_function(
+    lam: Any,
+    ecr: Any,
+    cloudformation: Any,
+    listed: Mapping[str, Any],
+    pins: Mapping[tuple[str, str], PinFacts],
+    pace: Callable[[], object],
+    versions: list[FunctionFacts],
+    unreadable: list[str],
+    pushed_cache: dict[str, datetime | None],
+    stacks: dict[str, dict[str, TemplatePin]],
+) -> None:
+    """The facts of one listed function's `$LATEST` and alias-routed versions, appended."""
+    name = str(listed["FunctionName"])
+    try:
+        function = lam.get_function(FunctionName=name)  # its own 100 req/s bucket
+        routed = _routed_versions(lam, name, pace)
+    except ClientError as error:
+        unreadable.append(f"{name}: {error.response.get('Error', {}).get('Code')}")
+        return
+    configuration = function["Configuration"]
+    tags = function.get("Tags") or {}
+    code = function.get("Code") or {}
+    stack = tags.get(STACK_NAME_TAG, "")
+    if stack and stack not in stacks:
+        stacks[stack] = _stack_pins(cloudformation, stack)
+    arn = str(configuration["FunctionArn"]).split(":function:")[0] + f":function:{name}"
+    common: dict[str, Any] = {
+        "function_arn": arn,
+        "package_type": str(configuration.get("PackageType") or "Zip"),
+        "runtime": str(configuration.get("Runtime") or ""),
+        "architecture": str((configuration.get("Architectures") or ["x86_64"])[0]),
+        "region": arn.split(":")[3],
+        "owner": _first_tag(tags, OWNER_TAGS),
+        "team": _first_tag(tags, TEAM_TAGS),
+        "stack_name": stack,
+        "logical_id": tags.get(LOGICAL_ID_TAG, "") if stack else "",
+    }
+    targets: list[tuple[str, Mapping[str, Any], tuple[str, ...]]] = [(LATEST, configuration, ())]
+    for version, names in sorted(routed.items(), key=lambda item: int(item[0])):
+        try:
+            # GetFunction (its own 100 req/s bucket) answers the version's configuration.
+            targets.append(
+                (
+                    version,
+                    lam.get_function(FunctionName=name, Qualifier=version)["Configuration"],
+                    tuple(sorted(names)),
+                )
+            )
+        except ClientError as error:
+            unreadable.append(f"{name}:{version}: {error}")
+    for qualifier, version_configuration, aliases in targets:
+        is_image = common["package_type"] == "Image"
+        resolved = str(code.get("ResolvedImageUri") or "") if is_image else ""
+        versions.append(
+            FunctionFacts(
+                qualifier=qualifier,
+                last_modified=parse_last_modified(str(version_configuration["LastModified"])),
+                update_runtime_on=None if is_image else _mode(lam, name, qualifier, pace),
+                runtime_version_arn=str(
+                    (version_configuration.get("RuntimeVersionConfig") or {}).get(
+                        "RuntimeVersionArn"
+                    )
+                    or ""
+                ),
+                aliases=aliases,
+                image_uri=str(code.get("ImageUri") or "") if is_image else "",
+                resolved_image_uri=resolved,
+                image_pushed_at=_pushed_at(ecr, resolved, pushed_cache) if resolved else None,
+                pin=pins.get((arn, qualifier)),
+                **common,
+            )
+        )
 
 
 def ledger_pins(open_pins: Iterable[Any]) -> dict[tuple[str, str], PinFacts]:
