@@ -35,6 +35,10 @@ from rollforward.posture.drift import (
 from rollforward.transient import Transient
 
 
+# Who "pinned" a FunctionUpdate item, as its notices and the console say it.
+NOBODY_PINNED = "nobody (FunctionUpdate mode, not updated since the runtime moved on)"
+
+
 class Unread(Enum):
     """`observe(setting=...)` default: read the live setting now (None means "gone")."""
 
@@ -272,7 +276,7 @@ class Tracker:
             stage=Stage.TRACKING,
             first_seen=since,
             pinned_runtime_version_arn=runtime_version_arn,
-            pinned_by="",  # nobody pinned: the function was left behind
+            pinned_by=NOBODY_PINNED,  # not a principal: nobody to keep from approving
             owner=self.policy.tags.owner_of(tags) or "",
             team=self.policy.tags.team_of(tags) or "",
             reason=reason,
