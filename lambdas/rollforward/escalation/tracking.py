@@ -34,7 +34,6 @@ from rollforward.posture.drift import (
 )
 from rollforward.transient import Transient
 
-
 # Who "pinned" a FunctionUpdate item, as its notices and the console say it.
 NOBODY_PINNED = "nobody (FunctionUpdate mode, not updated since the runtime moved on)"
 
