@@ -103,4 +103,6 @@ def test_the_daily_posture_function_counts_rows_and_tells_the_image_owner(
     assert summary["rows"]["container_image"] == {"versions": 1, "unmet": 1, "due": 0}
     assert summary["owner_notices"] == 1
     [notice] = [n for n in lifecycle.notices("owner") if n["kind"] == "image_outdated"]
-    assert "reports" in notice["subject"]
+    assert "reports" in notice["subject"] and "120 days" in notice["subject"]
+    assert "/reports@sha256:" in notice["text"]  # the image it runs, by digest
+    assert "Rebuild the image from the latest version of its base image" in notice["text"]
