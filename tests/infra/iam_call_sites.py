@@ -917,6 +917,10 @@ class Template:
                 return str(props[key])
         return logical
 
+    def name_of(self, logical: str) -> str:
+        """The physical name the resource is given (or its logical id)."""
+        return self._name(logical)
+
     def _ref(self, logical: str) -> str:
         pseudo = {"AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
         if logical in pseudo:
@@ -1043,6 +1047,9 @@ def resources_for(site: CallSite, environment: Mapping[str, str], template: Temp
         if operation == "Invoke" and "Canary" in owner and owner != "Canary":
             # The scan's repair invokes the deployed canary function (CANARY_FUNCTION).
             return [f"arn:{prefix.format('lambda')}:function:{env('CANARY_FUNCTION')}"]
+        if operation == "Invoke" and site.module == f"{PACKAGE}.handlers.posture":
+            # A posture pass on a big account continues in its next chunk: it invokes itself.
+            return [f"arn:{prefix.format('lambda')}:function:{env('AWS_LAMBDA_FUNCTION_NAME')}"]
         return [SOME_FUNCTION]
     if service == "stepfunctions":
         if operation == "StartExecution" and not environment.get("STATE_MACHINE_ARN"):
@@ -1142,7 +1149,11 @@ def check(document: Mapping[str, Any]) -> Report:
     template = Template(document)
     report = Report(unresolved=list(unresolved_sites()))
     for function, info in sorted(template.functions().items()):
-        environment = info["environment"]
+        # (Lambda sets AWS_LAMBDA_FUNCTION_NAME in every function's environment)
+        environment = {
+            **info["environment"],
+            "AWS_LAMBDA_FUNCTION_NAME": template.name_of(function),
+        }
         statements = template.statements_of(info["role"])
         live = [
             s

@@ -96,16 +96,16 @@ def test_every_reachable_call_is_granted_on_its_resource(report: crosscheck.Repo
 def test_a_protocol_reaches_only_the_adapters_the_wiring_builds(
     report: crosscheck.Report,
 ) -> None:
-    """Posture builds a ledger to read pins, no executions port and no audit sink: it must
-    not look as if it wrote the ledger, the audit trail or executions (the over-reach that
-    withdrew this test in r3)."""
+    """Posture builds a Tracker only to open FunctionUpdate items (`track_function_update`):
+    it reaches the ledger writes, the audit trail and StartExecution, never what the Tracker's
+    other methods call (StopExecution in `close`), nor the canary's repair (the over-reach
+    that withdrew this test in r3)."""
     posture = {action for function, action in _reached(report) if function == POSTURE}
-    assert posture.isdisjoint(
-        {"dynamodb:PutItem", "dynamodb:UpdateItem", "logs:PutLogEvents", *START_STOP}
-    ), posture
+    assert {"dynamodb:PutItem", "logs:PutLogEvents", "states:StartExecution"} <= posture
+    assert "states:StopExecution" not in posture, posture
     built = crosscheck.constructed_classes("rollforward.handlers.posture.handler")
-    assert "DynamoLedger" in built
-    assert built.isdisjoint({"StepFunctionsExecutions", "CloudWatchAuditTrail", "SnsNotifier"})
+    assert {"DynamoLedger", "StepFunctionsExecutions"} <= built
+    assert "InvokeCanaryRollback" not in built
 
 
 def test_the_scan_invokes_only_the_canary_function(
@@ -172,7 +172,8 @@ def test_only_functions_outside_the_execution_start_or_stop_other_executions(
 ) -> None:
     """Tracking, ApprovalRequest and Canary run inside the pin's execution: when their live
     check closes a lifted pin they return "closed" and the execution ends itself; they get no
-    STATE_MACHINE_ARN. Only Detect and the scan start and stop pins' executions; Tracking
+    STATE_MACHINE_ARN. Only Detect and the scan start and stop pins' executions (Posture starts
+    those of the FunctionUpdate items it opens); Tracking
     starts (and, superseded, stops) its own successor, in continue-as-new, and nowhere else."""
     template = crosscheck.Template(template_json)
     with_arn = {
@@ -187,8 +188,9 @@ def test_only_functions_outside_the_execution_start_or_stop_other_executions(
         for _, statement in template.statements_of(info["role"])
         if START_STOP & set(crosscheck._actions_of(statement))
     }
-    assert with_arn == {DETECT, SCAN}
-    assert stoppers == granted == {DETECT, SCAN, TRACKING}
+    assert with_arn == {DETECT, SCAN, POSTURE}
+    # (Posture only starts: the ladder of each FunctionUpdate item it opens)
+    assert stoppers == granted == {DETECT, SCAN, TRACKING, POSTURE}
     for operation in ("StartExecution", "StopExecution"):
         chains = crosscheck.explain("rollforward.handlers.tracking.handler", operation)
         unguarded = [chain for chain in chains if "[if " not in chain[-1]]

@@ -114,7 +114,8 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
     if fleet.resume_marker is not None and carry.chunk + 1 < MAX_CHUNKS:
         # A big account: the next chunk goes on from the page this one did not reach.
         carry.chunk += 1
-        wiring.client("lambda").invoke(
+        lam = wiring.client("lambda")
+        lam.invoke(  # itself: granted on its own ARN only
             FunctionName=context.invoked_function_arn,
             InvocationType="Event",
             Payload=json.dumps(
