@@ -27,12 +27,12 @@ from tests.unit.canary_fakes import (
     NEW_RUNTIME,
     OLD_RUNTIME,
     FakeLambda,
+    FakeLocks,
     FakeSignals,
     RuntimeConfig,
     approved_pin,
 )
 from tests.unit.canary_fakes import FakeAudit as CanaryAudit
-from tests.unit.canary_fakes import FakeLedger as CanaryLedger
 from tests.unit.canary_fakes import FakeNotifier as CanaryNotifier
 from tests.unit.fakes import (
     FUNCTION_ARN,
@@ -363,7 +363,8 @@ def switch(canary_clock: canary_tests.Clock) -> canary_tests.World:
     baseline = lam.publish()
     lam.set_alias("live", baseline)
     signals = FakeSignals(lam)
-    ledger, audit, notifier = CanaryLedger(), CanaryAudit(), CanaryNotifier()
+    ledger, audit, notifier = FakeLedger(), CanaryAudit(), CanaryNotifier()
+    locks = FakeLocks()
     canary = Canary(
         ledger=ledger,
         lam=lam,
@@ -371,10 +372,11 @@ def switch(canary_clock: canary_tests.Clock) -> canary_tests.World:
         notifier=notifier,
         audit=audit,
         policy=canary_tests.POLICY,
+        locks=locks,
     )
-    pin = replace(approved_pin(), kind=PinKind.FUNCTION_UPDATE, pinned_by="")
+    pin = ledger.put(replace(approved_pin(), kind=PinKind.FUNCTION_UPDATE, pinned_by=""))
     return canary_tests.World(
-        lam, signals, ledger, audit, notifier, canary_clock, pin, canary, baseline
+        lam, signals, ledger, audit, notifier, canary_clock, pin, canary, baseline, locks
     )
 
 
