@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.iam import DEFAULT_ACCOUNT, GENERATION
+from emulator.organizations import enroll, organization_id_of
 
 # The name AWS Organizations gives the role in accounts it creates.
 MEMBER_ROLE = "OrganizationAccountAccessRole"
@@ -71,3 +72,89 @@ def create_member_account(
     backend.put_role_policy(role_name, "member-access", json.dumps(document))
     GENERATION.bump()  # IAM changed outside the API: cached statements are stale
     return MemberAccount(account_id, str(role.arn))
+
+
+def organization_accounts(account: str) -> list[str]:
+    """Every account of the organization `account` is in (sorted; [] if none)."""
+    from moto.organizations.models import organizations_backends
+
+    organization = organization_id_of(account)
+    if organization is None:
+        return []
+    owner = organizations_backends.master_accounts.get(account)
+    management = owner[0] if owner else account
+    members = [m.id for m in organizations_backends[management]["aws"].accounts]
+    return sorted({management, *members})
+
+
+def stack_set_credentials(account: str, role_name: str = MEMBER_ROLE) -> dict[str, str]:
+    """boto3 client keyword arguments acting in `account` as a service-managed StackSet's
+    execution does (AWS uses its service-linked role there; the emulator the role AWS
+    Organizations made, assumed by the hub through STS, trust and policy checked)."""
+    import boto3
+
+    from emulator.state import STATE
+
+    endpoint = STATE.endpoint_url or None
+    sts = boto3.client("sts", region_name="us-east-1", endpoint_url=endpoint, **_stack_sets_keys())
+    credentials = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{role_name}", RoleSessionName="stacksets-exec"
+    )["Credentials"]
+    return {
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials["SessionToken"],
+    }
+
+
+# The hub's principal standing for CloudFormation StackSets (root may not assume roles).
+STACK_SETS_USER = "cloudformation-stacksets"
+
+
+def _stack_sets_keys() -> dict[str, str]:
+    """Keys of `STACK_SETS_USER` in the hub (made on first use): it may assume the role AWS
+    Organizations gives every member account, nothing else."""
+    import boto3
+
+    from emulator.state import STATE
+
+    iam = boto3.client("iam", region_name="us-east-1", endpoint_url=STATE.endpoint_url or None)
+    try:
+        iam.get_user(UserName=STACK_SETS_USER)
+    except iam.exceptions.NoSuchEntityException:
+        iam.create_user(UserName=STACK_SETS_USER)
+        document = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Resource": f"arn:aws:iam::*:role/{MEMBER_ROLE}",
+                }
+            ],
+        }
+        iam.put_user_policy(
+            UserName=STACK_SETS_USER,
+            PolicyName="assume-member",
+            PolicyDocument=json.dumps(document),
+        )
+    for old in iam.list_access_keys(UserName=STACK_SETS_USER)["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName=STACK_SETS_USER, AccessKeyId=old["AccessKeyId"])
+    key = iam.create_access_key(UserName=STACK_SETS_USER)["AccessKey"]
+    return {
+        "aws_access_key_id": key["AccessKeyId"],
+        "aws_secret_access_key": key["SecretAccessKey"],
+    }
+
+
+def create_organization(
+    members: list[str], *, hub_account: str = DEFAULT_ACCOUNT
+) -> tuple[str, list[MemberAccount]]:
+    """An Organization of the hub (its management account) and `members`, each member with the
+    role AWS Organizations gives a new account (which a StackSet's deployment then acts as);
+    the organization's id and the members."""
+    made = [create_member_account(account, hub_account=hub_account) for account in members]
+    organization = enroll(hub_account, management=hub_account)
+    for account in members:
+        enroll(account, management=hub_account)
+    return organization, made

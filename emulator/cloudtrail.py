@@ -73,8 +73,9 @@ ABSENT: Any = object()
 # Deliveries in flight at once (EventBridge and Lambda's async invocations run in parallel; a
 # handful is enough to keep one slow handler from holding up every other delivery).
 DELIVERY_WORKERS = 8
-# Target services delivered here; moto keeps archives and event-bus targets.
-DELIVERED_SERVICES = frozenset({"states", "lambda", "sqs", "sns", "logs"})
+# Target services delivered here (event buses: another account's or region's, under its bus
+# policy, as a member stack forwards to the hub); moto keeps archives.
+DELIVERED_SERVICES = frozenset({"states", "lambda", "sqs", "sns", "logs", "events"})
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -337,12 +338,17 @@ def _on_api_call(call: ApiCall) -> None:
         logger.exception("delivering the CloudTrail event for %s failed", call.event_name)
 
 
-def _deliver(event: dict[str, Any]) -> int:
-    """Match `event` against the default bus's rules now; send to each target later."""
+def _deliver(event: dict[str, Any], bus_arn: str | None = None, *, name: str = DEFAULT_BUS) -> int:
+    """Match `event` against the rules of its account's default bus (or of the bus `bus_arn`,
+    where a rule forwarded it) now; send to each target later."""
+    account, region = str(event.get("account")), str(event.get("region"))
+    if bus_arn is not None:
+        _, _, _, region, account, resource = bus_arn.split(":", 5)
+        name = resource.removeprefix("event-bus/")
     try:
-        bus = events_backends[str(event["account"])][str(event["region"])].event_buses[DEFAULT_BUS]
+        bus = events_backends[account][region].event_buses[name]
     except KeyError:
-        logger.warning("no default event bus for %s/%s", event.get("account"), event.get("region"))
+        logger.warning("no event bus %s in %s/%s", name, account, region)
         return 0
     matched = 0
     for rule in list(bus.rules.values()):
@@ -404,7 +410,7 @@ def _submit(rule: Rule, target: Mapping[str, Any], event: dict[str, Any]) -> boo
 
     def send() -> None:
         try:
-            _send(target, payload)
+            _send(target, payload, sender=rule.arn.split(":")[4])
         except Exception:
             logger.exception("rule %s could not deliver to %s", rule.name, arn)
 
@@ -421,13 +427,21 @@ def _is_enabled(rule: Rule) -> bool:
     return str(rule.state).startswith("ENABLED")
 
 
-def _send(target: Mapping[str, Any], payload: str) -> None:
+def _send(target: Mapping[str, Any], payload: str, sender: str = "") -> None:
     arn = str(target["Arn"])
     parts = arn.split(":", 5)
     if len(parts) != 6:
         raise UnsupportedTarget(f"not an ARN: {arn}")
     _, _, service, region, account, resource = parts
-    if service == "states":
+    if service == "events":
+        # EventBridge forwards the event unchanged (its account and region stay the source's)
+        # when the target bus's policy admits the sending account.
+        bus = events_backends[account][region].event_buses.get(resource.removeprefix("event-bus/"))
+        if bus is None or not _bus_admits(bus, sender, account):
+            logger.warning("event bus %s refused an event from account %s", arn, sender)
+            return
+        _deliver(json.loads(payload), arn)
+    elif service == "states":
         backend = stepfunctions_backend(account, region)
         backend.start_execution(arn, str(uuid.uuid4()), payload)
     elif service == "lambda":
@@ -445,6 +459,37 @@ def _send(target: Mapping[str, Any], payload: str) -> None:
         _send_to_log_group(account, region, group_name, payload)
     else:
         raise UnsupportedTarget(f"the embedded AWS does not deliver to {service} targets ({arn})")
+
+
+def _bus_admits(bus: Any, sender: str, owner: str) -> bool:
+    """The bus's resource policy allows `events:PutEvents` from `sender` (its own account
+    always may): Principal `*` or the account, conditions on `aws:PrincipalAccount` and
+    `aws:PrincipalOrgID` (emulator.accounts) evaluated as IAM does."""
+    if sender == owner:
+        return True
+    from emulator.iam import _condition_holds as condition_holds  # IAM's own evaluation
+    from emulator.organizations import organization_id_of
+
+    context = {"aws:principalaccount": [sender]}
+    organization = organization_id_of(sender)
+    if organization:
+        context["aws:principalorgid"] = [organization]
+    policy = json.loads(bus.policy or "{}")
+    for statement in policy.get("Statement", []):
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        principal = statement.get("Principal")
+        aws = principal.get("AWS", []) if isinstance(principal, dict) else principal
+        aws = [aws] if isinstance(aws, str) else list(aws or [])
+        named = "*" in aws or any(sender in str(p) for p in aws)
+        if (
+            statement.get("Effect") == "Allow"
+            and any(a in ("events:PutEvents", "events:*", "*") for a in actions)
+            and named
+            and condition_holds(statement.get("Condition") or {}, context)
+        ):
+            return True
+    return False
 
 
 def _send_to_log_group(account: str, region: str, group_name: str, payload: str) -> None:

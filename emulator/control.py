@@ -66,12 +66,18 @@ def rollout_runtime(arguments: dict[str, Any]) -> dict[str, Any]:
 def traffic(arguments: dict[str, Any]) -> dict[str, Any]:
     from emulator.traffic import generate_traffic
 
+    function = str(arguments["function"])
+    region, account = arguments.get("region"), None
+    if function.startswith("arn:") and function.count(":") >= 6:
+        # A function ARN says where it lives: a member account's function gets its traffic there.
+        _, _, _, region, account, _ = function.split(":", 5)
     summary = generate_traffic(
-        str(arguments["function"]),
+        function,
         arguments.get("qualifier"),
         float(arguments.get("rps", 1)),
         parse_duration(arguments.get("duration", "1m")),
-        region=arguments.get("region"),
+        region=region,
+        account_id=account,
     )
     return summary.to_dict()
 
@@ -94,10 +100,29 @@ def throttle(arguments: dict[str, Any]) -> dict[str, Any]:
 
 @control("deploy")
 def deploy(arguments: dict[str, Any]) -> dict[str, Any]:
-    from emulator.stack import deploy_rollforward
+    return deploy_stacks(
+        _region(arguments),
+        list(arguments.get("member_accounts") or []),
+        list(arguments.get("regions") or []),
+    )
 
-    deployment = deploy_rollforward(region=_region(arguments))
-    return {"stack": deployment.stack_name, "resources": len(deployment.physical)}
+
+def deploy_stacks(region: str, member_accounts: list[str], regions: list[str]) -> dict[str, Any]:
+    """The single-account stack, or (with `member_accounts`) the Organization-wide hub and the
+    member stacks its StackSet deploys to every member account in every one of `regions`
+    (default: the hub's region). What `rollforward emulator --deploy` and the deploy control
+    answer: the stack, its resource count, and each member stack instance ("account/region")."""
+    from emulator.stack import deploy_hub, deploy_rollforward
+
+    if not member_accounts:
+        deployment = deploy_rollforward(region=region)
+        return {"stack": deployment.stack_name, "resources": len(deployment.physical)}
+    deployment = deploy_hub(region, member_accounts=member_accounts, member_regions=regions)
+    return {
+        "stack": deployment.stack_name,
+        "resources": len(deployment.physical),
+        "members": sorted(deployment.stack_instances),
+    }
 
 
 def install() -> None:

@@ -37,6 +37,8 @@ class Deployment:
     types: dict[str, str] = field(default_factory=dict)
     schedules: list[dict[str, Any]] = field(default_factory=list)
     rest_apis: dict[str, dict[str, Any]] = field(default_factory=dict)  # api id -> routes
+    # Stack instances a StackSet of this stack deployed: "<account>/<region>" -> deployment.
+    stack_instances: dict[str, Deployment] = field(default_factory=dict)
 
     def of_type(self, resource_type: str) -> dict[str, str]:
         return {k: self.physical[k] for k, t in self.types.items() if t == resource_type}
@@ -80,11 +82,25 @@ def _dependencies(value: Any) -> set[str]:
 
 
 class TemplateDeployer:
-    def __init__(self, template: dict[str, Any], stack_name: str, region: str) -> None:
+    def __init__(
+        self,
+        template: dict[str, Any],
+        stack_name: str,
+        region: str,
+        *,
+        account: str = ACCOUNT,
+        parameters: dict[str, str] | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> None:
+        """`parameters` override the template's defaults (as CreateStack's Parameters do);
+        `credentials` (boto3 client keyword arguments) deploy as another principal, e.g. into a
+        member account (`account`) as a StackSet's execution role does."""
         self.template = template
         self.resources: dict[str, Any] = template.get("Resources", {})
-        self.deployment = Deployment(stack_name, region, ACCOUNT)
+        self.deployment = Deployment(stack_name, region, account)
         self.region = region
+        self.parameters = dict(parameters or {})
+        self.credentials = dict(credentials or {})
         self._clients: dict[str, Any] = {}
         self._handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "AWS::KMS::Key": self._kms_key,
@@ -102,11 +118,14 @@ class TemplateDeployer:
             "AWS::ApiGateway::RestApi": self._rest_api,
             "AWS::ApiGateway::Resource": self._api_resource,
             "AWS::ApiGateway::Method": self._api_method,
+            "AWS::Events::EventBus": self._event_bus,
+            "AWS::Events::EventBusPolicy": self._event_bus_policy,
+            "AWS::CloudFormation::StackSet": self._stack_set,
         }
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            kwargs: dict[str, Any] = {"region_name": self.region}
+            kwargs: dict[str, Any] = {"region_name": self.region, **self.credentials}
             if STATE.endpoint_url:
                 kwargs["endpoint_url"] = STATE.endpoint_url
             self._clients[service] = boto3.client(service, **kwargs)
@@ -169,7 +188,10 @@ class TemplateDeployer:
             return self.deployment.physical[name]
         parameter = self.template.get("Parameters", {}).get(name)
         if parameter is not None:
-            return parameter.get("Default", "")
+            value = self.parameters.get(name, parameter.get("Default", ""))
+            if parameter.get("Type") == "CommaDelimitedList" and isinstance(value, str):
+                return [part.strip() for part in value.split(",") if part.strip()]
+            return value
         raise KeyError(f"unresolved Ref {name}")
 
     def _get_att(self, logical: str, attribute: str) -> Any:
@@ -333,6 +355,8 @@ class TemplateDeployer:
         name = props.get("Name") or self._name(logical)
         events = self.client("events")
         kwargs: dict[str, Any] = {"Name": name, "State": props.get("State", "ENABLED")}
+        if props.get("EventBusName"):
+            kwargs["EventBusName"] = props["EventBusName"]
         if "EventPattern" in props:
             kwargs["EventPattern"] = json.dumps(props["EventPattern"])
         if "ScheduleExpression" in props:
@@ -347,7 +371,8 @@ class TemplateDeployer:
             for target in props.get("Targets", [])
         ]
         if targets:
-            events.put_targets(Rule=name, Targets=targets)
+            bus = {"EventBusName": props["EventBusName"]} if props.get("EventBusName") else {}
+            events.put_targets(Rule=name, Targets=targets, **bus)
         self._set(logical, name, Arn=arn)
 
     def _schedule(self, logical: str, props: dict[str, Any]) -> None:
@@ -383,6 +408,44 @@ class TemplateDeployer:
         }
         self._set(logical, logical)
 
+    def _event_bus(self, logical: str, props: dict[str, Any]) -> None:
+        name = props.get("Name") or self._name(logical)
+        arn = self.client("events").create_event_bus(Name=name)["EventBusArn"]
+        self._set(logical, name, Arn=arn, Name=name)
+
+    def _event_bus_policy(self, logical: str, props: dict[str, Any]) -> None:
+        statement = {"Sid": props["StatementId"], **props["Statement"]}
+        self.client("events").put_permission(
+            EventBusName=props.get("EventBusName", "default"),
+            Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+        )
+        self._set(logical, props["StatementId"])
+
+    def _stack_set(self, logical: str, props: dict[str, Any]) -> None:
+        """A service-managed StackSet: its template in every account of the organization
+        (`emulator.accounts`) other than this one, in every region of each instance group, as
+        the StackSet's execution role in that account; auto-deployment reaches accounts that
+        join later only through a new deployment (`accounts.deploy_stack_set_to`)."""
+        from emulator.accounts import organization_accounts, stack_set_credentials
+
+        name = props.get("StackSetName") or self._name(logical, 128)
+        body = json.loads(props["TemplateBody"])
+        parameters = {p["ParameterKey"]: str(p["ParameterValue"]) for p in props["Parameters"]}
+        accounts = [a for a in organization_accounts(self.deployment.account) if a != ACCOUNT]
+        for group in props.get("StackInstancesGroup", []):
+            for account in accounts:
+                for region in group["Regions"]:
+                    instance = TemplateDeployer(
+                        body,
+                        f"StackSet-{name}",
+                        region,
+                        account=account,
+                        parameters=parameters,
+                        credentials=stack_set_credentials(account),
+                    ).deploy()
+                    self.deployment.stack_instances[f"{account}/{region}"] = instance
+        self._set(logical, f"{name}:{hashlib.sha1(name.encode()).hexdigest()[:8]}")
+
 
 def _as_list(value: Any) -> list[str]:
     if value is None:
@@ -394,8 +457,11 @@ DEPLOYMENTS: dict[str, Deployment] = {}
 
 
 def deploy_template(
-    template: dict[str, Any], stack_name: str = "Rollforward", region: str = "us-east-1"
+    template: dict[str, Any],
+    stack_name: str = "Rollforward",
+    region: str = "us-east-1",
+    parameters: dict[str, str] | None = None,
 ) -> Deployment:
-    deployment = TemplateDeployer(template, stack_name, region).deploy()
+    deployment = TemplateDeployer(template, stack_name, region, parameters=parameters).deploy()
     DEPLOYMENTS[stack_name] = deployment
     return deployment

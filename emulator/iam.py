@@ -663,7 +663,21 @@ def _context(caller: Caller, region: str) -> dict[str, list[str]]:
     }
     if caller.kind == "IAMUser":
         context["aws:username"] = [caller.name]
+    from emulator.organizations import organization_id_of  # (a cycle at import time)
+
+    organization = organization_id_of(caller.account)
+    if organization:
+        context["aws:principalorgid"] = [organization]
     return context
+
+
+def _with_resource_org(context: dict[str, list[str]], resource: str) -> dict[str, list[str]]:
+    """`aws:ResourceOrgID`: the organization of the account the resource ARN names."""
+    from emulator.organizations import organization_id_of
+
+    parts = resource.split(":")
+    organization = organization_id_of(parts[4]) if len(parts) > 4 and parts[4] else None
+    return {**context, "aws:resourceorgid": [organization]} if organization else context
 
 
 def evaluate(
@@ -683,7 +697,9 @@ def evaluate(
         allowed = False
         denied = False
         for statement in statements:
-            if not _statement_applies(statement, action, resource, context):
+            if not _statement_applies(
+                statement, action, resource, _with_resource_org(context, resource)
+            ):
                 continue
             if statement.get("Effect") == "Deny":
                 denied = True

@@ -79,15 +79,49 @@ def deploy_rollforward(
     return deploy_template(synthesize(context), STACK_NAME, region)
 
 
+# The root "OU" of the emulated Organization a hub deployment serves (`deploy_hub`).
+EMULATED_ROOT = "r-emul"
+
+
+def deploy_hub(
+    region: str = "us-east-1",
+    *,
+    member_accounts: list[str],
+    member_regions: list[str] | None = None,
+) -> Deployment:
+    """An Organization-wide install: an Organization of this (the hub's) account and
+    `member_accounts`, each with its trail, then the hub stack (`HUB_STACK_NAME`, from the same
+    synthesis as every other deployment), whose StackSet deploys the member stack to every
+    member account in every one of `member_regions` (default: the hub's region) — through the
+    emulator's StackSets (`emulator.deploy`), as the StackSet's execution role in each."""
+    from emulator.accounts import create_organization, stack_set_credentials
+
+    regions = list(member_regions or [region])
+    organization_id, _ = create_organization(member_accounts)
+    ensure_management_trail(region)
+    for account in member_accounts:
+        credentials = stack_set_credentials(account)
+        ensure_management_trail(regions[0], **credentials)
+    parameters = {
+        "OrganizationId": organization_id,
+        "MemberOrganizationalUnitIds": EMULATED_ROOT,
+        "MemberRegions": ",".join(regions),
+    }
+    return deploy_template(
+        synthesize(stack_name=HUB_STACK_NAME), HUB_STACK_NAME, region, parameters
+    )
+
+
 TRAIL_NAME = "management-events"
 
 
-def ensure_management_trail(region: str) -> str:
+def ensure_management_trail(region: str, **credentials: str) -> str:
     """The account's CloudTrail trail, as rollforward's prerequisite has a production account
     keep one (EventBridge gets "AWS API Call via CloudTrail" events only from a logging trail):
     multi-region, management events, logging, into its own bucket. Not part of the stack: the
     account's, like on AWS. Idempotent; returns the trail's ARN."""
-    endpoint = {"endpoint_url": STATE.endpoint_url} if STATE.endpoint_url else {}
+    endpoint: dict[str, Any] = {"endpoint_url": STATE.endpoint_url} if STATE.endpoint_url else {}
+    endpoint.update(credentials)  # another account's (a member's), else the default principal
     cloudtrail = boto3.client("cloudtrail", region_name=region, **endpoint)
     existing = cloudtrail.describe_trails(trailNameList=[TRAIL_NAME]).get("trailList", [])
     if existing:

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from emulator.accounts import create_member_account
+from emulator.accounts import create_member_account, create_organization, stack_set_credentials
 from emulator.inprocess import EmbeddedAws
 
 REGION = "us-east-1"
@@ -151,3 +151,102 @@ def test_the_hubs_identity_policy_must_allow_the_assume(aws: EmbeddedAws) -> Non
 def test_a_member_account_id_is_twelve_digits_and_not_the_hub(account_id: str) -> None:
     with pytest.raises(ValueError):
         create_member_account(account_id)
+
+
+# ---------------------------------------------------------------- the Organization (issue 12)
+
+FORWARDED = {"source": ["test.members"]}
+
+
+def _in(account: str) -> boto3.Session:
+    """A session acting in `account` (its OrganizationAccountAccessRole, from the hub)."""
+    credentials = stack_set_credentials(account)
+    return boto3.Session(region_name=REGION, **credentials)
+
+
+def _forwarding(session: boto3.Session, hub_bus: str) -> None:
+    """The member stack's rule: this account's matching events go to the hub's bus."""
+    events = session.client("events")
+    events.put_rule(Name="to-hub", EventPattern=json.dumps(FORWARDED))
+    events.put_targets(Rule="to-hub", Targets=[{"Id": "hub", "Arn": hub_bus}])
+
+
+def test_the_hub_bus_admits_forwarded_events_from_the_organization_only(aws: EmbeddedAws) -> None:
+    """EventBridge delivers to another account's bus only what that bus's policy admits (here
+    `aws:PrincipalOrgID`, as the hub's); the event keeps its own account."""
+    organization, _ = create_organization([MEMBER])
+    create_member_account(OTHER)  # the hub may act there, but OTHER is no member
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    hub_bus = events.create_event_bus(Name="hub")["EventBusArn"]
+    events.put_permission(
+        EventBusName="hub",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "Organization",
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "events:PutEvents",
+                        "Resource": hub_bus,
+                        "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization}},
+                    }
+                ],
+            }
+        ),
+    )
+    queue = sqs.create_queue(QueueName="hub-received")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(Name="received", EventBusName="hub", EventPattern=json.dumps(FORWARDED))
+    events.put_targets(Rule="received", EventBusName="hub", Targets=[{"Id": "q", "Arn": queue_arn}])
+    for account in (MEMBER, OTHER):
+        session = _in(account)
+        _forwarding(session, hub_bus)
+        session.client("events").put_events(
+            Entries=[{"Source": "test.members", "DetailType": "t", "Detail": json.dumps({})}]
+        )
+    aws.state.drain()
+
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["account"] for m in received] == [MEMBER]
+
+
+def test_assuming_only_roles_of_the_organization(aws: EmbeddedAws) -> None:
+    """`aws:ResourceOrgID` on the hub's AssumeRole: a role of a member account, yes; the same
+    role name in an account outside the organization, no."""
+    organization, (member,) = create_organization([MEMBER])
+    other = create_member_account(OTHER)
+    iam = boto3.client("iam")
+    iam.create_user(UserName="hub-fn")
+    iam.put_user_policy(
+        UserName="hub-fn",
+        PolicyName="assume-in-org",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sts:AssumeRole",
+                        "Resource": "arn:aws:iam::*:role/*",
+                        "Condition": {"StringEquals": {"aws:ResourceOrgID": organization}},
+                    }
+                ],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName="hub-fn")["AccessKey"]
+    hub_fn = boto3.Session(
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        region_name=REGION,
+    )
+    assert _assume(hub_fn, member.role_arn).client("sts").get_caller_identity()["Account"] == (
+        MEMBER
+    )
+    with pytest.raises(ClientError) as refused:
+        _assume(hub_fn, other.role_arn)
+    assert _code(refused.value) == "AccessDenied"
