@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ DEFAULT_PORT = 4566
 SLOW_CONTROL_TIMEOUT = 600.0
 CLOUDTRAIL_SOURCE = "aws.lambda"
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+# The emulator's own account (root keys testing/testing): the hub of `--member-accounts`.
+HUB_ACCOUNT = "123456789012"
 
 
 def control_endpoint(context: Context) -> str:
@@ -58,7 +61,33 @@ def seconds_text(text: str, what: str) -> str:
 # ------------------------------------------------------------------------ the server
 
 
+def member_arguments(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """`--member-accounts A,B` and `--regions r1,r2`, checked (12-digit account ids, not the
+    emulator's own account, which is the hub)."""
+    accounts = [a.strip() for a in (args.member_accounts or "").split(",") if a.strip()]
+    regions = [r.strip() for r in (args.regions or "").split(",") if r.strip()]
+    for account in accounts:
+        if not re.fullmatch(r"\d{12}", account):
+            raise UsageError(f"--member-accounts: {account!r} is not a 12-digit account id")
+        if account == HUB_ACCOUNT:
+            raise UsageError(f"--member-accounts: {account} is the hub's own account")
+    if regions and not accounts:
+        raise UsageError("--regions names the member stacks' regions: give --member-accounts")
+    for region in regions:
+        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region):
+            raise UsageError(f"--regions: {region!r} is not a region name")
+    return accounts, regions
+
+
+def members_text(deployed: dict[str, Any]) -> str:
+    instances = deployed.get("members") or []
+    return f"; member stacks in {', '.join(instances)}" if instances else ""
+
+
 def run_serve(args: argparse.Namespace, context: Context) -> int:
+    members = member_arguments(args)
+    if members[0] and not args.deploy:
+        raise UsageError("--member-accounts deploys the hub and member stacks: add --deploy")
     from emulator.server import EmulatorServer  # lazily: only this command runs moto
 
     if not args.log_requests:
@@ -78,18 +107,17 @@ def run_serve(args: argparse.Namespace, context: Context) -> int:
             "(is another emulator running? pick another --port)"
         ) from None
     try:
-        deployed = None
+        deployed: dict[str, Any] | None = None
         if args.deploy:
             context.out.note("deploying rollforward into the emulator (CDK synth, then deploy)…")
-            from emulator.stack import deploy_rollforward
+            from emulator.control import deploy_stacks
 
             try:
-                deployment = deploy_rollforward(region=context.options.region or "us-east-1")
+                deployed = deploy_stacks(context.options.region or "us-east-1", *members)
             except Exception as error:  # any synth/deploy failure: say so, stop the server
                 raise ActionFailed(
                     f"deploying rollforward into the emulator failed: {error}"
                 ) from error
-            deployed = {"stack": deployment.stack_name, "resources": len(deployment.physical)}
         endpoint = server.endpoint_url
         throttle = "on (15 req/s shared control-plane bucket)" if server.throttling else "off"
         lines = [
@@ -106,7 +134,8 @@ def run_serve(args: argparse.Namespace, context: Context) -> int:
                     ),
                     (
                         "rollforward",
-                        f"deployed (stack {deployed['stack']}, {deployed['resources']} resources)"
+                        f"deployed (stack {deployed['stack']}, {deployed['resources']} "
+                        f"resources{members_text(deployed)})"
                         if deployed
                         else "not deployed (`rollforward emulator deploy`, or start with --deploy)",
                     ),
@@ -313,15 +342,22 @@ def run_throttle(args: argparse.Namespace, context: Context) -> int:
 
 
 def run_deploy(args: argparse.Namespace, context: Context) -> int:
+    accounts, regions = member_arguments(args)
     context.out.note("deploying rollforward into the emulator (CDK synth, then deploy)…")
     answer = call_control(
         control_endpoint(context),
         "deploy",
-        {"region": context.options.region or "us-east-1"},
+        {
+            "region": context.options.region or "us-east-1",
+            "member_accounts": accounts,
+            "regions": regions,
+        },
         timeout=SLOW_CONTROL_TIMEOUT,
     )
     context.out.result(
-        answer, f"deployed stack {answer.get('stack')} ({answer.get('resources')} resources)"
+        answer,
+        f"deployed stack {answer.get('stack')} ({answer.get('resources')} resources"
+        f"{members_text(answer)})",
     )
     return EXIT_OK
 
@@ -343,6 +379,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     emulator.add_argument(
         "--deploy", action="store_true", help="deploy the rollforward stack once serving"
     )
+    add_member_arguments(emulator)
     emulator.add_argument(
         "--no-throttle",
         action="store_true",
@@ -469,4 +506,19 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="deploy the rollforward stack into the running emulator",
         description="Synthesize the CDK app and deploy it into the running emulator.",
     )
+    add_member_arguments(deploy)
     deploy.set_defaults(handler=run_deploy)
+
+
+def add_member_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--member-accounts",
+        metavar="A,B",
+        help="deploy the Organization-wide hub instead, and the member stack (its StackSet's) in "
+        f"each of these accounts: an emulated Organization of the hub ({HUB_ACCOUNT}) and them",
+    )
+    parser.add_argument(
+        "--regions",
+        metavar="R1,R2",
+        help="the member stacks' regions (default: the hub's, --region)",
+    )

@@ -124,6 +124,26 @@ BAD_INVOCATIONS = {
     "throttle zero rate": (["emulator", "throttle", "on", "--rate", "0"], "must be positive"),
     "replay missing file": (["emulator", "replay", "/no/such/event.json"], "cannot read"),
     "emulator bad port": (["emulator", "--port", "http"], "invalid int value"),
+    "member account not an id": (
+        ["emulator", "--deploy", "--member-accounts", "2222,333344445555"],
+        "'2222' is not a 12-digit account id",
+    ),
+    "member account is the hub": (
+        ["emulator", "--deploy", "--member-accounts", "123456789012"],
+        "is the hub's own account",
+    ),
+    "members without deploy": (
+        ["emulator", "--member-accounts", "222233334444"],
+        "add --deploy",
+    ),
+    "regions without members": (
+        ["emulator", "--deploy", "--regions", "eu-west-1"],
+        "give --member-accounts",
+    ),
+    "member region not a region": (
+        ["emulator", "deploy", "--member-accounts", "222233334444", "--regions", "mars"],
+        "'mars' is not a region name",
+    ),
 }
 
 
