@@ -49,7 +49,7 @@ from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 
-from emulator import traffic
+from emulator import traffic, trails
 from emulator.functions import process_environment
 from emulator.state import STATE, ApiCall
 
@@ -73,9 +73,12 @@ ABSENT: Any = object()
 # Deliveries in flight at once (EventBridge and Lambda's async invocations run in parallel; a
 # handful is enough to keep one slow handler from holding up every other delivery).
 DELIVERY_WORKERS = 8
-# Target services delivered here (event buses: another account's or region's, under its bus
-# policy, as a member stack forwards to the hub); moto keeps archives.
+# Target services delivered here (event buses of this or another account included); moto
+# keeps archives and API destinations.
 DELIVERED_SERVICES = frozenset({"states", "lambda", "sqs", "sns", "logs", "events"})
+EVENTS_PRINCIPAL = "events.amazonaws.com"
+# The account a PutEvents to another account's bus came from (the event keeps it).
+_SENDER = threading.local()
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -323,6 +326,9 @@ def install() -> None:
             STATE.background.append(DELIVERIES)
         _moto_send_to_targets = Rule.send_to_targets
         Rule.send_to_targets = _send_put_event_to_targets  # type: ignore[method-assign,assignment]
+        from moto.events.models import EventsBackend
+
+        EventsBackend.put_events = _put_events_across_accounts(EventsBackend.put_events)  # type: ignore[method-assign]
         _installed = True
 
 
@@ -333,6 +339,15 @@ _moto_send_to_targets: Callable[..., None] | None = None
 
 def _on_api_call(call: ApiCall) -> None:
     try:
+        # EventBridge gets CloudTrail's events only while a trail records them (trails.py).
+        if not trails.records_management_writes(call.account_id, call.region):
+            logger.debug(
+                "no logging trail in %s/%s: %s not delivered",
+                call.account_id,
+                call.region,
+                call.event_name,
+            )
+            return
         _deliver(cloudtrail_event(call))
     except Exception:  # EventBridge is asynchronous: the API call has succeeded regardless
         logger.exception("delivering the CloudTrail event for %s failed", call.event_name)
@@ -373,6 +388,9 @@ def _send_put_event_to_targets(
     if not _is_enabled(self) or not self.event_pattern.matches_event(original_event):  # type: ignore[arg-type]
         return
     event = _as_delivered(original_event)
+    sender = getattr(_SENDER, "account", None)
+    if sender:
+        event["account"] = sender  # an event put on another account's bus keeps its own
     for target in list(self.targets):
         if _service_of(str(target.get("Arn", ""))) in DELIVERED_SERVICES:
             _submit(self, target, event)
@@ -410,7 +428,7 @@ def _submit(rule: Rule, target: Mapping[str, Any], event: dict[str, Any]) -> boo
 
     def send() -> None:
         try:
-            _send(target, payload, sender=rule.arn.split(":")[4])
+            _send(target, payload, rule)
         except Exception:
             logger.exception("rule %s could not deliver to %s", rule.name, arn)
 
@@ -427,20 +445,21 @@ def _is_enabled(rule: Rule) -> bool:
     return str(rule.state).startswith("ENABLED")
 
 
-def _send(target: Mapping[str, Any], payload: str, sender: str = "") -> None:
+def _send(target: Mapping[str, Any], payload: str, rule: Rule | None = None) -> None:
     arn = str(target["Arn"])
     parts = arn.split(":", 5)
     if len(parts) != 6:
         raise UnsupportedTarget(f"not an ARN: {arn}")
     _, _, service, region, account, resource = parts
-    if service == "events":
-        # EventBridge forwards the event unchanged (its account and region stay the source's)
-        # when the target bus's policy admits the sending account.
-        bus = events_backends[account][region].event_buses.get(resource.removeprefix("event-bus/"))
-        if bus is None or not _bus_admits(bus, sender, account):
-            logger.warning("event bus %s refused an event from account %s", arn, sender)
+    if rule is not None:
+        refusal = _refusal(rule, target, service, arn)
+        if refusal:
+            logger.warning("rule %s: invoking %s failed: %s", rule.name, arn, refusal)
+            _count_failed_invocation(rule)
             return
-        _deliver(json.loads(payload), arn)
+    if service == "events" and resource.startswith("event-bus/"):
+        # The event itself goes on (an input transformer does not apply to a bus target).
+        _deliver(json.loads(payload), bus_arn=arn)
     elif service == "states":
         backend = stepfunctions_backend(account, region)
         backend.start_execution(arn, str(uuid.uuid4()), payload)
@@ -461,35 +480,99 @@ def _send(target: Mapping[str, Any], payload: str, sender: str = "") -> None:
         raise UnsupportedTarget(f"the embedded AWS does not deliver to {service} targets ({arn})")
 
 
-def _bus_admits(bus: Any, sender: str, owner: str) -> bool:
-    """The bus's resource policy allows `events:PutEvents` from `sender` (its own account
-    always may): Principal `*` or the account, conditions on `aws:PrincipalAccount` and
-    `aws:PrincipalOrgID` (emulator.accounts) evaluated as IAM does."""
-    if sender == owner:
-        return True
-    from emulator.iam import _condition_holds as condition_holds  # IAM's own evaluation
-    from emulator.organizations import organization_id_of
+def _refusal(rule: Rule, target: Mapping[str, Any], service: str, arn: str) -> str:
+    """Why EventBridge cannot invoke `target` for `rule` ("" when it can). A target with a
+    `RoleArn` is invoked as that role: EventBridge must be trusted to assume it and the role
+    must allow the call (EventBridge User Guide, "Using IAM roles to invoke targets"); an event
+    bus of another account must admit the sender in its resource-based policy ("Sending and
+    receiving events between AWS accounts")."""
+    from emulator import iam
+    from emulator import resource_policies as rp
 
-    context = {"aws:principalaccount": [sender]}
-    organization = organization_id_of(sender)
-    if organization:
-        context["aws:principalorgid"] = [organization]
-    policy = json.loads(bus.policy or "{}")
-    for statement in policy.get("Statement", []):
-        actions = statement.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        principal = statement.get("Principal")
-        aws = principal.get("AWS", []) if isinstance(principal, dict) else principal
-        aws = [aws] if isinstance(aws, str) else list(aws or [])
-        named = "*" in aws or any(sender in str(p) for p in aws)
-        if (
-            statement.get("Effect") == "Allow"
-            and any(a in ("events:PutEvents", "events:*", "*") for a in actions)
-            and named
-            and condition_holds(statement.get("Condition") or {}, context)
-        ):
-            return True
-    return False
+    rule_account, region = str(rule.account_id), str(rule.region_name)
+    role = str(target.get("RoleArn") or "")
+    # Targets EventBridge invokes as their RoleArn; Lambda, SNS, SQS and Logs targets are
+    # authorized by their own resource-based policies instead ("Using resource-based policies
+    # for Amazon EventBridge").
+    action = {"states": "states:StartExecution", "events": "events:PutEvents"}.get(service, "")
+    if role and action and iam.ENFORCEMENT.enabled:
+        source = {"aws:SourceArn": str(rule.arn), "aws:SourceAccount": rule_account}
+        if not iam.service_may_assume(role, EVENTS_PRINCIPAL, region, source):
+            return f"{EVENTS_PRINCIPAL} may not assume {role} (its trust policy)"
+        if not iam.role_allows(role, action, arn, region):
+            return f"{role} is not allowed {action} on {arn}"
+    if service == "lambda" and iam.ENFORCEMENT.enabled:
+        # A Lambda target is invoked as the service: the function's resource-based policy must
+        # allow events.amazonaws.com (CDK adds it as AWS::Lambda::Permission with SourceArn).
+        principal = rp.Principal(rule_account, service=EVENTS_PRINCIPAL)
+        context = rp.principal_context(
+            principal,
+            region,
+            {"aws:SourceArn": str(rule.arn), "aws:SourceAccount": rule_account},
+        )
+        decision = rp.decide(rp.policy_of(arn), principal, "lambda:InvokeFunction", arn, context)
+        if decision.effect != rp.ALLOW:
+            return f"the resource-based policy of {arn} does not allow {EVENTS_PRINCIPAL}"
+    if service == "events" and iam.ENFORCEMENT.enabled:
+        owner = rp.account_of(arn)
+        if owner and owner != rule_account:
+            principal = rp.Principal(rule_account, arn=role) if role else rp.Principal(rule_account)
+            decision = rp.decide(
+                rp.policy_of(arn),
+                principal,
+                "events:PutEvents",
+                arn,
+                rp.principal_context(principal, region),
+            )
+            if decision.effect != rp.ALLOW:
+                return f"the policy of {arn} does not admit account {rule_account}"
+    return ""
+
+
+def _count_failed_invocation(rule: Rule) -> None:
+    """`AWS/Events` `FailedInvocations` (dimension `RuleName`), as EventBridge counts an
+    invocation that failed permanently."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    cloudwatch_backends[str(rule.account_id)][str(rule.region_name)].put_metric_data(
+        namespace="AWS/Events",
+        metric_data=[
+            {
+                "MetricName": "FailedInvocations",
+                "Value": 1.0,
+                "Unit": "Count",
+                "Timestamp": STATE.clock.now(),
+                "Dimensions": [{"Name": "RuleName", "Value": rule.name}],
+            }
+        ],
+    )
+
+
+def _put_events_across_accounts(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto resolves an `EventBusName` ARN in the caller's own account; AWS puts the event on
+    that account's bus (authorized by its policy, emulator.iam), keeping the sender's account."""
+    from emulator import resource_policies as rp
+
+    def put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(events) > 10:
+            return list(original(self, events))  # moto's own validation error
+        results: list[dict[str, Any]] = []
+        for event in events:
+            name = str(event.get("EventBusName") or "")
+            owner = rp.account_of(name)
+            parts = name.split(":")
+            if not owner or (owner == self.account_id and parts[3] == self.region_name):
+                results += original(self, [event])
+                continue
+            _SENDER.account = self.account_id
+            try:
+                foreign = events_backends[owner][parts[3]]
+                results += original(foreign, [{**event, "EventBusName": name}])
+            finally:
+                _SENDER.account = None
+        return results
+
+    return put_events
 
 
 def _send_to_log_group(account: str, region: str, group_name: str, payload: str) -> None:

@@ -111,6 +111,7 @@ class TemplateDeployer:
             "AWS::IAM::Role": self._iam_role,
             "AWS::IAM::Policy": self._iam_policy,
             "AWS::Lambda::Function": self._lambda_function,
+            "AWS::Lambda::Permission": self._lambda_permission,
             "AWS::StepFunctions::StateMachine": self._state_machine,
             "AWS::Events::Rule": self._events_rule,
             "AWS::Scheduler::Schedule": self._schedule,
@@ -374,6 +375,21 @@ class TemplateDeployer:
             bus = {"EventBusName": props["EventBusName"]} if props.get("EventBusName") else {}
             events.put_targets(Rule=name, Targets=targets, **bus)
         self._set(logical, name, Arn=arn)
+
+    def _lambda_permission(self, logical: str, props: dict[str, Any]) -> None:
+        """The function's resource-based policy statement (EventBridge and API Gateway invoke
+        it as services; the emulator checks the EventBridge one on delivery)."""
+        kwargs: dict[str, Any] = {
+            "FunctionName": props["FunctionName"],
+            "StatementId": logical[:100],
+            "Action": props["Action"],
+            "Principal": props["Principal"],
+        }
+        for key in ("SourceArn", "SourceAccount"):
+            if props.get(key):
+                kwargs[key] = props[key]
+        self.client("lambda").add_permission(**kwargs)
+        self._set(logical, logical)
 
     def _schedule(self, logical: str, props: dict[str, Any]) -> None:
         self.deployment.schedules.append(props)

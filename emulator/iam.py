@@ -1045,9 +1045,14 @@ def _check(response: Any) -> Any | None:
             )
         return None
     resources = tuple(resources_of(response, prefix, operation, region, identity.account))
-    allowed, refused = evaluate(identity, action, resources, region)
-    if allowed and action == "sts:AssumeRole":
-        allowed, refused = _trusts(identity, str(resources[0])), resources[0]
+    if action == "sts:AssumeRole":
+        request = {
+            "sts:ExternalId": str(_param(response, "ExternalId") or ""),
+            "sts:RoleSessionName": str(_param(response, "RoleSessionName") or ""),
+        }
+        allowed, refused = _may_assume(identity, str(resources[0]), region, request), resources[0]
+    else:
+        allowed, refused = authorize(identity, action, resources, region)
     if allowed:
         return None
     code, status = _denied_error(info.protocol, info.signing_name)
@@ -1058,38 +1063,125 @@ def _check(response: Any) -> Any | None:
     return _error_response(response, code, status, message, info.protocol)
 
 
-def _trusts(caller: Caller, role_arn: str) -> bool:
-    """The role's trust policy lets `caller` assume it (an AWS principal statement)."""
+def principal_of(caller: Caller) -> Any:
+    """The caller as resource-based policies name it (emulator.resource_policies)."""
+    from emulator.resource_policies import Principal
+
+    if caller.kind == "AssumedRole":
+        return Principal(
+            caller.account,
+            arn=f"arn:aws:iam::{caller.account}:role/{caller.name}",
+            session_arn=caller.arn,
+        )
+    return Principal(caller.account, arn=caller.arn)
+
+
+# Resource policies read on every request of these services (cheap lookups); Lambda's only
+# where they can change the outcome (another account's function, or no identity allow).
+_RESOURCE_POLICY_ALWAYS = ("arn:aws:events:", "arn:aws:sns:")
+
+
+def authorize(
+    caller: Caller, action: str, resources: tuple[str, ...], region: str
+) -> tuple[bool, str]:
+    """Identity and resource-based policies together, per resource, as AWS combines them:
+    an explicit Deny anywhere refuses; same account, either may allow (a resource policy
+    naming only the account defers to the identity policies); across accounts, both must."""
+    from emulator import resource_policies as rp
+
+    if caller.is_root and all(rp.account_of(r) in ("", caller.account) for r in resources):
+        return True, ""
+    for resource in resources:
+        identity_allows = caller.is_root or evaluate(caller, action, (resource,), region)[0]
+        owner = rp.account_of(resource)
+        cross_account = owner not in ("", caller.account)
+        if not (
+            cross_account or resource.startswith(_RESOURCE_POLICY_ALWAYS) or not identity_allows
+        ):
+            continue
+        document = rp.policy_of(resource)
+        if document is None:
+            if cross_account or not identity_allows:
+                return False, resource
+            continue
+        principal = principal_of(caller)
+        decision = rp.decide(
+            document, principal, action, resource, rp.principal_context(principal, region)
+        )
+        if decision.effect == rp.DENY:
+            return False, resource
+        resource_allows = decision.effect == rp.ALLOW
+        if cross_account:
+            ok = identity_allows and resource_allows
+        else:
+            ok = identity_allows or (resource_allows and decision.names_principal)
+        if not ok:
+            return False, resource
+    return True, ""
+
+
+def _may_assume(caller: Caller, role_arn: str, region: str, request: Mapping[str, str]) -> bool:
+    """AssumeRole: the role's trust policy must allow the caller (its conditions included:
+    `sts:ExternalId`, `aws:PrincipalOrgID`, `aws:PrincipalArn`, ...); the caller's identity
+    policy must allow too, unless the role is in the caller's account and its trust names the
+    caller's own ARN (IAM User Guide, "Policy evaluation logic")."""
     from moto.iam.models import iam_backends
 
+    from emulator import resource_policies as rp
+
     # The role lives in the account its ARN names (a member account's role trusting the hub).
-    parts = role_arn.split(":")
-    account = parts[4] if len(parts) > 5 and parts[4] else caller.account
+    account = rp.account_of(role_arn) or caller.account
     try:
         role = iam_backends[account]["aws"].get_role_by_arn(role_arn)
     except Exception:
         return False
-    document = _document(role.assume_role_policy_document)
-    principal_arn = caller.arn
-    if caller.kind == "AssumedRole":
-        principal_arn = f"arn:aws:iam::{caller.account}:role/{caller.name}"
-    for statement in _as_list(document.get("Statement")):
-        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
-            continue
-        if not _matches(_as_list(statement.get("Action")), "sts:AssumeRole", case_sensitive=False):
-            continue
-        aws = (
-            _as_list((statement.get("Principal") or {}).get("AWS"))
-            if isinstance(statement.get("Principal"), dict)
-            else _as_list(statement.get("Principal"))
-        )
-        for principal in aws:
-            principal = str(principal)
-            if principal in {"*", principal_arn, caller.account}:
-                return True
-            if principal == f"arn:aws:iam::{caller.account}:root":
-                return True
-    return False
+    principal = principal_of(caller)
+    context = rp.principal_context(principal, region, request)
+    decision = rp.decide(
+        role.assume_role_policy_document, principal, "sts:AssumeRole", role_arn, context
+    )
+    if decision.effect != rp.ALLOW:
+        return False
+    identity_allows = evaluate(caller, "sts:AssumeRole", (role_arn,), region)[0]
+    return identity_allows or (account == caller.account and decision.names_principal)
+
+
+def service_may_assume(role_arn: str, service: str, region: str, source: Mapping[str, str]) -> bool:
+    """A service (`events.amazonaws.com`, `scheduler.amazonaws.com`) may assume `role_arn`:
+    its trust policy names the service (conditions on `aws:SourceArn` / `aws:SourceAccount`
+    evaluated with `source`)."""
+    from moto.iam.models import iam_backends
+
+    from emulator import resource_policies as rp
+
+    account = rp.account_of(role_arn)
+    try:
+        role = iam_backends[account]["aws"].get_role_by_arn(role_arn)
+    except Exception:
+        return False
+    principal = rp.Principal(account, service=service)
+    context = rp.principal_context(principal, region, source)
+    decision = rp.decide(
+        role.assume_role_policy_document, principal, "sts:AssumeRole", role_arn, context
+    )
+    return decision.effect == rp.ALLOW
+
+
+def role_allows(role_arn: str, action: str, resource: str, region: str) -> bool:
+    """A session of `role_arn` (as a service assumes it) may do `action` on `resource`."""
+    from emulator import resource_policies as rp
+
+    account = rp.account_of(role_arn)
+    name = role_arn.rsplit("/", 1)[-1]
+    session = Caller(
+        "AssumedRole",
+        f"arn:aws:sts::{account}:assumed-role/{name}/service",
+        account,
+        "",
+        f"service:{name}",
+        name,
+    )
+    return authorize(session, action, (resource,), region)[0]
 
 
 _installed = False

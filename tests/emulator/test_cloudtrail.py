@@ -59,7 +59,50 @@ def _pin_call(function_name: str = "orders") -> ApiCall:
 @pytest.fixture
 def role(aws: EmbeddedAws) -> str:
     iam = boto3.client("iam", region_name=REGION)
-    return str(iam.create_role(RoleName="events", AssumeRolePolicyDocument="{}")["Role"]["Arn"])
+    # EventBridge invokes a target with a RoleArn as that role: it must trust the service and
+    # allow the call (the state machine runs with it too).
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["events.amazonaws.com", "states.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    arn = iam.create_role(RoleName="events", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(
+        RoleName="events",
+        PolicyName="targets",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "states:StartExecution",
+                            "sqs:SendMessage",
+                            "sns:Publish",
+                            "lambda:InvokeFunction",
+                            "events:PutEvents",
+                        ],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )
+    return str(arn["Role"]["Arn"])
+
+
+@pytest.fixture
+def trail(aws: EmbeddedAws) -> str:
+    """The account's logging trail: EventBridge gets CloudTrail's events only through one."""
+    from emulator.stack import ensure_management_trail
+
+    return ensure_management_trail(REGION)
 
 
 @pytest.fixture
@@ -133,7 +176,7 @@ def test_event_is_shaped_like_cloudtrails(aws: EmbeddedAws) -> None:
 
 
 def test_api_call_starts_the_state_machine_with_the_event(
-    aws: EmbeddedAws, sfn: Any, machine: str, role: str
+    aws: EmbeddedAws, sfn: Any, machine: str, role: str, trail: str
 ) -> None:
     _rule(role, {"Arn": machine})
 
@@ -145,6 +188,34 @@ def test_api_call_starts_the_state_machine_with_the_event(
     assert event["detail-type"] == "AWS API Call via CloudTrail"
     assert event["detail"]["requestParameters"]["functionName"] == "orders"
     assert json.loads(execution["output"]) == event
+
+
+def test_without_a_logging_trail_eventbridge_gets_no_cloudtrail_event(
+    aws: EmbeddedAws, sfn: Any, machine: str, role: str
+) -> None:
+    """EventBridge User Guide, "AWS service events delivered via AWS CloudTrail": "a CloudTrail
+    trail with logging enabled is required". No trail, then a trail that stopped logging, then
+    a single-region trail of another region: nothing; logging again: delivered."""
+    _rule(role, {"Arn": machine})
+    aws.state.publish_api_call(_pin_call())
+    cloudtrail_client = boto3.client("cloudtrail", region_name=REGION)
+    from emulator.stack import TRAIL_NAME, ensure_management_trail
+
+    ensure_management_trail(REGION)
+    cloudtrail_client.stop_logging(Name=TRAIL_NAME)
+    aws.state.publish_api_call(_pin_call())
+    cloudtrail_client.update_trail(Name=TRAIL_NAME, IsMultiRegionTrail=False)
+    other = boto3.client("cloudtrail", region_name="eu-west-1")
+    other.create_trail(Name="elsewhere", S3BucketName=f"aws-cloudtrail-logs-123456789012-{REGION}")
+    other.start_logging(Name="elsewhere")
+    aws.state.publish_api_call(_pin_call())
+    STATE.drain(timeout=30)
+    assert _executions(sfn, machine) == []
+
+    cloudtrail_client.start_logging(Name=TRAIL_NAME)
+    aws.state.publish_api_call(_pin_call())
+    STATE.drain(timeout=30)
+    assert len(_executions(sfn, machine)) == 1
 
 
 def test_targets_get_input_path_transformer_or_constant_input(
@@ -246,6 +317,13 @@ def test_lambda_and_sqs_targets_receive_the_event(aws: EmbeddedAws, role: str) -
         Handler="index.handler",
         Code={"ZipFile": buffer.getvalue()},
     )["FunctionArn"]
+    # EventBridge invokes it as a service: the function policy must allow that.
+    lam.add_permission(
+        FunctionName=function_arn,
+        StatementId="events",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+    )
     sqs = boto3.client("sqs", region_name=REGION)
     queue_url = sqs.create_queue(QueueName="pins")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
@@ -291,7 +369,7 @@ def test_a_failing_target_does_not_stop_the_others_and_an_unsupported_one_does_n
     importlib.util.find_spec("emulator.lambda_api") is None, reason="needs emulator.lambda_api"
 )
 def test_a_real_put_runtime_management_config_reaches_the_state_machine(
-    sfn: Any, machine: str, role: str
+    sfn: Any, machine: str, role: str, trail: str
 ) -> None:
     lam = boto3.client("lambda", region_name=REGION)
     buffer = io.BytesIO()

@@ -233,6 +233,9 @@ def test_a_stack_update_re_pins_from_the_stack_service_role(
 def test_the_re_pin_reaches_eventbridge_as_a_cloudtrail_event_from_cloudformation(
     aws: EmbeddedAws, role: str
 ) -> None:
+    from emulator.stack import ensure_management_trail
+
+    ensure_management_trail("us-east-1")  # EventBridge gets CloudTrail events through a trail
     events, sqs = boto3.client("events"), boto3.client("sqs")
     queue = sqs.create_queue(QueueName="pins")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][

@@ -58,7 +58,42 @@ def _entry(event: dict[str, Any], **extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def role(aws: EmbeddedAws) -> str:
     iam = boto3.client("iam", region_name=REGION)
-    return str(iam.create_role(RoleName="events", AssumeRolePolicyDocument="{}")["Role"]["Arn"])
+    # EventBridge invokes a target with a RoleArn as that role: it must trust the service and
+    # allow the call (the state machine runs with it too).
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["events.amazonaws.com", "states.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    arn = iam.create_role(RoleName="events", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(
+        RoleName="events",
+        PolicyName="targets",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "states:StartExecution",
+                            "sqs:SendMessage",
+                            "sns:Publish",
+                            "lambda:InvokeFunction",
+                            "events:PutEvents",
+                        ],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )
+    return str(arn["Role"]["Arn"])
 
 
 @pytest.fixture
@@ -190,6 +225,13 @@ def test_put_events_reaches_lambda_sqs_sns_and_logs_targets(
         Handler=f"{PROBE_MODULE}.handler",
         Code={"ZipFile": _zip("# in process\n")},
     )["FunctionArn"]
+    # EventBridge invokes it as a service: the function policy must allow that.
+    lam.add_permission(
+        FunctionName=function_arn,
+        StatementId="events",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+    )
     sqs = boto3.client("sqs", region_name=REGION)
     direct = sqs.create_queue(QueueName="direct")["QueueUrl"]
     via_sns = sqs.create_queue(QueueName="via-sns")["QueueUrl"]
@@ -246,6 +288,13 @@ def test_put_events_returns_before_the_target_runs(
         Handler=f"{PROBE_MODULE}.handler",
         Code={"ZipFile": _zip("# in process\n")},
     )["FunctionArn"]
+    # EventBridge invokes it as a service: the function policy must allow that.
+    lam.add_permission(
+        FunctionName=function_arn,
+        StatementId="events",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+    )
     _rule(events, role, {"Arn": function_arn})
     probe["hold"].clear()
 
