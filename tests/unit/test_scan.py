@@ -274,6 +274,31 @@ def test_out_of_time_the_scan_stops_between_functions_and_resumes_from_the_marke
     assert len(account.ledger.list_pins()) == 12
 
 
+def test_a_resumed_scan_does_not_read_again_the_pins_its_earlier_invocations_read(
+    account: Account,
+) -> None:
+    """The child of the scan's machine carries `covered_pins` from invocation to invocation:
+    the invocation that finishes the listing runs phase 2 on the pins no invocation reached."""
+    for index in range(120):
+        account.lam.add(f"fn-{index:03d}", pinned=OLD if index % 10 == 0 else None)
+    account.scan()  # the pins are known
+    account.lam.delete("fn-110")  # deleted: only phase 2 can close its pin
+    first = account.scan(time_budget_seconds=20)  # ~60 functions: into page two
+    assert not first.complete and first.resume_marker == "50"
+    assert len(first.covered_pins) == 6  # fn-000 ... fn-050, as digests
+
+    def orphan_reads(report: ScanReport) -> int:
+        return report.qualifiers_checked - report.functions_seen + report.functions_skipped
+
+    rest = account.scan(start_marker=first.resume_marker, covered_before=first.covered_pins)
+    assert rest.complete and PinKey(function_arn("fn-110")).id in rest.closed
+    assert orphan_reads(rest) == 1  # fn-110's pin; the page-one pins were read by `first`
+
+    blind = account.scan(start_marker=first.resume_marker)  # not told what `first` read
+    assert orphan_reads(blind) == 5  # fn-000 ... fn-040 read again (fn-110's is closed now)
+    assert rest.control_plane_calls == blind.control_plane_calls - (5 - 1)
+
+
 def test_the_resume_marker_names_the_page_the_scan_stopped_on(account: Account) -> None:
     for index in range(120):
         account.lam.add(f"fn-{index:03d}")

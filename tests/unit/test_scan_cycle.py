@@ -29,11 +29,14 @@ def _summary(complete: bool, seen: int, marker: str | None = None) -> dict[str, 
 
 def test_a_child_adds_up_its_invocations_and_continues_at_the_marker() -> None:
     start = TargetProgress(cycle=CYCLE, target=ScanTarget(account=HOME[0], region=HOME[1]))
-    first = start.after(_summary(False, 1300, marker="page-27"))
+    first = start.after(_summary(False, 1300, marker="page-27"), ["b" * 12, "a" * 12])
     assert (first.complete, first.marker, first.invocations) == (False, "page-27", 1)
-    last = first.after(_summary(True, 3700))
-    assert (last.complete, last.marker, last.invocations) == (True, None, 2)
-    assert (last.functions_seen, last.opened, last.seconds) == (5000, 2, 1740.0)
+    second = first.after(_summary(False, 1300, marker="page-53"), ["c" * 12, "a" * 12])
+    assert second.covered == ["a" * 12, "b" * 12, "c" * 12]  # what phase 2 need not read
+    last = second.after(_summary(True, 2400), ["d" * 12])
+    assert last.covered == []  # complete: nothing to carry, the Map's results stay small
+    assert (last.complete, last.marker, last.invocations) == (True, None, 3)
+    assert (last.functions_seen, last.opened, last.seconds) == (5000, 3, 2610.0)
 
 
 def test_the_cycle_reports_failed_targets_and_its_coverage() -> None:

@@ -159,10 +159,11 @@ def scan_target(progress: TargetProgress, context: Any) -> TargetProgress:
                     max(1.0, remaining - SAFETY_MARGIN_SECONDS) if remaining else None
                 ),
                 full=progress.cycle.full,
+                covered_before=progress.covered,
             )
     except TransientAwsError as error:
         raise wiring.transient_error(str(error)) from error
-    after = progress.after(report.summary())
+    after = progress.after(report.summary(), report.covered_pins)
     with single_metric(
         name="ScanTargetFunctions", unit=MetricUnit.Count, value=report.functions_seen,
         namespace="rollforward",

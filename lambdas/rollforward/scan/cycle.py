@@ -21,6 +21,7 @@ These models are that machine's contract: `TASK_OUTPUTS`, `MAP_ITEMS` and `MAP_R
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -74,13 +75,20 @@ class TargetProgress(BaseModel):
     restored: int = 0
     errors: int = 0
     seconds: float = 0.0
+    # The ledger's pins this cycle's earlier invocations read (`reconcile.covered_digest`),
+    # until the target is complete: the invocation that finishes the listing does not read them
+    # again in its orphan phase. Emptied when complete (the Map's results stay small).
+    covered: list[str] = Field(default_factory=list)
 
-    def after(self, summary: dict[str, Any]) -> TargetProgress:
-        """This progress after one more invocation whose report summary is `summary`."""
+    def after(self, summary: dict[str, Any], covered: Iterable[str] = ()) -> TargetProgress:
+        """This progress after one more invocation whose report summary is `summary` and
+        whose listing read the pins `covered` (its report's `covered_pins`)."""
         counts = summary.get("counts", {})
+        complete = bool(summary.get("complete"))
         return self.model_copy(
             update={
-                "complete": bool(summary.get("complete")),
+                "complete": complete,
+                "covered": [] if complete else sorted({*self.covered, *covered}),
                 "marker": summary.get("resume_marker"),
                 "invocations": self.invocations + 1,
                 "functions_seen": self.functions_seen + int(summary.get("functions_seen", 0)),

@@ -4,6 +4,7 @@ tracking execution is named when it is started again (`restart_name`, `next_atte
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, replace
 
@@ -20,6 +21,15 @@ DEAD_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 LIVE_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
 GONE = "GONE"  # no execution ARN recorded, or Step Functions does not know it
 EXECUTION_NAME_LIMIT = 80
+# A pin a resumed scan's earlier invocations already read, carried in the child's state as
+# this many hex digits of its id's SHA-256 (48 bits: 18,000 pins fit a 256 KiB state; the chance
+# that one of N pins not read collides with a read one is about N / 2**48).
+COVERED_DIGEST_HEX = 12
+
+
+def covered_digest(pin_id: str) -> str:
+    """How a scan's state names a pin its listing already reached this cycle."""
+    return hashlib.sha256(pin_id.encode()).hexdigest()[:COVERED_DIGEST_HEX]
 
 
 @dataclass(frozen=True)

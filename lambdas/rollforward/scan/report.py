@@ -59,6 +59,10 @@ class ScanReport:
     calls_by_function: dict[str, int] = field(default_factory=dict)
     stepfunctions_calls: dict[str, int] = field(default_factory=dict)
     paced_seconds: float = 0.0  # time spent waiting for the rate budget
+    # The ledger's pins this invocation's listing reached (`reconcile.covered_digest`): a scan
+    # resumed at `resume_marker` is handed them back, so that its orphan phase does not read
+    # again what an earlier invocation of the same cycle read. Not in the summary.
+    covered_pins: list[str] = field(default_factory=list)
 
     @property
     def control_plane_calls(self) -> int:

@@ -9,7 +9,7 @@ handler wraps the AWS clients in `ratelimit.pacing` and hands the scan the count
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -29,6 +29,7 @@ from rollforward.scan.reconcile import (
     LIVE_STATUSES,
     RESTARTABLE_STAGES,
     QualifierOutcome,
+    covered_digest,
     imagined,
     next_attempt,
     predict,
@@ -112,9 +113,12 @@ class Scanner:
         start_marker: str | None = None,
         time_budget_seconds: float | None = None,
         full: bool = True,
+        covered_before: Collection[str] = (),
     ) -> ScanReport:
         """Run the three phases; see the package docstring. `full=False` screens the listing
-        on GetFunction first (`rollforward.scan.screening`). Raises `Transient` when AWS keeps
+        on GetFunction first (`rollforward.scan.screening`). `covered_before`: when resuming at
+        `start_marker`, the `covered_pins` of the cycle's earlier invocations (their listing
+        read those pins: phase 2 does not read them again). Raises `Transient` when AWS keeps
         failing (the partial report is audited first)."""
         started = self.clock()
         deadline = started + time_budget_seconds if time_budget_seconds is not None else None
@@ -149,8 +153,19 @@ class Scanner:
             listing_done = self._phase_one(
                 report, covered, progress, start_marker, out_of_time, full=full
             )
+            report.covered_pins = sorted(
+                covered_digest(pin.key.id)
+                for pin in self._pins_to_examine()
+                if pin.key.id in covered
+            )
             if listing_done:
-                self._orphan_phase(report, covered, out_of_time)
+                earlier = frozenset(covered_before)
+                self._orphan_phase(
+                    report,
+                    covered,
+                    out_of_time,
+                    read_before=lambda pin_id: covered_digest(pin_id) in earlier,
+                )
             if not out_of_time():
                 self._execution_phase(report, out_of_time)
             report.complete = listing_done and not out_of_time()
@@ -426,12 +441,18 @@ class Scanner:
 
     # ------------------------------------------------------------------ phase 2
     def _orphan_phase(
-        self, report: ScanReport, covered: set[str], out_of_time: Callable[[], bool]
+        self,
+        report: ScanReport,
+        covered: set[str],
+        out_of_time: Callable[[], bool],
+        *,
+        read_before: Callable[[str], bool] = lambda pin_id: False,
     ) -> None:
         """Pins the listing did not reach (deleted functions or versions, an alias moved off a
-        pinned version) — failed pins and unfinished canaries included — read once each."""
+        pinned version) — failed pins and unfinished canaries included — read once each.
+        `read_before`: the pins an earlier invocation of this cycle's listing reached."""
         for pin in self._pins_to_examine():
-            if pin.key.id in covered:
+            if pin.key.id in covered or read_before(pin.key.id):
                 continue
             if out_of_time():
                 return
