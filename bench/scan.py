@@ -7,7 +7,9 @@ runs the single-account bench on the embedded AWS instead (`bench.scan_embedded`
 
 How it runs. Each (account, region) is a Distributed Map child of the scan's machine
 (`workflows/scan.py`): one `Scanner` on that target's clients and its own budget — the buckets
-are per account and region, so children do not share one. Here the children run one after the
+are per account and region, so children do not share one — run as the child runs it:
+invocations of 870 s of work (a 15-minute Lambda less its margin), each continuing at the last
+one's ListFunctions marker with the pins already read (`TargetProgress`), until complete. Here the children run one after the
 other on one `bench.fleet.CompressedClock` (buckets refill on it; every call costs 30 ms of it,
 AWS's round trip), which is what running them side by side on AWS gives, since no two share a
 bucket: the cycle's length on AWS is the longest child. The fleet is `bench.fleet` (AWS's
@@ -30,7 +32,8 @@ Variants, each on every target, in this order:
 
 Printed per variant: shared-bucket calls per function (attempts), the fraction of the budget it
 used over its run, 429s it received and the owner's 429s meanwhile, GetFunction calls, the
-AWS time it takes (the longest target: one cycle), and coverage (functions reached / fleet).
+AWS time it takes (the longest target: one cycle), coverage (functions reached / fleet per
+cycle) and the most Lambda invocations one target's cycle took.
 Exit status 0 either way: this is a measurement.
 """
 
@@ -59,6 +62,7 @@ from rollforward.policy.models import Policy
 from rollforward.ports import ExecutionInfo
 from rollforward.ratelimit import CallCounter, TokenBucket, paced, pacing
 from rollforward.scan import Scanner, list_functions
+from rollforward.scan.cycle import ScanCycle, ScanTarget, TargetProgress
 
 from bench.fleet import CompressedClock, Fleet, MemoryLedger, Target, build
 
@@ -140,6 +144,7 @@ class Run:
     seconds: float = 0.0  # AWS time
     complete: bool = True
     opened: int = 0
+    invocations: int = 1  # Lambda invocations (of 870 s of work) the target's cycle took
 
 
 @dataclass
@@ -234,10 +239,10 @@ def run_scanner(
     ):
         if today:
             reached = _today(scanner, clock, started)
-            report = None
+            progress = None
         else:
-            report = scanner.scan(full=full)
-            reached = report.functions_seen
+            progress = _as_the_machine_runs_it(scanner, target, full=full)
+            reached = progress.functions_seen
     counts = lambda_calls.snapshot()
     return Run(
         functions=len(target.functions),
@@ -248,9 +253,31 @@ def run_scanner(
         user_calls=target.user_calls,
         user_throttled=target.user_throttled,
         seconds=clock.now() - started,
-        complete=report.complete if report is not None else reached == len(target.functions),
-        opened=len(report.opened) if report is not None else 0,
+        complete=progress.complete if progress is not None else reached == len(target.functions),
+        opened=progress.opened if progress is not None else 0,
+        invocations=progress.invocations if progress is not None else 1,
     )
+
+
+def _as_the_machine_runs_it(scanner: Scanner, target: Target, *, full: bool) -> TargetProgress:
+    """One (account, region) as its Distributed Map child scans it (`handlers/scan.py`
+    `scan_target`, the `More?` loop of workflows/scan.py): invocations of 870 s of work, each
+    continuing at the last one's ListFunctions marker with the pins it read, until complete."""
+    progress = TargetProgress(
+        cycle=ScanCycle(id="bench", full=full),
+        target=ScanTarget(account=target.account, region=target.region),
+    )
+    while not progress.complete:
+        report = scanner.scan(
+            full=full,
+            start_marker=progress.marker or None,
+            time_budget_seconds=INVOCATION_SECONDS,
+            covered_before=progress.covered,
+        )
+        progress = progress.after(report.summary(), report.covered_pins)
+        if progress.invocations > 100:
+            raise RuntimeError(f"{target.account}/{target.region} never completes")
+    return progress
 
 
 def _today(scanner: Scanner, clock: CompressedClock, started: float) -> int:
@@ -343,7 +370,7 @@ def report(variants: list[Variant], args: argparse.Namespace) -> None:
     )
     header = (
         f"{'variant':<10}{'calls/fn':>9}{'budget used':>13}{'429s':>7}{'owner 429s':>12}"
-        f"{'GetFn/fn':>10}{'cycle (AWS)':>13}{'coverage':>10}{'opened':>8}"
+        f"{'GetFn/fn':>10}{'cycle (AWS)':>13}{'coverage':>10}{'opened':>8}{'invocations':>13}"
     )
     print(header)
     for variant in variants:
@@ -360,6 +387,7 @@ def report(variants: list[Variant], args: argparse.Namespace) -> None:
             f"{int(variant.total('throttled')):>7}{_owner(variant):>12}"
             f"{variant.total('getfunction_calls') / functions:>10.2f}"
             f"{_duration(longest):>13}{coverage:>10.0%}{int(variant.total('opened')):>8}"
+            f"{max(r.invocations for r in variant.runs):>13}"
         )
     by_name = {v.name: v for v in variants}
     full, screen, today = by_name["full"], by_name["screen"], by_name["today"]
