@@ -6,7 +6,8 @@ may start, describe and stop its own executions (AWS requires it for a Distribut
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -50,6 +51,12 @@ class ScanMachine(Construct):
             ),
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(key),
         )
+        # Plan leaves the targets to an earlier cycle still running (one scanner per bucket,
+        # rollforward.scan.cycle.earlier_cycle): it lists this machine's running executions.
+        # By name, not by reference: the machine already refers to the function (a cycle).
+        scan.add_to_role_policy(
+            iam.PolicyStatement(actions=["states:ListExecutions"], resources=[self.arn_by_name])
+        )
         acknowledge(
             self.state_machine,
             "IAM5[Resource::*]",
@@ -74,3 +81,8 @@ class ScanMachine(Construct):
                 finding,
                 "A Distributed Map describes and stops its own child executions, named by AWS.",
             )
+
+    @property
+    def arn_by_name(self) -> str:
+        """The machine's ARN from its name (for grants to the function it runs)."""
+        return f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:stateMachine:{self.name}"

@@ -410,5 +410,6 @@ def test_the_scan_machine_runs_a_cycle_over_its_targets(stack: Lifecycle) -> Non
     report = json.loads(described["output"])
     assert (report["targets"], report["targets_complete"], report["targets_failed"]) == (1, 1, [])
     assert report["cycle"]["full"] is True and report["invocations"] >= 1
+    assert report["still_running"] == ""  # Plan listed its machine's running cycles: none earlier
     assert report["functions_seen"] >= 1 and report["throttled"] == 0
     assert stack.pin_record("cycled") is not None  # found by the child, tracked

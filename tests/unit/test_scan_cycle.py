@@ -3,6 +3,8 @@ cycle's coverage, and the targets a deployment names."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from pydantic import ValidationError
 from rollforward.scan.cycle import (
@@ -13,6 +15,8 @@ from rollforward.scan.cycle import (
     ScanTarget,
     TargetOutcome,
     TargetProgress,
+    earlier_cycle,
+    machine_of,
     parse_targets,
 )
 
@@ -69,3 +73,31 @@ def test_targets_default_to_the_hub_and_a_malformed_one_is_refused() -> None:
     ]
     with pytest.raises(ValidationError):
         parse_targets("12345/us-east-1", HOME)
+
+
+MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:Rollforward-scan"
+HOUR = datetime(2026, 12, 2, 5, tzinfo=UTC)
+
+
+def _execution(name: str) -> str:
+    return MACHINE.replace(":stateMachine:", ":execution:") + f":{name}"
+
+
+def test_a_cycle_leaves_the_targets_to_an_earlier_one_still_running() -> None:
+    """One scanner per bucket: the hour after a cycle that outlasted its hour scans nothing."""
+    late, now = _execution("late"), _execution("now")
+    running = {late: HOUR - timedelta(minutes=55), now: HOUR}
+    assert earlier_cycle(now, HOUR, running) == late
+    assert earlier_cycle(late, HOUR - timedelta(minutes=55), running) == ""  # it goes on
+    assert earlier_cycle(now, HOUR, {now: HOUR}) == ""  # alone: it scans
+
+
+def test_of_two_cycles_started_at_once_exactly_one_scans() -> None:
+    a, b = _execution("a"), _execution("b")
+    running = {a: HOUR, b: HOUR}
+    assert (earlier_cycle(a, HOUR, running), earlier_cycle(b, HOUR, running)) == ("", a)
+
+
+def test_the_machine_is_read_from_the_execution_arn() -> None:
+    assert machine_of(_execution("x")) == MACHINE
+    assert machine_of("") == "" and machine_of(MACHINE) == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -64,7 +65,11 @@ class StepFunctionsExecutions:
         return ExecutionInfo(arn=execution_arn, status=str(response["status"]))
 
     def running(self) -> set[str]:
-        running: set[str] = set()
+        return set(self.running_since())
+
+    def running_since(self) -> dict[str, datetime]:
+        """The RUNNING executions' ARNs and when each started (one call per 1,000)."""
+        running: dict[str, datetime] = {}
         kwargs: dict[str, Any] = {
             "stateMachineArn": self.state_machine_arn,
             "statusFilter": "RUNNING",
@@ -72,7 +77,9 @@ class StepFunctionsExecutions:
         }
         while True:
             page = call(self.client.list_executions, **kwargs)
-            running.update(str(e["executionArn"]) for e in page.get("executions", []))
+            running.update(
+                (str(e["executionArn"]), e["startDate"]) for e in page.get("executions", [])
+            )
             token = page.get("nextToken")
             if not token:
                 return running

@@ -22,6 +22,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from rollforward.adapters.executions import StepFunctionsExecutions
 from rollforward.adapters.scanning import CANARY_FUNCTION_VARIABLE, wire
 from rollforward.audit.records import AuditEvent
 from rollforward.clock import iso, utc_now
@@ -37,6 +38,8 @@ from rollforward.scan.cycle import (
     ScanPlan,
     ScanResults,
     TargetProgress,
+    earlier_cycle,
+    machine_of,
     parse_targets,
 )
 from rollforward.scan.reconcile import ACTOR
@@ -112,7 +115,7 @@ def cycle_task(request: dict[str, Any], context: Any) -> dict[str, Any]:
     (account, region) from where it stands, or report the cycle."""
     envelope = TaskEnvelope.parse(request)
     if envelope.action == ScanAction.PLAN:
-        return reply(plan(context))
+        return reply(plan(envelope, context))
     if envelope.action == ScanAction.TARGET:
         progress = TargetProgress.model_validate(envelope.state)
         return reply(scan_target(progress, context))
@@ -122,17 +125,23 @@ def cycle_task(request: dict[str, Any], context: Any) -> dict[str, Any]:
     raise ValueError(f"unknown scan action {envelope.action!r}")
 
 
-def plan(context: Any) -> ScanPlan:
+def plan(envelope: TaskEnvelope, context: Any) -> ScanPlan:
     """This hour's cycle (full or screening) and its targets (`SCAN_TARGETS`; default: the
-    function's own account and region)."""
+    function's own account and region) — none while an earlier cycle of the same machine is
+    still running (`earlier_cycle`: one scanner per bucket)."""
     now = time.time()
     hour = datetime.fromtimestamp(now - now % CYCLE_SECONDS, UTC)
     own_arn = str(getattr(context, "invoked_function_arn", "") or "")
     home = (own_arn.split(":")[4] if own_arn.count(":") >= 5 else "", os.environ["AWS_REGION"])
-    return ScanPlan(
-        cycle=ScanCycle(id=iso(hour), full=is_full_cycle({}, os.environ, now)),
-        targets=parse_targets(os.environ.get(TARGETS_VARIABLE, ""), home),
-    )
+    cycle = ScanCycle(id=iso(hour), full=is_full_cycle({}, os.environ, now))
+    machine = machine_of(envelope.execution)
+    if machine:
+        running = StepFunctionsExecutions(wiring.client("stepfunctions"), machine)
+        earlier = earlier_cycle(envelope.execution, envelope.started(), running.running_since())
+        if earlier:
+            logger.warning("scan cycle skipped", extra={"still_running": earlier})
+            return ScanPlan(cycle=cycle, targets=[], still_running=earlier)
+    return ScanPlan(cycle=cycle, targets=parse_targets(os.environ.get(TARGETS_VARIABLE, ""), home))
 
 
 def scan_target(progress: TargetProgress, context: Any) -> TargetProgress:
@@ -178,6 +187,13 @@ def report_cycle(results: ScanResults) -> CycleReport:
     the fleet gauges, once a cycle (the ledger is the truth)."""
     cycle = CycleReport.of(results)
     settings = wiring.FunctionSettings.from_env()
+    metrics.add_metric(name="ScanCyclesSkipped", unit=MetricUnit.Count,
+                       value=1 if cycle.still_running else 0)  # fmt: skip
+    if cycle.still_running:  # the earlier cycle reports its own coverage when it ends
+        wiring.audit(settings).record(
+            AuditEvent.SCAN, actor=ACTOR, action="cycle_skipped", **cycle.model_dump(mode="json")
+        )
+        return cycle
     metrics.add_metric(name="ScanCycleCoverage", unit=MetricUnit.Percent,
                        value=round(100 * cycle.coverage, 1))  # fmt: skip
     metrics.add_metric(name="ScanTargets", unit=MetricUnit.Count, value=cycle.targets)

@@ -13,7 +13,9 @@ bucket is per account and region, so children never share one — in as many inv
 needs, each continuing at the ListFunctions marker the last one stopped at (phases 2 and 3 run
 in the invocation that finishes the listing), so every phase is reached in every cycle however
 large the account; `Report` folds the children's results into the cycle's coverage (EMF metrics,
-the audit trail, `rollforward scan --status`).
+the audit trail, `rollforward scan --status`). One scanner per bucket: a cycle that starts while
+an earlier one still runs (a target larger than an hour of its budget) scans nothing and says so
+(`earlier_cycle`); the earlier one goes on to finish every phase of every target.
 
 These models are that machine's contract: `TASK_OUTPUTS`, `MAP_ITEMS` and `MAP_RESULTS` are what
 `tests/workflow/asl_contract.py` walks the synthesized definition against. Pure: no AWS library.
@@ -21,7 +23,8 @@ These models are that machine's contract: `TASK_OUTPUTS`, `MAP_ITEMS` and `MAP_R
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -51,10 +54,12 @@ class ScanCycle(BaseModel):
 
 
 class ScanPlan(BaseModel):
-    """`Plan`'s reply: the machine's `$` until `Report`."""
+    """`Plan`'s reply: the machine's `$` until `Report`. `still_running`: an earlier cycle
+    still scanning (its ARN) — this one then scans nothing (`earlier_cycle`)."""
 
     cycle: ScanCycle
     targets: list[ScanTarget]
+    still_running: str = ""
 
 
 class TargetProgress(BaseModel):
@@ -141,6 +146,7 @@ class CycleReport(BaseModel):
     restored: int
     invocations: int
     seconds: float  # the longest child's scan time (the cycle's length, children run at once)
+    still_running: str = ""  # skipped: this earlier cycle was still scanning (its ARN)
 
     @property
     def coverage(self) -> float:
@@ -173,7 +179,32 @@ class CycleReport(BaseModel):
             restored=total("restored"),
             invocations=total("invocations"),
             seconds=max((r.seconds for r in results.results), default=0.0),
+            still_running=results.still_running,
         )
+
+
+def earlier_cycle(own_arn: str, own_start: datetime | None, running: Mapping[str, datetime]) -> str:
+    """The running cycle this one must leave the targets to ("" if none): a cycle that has not
+    finished when the next hour's starts (a target larger than an hour's budget) is still
+    spending every target's budget — a second child per (account, region) would double the
+    rate on its bucket. The earlier start wins; a tie goes to the lower ARN, so of two cycles
+    started at once exactly one scans."""
+    mine = (own_start, own_arn) if own_start is not None else None
+    earlier = sorted(
+        (started, arn)
+        for arn, started in running.items()
+        if arn != own_arn and (mine is None or (started, arn) < mine)
+    )
+    return earlier[0][1] if earlier else ""
+
+
+def machine_of(execution_arn: str) -> str:
+    """The state machine of an execution ARN (`...:execution:<machine>:<name>`); "" if it is
+    not one (the handler invoked outside its machine)."""
+    parts = execution_arn.split(":")
+    if len(parts) < 8 or parts[5] != "execution":
+        return ""
+    return ":".join([*parts[:5], "stateMachine", parts[6]])
 
 
 def parse_targets(text: str, home: tuple[str, str]) -> list[ScanTarget]:
@@ -227,5 +258,7 @@ __all__ = [
     "ScheduleInput",
     "TargetOutcome",
     "TargetProgress",
+    "earlier_cycle",
+    "machine_of",
     "parse_targets",
 ]
