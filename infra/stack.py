@@ -66,6 +66,7 @@ class RollforwardStack(Stack):
             api=self.decision_api,
             tasks=self.tasks,
             entries=self.entries,
+            scan_machine=self.scan_machine,
         )
         self.observability = Observability(
             self,
@@ -80,6 +81,7 @@ class RollforwardStack(Stack):
             },
             key=self.storage.key,
             oncall_topic=self.notices.oncall,
+            scan_machine=self.scan_machine.state_machine,
         )
         grant_all(
             storage=self.storage,

@@ -1,4 +1,5 @@
-"""`rollforward scan [--dry-run]`: run the deployed reconciling scan now.
+"""`rollforward scan [--dry-run]`: run the deployed reconciling scan now;
+`rollforward scan --status`: the hourly cycle over every (account, region) (`cycle_status`).
 
 The scan runs where it always runs — the deployed scan Lambda, inside its rate budget and
 with its own permissions — invoked synchronously; the CLI only starts it and prints its summary.
@@ -12,12 +13,13 @@ import argparse
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TextIO
 
 from botocore.config import Config
 
-from ..render import format_fields
+from ..render import format_fields, format_table
 from .base import EXIT_OK, ActionFailed, Context
 
 # Lambda's maximum timeout is 15 minutes; wait a little longer than that for the answer.
@@ -126,6 +128,169 @@ def run_scan(args: argparse.Namespace, context: Context) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------ scan --status
+# Cycles read back for `--status` (the newest first): enough to find the last ended one.
+STATUS_EXECUTIONS = 20
+
+
+def cycle_status(sfn: Any, machine_arn: str) -> dict[str, Any]:
+    """The scan's machine as `rollforward scan --status` shows it: the cycle running now (its
+    Map Run's item counts: targets done, running, failed, pending) and the last ended one (its
+    output, `rollforward.scan.cycle.CycleReport`: coverage and a line per (account, region)).
+    Reads only Step Functions (ListExecutions, DescribeExecution, ListMapRuns, DescribeMapRun),
+    so it answers alike on AWS and on the embedded AWS."""
+    listed = sfn.list_executions(stateMachineArn=machine_arn, maxResults=STATUS_EXECUTIONS)
+    executions = sorted(listed.get("executions", []), key=lambda e: e["startDate"], reverse=True)
+    running = next((e for e in executions if e["status"] == "RUNNING"), None)
+    ended = next((e for e in executions if e["status"] != "RUNNING"), None)
+    return {
+        "state_machine_arn": machine_arn,
+        "running": _running_cycle(sfn, running) if running else None,
+        "last": _ended_cycle(sfn, ended) if ended else None,
+    }
+
+
+def _running_cycle(sfn: Any, execution: dict[str, Any]) -> dict[str, Any]:
+    arn = execution["executionArn"]
+    found: dict[str, Any] = {"execution_arn": arn, "started": execution["startDate"]}
+    runs = sfn.list_map_runs(executionArn=arn).get("mapRuns", [])
+    if not runs:
+        found["phase"] = "planning"  # Plan has not handed the targets to the Map yet
+        return found
+    counts = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"]).get("itemCounts", {})
+    done = int(counts.get("succeeded", 0))
+    failed = sum(int(counts.get(k, 0)) for k in ("failed", "timedOut", "aborted"))
+    found.update(
+        phase="scanning" if done + failed < int(counts.get("total", 0)) else "reporting",
+        targets=int(counts.get("total", 0)),
+        targets_done=done,
+        targets_running=int(counts.get("running", 0)),
+        targets_pending=int(counts.get("pending", 0)),
+        targets_failed=failed,
+    )
+    return found
+
+
+def _ended_cycle(sfn: Any, execution: dict[str, Any]) -> dict[str, Any]:
+    arn = execution["executionArn"]
+    described = sfn.describe_execution(executionArn=arn)
+    found: dict[str, Any] = {
+        "execution_arn": arn,
+        "status": described["status"],
+        "started": described["startDate"],
+        "stopped": described.get("stopDate"),
+    }
+    if described["status"] != "SUCCEEDED":
+        found.update(error=described.get("error", ""), cause=described.get("cause", ""))
+        return found
+    report = json.loads(described.get("output") or "{}")
+    targets = int(report.get("targets", 0))
+    functions = int(report.get("functions_seen", 0))
+    calls = int(report.get("control_plane_calls", 0))
+    found["report"] = report
+    found["coverage"] = report.get("targets_complete", 0) / targets if targets else None
+    found["calls_per_function"] = round(calls / functions, 3) if functions else None
+    return found
+
+
+def render_status(status: dict[str, Any]) -> str:
+    """`scan --status` for people: the running cycle's progress, the last cycle's coverage,
+    and a line per (account, region)."""
+    lines: list[str] = []
+    running, last = status["running"], status["last"]
+    if running is None and last is None:
+        return "no scan cycle has run yet (the hourly schedule starts one)"
+    if running is not None:
+        started = _when(running["started"])
+        if running["phase"] == "planning":
+            lines.append(f"scan cycle running since {started}: planning")
+        else:
+            lines.append(
+                f"scan cycle running since {started}: {running['targets_done']} of "
+                f"{running['targets']} targets done, {running['targets_running']} scanning, "
+                f"{running['targets_pending']} waiting, {running['targets_failed']} failed"
+            )
+    if last is not None:
+        lines.extend(_render_ended(last))
+    return "\n".join(lines)
+
+
+def _render_ended(last: dict[str, Any]) -> list[str]:
+    title = f"last scan cycle {last['status'].lower()} at {_when(last.get('stopped'))}"
+    if last["status"] != "SUCCEEDED":
+        return [f"{title}: {last.get('error') or 'no error'}: {last.get('cause') or ''}".rstrip()]
+    report = last["report"]
+    cycle = report.get("cycle", {})
+    if report.get("still_running"):
+        return [f"{title}: skipped, cycle {report['still_running']} was still scanning"]
+    coverage = last["coverage"]
+    pairs = [
+        ("cycle", f"{cycle.get('id', '?')} ({'full pass' if cycle.get('full') else 'screening'})"),
+        (
+            "coverage",
+            f"{coverage:.0%} ({report.get('targets_complete')} of {report.get('targets')} "
+            "targets, every phase)"
+            if coverage is not None
+            else "no targets",
+        ),
+        ("length", f"{_minutes(float(report.get('seconds', 0.0)))} (the longest target)"),
+        ("functions", str(report.get("functions_seen", 0))),
+        (
+            "shared-bucket calls",
+            f"{report.get('control_plane_calls', 0)} ({last['calls_per_function']} per function)"
+            f", {report.get('throttled', 0)} throttled",
+        ),
+        ("pins", f"{report.get('opened', 0)} opened, {report.get('closed', 0)} closed"),
+    ]
+    failed = report.get("targets_failed") or []
+    if failed:
+        pairs.append(("failed", "; ".join(failed)))
+    rows = [
+        [
+            line["target"],
+            "yes" if line["complete"] else "no",
+            str(line["functions_seen"]),
+            str(line["control_plane_calls"]),
+            str(line["invocations"]),
+            _minutes(float(line["seconds"])),
+            line.get("error", ""),
+        ]
+        for line in report.get("per_target", [])
+    ]
+    text = [title, format_fields(pairs)]
+    if rows:
+        headers = ["target", "complete", "functions", "calls", "invocations", "time", "error"]
+        text.append(format_table(headers, rows))
+    return text
+
+
+def _when(moment: Any) -> str:
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return str(moment or "?")
+
+
+def _minutes(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
+def run_status(args: argparse.Namespace, context: Context) -> int:
+    machine = context.discovery.get("scan_state_machine_arn")
+    if not machine:
+        raise ActionFailed(
+            "this deployment has no scan machine (discovery has no scan_state_machine_arn): "
+            "it predates the scan cycle over every account and region; deploy again"
+        )
+    status = cycle_status(context.target.client("stepfunctions"), str(machine))
+    context.out.result(status, render_status(status))
+    return EXIT_OK
+
+
+def run(args: argparse.Namespace, context: Context) -> int:
+    return run_status(args, context) if args.status else run_scan(args, context)
+
+
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     scan = subparsers.add_parser(
         "scan",
@@ -137,6 +302,12 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     scan.add_argument(
         "--dry-run", action="store_true", help="report what the scan would change; change nothing"
+    )
+    scan.add_argument(
+        "--status",
+        action="store_true",
+        help="show the hourly scan cycle over every (account, region) instead: the one running "
+        "now, the last one's coverage, a line per target (runs nothing)",
     )
     depth = scan.add_mutually_exclusive_group()
     depth.add_argument(
@@ -154,4 +325,4 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="a screening cycle: GetFunction on every function, settings only for outliers and "
         "pins rollforward tracks (default: as the deployment's SCAN_FULL_EVERY decides)",
     )
-    scan.set_defaults(handler=run_scan)
+    scan.set_defaults(handler=run)

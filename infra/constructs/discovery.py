@@ -13,6 +13,7 @@ from infra.constructs.api import STAGE, DecisionApi
 from infra.constructs.functions import EntryFunctions, TaskFunctions
 from infra.constructs.notices import Notices
 from infra.constructs.remediation import Remediation
+from infra.constructs.scan_machine import ScanMachine
 from infra.constructs.storage import Storage
 
 
@@ -29,6 +30,7 @@ class Discovery:
         api: DecisionApi,
         tasks: TaskFunctions,
         entries: EntryFunctions,
+        scan_machine: ScanMachine,
     ) -> None:
         self.parameter = ssm.StringParameter(
             stack,
@@ -46,6 +48,8 @@ class Discovery:
                     "audit_log_group": storage.audit_log_group.log_group_name,
                     "topics": {k: t.topic_arn for k, t in notices.topics.items()},
                     "scan_function": entries.scan.function_name,
+                    # `rollforward scan --status`: the cycles over every (account, region).
+                    "scan_state_machine_arn": scan_machine.state_machine.state_machine_arn,
                     "tracking_function": tasks.tracking.function_name,
                 }
             ),

@@ -174,6 +174,7 @@ class Observability(Construct):
         functions: Mapping[str, lambda_.IFunction],
         key: kms.IKey,
         oncall_topic: sns.ITopic,
+        scan_machine: sfn.IStateMachine | None = None,
         fleet_log_group_prefixes: Sequence[str] = FLEET_LOG_GROUP_PREFIXES,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -183,6 +184,7 @@ class Observability(Construct):
             )
         stack_name = Stack.of(self).stack_name
         self._state_machine = state_machine
+        self._scan_machine = scan_machine
 
         self.queries: dict[str, logs.CfnQueryDefinition] = {
             title: logs.CfnQueryDefinition(
@@ -526,7 +528,51 @@ class Observability(Construct):
                 width=12,
             ),
         )
+        dashboard.add_widgets(*self._scan_widgets())
         return dashboard
+
+    def _scan_widgets(self) -> list[cloudwatch.IWidget]:
+        """The hourly scan cycle over every (account, region) (handlers/scan.py `report_cycle`,
+        one data point per cycle): its coverage, its length and targets, what it spent of the
+        shared buckets — beside `rollforward scan --status`, which names the targets."""
+        hour = Duration.hours(1)
+        coverage = self._metric("ScanCycleCoverage", "Minimum", label="Coverage (%)")
+        cycle = [
+            self._metric("ScanTargets", "Maximum", label="Targets"),
+            self._metric("ScanTargetsFailed", "Maximum", label="Targets failed"),
+            self._metric("ScanCyclesSkipped", "Sum", label="Cycles skipped (earlier one running)"),
+        ]
+        if self._scan_machine is not None:
+            machine = self._scan_machine
+            cycle += [
+                machine.metric_failed(period=hour, statistic="Sum", label="Cycles failed"),
+                machine.metric_timed_out(period=hour, statistic="Sum", label="Cycles timed out"),
+            ]
+        return [
+            cloudwatch.GraphWidget(
+                title="Scan cycle: coverage (targets with every phase run, %)",
+                left=[coverage],
+                left_y_axis=cloudwatch.YAxisProps(min=0, max=100),
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=100, label="every target")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Scan cycle: length (s) and targets",
+                left=[self._metric("ScanCycleSeconds", "Maximum", label="Cycle length (s)")],
+                right=cycle,
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=3600, label="an hour")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Scan cycle: shared-bucket calls and 429s, functions scanned",
+                left=[
+                    self._metric("ControlPlaneCalls", "Sum", label="Shared-bucket calls"),
+                    self._metric("ControlPlaneThrottles", "Sum", label="429s"),
+                ],
+                right=[self._metric("FunctionsScanned", "Sum", label="Functions scanned")],
+                width=8,
+            ),
+        ]
 
 
 @jsii.implements(events.IRuleTarget)

@@ -20,12 +20,13 @@ from rollforward.ledger import Stage
 from rollforward.model import PinKey
 from rollforward.ratelimit import TokenBucket
 from rollforward.scan import ScanReport
+from rollforward_cli.commands.scan import cycle_status, render_status
 
 from emulator.inprocess import EmbeddedAws
 from emulator.lambda_api import rollout
 from emulator.stack import deploy_rollforward
 from tests.e2e.conftest import TEST_POLICY
-from tests.e2e.harness import Lifecycle, wait_for
+from tests.e2e.harness import ACCOUNT, REGION, Lifecycle, wait_for
 
 # Fast enough for tests; the budget itself is exercised by bench/scan.py and the unit tests.
 TEST_RATE = 500.0
@@ -413,3 +414,14 @@ def test_the_scan_machine_runs_a_cycle_over_its_targets(stack: Lifecycle) -> Non
     assert report["still_running"] == ""  # Plan listed its machine's running cycles: none earlier
     assert report["functions_seen"] >= 1 and report["throttled"] == 0
     assert stack.pin_record("cycled") is not None  # found by the child, tracked
+
+    # `rollforward scan --status` reads it back from Step Functions alone.
+    status = cycle_status(stack.sfn, machine)
+    assert status["running"] is None
+    last = status["last"]
+    assert (last["execution_arn"], last["status"], last["coverage"]) == (started, "SUCCEEDED", 1.0)
+    (line,) = last["report"]["per_target"]
+    assert line["target"] == f"{ACCOUNT}/{REGION}" and line["complete"] is True
+    text = render_status(status)
+    assert "100% (1 of 1 targets, every phase)" in text
+    assert f"{ACCOUNT}/{REGION}" in text.splitlines()[-1]

@@ -368,6 +368,9 @@ def test_the_dashboard_shows_pins_approvals_canaries_executions_and_errors(
     assert '{rollforward,outcome,service} MetricName="CanaryOutcomes"' in searches
     executions = ("Succeeded", "Failed", "Aborted", "TimedOut")
     assert {("AWS/States", f"Executions{ending}") for ending in executions} <= named
+    scan = ("ScanCycleCoverage", "ScanCycleSeconds", "ScanTargets", "ScanTargetsFailed",
+            "ScanCyclesSkipped", "ControlPlaneCalls", "ControlPlaneThrottles")  # fmt: skip
+    assert {("rollforward", name) for name in scan} <= named  # handlers/scan.py report_cycle
     errors = {m[3] for m in metrics if m[:2] == ["AWS/Lambda", "Errors"]}
     functions = resources(template_json, "AWS::Lambda::Function")
     assert errors == {f"<{function}>" for function in functions}

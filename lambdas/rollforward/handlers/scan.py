@@ -208,9 +208,10 @@ def report_cycle(results: ScanResults) -> CycleReport:
     metrics.add_metric(name="ControlPlaneThrottles", unit=MetricUnit.Count, value=cycle.throttled)
     metrics.add_metric(name="PinsOpened", unit=MetricUnit.Count, value=cycle.opened)
     metrics.add_metric(name="PinsClosed", unit=MetricUnit.Count, value=cycle.closed)
-    wiring.audit(settings).record(
-        AuditEvent.SCAN, actor=ACTOR, action="cycle", **cycle.model_dump(mode="json")
-    )
+    wiring.audit(settings).record(  # the lines per target are the execution's output
+        AuditEvent.SCAN, actor=ACTOR, action="cycle",
+        **cycle.model_dump(mode="json", exclude={"per_target"}),
+    )  # fmt: skip
     pins = wiring.ledger(settings).list_pins(open_only=True)
     awaiting = sum(1 for pin in pins if pin.stage is Stage.AWAITING_APPROVAL)
     publish_gauges(FleetGauges.of(pins, pending_approvals=awaiting, now=utc_now()))

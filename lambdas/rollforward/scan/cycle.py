@@ -129,6 +129,31 @@ class ScanResults(ScanPlan):
     results: list[TargetOutcome]
 
 
+class TargetLine(BaseModel):
+    """One (account, region) in the cycle's report: a line of `rollforward scan --status`."""
+
+    target: str  # "account/region"
+    complete: bool
+    functions_seen: int
+    control_plane_calls: int
+    invocations: int
+    seconds: float
+    error: str = ""
+
+    @classmethod
+    def of(cls, outcome: TargetOutcome) -> TargetLine:
+        failure = outcome.failure
+        return cls(
+            target=f"{outcome.target.account}/{outcome.target.region}",
+            complete=outcome.complete and failure is None,
+            functions_seen=outcome.functions_seen,
+            control_plane_calls=outcome.control_plane_calls,
+            invocations=outcome.invocations,
+            seconds=outcome.seconds,
+            error=f"{failure.Error}: {failure.Cause[:200]}" if failure is not None else "",
+        )
+
+
 class CycleReport(BaseModel):
     """`Report`'s reply (the execution's output): the cycle's coverage."""
 
@@ -147,6 +172,7 @@ class CycleReport(BaseModel):
     invocations: int
     seconds: float  # the longest child's scan time (the cycle's length, children run at once)
     still_running: str = ""  # skipped: this earlier cycle was still scanning (its ARN)
+    per_target: list[TargetLine] = Field(default_factory=list)
 
     @property
     def coverage(self) -> float:
@@ -180,6 +206,7 @@ class CycleReport(BaseModel):
             invocations=total("invocations"),
             seconds=max((r.seconds for r in results.results), default=0.0),
             still_running=results.still_running,
+            per_target=[TargetLine.of(r) for r in results.results],
         )
 
 
@@ -256,6 +283,7 @@ __all__ = [
     "ScanResults",
     "ScanTarget",
     "ScheduleInput",
+    "TargetLine",
     "TargetOutcome",
     "TargetProgress",
     "earlier_cycle",
