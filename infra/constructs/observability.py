@@ -564,12 +564,24 @@ class Observability(Construct):
                 width=8,
             ),
             cloudwatch.GraphWidget(
-                title="Scan cycle: shared-bucket calls and 429s, functions scanned",
+                title="Scan cycle: progress (per 5 minutes), shared-bucket calls and 429s",
                 left=[
-                    self._metric("ControlPlaneCalls", "Sum", label="Shared-bucket calls"),
-                    self._metric("ControlPlaneThrottles", "Sum", label="429s"),
+                    self._metric(
+                        "ScanProgressCalls",
+                        "Sum",
+                        label="Shared-bucket calls",
+                        period=Duration.minutes(5),
+                    ),
+                    self._metric("ControlPlaneThrottles", "Sum", label="429s (per cycle)"),
                 ],
-                right=[self._metric("FunctionsScanned", "Sum", label="Functions scanned")],
+                right=[
+                    self._metric(
+                        "ScanProgressFunctions",
+                        "Sum",
+                        label="Functions scanned",
+                        period=Duration.minutes(5),
+                    ),
+                ],
                 width=8,
             ),
         ]

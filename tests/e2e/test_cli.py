@@ -435,6 +435,18 @@ def test_scan_runs_the_deployed_scan_function(emulator: Emulator) -> None:
     assert result.json()["dry_run"] is True
 
 
+def test_scan_status_reads_the_scan_machine_through_the_server(emulator: Emulator) -> None:
+    """`rollforward scan --status` finds the scan machine by discovery and reads it back
+    (cli/commands/scan.py; the cycle itself is run in tests/e2e/test_scan.py)."""
+    result = emulator.cli("scan", "--status", "--output", "json")
+    assert result.code == 0, result.err
+    status = result.json()
+    assert status["state_machine_arn"] == emulator.discovery["scan_state_machine_arn"]
+    assert ":stateMachine:" in status["state_machine_arn"]
+    text = emulator.cli("scan", "--status")
+    assert text.code == 0 and text.out.strip(), text.err
+
+
 # ------------------------------------------------------------------------ errors on-call can act on
 def test_https_to_an_http_emulator_is_one_line_and_exit_3(emulator: Emulator) -> None:
     https = emulator.endpoint.replace("http://", "https://")

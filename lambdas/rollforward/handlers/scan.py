@@ -173,11 +173,13 @@ def scan_target(progress: TargetProgress, context: Any) -> TargetProgress:
     except TransientAwsError as error:
         raise wiring.transient_error(str(error)) from error
     after = progress.after(report.summary(), report.covered_pins)
-    with single_metric(
-        name="ScanTargetFunctions", unit=MetricUnit.Count, value=report.functions_seen,
-        namespace="rollforward",
-    ) as metric:  # fmt: skip
-        metric.add_dimension(name="target", value=f"{target.account}/{target.region}")
+    # The cycle's progress, per invocation (the dashboard sums them over every target). Not
+    # per target: a dimension per (account, region) is a custom metric each, paid monthly;
+    # `rollforward scan --status` names the targets instead.
+    metrics.add_metric(name="ScanProgressFunctions", unit=MetricUnit.Count,
+                       value=report.functions_seen)  # fmt: skip
+    metrics.add_metric(name="ScanProgressCalls", unit=MetricUnit.Count,
+                       value=report.control_plane_calls)  # fmt: skip
     logger.info("scan target", extra={"scan_target": after.model_dump(mode="json")})
     return after
 
