@@ -18,6 +18,7 @@ from rollforward.model import LATEST, PinKey, UpdateMode
 from rollforward.policy import Policy
 from rollforward.ratelimit import CallCounter, TokenBucket
 from rollforward.scan import Scanner, ScanReport
+from rollforward.scan.cycle import ScanCycle, ScanTarget, TargetProgress
 from rollforward.transient import Transient
 
 from tests.unit.scan_fakes import (
@@ -283,7 +284,7 @@ def test_a_resumed_scan_does_not_read_again_the_pins_its_earlier_invocations_rea
         account.lam.add(f"fn-{index:03d}", pinned=OLD if index % 10 == 0 else None)
     account.scan()  # the pins are known
     account.lam.delete("fn-110")  # deleted: only phase 2 can close its pin
-    first = account.scan(time_budget_seconds=20)  # ~60 functions: into page two
+    first = account.scan(time_budget_seconds=30)  # listing 20 s, ~60 functions: page two
     assert not first.complete and first.resume_marker == "50"
     assert len(first.covered_pins) == 6  # fn-000 ... fn-050, as digests
 
@@ -299,11 +300,37 @@ def test_a_resumed_scan_does_not_read_again_the_pins_its_earlier_invocations_rea
     assert rest.control_plane_calls == blind.control_plane_calls - (5 - 1)
 
 
+def test_a_full_pass_in_short_invocations_finishes_and_reads_every_outlier_version(
+    account: Account,
+) -> None:
+    """As the scan's machine runs a large target: invocations resumed from their marker. Each
+    one finishes what it listed (the outlier versions) before the next continues past it, so
+    the pass ends, every routed outlier read; had the listing taken all the time, the next
+    invocation would restart at the page of the first unread outlier, again and again."""
+    for index in range(400):
+        old = index % 4 == 0
+        account.lam.add(f"fn-{index:03d}", versions={"1": OLD if old else None},
+                        alias_to="1" if old else None)  # fmt: skip
+    progress = TargetProgress(
+        cycle=ScanCycle(id="2026-12-02T05:00:00Z", full=True),
+        target=ScanTarget(account="123456789012", region="eu-west-1"),
+    )
+    while not progress.complete and progress.invocations < 12:
+        report = account.scan(
+            start_marker=progress.marker, time_budget_seconds=120, covered_before=progress.covered
+        )
+        progress = progress.after(report.summary(), report.covered_pins)
+
+    assert progress.complete, progress
+    versions = [p for p in account.ledger.list_pins() if p.key.qualifier == "1"]
+    assert len(versions) == 100  # every alias-routed version left on the old runtime
+
+
 def test_the_resume_marker_names_the_page_the_scan_stopped_on(account: Account) -> None:
     for index in range(120):
         account.lam.add(f"fn-{index:03d}")
     scanner = account.scanner()
-    report = scanner.scan(time_budget_seconds=20)  # ~60 functions: into page two
+    report = scanner.scan(time_budget_seconds=30)  # listing 20 s, ~60 functions: page two
 
     assert report.resume_marker == "50"
     assert not report.complete and 50 <= report.functions_seen < 100

@@ -43,6 +43,11 @@ if TYPE_CHECKING:
     from rollforward.ports import Executions, LambdaControl, Ledger
 
 SOURCE = "scan"
+# The share of a time-boxed invocation phase 1 may spend listing (and, on a full pass, reading
+# `$LATEST`); the rest finishes what it listed (outlier versions; a screening cycle's reads)
+# before the next invocation continues past it. Without it, an invocation that listed until its
+# time was up would hand the next one the page of its first unread outlier: the same work again.
+LISTING_SHARE = 2 / 3
 RESTART_PROBES = 5  # names tried per restart before giving up (each taken one was dead)
 MAX_CONSECUTIVE_FAILURES = 5  # functions in a row that failed: stop, the account is unwell
 
@@ -133,8 +138,21 @@ class Scanner:
         gf_before = self._getfunction_calls.snapshot()
         waited_before = self.limiter.waited_seconds
 
+        # Phase 1 lists and reads until `listing_deadline`; what it listed is then finished
+        # (its outlier versions, a screening cycle's reads) by `deadline`. So an invocation
+        # always finishes what it listed before the next continues past it: a resumed scan
+        # makes progress however its time falls (see LISTING_SHARE).
+        listing_deadline = (
+            started + time_budget_seconds * LISTING_SHARE
+            if time_budget_seconds is not None
+            else None
+        )
+
         def out_of_time() -> bool:
             return deadline is not None and self.clock() >= deadline
+
+        def out_of_listing_time() -> bool:
+            return listing_deadline is not None and self.clock() >= listing_deadline
 
         def finish() -> None:
             lambda_calls = self._lambda_calls.snapshot().minus(lambda_before)
@@ -151,8 +169,9 @@ class Scanner:
             self._accounts_seen = set()
             covered: set[str] = set()
             listing_done = self._phase_one(
-                report, covered, progress, start_marker, out_of_time, full=full
-            )
+                report, covered, progress, start_marker, out_of_listing_time, out_of_time,
+                full=full,
+            )  # fmt: skip
             report.covered_pins = sorted(
                 covered_digest(pin.key.id)
                 for pin in self._pins_to_examine()
@@ -184,6 +203,7 @@ class Scanner:
         covered: set[str],
         progress: Callable[[ScanReport], None] | None,
         start_marker: str | None,
+        out_of_listing_time: Callable[[], bool],
         out_of_time: Callable[[], bool],
         *,
         full: bool,
@@ -194,7 +214,9 @@ class Scanner:
         holds) as it lists — those reads need no screen, and GetFunction's calls then fall in
         the shared bucket's pauses; the outlier versions, which need the whole group's screen,
         after the listing. A screening cycle reads everything after the listing. False when it
-        stopped early (out of time), with `resume_marker` set."""
+        stopped early (out of time), with `resume_marker` set: the listing stops at
+        `out_of_listing_time`, and what it listed is finished by `out_of_time` — or, if even
+        that runs out, the marker goes back to the page of the first function not finished."""
         examined = self._pins_to_examine()
         held: dict[str, set[str]] = {}
         for pin in examined:
@@ -223,10 +245,12 @@ class Scanner:
                 planned = reading(function, nothing, latest=True)
                 return self.reconcile_function(function, replace(planned, if_routed=()))
 
-            done = self._read_functions(swept(), first, report, covered, progress, out_of_time)
+            done = self._read_functions(
+                swept(), first, report, covered, progress, out_of_listing_time
+            )
         else:
             for function in swept():
-                if out_of_time():
+                if out_of_listing_time():
                     report.resume_marker = function.page_marker or ""
                     break
                 listed.append(function)
