@@ -273,6 +273,7 @@ def _as_the_machine_runs_it(scanner: Scanner, target: Target, *, full: bool) -> 
             start_marker=progress.marker or None,
             time_budget_seconds=INVOCATION_SECONDS,
             covered_before=progress.covered,
+            resume_after=progress.resume_after,
         )
         progress = progress.after(report.summary(), report.covered_pins)
         if progress.invocations > 100:

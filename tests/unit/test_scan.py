@@ -291,13 +291,21 @@ def test_a_resumed_scan_does_not_read_again_the_pins_its_earlier_invocations_rea
     def orphan_reads(report: ScanReport) -> int:
         return report.qualifiers_checked - report.functions_seen + report.functions_skipped
 
-    rest = account.scan(start_marker=first.resume_marker, covered_before=first.covered_pins)
+    assert first.resume_after == function_arn(f"fn-{first.functions_seen - 1:03d}")
+    rest = account.scan(
+        start_marker=first.resume_marker,
+        covered_before=first.covered_pins,
+        resume_after=first.resume_after,
+    )
     assert rest.complete and PinKey(function_arn("fn-110")).id in rest.closed
+    # The rest of the page, not the page again: every function read once between the two.
+    assert first.functions_seen + rest.functions_seen == 119
     assert orphan_reads(rest) == 1  # fn-110's pin; the page-one pins were read by `first`
 
-    blind = account.scan(start_marker=first.resume_marker)  # not told what `first` read
-    assert orphan_reads(blind) == 5  # fn-000 ... fn-040 read again (fn-110's is closed now)
-    assert rest.control_plane_calls == blind.control_plane_calls - (5 - 1)
+    # Not told which pins `first` read: fn-000 ... fn-050 read again (fn-110's is closed now).
+    blind = account.scan(start_marker=first.resume_marker, resume_after=first.resume_after)
+    assert orphan_reads(blind) == 6
+    assert rest.control_plane_calls == blind.control_plane_calls - (6 - 1)
 
 
 def test_a_full_pass_in_short_invocations_finishes_and_reads_every_outlier_version(

@@ -169,6 +169,7 @@ def scan_target(progress: TargetProgress, context: Any) -> TargetProgress:
                 ),
                 full=progress.cycle.full,
                 covered_before=progress.covered,
+                resume_after=progress.resume_after,
             )
     except TransientAwsError as error:
         raise wiring.transient_error(str(error)) from error

@@ -69,6 +69,7 @@ class TargetProgress(BaseModel):
     target: ScanTarget
     complete: bool = False
     marker: str | None = None  # the ListFunctions marker to continue from
+    resume_after: str | None = None  # on the marker's page, the last function done (ARN)
     invocations: int = 0
     functions_seen: int = 0
     control_plane_calls: int = 0
@@ -95,6 +96,7 @@ class TargetProgress(BaseModel):
                 "complete": complete,
                 "covered": [] if complete else sorted({*self.covered, *covered}),
                 "marker": summary.get("resume_marker"),
+                "resume_after": summary.get("resume_after"),
                 "invocations": self.invocations + 1,
                 "functions_seen": self.functions_seen + int(summary.get("functions_seen", 0)),
                 "control_plane_calls": self.control_plane_calls

@@ -37,6 +37,9 @@ class ScanReport:
     # When the listing stopped early: the ListFunctions marker to continue from ("" = the
     # first page). None when the listing finished.
     resume_marker: str | None = None
+    # With `resume_marker`: the function (ARN) of that page after which to continue (the ones
+    # before it are done); None: the whole page again.
+    resume_after: str | None = None
     functions_seen: int = 0
     functions_skipped: int = 0
     full: bool = True  # a full reconciliation (False: a screening cycle)
@@ -128,6 +131,7 @@ class ScanReport:
             "duration_seconds": round(self.duration_seconds, 3),
             "complete": self.complete,
             "resume_marker": self.resume_marker,
+            "resume_after": self.resume_after,
             "functions_seen": self.functions_seen,
             "functions_skipped": self.functions_skipped,
             "full": self.full,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import replace
+from itertools import chain
 from typing import TYPE_CHECKING, Protocol
 
 from rollforward.audit.records import AuditEvent
@@ -119,11 +120,13 @@ class Scanner:
         time_budget_seconds: float | None = None,
         full: bool = True,
         covered_before: Collection[str] = (),
+        resume_after: str | None = None,
     ) -> ScanReport:
         """Run the three phases; see the package docstring. `full=False` screens the listing
         on GetFunction first (`rollforward.scan.screening`). `covered_before`: when resuming at
         `start_marker`, the `covered_pins` of the cycle's earlier invocations (their listing
-        read those pins: phase 2 does not read them again). Raises `Transient` when AWS keeps
+        read those pins: phase 2 does not read them again) and `resume_after`, the report's
+        own (the functions of the marker's page up to it are done). Raises `Transient` when AWS keeps
         failing (the partial report is audited first)."""
         started = self.clock()
         deadline = started + time_budget_seconds if time_budget_seconds is not None else None
@@ -170,7 +173,7 @@ class Scanner:
             covered: set[str] = set()
             listing_done = self._phase_one(
                 report, covered, progress, start_marker, out_of_listing_time, out_of_time,
-                full=full,
+                full=full, resume_after=resume_after,
             )  # fmt: skip
             report.covered_pins = sorted(
                 covered_digest(pin.key.id)
@@ -207,6 +210,7 @@ class Scanner:
         out_of_time: Callable[[], bool],
         *,
         full: bool,
+        resume_after: str | None = None,
     ) -> bool:
         """Phase 1: list every function with its published versions, read each qualifier's
         RuntimeVersionArn with GetFunction (its own bucket), and spend the shared bucket as
@@ -225,10 +229,23 @@ class Scanner:
         runtimes: dict[str, dict[str, FunctionRuntime | None]] = {}
         nothing = Screen({})
 
+        order: dict[str, ListedFunction | None] = {}  # each function's predecessor
+
         def swept() -> Iterator[ListedFunction]:
-            for function in self._listed(start_marker):
+            previous: ListedFunction | None = None
+            for function in self._listed(start_marker, resume_after):
+                order[function.function_arn] = previous
+                previous = function
                 runtimes[function.function_arn] = self._runtimes_of(function)
                 yield function
+
+        def resume_at(function: ListedFunction) -> None:
+            """Stop before `function`: continue at its page, after the function before it
+            when that one was on the same page (done: this invocation finished it)."""
+            report.resume_marker = function.page_marker or ""
+            before = order.get(function.function_arn)
+            same_page = before is not None and before.page_marker == function.page_marker
+            report.resume_after = before.function_arn if same_page and before else None
 
         def reading(function: ListedFunction, screen: Screen, *, latest: bool) -> Reading:
             arn = function.function_arn
@@ -246,12 +263,12 @@ class Scanner:
                 return self.reconcile_function(function, replace(planned, if_routed=()))
 
             done = self._read_functions(
-                swept(), first, report, covered, progress, out_of_listing_time
+                swept(), first, report, covered, progress, out_of_listing_time, resume_at
             )
         else:
             for function in swept():
                 if out_of_listing_time():
-                    report.resume_marker = function.page_marker or ""
+                    resume_at(function)
                     break
                 listed.append(function)
             done = report.resume_marker is None
@@ -277,7 +294,7 @@ class Scanner:
                 lambda f: self.reconcile_function(
                     f, Reading(latest=False, if_routed=dict(outliers)[f].if_routed)
                 ),
-                report, covered, progress, out_of_time, again=True,
+                report, covered, progress, out_of_time, resume_at, again=True,
             )  # fmt: skip
             return done and again
 
@@ -293,12 +310,34 @@ class Scanner:
                 )
             return self.reconcile_function(function, planned)
 
-        read = self._read_functions(listed, screened, report, covered, progress, out_of_time)
+        read = self._read_functions(
+            listed, screened, report, covered, progress, out_of_time, resume_at
+        )
         return done and read
 
-    def _listed(self, start_marker: str | None) -> Iterator[ListedFunction]:
-        """The listing, noting the accounts it shows (phases 2 and 3 keep to them)."""
-        for function in list_functions(self.lambda_control, start_marker=start_marker):
+    def _listed(
+        self, start_marker: str | None, resume_after: str | None = None
+    ) -> Iterator[ListedFunction]:
+        """The listing, noting the accounts it shows (phases 2 and 3 keep to them). With
+        `resume_after` (a function ARN), the first page's functions up to it are left out (an
+        earlier invocation finished them); not on that page any more, none is (read twice,
+        never missed)."""
+        listing: Iterator[ListedFunction] = list_functions(
+            self.lambda_control, start_marker=start_marker
+        )
+        if resume_after:
+            first_page: list[ListedFunction] = []
+            following: list[ListedFunction] = []
+            for function in listing:
+                if function.page_marker != start_marker:
+                    following.append(function)
+                    break
+                first_page.append(function)
+            arns = [function.function_arn for function in first_page]
+            if resume_after in arns:
+                first_page = first_page[arns.index(resume_after) + 1 :]
+            listing = chain(first_page, following, listing)
+        for function in listing:
             self._accounts_seen.add(function.function_arn.split(":")[4])
             yield function
 
@@ -325,6 +364,7 @@ class Scanner:
         covered: set[str],
         progress: Callable[[ScanReport], None] | None,
         out_of_time: Callable[[], bool],
+        resume_at: Callable[[ListedFunction], None],
         *,
         again: bool = False,
     ) -> bool:
@@ -336,7 +376,7 @@ class Scanner:
         failures = 0
         for function in functions:
             if out_of_time():
-                report.resume_marker = function.page_marker or ""
+                resume_at(function)
                 return False
             result = reconcile(function)
             covered.update(PinKey(function.function_arn, q).id for q in result.qualifiers)
