@@ -951,3 +951,90 @@ def test_two_approved_pins_of_one_function_never_run_canaries_at_once(world: Wor
     )
     function_arn = lifecycle.key(name).function_arn
     assert table.get_item(Key={"pin_id": lock_id(function_arn)}).get("Item") is None  # released
+
+
+# ------------------------------------------------------------------------------------ a pinned version
+@pytest.mark.parametrize("regression", [False, True], ids=["healthy", "one-percent-regression"])
+def test_a_pinned_version_behind_an_alias_is_promoted_or_rolled_back_exactly(
+    world: World, regression: bool
+) -> None:
+    """Issue 11: a pin on a published version (qualifier 1) behind alias `live` was handed
+    back. Now its candidate (version 1's code republished from `$LATEST` on the newest runtime)
+    takes the alias's traffic in steps; promoted, the alias serves it and both versions are on
+    Auto; a 1% regression is rolled back to exactly what was (version 1 Manual on its ARN)."""
+    wiring._client.cache_clear()
+    wiring._resource.cache_clear()
+    lifecycle = world.lifecycle
+    lam, name = lifecycle.lam, f"fn-version-{'regression' if regression else 'healthy'}"
+    catalog = lifecycle.aws.state.catalog
+    catalog.release("python3.12", "us-east-1")
+    lifecycle.create_function(name)
+    pinned = lifecycle.runtime_arn(name)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name=ALIAS, FunctionVersion=version)
+    lam.put_runtime_management_config(
+        FunctionName=name, Qualifier=version, UpdateRuntimeOn="Manual", RuntimeVersionArn=pinned
+    )
+    lifecycle.aws.state.drain()
+    pin_id = f"{lifecycle.key(name).function_arn}#{version}"
+    approval = wait_for(
+        lambda: next(
+            (
+                i
+                for i in lifecycle.approvals_table.scan()["Items"]
+                if i["pin_id"] == pin_id and i["status"] == "pending"
+            ),
+            None,
+        ),
+        what="the version pin's approval request",
+    )
+    lifecycle.settle()
+    catalog.release("python3.12", "us-east-1", error_rate=0.01 if regression else 0.0)
+    status, body = lifecycle.decide(
+        world.approver, action="approve", approval_id=approval["approval_id"], reason="go"
+    )
+    assert status == 200, body
+    run = Run(lifecycle, world.approver, name, baseline=version, pinned_arn=pinned)
+
+    def pin() -> Any:
+        found = lifecycle.ledger.get(PinKey.from_id(pin_id))
+        assert found is not None
+        return found
+
+    for _ in range(10):
+        lifecycle.settle()
+        execution = lifecycle.sfn.describe_execution(executionArn=pin().execution_arn)
+        history = lifecycle.sfn.get_execution_history(executionArn=execution["executionArn"])
+        states = _states(list(history["events"]))
+        if _canary_over(execution, states):
+            break
+        serve_one_bake(run)
+    canary = pin().evidence.get("canary") or pin().evidence.get("last_canary") or {}
+    assert canary.get("strategy") == "version_alias", pin().evidence
+    alias = lam.get_alias(FunctionName=name, Name=ALIAS)
+    assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+
+    def setting(qualifier: str) -> tuple[str, str | None]:
+        got = lam.get_runtime_management_config(FunctionName=name, Qualifier=qualifier)
+        return got["UpdateRuntimeOn"], got.get("RuntimeVersionArn")
+
+    assert setting("$LATEST")[0] == "Auto"  # `$LATEST`'s own setting is never changed
+    if regression:
+        assert pin().stage is Stage.TRACKING and pin().is_open
+        assert alias["FunctionVersion"] == version
+        assert setting(version) == ("Manual", pinned)
+        assert (
+            "regressed" in canary["rolled_back_because"]
+            or canary["verdicts"][-1]["outcome"] == "FAIL"
+        )
+    else:
+        assert pin().stage is Stage.RESOLVED
+        candidate = canary["candidate_version"]
+        assert alias["FunctionVersion"] == candidate != version
+        assert setting(candidate)[0] == "Auto" and setting(version)[0] == "Auto"
+        in_use = lam.get_function(FunctionName=name, Qualifier=candidate)["Configuration"]
+        assert (
+            in_use["RuntimeVersionConfig"]["RuntimeVersionArn"] == canary["candidate_runtime_arn"]
+        )
+        assert canary["candidate_runtime_arn"] != pinned
+        assert canary["verdicts"][-1]["step"] == "post-promotion"  # verified after promotion

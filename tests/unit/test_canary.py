@@ -947,3 +947,95 @@ def test_a_baseline_version_a_human_pinned_is_never_repinned_by_the_canary(world
         world.lam.set_alias("live", world.baseline)
         Machine(world).run()
         assert world.lam.versions[world.baseline].setting == human_pin
+
+
+# ------------------------------------------------------------------------- a pinned published version
+@pytest.fixture
+def version_world(world: World) -> World:
+    """Version 1 behind alias `live` is pinned (Manual on the old runtime); `$LATEST`, equal
+    to it, is on Auto: the pin's key names version 1."""
+    from tests.unit.canary_fakes import RuntimeConfig
+
+    world.lam.latest.setting = RuntimeConfig(UpdateMode.AUTO)
+    world.pin = stored_version_pin(world, world.baseline)
+    return world
+
+
+def version_state(w: World) -> tuple[str, dict[str, float], UpdateMode, str | None, UpdateMode]:
+    """(alias version, weights, pinned version's mode and pinned ARN, `$LATEST`'s mode)."""
+    version, weights, latest_mode, _ = w.lam.state()
+    setting = w.lam.versions[w.baseline].setting
+    return version, weights, setting.mode, setting.runtime_version_arn, latest_mode
+
+
+def test_a_pinned_version_behind_an_alias_is_promoted_through_the_alias(
+    version_world: World,
+) -> None:
+    w = version_world
+    assert Machine(w).run() == "closed" and w.pin.stage is Stage.RESOLVED
+    canary = w.pin.evidence["canary"]
+    assert canary["strategy"] == "version_alias" and canary["baseline_version"] == w.baseline
+    candidate = canary["candidate_version"]
+    assert w.lam.versions[candidate].runtime_arn == NEW_RUNTIME
+    assert w.lam.versions[candidate].setting.mode is UpdateMode.AUTO
+    # The alias serves the candidate; the pinned version is unpinned; `$LATEST` kept its mode.
+    assert version_state(w) == (candidate, {}, UpdateMode.AUTO, None, UpdateMode.AUTO)
+    assert w.path.count("Bake") == len(STEPS) and w.locks.held == {}
+
+
+def test_a_regression_of_a_pinned_version_is_rolled_back_exactly(version_world: World) -> None:
+    w = version_world
+    w.signals.error_rates[NEW_RUNTIME] = 0.5
+    assert Machine(w).run() == "rolled_back"
+    assert version_state(w) == (w.baseline, {}, UpdateMode.MANUAL, OLD_RUNTIME, UpdateMode.AUTO)
+    assert "PutRuntimeManagementConfig" not in w.lam.calls  # no setting was ever changed
+    assert w.pin.stage is Stage.TRACKING and w.locks.held == {}
+
+
+def test_a_pinned_version_whose_canary_died_after_promotion_is_restored(
+    version_world: World,
+) -> None:
+    w = version_world
+    machine = Machine(w)
+    machine.at(*POST_BAKE, die)
+    with pytest.raises(ExecutionDied):
+        machine.run()
+    repair(w)
+    assert version_state(w) == (w.baseline, {}, UpdateMode.MANUAL, OLD_RUNTIME, UpdateMode.AUTO)
+
+
+def test_a_pinned_version_changed_by_a_human_mid_canary_is_handed_back(
+    version_world: World,
+) -> None:
+    w = version_world
+    machine = Machine(w)
+    machine.at(
+        *BAKE_1,
+        lambda: w.lam.put_runtime_setting("f", w.baseline, UpdateMode.MANUAL, NEW_RUNTIME),
+    )
+    assert machine.run() == "rolled_back"
+    assert version_state(w) == (w.baseline, {}, UpdateMode.MANUAL, NEW_RUNTIME, UpdateMode.AUTO)
+    assert "handing back" in w.pin.evidence["last_canary"]["rolled_back_because"]
+
+
+@pytest.mark.parametrize(
+    ("prepare", "reason"),
+    [
+        (lambda w: w.lam.set_alias("live", w.lam.publish()), "no alias routes to the pinned"),
+        (
+            lambda w: w.lam.put_runtime_setting("f", None, UpdateMode.MANUAL, OLD_RUNTIME),
+            "$LATEST is pinned as well",
+        ),
+        (lambda w: w.lam.latest.configuration.update(MemorySize=256), "unpublished changes"),
+    ],
+)
+def test_a_pinned_version_the_canary_cannot_reach_is_refused_before_any_change(
+    version_world: World, prepare: Callable[[World], object], reason: str
+) -> None:
+    w = version_world
+    prepare(w)
+    calls = len(w.lam.calls)
+    assert Machine(w).run() == "stopped"
+    assert reason in w.pin.evidence["stopped"]["reason"]
+    changing = {"PutRuntimeManagementConfig", "UpdateAlias", "PublishVersion"}
+    assert not changing & set(w.lam.calls[calls:])

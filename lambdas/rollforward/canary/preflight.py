@@ -73,13 +73,18 @@ def _pin_of(ctx: CanaryContext, pin_id: str) -> Pin | None:
 
 
 def check_pin(ctx: CanaryContext, pin: Pin) -> None:
-    """`$LATEST` is still Manual on the pinned ARN (or FunctionUpdate by our own earlier try);
-    for a FunctionUpdate item, still FunctionUpdate on the runtime version it ran when found."""
-    live = ctx.setting(pin, LATEST)
+    """The pinned version is still Manual on the pinned ARN (for `$LATEST`: or FunctionUpdate
+    by our own earlier try); for a FunctionUpdate item, `$LATEST` still FunctionUpdate on the
+    runtime version it ran when found."""
     if pin.kind is PinKind.FUNCTION_UPDATE:
-        check_function_update(ctx, pin, live.mode)
+        check_function_update(ctx, pin, ctx.setting(pin, LATEST).mode)
         return
-    if live.mode is UpdateMode.FUNCTION_UPDATE and pin.stage is Stage.CANARY:
+    live = ctx.setting(pin, pin.key.qualifier)
+    if (
+        pin.key.qualifier == LATEST
+        and live.mode is UpdateMode.FUNCTION_UPDATE
+        and pin.stage is Stage.CANARY
+    ):
         # A retried start (Step Functions retries a throttled or failed attempt): the
         # earlier attempt got past this check and set FunctionUpdate itself. Pick up there.
         return
@@ -144,8 +149,34 @@ def warn_template_pin(ctx: CanaryContext, pin: Pin) -> str:
     return sentence
 
 
+def check_latest_builds_candidates(ctx: CanaryContext, pin: Pin) -> None:
+    """A published version's candidate is republished from `$LATEST`, whose configuration
+    touch applies the newest runtime only outside Manual (AWS: phase 1 of the rollout, and
+    FunctionUpdate on an update). A `$LATEST` pinned too is its own pin: its canary first."""
+    live = ctx.setting(pin, LATEST)
+    if live.mode is UpdateMode.MANUAL:
+        raise Stop(
+            f"$LATEST is pinned as well (Manual on {live.pinned_runtime_version_arn}): the "
+            f"candidate for version {pin.key.qualifier} is built from $LATEST, so the $LATEST "
+            "pin is rolled forward first"
+        )
+
+
 def expect_candidate_settings(ctx: CanaryContext, pin: Pin) -> None:
-    """Mid-canary, `$LATEST` is FunctionUpdate (set by us); anything else is a human."""
+    """Mid-canary, `$LATEST` is FunctionUpdate (set by us) — for a published version's pin,
+    that version is still Manual on the pinned ARN; anything else is a human."""
+    if pin.key.qualifier != LATEST:
+        live = ctx.setting(pin, pin.key.qualifier)
+        if (
+            live.mode is not UpdateMode.MANUAL
+            or live.pinned_runtime_version_arn != pin.pinned_runtime_version_arn
+        ):
+            raise Stop(
+                f"the runtime setting of version {pin.key.qualifier} was changed mid-canary "
+                f"(now {live.mode}): handing back",
+                hand_back=True,
+            )
+        return
     live = ctx.setting(pin, LATEST)
     if live.mode is not UpdateMode.FUNCTION_UPDATE:
         raise Stop(

@@ -9,11 +9,11 @@ from rollforward.canary.context import CanaryContext
 from rollforward.canary.evidence import sample, unqualified_sample
 from rollforward.canary.judge import JudgePolicy, Outcome, VersionSample, judge
 from rollforward.canary.shifting import alias_promoted, expect_alias, update_alias
-from rollforward.canary.state import CanaryNext, CanaryState, Stop, Strategy, settled
+from rollforward.canary.state import ALIAS_STRATEGIES, CanaryNext, CanaryState, Stop, settled
 from rollforward.clock import iso, parse_iso, utc_now
 from rollforward.escalation.progress import Attempt, with_attempt
 from rollforward.ledger import Pin, Stage
-from rollforward.model import UpdateMode
+from rollforward.model import LATEST, UpdateMode
 
 
 def promote(ctx: CanaryContext, pin: Pin, state: CanaryState) -> CanaryState:
@@ -48,6 +48,11 @@ def promote_settings(ctx: CanaryContext, pin: Pin, state: CanaryState) -> None:
     ctx.remember(pin, state)
     if state.candidate_version:
         ctx.lam.put_runtime_setting(function_arn, state.candidate_version, UpdateMode.AUTO)
+    if pin.key.qualifier != LATEST:
+        # The pinned version itself is unpinned (Auto): the alias no longer routes to it, and
+        # Auto's phase two moves it to a runtime its code has just been proven on.
+        ctx.lam.put_runtime_setting(function_arn, pin.key.qualifier, UpdateMode.AUTO)
+        return
     ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.AUTO)
 
 
@@ -55,14 +60,14 @@ def verify(
     ctx: CanaryContext, pin: Pin, state: CanaryState, judge_policy: JudgePolicy
 ) -> CanaryState:
     """After the post-promotion bake: the new runtime, alone, against the canary's baseline."""
-    if state.strategy == Strategy.ALIAS and not alias_promoted(ctx, pin, state):
+    if state.strategy in ALIAS_STRATEGIES and not alias_promoted(ctx, pin, state):
         raise Stop(
             f"alias {state.alias} was changed by someone else after promotion: handing back",
             hand_back=True,
         )
     end = utc_now()
     start = parse_iso(state.window_start)
-    if state.strategy == Strategy.ALIAS:
+    if state.strategy in ALIAS_STRATEGIES:
         candidate = sample(ctx, pin, state, state.candidate_version, start, end)
         last = state.verdicts[-1] if state.verdicts else {}
         baseline = VersionSample(

@@ -19,11 +19,11 @@ from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.shifting import update_alias
 from rollforward.canary.state import (
+    ALIAS_STRATEGIES,
     IN_FLIGHT,
     CanaryState,
     RollbackRetry,
     Stop,
-    Strategy,
     settled,
 )
 from rollforward.clock import iso, utc_now
@@ -37,7 +37,7 @@ def rollback(ctx: CanaryContext, pin: Pin, state: CanaryState, reason: str) -> P
     function_arn = pin.key.function_arn
     restored: list[str] = []
     alias: Alias | None = None
-    if state.strategy == Strategy.ALIAS and state.alias and state.baseline_version:
+    if state.strategy in ALIAS_STRATEGIES and state.alias and state.baseline_version:
         try:
             alias = ctx.lam.alias(function_arn, state.alias)
         except NotFound:
@@ -89,8 +89,11 @@ def _restore(ctx: CanaryContext, pin: Pin, state: CanaryState, alias: Alias | No
                 restored.append(f"alias {state.alias} left as a human set it")
         else:
             restored.append(f"alias {state.alias} left as a human set it")
-    live = ctx.lam.runtime_setting(PinKey(function_arn, LATEST))
     pinned_arn = state.pinned_arn or pin.pinned_runtime_version_arn
+    if pin.key.qualifier != LATEST:
+        restored.extend(_restore_version(ctx, pin, state, pinned_arn))
+        return restored
+    live = ctx.lam.runtime_setting(PinKey(function_arn, LATEST))
     if live is None:  # deleted mid-canary: nothing left to restore; the tracker closes the pin
         restored.append("the function no longer exists")
         return restored
@@ -144,6 +147,23 @@ def _function_update_restored(ctx: CanaryContext, pin: Pin, live: RuntimeSetting
         return False
     in_use = ctx.lam.runtime_version_in_use(pin.key.function_arn, LATEST)
     return in_use == pin.pinned_runtime_version_arn
+
+
+def _restore_version(
+    ctx: CanaryContext, pin: Pin, state: CanaryState, pinned_arn: str
+) -> list[str]:
+    """A published version's pin: rollforward changed that version's setting only when it
+    promoted (Auto); `$LATEST`'s own setting it never changed. Re-read before the write."""
+    version = pin.key.qualifier
+    live = ctx.lam.runtime_setting(PinKey(pin.key.function_arn, version))
+    if live is None:
+        return [f"version {version} no longer exists"]
+    if live.mode is UpdateMode.MANUAL and live.pinned_runtime_version_arn == pinned_arn:
+        return []  # as it was
+    if state.promoted and live.mode is UpdateMode.AUTO:
+        ctx.lam.put_runtime_setting(pin.key.function_arn, version, UpdateMode.MANUAL, pinned_arn)
+        return [f"version {version} Manual on the original runtime version"]
+    return [f"version {version} left as a human set it ({live.mode})"]
 
 
 def stopped(ctx: CanaryContext, pin: Pin, reason: str) -> Pin:

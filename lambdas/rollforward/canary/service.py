@@ -17,6 +17,7 @@ from rollforward.canary import (
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.judge import JudgePolicy
 from rollforward.canary.state import (
+    ALIAS_STRATEGIES,
     IN_FLIGHT,
     CanaryNext,
     CanaryState,
@@ -26,6 +27,7 @@ from rollforward.canary.state import (
     Strategy,
 )
 from rollforward.ledger import Pin, Stage
+from rollforward.model import LATEST
 from rollforward.policy import Policy
 from rollforward.ports import AuditSink, CanaryLocks, LambdaControl, Ledger, Notifier, Signals
 
@@ -73,7 +75,18 @@ class Canary:
         firing = ctx.alarms_in_alarm(ctx.alarm_names(tags), must_exist=True)
         if firing:
             raise Stop(f"watched alarm(s) already in ALARM before any change: {', '.join(firing)}")
-        if alias is not None:
+        if pin.key.qualifier != LATEST:
+            # A pinned published version: only behind an alias that routes to it today.
+            if alias is None or alias.function_version != pin.key.qualifier:
+                raise Stop(
+                    f"no alias routes to the pinned version {pin.key.qualifier}: a published "
+                    "version invoked by its qualifier alone is not rolled forward yet "
+                    "(docs/canary.md); lift it by hand after testing"
+                )
+            state.strategy, state.alias = Strategy.VERSION_ALIAS, alias.name
+            state.baseline_version = preflight.check_alias(ctx, pin, alias)
+            preflight.check_latest_builds_candidates(ctx, pin)
+        elif alias is not None:
             state.strategy, state.alias = Strategy.ALIAS, alias.name
             state.baseline_version = preflight.check_alias(ctx, pin, alias)
             preflight.check_baseline_runtime(ctx, pin, state.baseline_version)
@@ -100,7 +113,7 @@ class Canary:
             promote.promote_settings(ctx, pin, state)
             state.next = CanaryNext.RESOLVED
             return state
-        if state.strategy == Strategy.ALIAS:
+        if state.strategy in ALIAS_STRATEGIES:
             if JudgeKind(self.policy.canary.judge) is JudgeKind.SEQUENTIAL:
                 state.judge = JudgeKind.SEQUENTIAL
                 looking.begin(state, looking.plan(ctx, pin, state.alias))

@@ -50,6 +50,13 @@ class Strategy(StrEnum):
 
     ALIAS = "alias"  # weighted alias steps, judged on ExecutedVersion metrics
     SYNTHETIC = "synthetic"  # no alias: the owner's test events, then a bake of `$LATEST`
+    # A pinned published version behind an alias: the same alias steps from that version to a
+    # candidate republished from `$LATEST` (equal to it) on the newest runtime.
+    VERSION_ALIAS = "version_alias"
+
+
+# The strategies whose candidate meets traffic through a weighted alias.
+ALIAS_STRATEGIES: Final = (Strategy.ALIAS, Strategy.VERSION_ALIAS)
 
 
 class Stop(Exception):
@@ -137,6 +144,7 @@ def settled(evidence: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
+    "ALIAS_STRATEGIES",
     "IN_FLIGHT",
     "TO_ROLLBACK",
     "CanaryNext",
