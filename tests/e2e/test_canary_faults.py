@@ -251,6 +251,7 @@ def run(world: World, request: pytest.FixtureRequest) -> Iterator[Run]:
     # limiter live on the cached clients and would otherwise carry one case's storm into the next.
     wiring._client.cache_clear()
     wiring._resource.cache_clear()
+    wiring._sessions.cache_clear()
     case: Case = request.node.callspec.params["case"]
     name = f"fn-{case.id}"
     lifecycle = world.lifecycle
@@ -886,6 +887,7 @@ def test_two_approved_pins_of_one_function_never_run_canaries_at_once(world: Wor
     conditional hold in the ledger table) and goes back to its ladder; the first promotes."""
     wiring._client.cache_clear()
     wiring._resource.cache_clear()
+    wiring._sessions.cache_clear()
     lifecycle, name = world.lifecycle, "fn-two-pins"
     catalog = lifecycle.aws.state.catalog
     catalog.release("python3.12", "us-east-1")
@@ -964,6 +966,7 @@ def test_a_pinned_version_behind_an_alias_is_promoted_or_rolled_back_exactly(
     Auto; a 1% regression is rolled back to exactly what was (version 1 Manual on its ARN)."""
     wiring._client.cache_clear()
     wiring._resource.cache_clear()
+    wiring._sessions.cache_clear()
     lifecycle = world.lifecycle
     lam, name = lifecycle.lam, f"fn-version-{'regression' if regression else 'healthy'}"
     catalog = lifecycle.aws.state.catalog
@@ -1038,3 +1041,95 @@ def test_a_pinned_version_behind_an_alias_is_promoted_or_rolled_back_exactly(
         )
         assert canary["candidate_runtime_arn"] != pinned
         assert canary["verdicts"][-1]["step"] == "post-promotion"  # verified after promotion
+
+
+@pytest.mark.parametrize("regression", [False, True], ids=["healthy", "one-percent-regression"])
+def test_a_pinned_version_without_an_alias_is_promoted_or_rolled_back_exactly(
+    world: World, regression: bool
+) -> None:
+    """Issue 11: a pin on a published version (qualifier 1) that no alias routes to — callers
+    invoke `fn:1`. Its candidate (version 1's code republished from `$LATEST` on the newest
+    runtime) passes the owner's test events; then version 1 itself runs the tested runtime
+    version (Manual on it) through the post-promotion bake, judged on its own traffic against
+    the same span before; verified, it goes Auto. A 1% regression after the move is rolled back
+    to exactly what was: version 1 Manual on its original ARN, running it."""
+    wiring._client.cache_clear()
+    wiring._resource.cache_clear()
+    wiring._sessions.cache_clear()
+    lifecycle = world.lifecycle
+    lam, name = lifecycle.lam, f"fn-direct-{'regression' if regression else 'healthy'}"
+    catalog = lifecycle.aws.state.catalog
+    catalog.release("python3.12", "us-east-1")
+    arn = lifecycle.create_function(name)
+    pinned = lifecycle.runtime_arn(name)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.put_runtime_management_config(
+        FunctionName=name, Qualifier=version, UpdateRuntimeOn="Manual", RuntimeVersionArn=pinned
+    )
+    parameter = f"/rollforward/test-events/{name}"
+    boto3.client("ssm").put_parameter(
+        Name=parameter, Value=json.dumps([{"order": 1}, {"order": 2}]), Type="String"
+    )
+    lam.tag_resource(Resource=arn, Tags={"rollforward:test-events": parameter})
+    lifecycle.aws.state.drain()
+    pin_id = f"{lifecycle.key(name).function_arn}#{version}"
+    approval = wait_for(
+        lambda: next(
+            (
+                i
+                for i in lifecycle.approvals_table.scan()["Items"]
+                if i["pin_id"] == pin_id and i["status"] == "pending"
+            ),
+            None,
+        ),
+        what="the version pin's approval request",
+    )
+    lifecycle.settle()
+    bake = timedelta(minutes=15)  # the policy's post-promotion bake
+    generate_traffic(name, version, 4, bake)  # the window the version is compared against
+    catalog.release("python3.12", "us-east-1", error_rate=0.01 if regression else 0.0)
+    status, body = lifecycle.decide(
+        world.approver, action="approve", approval_id=approval["approval_id"], reason="go"
+    )
+    assert status == 200, body
+
+    def pin() -> Any:
+        found = lifecycle.ledger.get(PinKey.from_id(pin_id))
+        assert found is not None
+        return found
+
+    def setting(qualifier: str) -> tuple[str, str | None]:
+        got = lam.get_runtime_management_config(FunctionName=name, Qualifier=qualifier)
+        return got["UpdateRuntimeOn"], got.get("RuntimeVersionArn")
+
+    def in_use(qualifier: str) -> str:
+        config = lam.get_function(FunctionName=name, Qualifier=qualifier)["Configuration"]
+        return str(config["RuntimeVersionConfig"]["RuntimeVersionArn"])
+
+    moved_to: list[str] = []
+    for _ in range(6):
+        lifecycle.settle()
+        execution = lifecycle.sfn.describe_execution(executionArn=pin().execution_arn)
+        history = lifecycle.sfn.get_execution_history(executionArn=execution["executionArn"])
+        if _canary_over(execution, _states(list(history["events"]))):
+            break
+        if setting(version)[0] == "Manual" and setting(version)[1] != pinned:
+            moved_to.append(in_use(version))  # mid-bake: the version runs the tested runtime
+        generate_traffic(name, version, 4, bake)
+    canary = pin().evidence.get("canary") or pin().evidence.get("last_canary") or {}
+    assert canary.get("strategy") == "version_synthetic", pin().evidence
+    assert moved_to == [canary["candidate_runtime_arn"]] and moved_to[0] != pinned
+    assert setting("$LATEST")[0] == "Auto"  # `$LATEST`'s own setting is never changed
+    assert canary["verdicts"][-1]["step"] == "post-promotion"
+    steps = [r.details for r in lifecycle.audit.read(pin_id=pin_id) if r.event == "canary_step"]
+    synthetic = next(step for step in steps if step.get("step") == "synthetic")
+    assert synthetic["events"] == 2 and synthetic["failures"] == []
+    if regression:
+        assert pin().stage is Stage.TRACKING and pin().is_open
+        assert canary["verdicts"][-1]["outcome"] == "FAIL", canary["verdicts"]
+        assert canary["rolled_back_because"].startswith("after promotion")
+        assert setting(version) == ("Manual", pinned) and in_use(version) == pinned
+    else:
+        assert pin().stage is Stage.RESOLVED, pin().evidence
+        assert setting(version) == ("Auto", None)
+        assert in_use(version) == canary["candidate_runtime_arn"]  # Auto kept the tested one

@@ -278,8 +278,13 @@ class FakeSignals:
                 start.replace(second=0, microsecond=0) + timedelta(seconds=query.period * i)
                 for i in range(int((end - start).total_seconds() // query.period))
             ]
-            version = dict(query.dimensions).get("ExecutedVersion")
-            served = shares if version is None else {version: shares.get(version, 0.0)}
+            dimensions = dict(query.dimensions)
+            version = dimensions.get("ExecutedVersion")
+            qualifier = dimensions.get("Resource", "").rpartition(":")[2]
+            if version is None and qualifier.isdigit():
+                served = {qualifier: 1.0}  # a version invoked by its qualifier, at the same rate
+            else:
+                served = shares if version is None else {version: shares.get(version, 0.0)}
             n = e = 0
             for name, share in served.items():
                 count = round(self.per_minute * share * query.period / 60)

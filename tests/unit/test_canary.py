@@ -1021,7 +1021,13 @@ def test_a_pinned_version_changed_by_a_human_mid_canary_is_handed_back(
 @pytest.mark.parametrize(
     ("prepare", "reason"),
     [
-        (lambda w: w.lam.set_alias("live", w.lam.publish()), "no alias routes to the pinned"),
+        # (no alias routes to it and no test events: the version_synthetic strategy's Stop)
+        (lambda w: w.lam.set_alias("live", w.lam.publish()), "no alias routes to version 1"),
+        (lambda w: w.lam.set_alias("beta", w.baseline), "several aliases route to version 1"),
+        (
+            lambda w: w.lam.set_alias("live", w.baseline, {w.lam.publish(): 0.1}),
+            "already splits traffic",
+        ),
         (
             lambda w: w.lam.put_runtime_setting("f", None, UpdateMode.MANUAL, OLD_RUNTIME),
             "$LATEST is pinned as well",
@@ -1039,3 +1045,123 @@ def test_a_pinned_version_the_canary_cannot_reach_is_refused_before_any_change(
     assert reason in w.pin.evidence["stopped"]["reason"]
     changing = {"PutRuntimeManagementConfig", "UpdateAlias", "PublishVersion"}
     assert not changing & set(w.lam.calls[calls:])
+
+
+# ------------------------------------------------------------ a pinned published version, no alias
+@pytest.fixture
+def direct_world(version_world: World) -> World:
+    """Version 1 is pinned and invoked by its qualifier: no alias routes to it; the owner's
+    test events are named by the function's tag."""
+    version_world.lam.aliases_.clear()
+    version_world.lam.tags_["rollforward:test-events"] = "/events"
+    version_world.signals.parameters["/events"] = '[{"a": 1}, {"b": 2}]'
+    return version_world
+
+
+def direct_state(w: World) -> tuple[UpdateMode, str | None, str, UpdateMode]:
+    """(pinned version's mode and pinned ARN, the runtime it runs, `$LATEST`'s mode)."""
+    version = w.lam.versions[w.baseline]
+    return (
+        version.setting.mode,
+        version.setting.runtime_version_arn,
+        version.runtime_arn,
+        (w.lam.latest.setting.mode),
+    )
+
+
+def test_a_pinned_version_without_an_alias_is_tested_moved_verified_then_auto(
+    direct_world: World,
+) -> None:
+    w = direct_world
+    puts: list[tuple[str, UpdateMode, str]] = []
+    put = w.lam.put_runtime_setting
+
+    def recording(function: str, qualifier: str | None, mode: UpdateMode, arn: str = "") -> None:
+        puts.append((qualifier or "$LATEST", mode, arn))
+        put(function, qualifier, mode, arn)
+
+    w.lam.put_runtime_setting = recording  # type: ignore[method-assign]
+    assert Machine(w).run() == "closed" and w.pin.stage is Stage.RESOLVED
+    canary = w.pin.evidence["canary"]
+    assert canary["strategy"] == "version_synthetic" and canary["baseline_version"] == w.baseline
+    assert w.lam.calls.count("Invoke") == 2  # the test events, on the candidate
+    # The version itself ran the tested runtime (Manual on it) through the bake, then Auto.
+    candidate = canary["candidate_version"]
+    assert puts == [
+        (w.baseline, UpdateMode.MANUAL, NEW_RUNTIME),
+        (candidate, UpdateMode.AUTO, ""),
+        (w.baseline, UpdateMode.AUTO, ""),
+    ]
+    assert direct_state(w) == (UpdateMode.AUTO, None, NEW_RUNTIME, UpdateMode.AUTO)
+    assert canary["verdicts"][-1]["step"] == "post-promotion"
+    assert w.path.count("PostPromotionBake") == 1 and w.locks.held == {}
+
+
+def test_a_pinned_version_without_an_alias_failing_its_test_events_is_left_as_it_was(
+    direct_world: World,
+) -> None:
+    w = direct_world
+    w.lam.invoke_errors.add(NEW_RUNTIME)
+    assert Machine(w).run() == "rolled_back"
+    assert direct_state(w) == (UpdateMode.MANUAL, OLD_RUNTIME, OLD_RUNTIME, UpdateMode.AUTO)
+    assert "PutRuntimeManagementConfig" not in w.lam.calls
+    assert "test events [0, 1] failed" in w.pin.evidence["last_canary"]["rolled_back_because"]
+
+
+@pytest.mark.parametrize("parked", [POST_BAKE, ("Verify", 1)], ids=["postbake", "verify"])
+def test_a_pinned_version_without_an_alias_whose_canary_died_is_restored(
+    direct_world: World, parked: tuple[str, int]
+) -> None:
+    w = direct_world
+    machine = Machine(w)
+    machine.at(*parked, die)
+    with pytest.raises(ExecutionDied):
+        machine.run()
+    assert direct_state(w)[:2] == (UpdateMode.MANUAL, NEW_RUNTIME)  # mid-bake: ours
+    repair(w)
+    assert direct_state(w) == (UpdateMode.MANUAL, OLD_RUNTIME, OLD_RUNTIME, UpdateMode.AUTO)
+    assert w.pin.stage is Stage.TRACKING and w.locks.held == {}
+
+
+def test_a_human_pin_of_the_version_during_its_bake_is_handed_back_untouched(
+    direct_world: World,
+) -> None:
+    """A human pins version 1 elsewhere while it bakes on the new runtime: Verify hands back
+    and Rollback re-reads before writing, so the human's pin stays."""
+    w = direct_world
+    other = "arn:aws:lambda:us-east-1::runtime:" + "c" * 64
+    machine = Machine(w)
+    machine.at(
+        *POST_BAKE,
+        lambda: w.lam.put_runtime_setting("f", w.baseline, UpdateMode.MANUAL, other),
+    )
+    assert machine.run() == "rolled_back"
+    assert direct_state(w)[:2] == (UpdateMode.MANUAL, other)
+    last = w.pin.evidence["last_canary"]
+    assert "handing back" in last["rolled_back_because"]
+    assert any("left as a human set it" in r for r in last["restored"])
+
+
+def test_a_pinned_version_without_an_alias_or_test_events_needs_accept_untested(
+    direct_world: World,
+) -> None:
+    w = direct_world
+    del w.lam.tags_["rollforward:test-events"]
+    assert Machine(w).run() == "stopped"
+    assert f"no alias routes to version {w.baseline}" in w.pin.evidence["stopped"]["reason"]
+    assert "PublishVersion" not in w.lam.calls
+    w.pin = w.ledger.update(w.pin, w.clock.now, stage=Stage.APPROVED)
+    assert Machine(w, {"accept_untested": True}).run() == "closed"
+    assert direct_state(w)[0] is UpdateMode.AUTO
+
+
+def test_an_alias_on_another_version_leaves_the_pinned_version_to_its_test_events(
+    direct_world: World,
+) -> None:
+    """Alias `live` moved on to version 2; version 1, pinned, is still invoked by qualifier."""
+    w = direct_world
+    w.lam.set_alias("live", w.lam.publish())
+    assert Machine(w).run() == "closed"
+    assert w.pin.evidence["canary"]["strategy"] == "version_synthetic"
+    assert w.lam.state()[:2] == ("2", {})  # the alias was never touched
+    assert "UpdateAlias" not in w.lam.calls

@@ -11,7 +11,7 @@ import time
 
 from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
-from rollforward.canary.state import CanaryState, Stop, Strategy
+from rollforward.canary.state import VERSION_STRATEGIES, CanaryState, Stop
 from rollforward.clock import iso, utc_now
 from rollforward.ledger import Pin
 from rollforward.model import UpdateMode
@@ -43,8 +43,9 @@ def make_candidate(ctx: CanaryContext, pin: Pin, state: CanaryState) -> None:
         ctx.lam.put_runtime_setting(
             function_arn, state.baseline_version, UpdateMode.MANUAL, state.pinned_arn
         )
-    if state.strategy != Strategy.VERSION_ALIAS:
-        # (a published version's pin leaves `$LATEST`'s own setting alone: it is not Manual)
+    if state.strategy not in VERSION_STRATEGIES:
+        # (a published version's pin leaves `$LATEST`'s own setting alone: it is not Manual,
+        # so the touch below applies the newest runtime as AWS's phase 1 does on any update)
         ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.FUNCTION_UPDATE)
     # A configuration update is what applies the newest runtime in FunctionUpdate mode.
     ctx.lam.touch_configuration(function_arn, f"{CANDIDATE_DESCRIPTION} ({iso(utc_now())})")

@@ -85,6 +85,24 @@ def unqualified_sample(
     )
 
 
+def qualified_sample(
+    ctx: CanaryContext, pin: Pin, qualifier: str, start: datetime, end: datetime
+) -> VersionSample:
+    """One published version's totals when invoked by its qualifier (`Resource` `name:N`)."""
+    name = pin.key.function_name
+    values = metric_values(
+        ctx,
+        (("FunctionName", name), ("Resource", f"{name}:{qualifier}")),
+        UNQUALIFIED_METRICS,
+        start,
+        end,
+    )
+    invocations = int(sum(values.get("invocations", [])))
+    return VersionSample(
+        invocations=invocations, errors=min(invocations, int(sum(values.get("errors", []))))
+    )
+
+
 def ran_new_runtime(ctx: CanaryContext, pin: Pin, state: CanaryState, end: datetime) -> bool:
     """An INIT_START line shows the candidate version on the candidate runtime ARN.
 

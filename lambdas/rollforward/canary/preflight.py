@@ -12,7 +12,7 @@ from typing import Any
 
 from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
-from rollforward.canary.state import Stop
+from rollforward.canary.state import CanaryState, Stop, Strategy
 from rollforward.clock import utc_now
 from rollforward.ledger import Pin, PinKind, Stage
 from rollforward.model import LATEST, PinKey, UpdateMode
@@ -72,21 +72,27 @@ def _pin_of(ctx: CanaryContext, pin_id: str) -> Pin | None:
         return None
 
 
-def check_pin(ctx: CanaryContext, pin: Pin) -> None:
+def check_pin(ctx: CanaryContext, pin: Pin, earlier: CanaryState | None = None) -> None:
     """The pinned version is still Manual on the pinned ARN (for `$LATEST`: or FunctionUpdate
-    by our own earlier try); for a FunctionUpdate item, `$LATEST` still FunctionUpdate on the
-    runtime version it ran when found."""
+    by our own earlier try; for a version without alias: or Manual on the candidate's runtime
+    version, where our earlier try's promotion put it); for a FunctionUpdate item, `$LATEST`
+    still FunctionUpdate on the runtime version it ran when found."""
     if pin.kind is PinKind.FUNCTION_UPDATE:
         check_function_update(ctx, pin, ctx.setting(pin, LATEST).mode)
         return
     live = ctx.setting(pin, pin.key.qualifier)
-    if (
-        pin.key.qualifier == LATEST
-        and live.mode is UpdateMode.FUNCTION_UPDATE
-        and pin.stage is Stage.CANARY
+    if pin.stage is Stage.CANARY and (
+        (pin.key.qualifier == LATEST and live.mode is UpdateMode.FUNCTION_UPDATE)
+        or (
+            earlier is not None
+            and earlier.promoted
+            and earlier.strategy == Strategy.VERSION_SYNTHETIC
+            and live.mode is UpdateMode.MANUAL
+            and live.pinned_runtime_version_arn == earlier.candidate_runtime_arn
+        )
     ):
         # A retried start (Step Functions retries a throttled or failed attempt): the
-        # earlier attempt got past this check and set FunctionUpdate itself. Pick up there.
+        # earlier attempt got past this check and changed the setting itself. Pick up there.
         return
     if (
         live.mode is not UpdateMode.MANUAL
@@ -204,6 +210,33 @@ def choose_alias(ctx: CanaryContext, pin: Pin, tags: Mapping[str, str]) -> Alias
     return aliases[0] if aliases else None
 
 
+def choose_version_alias(
+    ctx: CanaryContext, pin: Pin, tags: Mapping[str, str]
+) -> AliasRouting | None:
+    """A pinned published version: the alias that routes to it (the tagged one, or the only
+    one), or None when none does — its callers name the version itself. An alias on another
+    version is no concern of this pin's canary."""
+    aliases = ctx.lam.aliases(pin.key.function_arn)
+    if aliases is None:
+        raise NotFound(f"{pin.key.function_arn} no longer exists")
+    version = pin.key.qualifier
+    routing = [a for a in aliases if version in (a.function_version, *a.additional_versions)]
+    wanted = tags.get(ALIAS_TAG)
+    if wanted:
+        tagged = [a for a in routing if a.name == wanted]
+        if tagged:
+            return tagged[0]
+        if not any(a.name == wanted for a in aliases):
+            raise Stop(f"tag {ALIAS_TAG} names alias {wanted!r}, which does not exist")
+    if len(routing) > 1:
+        names = ", ".join(sorted(a.name for a in routing))
+        raise Stop(
+            f"several aliases route to version {version} ({names}): tag {ALIAS_TAG} with the "
+            "one that takes traffic"
+        )
+    return routing[0] if routing else None
+
+
 def check_alias(ctx: CanaryContext, pin: Pin, alias: AliasRouting) -> str:
     """The alias serves one published version equal to `$LATEST`: that version (the baseline)."""
     if alias.additional_versions:
@@ -215,8 +248,14 @@ def check_alias(ctx: CanaryContext, pin: Pin, alias: AliasRouting) -> str:
         raise Stop(
             f"alias {alias.name} points at $LATEST: publish a version and point the alias at it"
         )
+    return check_same_as_latest(ctx, pin, baseline)
+
+
+def check_same_as_latest(ctx: CanaryContext, pin: Pin, version: str) -> str:
+    """`$LATEST` equals `version` in code and configuration (the candidate is published from
+    `$LATEST`): `version`, or Stop naming what differs."""
     latest = ctx.lam.configuration(pin.key.function_arn)
-    published = ctx.lam.configuration(pin.key.function_arn, baseline)
+    published = ctx.lam.configuration(pin.key.function_arn, version)
     differences = [
         key
         for key in ("CodeSha256", *COMPARED_CONFIGURATION)
@@ -224,10 +263,10 @@ def check_alias(ctx: CanaryContext, pin: Pin, alias: AliasRouting) -> str:
     ]
     if differences:
         raise Stop(
-            f"$LATEST has unpublished changes against version {baseline} ({', '.join(differences)}): "
+            f"$LATEST has unpublished changes against version {version} ({', '.join(differences)}): "
             "publish or revert them first, or they would ride along with the new runtime"
         )
-    return baseline
+    return version
 
 
 def _normal(value: Any) -> Any:

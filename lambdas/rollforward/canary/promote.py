@@ -6,10 +6,17 @@ from __future__ import annotations
 from rollforward.audit.notices import NoticeKind
 from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
-from rollforward.canary.evidence import sample, unqualified_sample
+from rollforward.canary.evidence import qualified_sample, sample, unqualified_sample
 from rollforward.canary.judge import JudgePolicy, Outcome, VersionSample, judge
 from rollforward.canary.shifting import alias_promoted, expect_alias, update_alias
-from rollforward.canary.state import ALIAS_STRATEGIES, CanaryNext, CanaryState, Stop, settled
+from rollforward.canary.state import (
+    ALIAS_STRATEGIES,
+    CanaryNext,
+    CanaryState,
+    Stop,
+    Strategy,
+    settled,
+)
 from rollforward.clock import iso, parse_iso, utc_now
 from rollforward.escalation.progress import Attempt, with_attempt
 from rollforward.ledger import Pin, Stage
@@ -39,21 +46,38 @@ def promote(ctx: CanaryContext, pin: Pin, state: CanaryState) -> CanaryState:
 
 
 def promote_settings(ctx: CanaryContext, pin: Pin, state: CanaryState) -> None:
-    """Candidate and `$LATEST` to Auto: from here on AWS keeps the function patched."""
-    function_arn = pin.key.function_arn
+    """Candidate and the pinned version to Auto: from here on AWS keeps the function patched.
+    A published version invoked by its qualifier (no alias) instead moves itself, Manual on the
+    runtime version its candidate was tested on: Manual applies that ARN at once, Auto would
+    wait for phase 2; it goes Auto once the post-promotion bake verified it (`verify`)."""
     state.promoted = True
     # Recorded before the first Put: a canary whose execution dies from here on (in the
     # post-promotion bake, say) is restored by a Rollback that reads only the ledger, and it
-    # must know that `$LATEST` on Auto was rollforward's doing, not a human's lift.
+    # must know that the pinned version on Auto (or on the candidate's runtime version) was
+    # rollforward's doing, not a human's lift.
     ctx.remember(pin, state)
+    if state.strategy == Strategy.VERSION_SYNTHETIC:
+        ctx.lam.put_runtime_setting(
+            pin.key.function_arn,
+            pin.key.qualifier,
+            UpdateMode.MANUAL,
+            state.candidate_runtime_arn,
+        )
+        return
+    unpin(ctx, pin, state)
+
+
+def unpin(ctx: CanaryContext, pin: Pin, state: CanaryState) -> None:
+    """Candidate and the pinned version (`$LATEST`, or the published version: the alias no
+    longer routes to it, or it runs the verified runtime already) on Auto."""
+    function_arn = pin.key.function_arn
+    if not state.promoted:
+        state.promoted = True
+        ctx.remember(pin, state)  # before the first Put, as in `promote_settings`
     if state.candidate_version:
         ctx.lam.put_runtime_setting(function_arn, state.candidate_version, UpdateMode.AUTO)
-    if pin.key.qualifier != LATEST:
-        # The pinned version itself is unpinned (Auto): the alias no longer routes to it, and
-        # Auto's phase two moves it to a runtime its code has just been proven on.
-        ctx.lam.put_runtime_setting(function_arn, pin.key.qualifier, UpdateMode.AUTO)
-        return
-    ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.AUTO)
+    qualifier = None if pin.key.qualifier == LATEST else pin.key.qualifier
+    ctx.lam.put_runtime_setting(function_arn, qualifier, UpdateMode.AUTO)
 
 
 def verify(
@@ -65,9 +89,25 @@ def verify(
             f"alias {state.alias} was changed by someone else after promotion: handing back",
             hand_back=True,
         )
+    if state.strategy == Strategy.VERSION_SYNTHETIC:
+        live = ctx.setting(pin, pin.key.qualifier)
+        if (
+            live.mode is not UpdateMode.MANUAL
+            or live.pinned_runtime_version_arn != state.candidate_runtime_arn
+        ):
+            raise Stop(
+                f"the runtime setting of version {pin.key.qualifier} was changed after "
+                f"promotion (now {live.mode}): handing back",
+                hand_back=True,
+            )
     end = utc_now()
     start = parse_iso(state.window_start)
-    if state.strategy in ALIAS_STRATEGIES:
+    if state.strategy == Strategy.VERSION_SYNTHETIC:
+        # The version's own traffic (Resource `name:N`), now against the same span before.
+        span = end - start
+        candidate = qualified_sample(ctx, pin, pin.key.qualifier, start, end)
+        baseline = qualified_sample(ctx, pin, pin.key.qualifier, start - span, start)
+    elif state.strategy in ALIAS_STRATEGIES:
         candidate = sample(ctx, pin, state, state.candidate_version, start, end)
         last = state.verdicts[-1] if state.verdicts else {}
         baseline = VersionSample(
@@ -88,6 +128,8 @@ def verify(
     else:
         # Inconclusive after promotion (too little traffic) is accepted: the candidate already
         # passed its steps, and AWS keeps Auto functions patched from here on.
+        if state.strategy == Strategy.VERSION_SYNTHETIC:
+            unpin(ctx, pin, state)  # verified on its new runtime: now it follows AWS (Auto)
         state.next = CanaryNext.RESOLVED
     return state
 

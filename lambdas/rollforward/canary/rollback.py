@@ -24,6 +24,7 @@ from rollforward.canary.state import (
     CanaryState,
     RollbackRetry,
     Stop,
+    Strategy,
     settled,
 )
 from rollforward.clock import iso, utc_now
@@ -153,14 +154,21 @@ def _restore_version(
     ctx: CanaryContext, pin: Pin, state: CanaryState, pinned_arn: str
 ) -> list[str]:
     """A published version's pin: rollforward changed that version's setting only when it
-    promoted (Auto); `$LATEST`'s own setting it never changed. Re-read before the write."""
+    promoted (Auto, or — invoked by its qualifier — Manual on the candidate's runtime version
+    until verified); `$LATEST`'s own setting it never changed. Re-read before the write."""
     version = pin.key.qualifier
     live = ctx.lam.runtime_setting(PinKey(pin.key.function_arn, version))
     if live is None:
         return [f"version {version} no longer exists"]
     if live.mode is UpdateMode.MANUAL and live.pinned_runtime_version_arn == pinned_arn:
         return []  # as it was
-    if state.promoted and live.mode is UpdateMode.AUTO:
+    ours = live.mode is UpdateMode.AUTO or (
+        state.strategy == Strategy.VERSION_SYNTHETIC
+        and live.mode is UpdateMode.MANUAL
+        and bool(state.candidate_runtime_arn)
+        and live.pinned_runtime_version_arn == state.candidate_runtime_arn
+    )
+    if state.promoted and ours:
         ctx.lam.put_runtime_setting(pin.key.function_arn, version, UpdateMode.MANUAL, pinned_arn)
         return [f"version {version} Manual on the original runtime version"]
     return [f"version {version} left as a human set it ({live.mode})"]

@@ -66,38 +66,41 @@ class Canary:
             else CanaryState()
         )
         preflight.hold_the_function(ctx, pin)
-        preflight.check_pin(ctx, pin)
+        preflight.check_pin(ctx, pin, earlier)
         if pin.stage is not Stage.CANARY:  # (a retried start said it already)
             preflight.warn_template_pin(ctx, pin)
         tags = ctx.lam.tags(pin.key.function_arn)
         ctx.refuse_opted_out(tags)
-        alias = preflight.choose_alias(ctx, pin, tags)
+        version_pin = pin.key.qualifier != LATEST
+        alias = (
+            preflight.choose_version_alias(ctx, pin, tags)
+            if version_pin
+            else preflight.choose_alias(ctx, pin, tags)
+        )
         firing = ctx.alarms_in_alarm(ctx.alarm_names(tags), must_exist=True)
         if firing:
             raise Stop(f"watched alarm(s) already in ALARM before any change: {', '.join(firing)}")
-        if pin.key.qualifier != LATEST:
-            # A pinned published version: only behind an alias that routes to it today.
-            if alias is None or alias.function_version != pin.key.qualifier:
-                raise Stop(
-                    f"no alias routes to the pinned version {pin.key.qualifier}: a published "
-                    "version invoked by its qualifier alone is not rolled forward yet "
-                    "(docs/canary.md); lift it by hand after testing"
-                )
-            state.strategy, state.alias = Strategy.VERSION_ALIAS, alias.name
-            state.baseline_version = preflight.check_alias(ctx, pin, alias)
+        if version_pin:
+            # A pinned published version: its candidate is `$LATEST` (equal to it) published
+            # on the newest runtime; it meets traffic through the alias that routes to the
+            # version, or, with none, the owner's test events and then the version itself.
             preflight.check_latest_builds_candidates(ctx, pin)
+            if alias is not None:
+                state.strategy, state.alias = Strategy.VERSION_ALIAS, alias.name
+                state.baseline_version = preflight.check_alias(ctx, pin, alias)
+            else:
+                state.strategy = Strategy.VERSION_SYNTHETIC
+                self._require_test_events(
+                    tags, state, f"no alias routes to version {pin.key.qualifier}"
+                )
+                state.baseline_version = preflight.check_same_as_latest(ctx, pin, pin.key.qualifier)
         elif alias is not None:
             state.strategy, state.alias = Strategy.ALIAS, alias.name
             state.baseline_version = preflight.check_alias(ctx, pin, alias)
             preflight.check_baseline_runtime(ctx, pin, state.baseline_version)
         else:
             state.strategy = Strategy.SYNTHETIC
-            if not synthetic.test_events(ctx, tags) and not state.accept_untested:
-                raise Stop(
-                    "the function has no alias and no test events (tag "
-                    f"{self.policy.tags.test_events} naming an SSM parameter): approve with "
-                    "accept_untested to roll forward on a bake alone"
-                )
+            self._require_test_events(tags, state)
             # (publishing again would snapshot a `$LATEST` the earlier attempt already moved)
             state.baseline_version = earlier.baseline_version or candidate.publish_baseline(
                 ctx, pin
@@ -110,7 +113,7 @@ class Canary:
         if state.candidate_runtime_arn == state.pinned_arn:
             # Nothing newer to test: Auto changes nothing today and follows AWS from now on.
             state.reason = "the newest runtime version is the pinned one: nothing to canary"
-            promote.promote_settings(ctx, pin, state)
+            promote.unpin(ctx, pin, state)
             state.next = CanaryNext.RESOLVED
             return state
         if state.strategy in ALIAS_STRATEGIES:
@@ -121,6 +124,17 @@ class Canary:
                 state.judge = JudgeKind.FIXED_HORIZON
             return shifting.shift(ctx, pin, state, 0)
         return synthetic.synthetic_test(ctx, pin, state, tags)
+
+    def _require_test_events(
+        self, tags: dict[str, str], state: CanaryState, unrouted: str = "the function has no alias"
+    ) -> None:
+        """No alias: the owner's test events, or an approval that accepts a bake alone."""
+        if not synthetic.test_events(self.ctx, tags) and not state.accept_untested:
+            raise Stop(
+                f"{unrouted} and no test events (tag "
+                f"{self.policy.tags.test_events} naming an SSM parameter): approve with "
+                "accept_untested to roll forward on a bake alone"
+            )
 
     def judge_step(self, pin: Pin, state: CanaryState) -> CanaryState:
         """After a bake (fixed horizon) or at a look (sequential): judge, then shift further,

@@ -53,10 +53,16 @@ class Strategy(StrEnum):
     # A pinned published version behind an alias: the same alias steps from that version to a
     # candidate republished from `$LATEST` (equal to it) on the newest runtime.
     VERSION_ALIAS = "version_alias"
+    # A pinned published version invoked by its qualifier (no alias routes to it): the owner's
+    # test events on a candidate republished from `$LATEST`, then that version itself Manual
+    # on the tested runtime version ARN, baked against its own earlier window, then Auto.
+    VERSION_SYNTHETIC = "version_synthetic"
 
 
 # The strategies whose candidate meets traffic through a weighted alias.
 ALIAS_STRATEGIES: Final = (Strategy.ALIAS, Strategy.VERSION_ALIAS)
+# The strategies of a pin on a published version (its key's qualifier is a number).
+VERSION_STRATEGIES: Final = (Strategy.VERSION_ALIAS, Strategy.VERSION_SYNTHETIC)
 
 
 class Stop(Exception):
@@ -147,6 +153,7 @@ __all__ = [
     "ALIAS_STRATEGIES",
     "IN_FLIGHT",
     "TO_ROLLBACK",
+    "VERSION_STRATEGIES",
     "CanaryNext",
     "CanaryState",
     "JudgeKind",
