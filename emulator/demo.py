@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
 import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from rollforward.ledger import Pin, Stage
+from rollforward.posture import Row, Status
 
 from emulator import posture_fleet
 from emulator.inprocess import EmbeddedAws
@@ -154,16 +157,16 @@ class _StoryOutput(io.TextIOBase):
         self._target.flush()
 
 
-def run(size: int = 50, quiet: bool = False) -> int:
+def run(size: int = 50, quiet: bool = False, report_json: Path | None = None) -> int:
     real_stdout = sys.stdout
     sys.stdout = _StoryOutput(real_stdout)
     try:
-        return _run(size, quiet)
+        return _run(size, quiet, report_json)
     finally:
         sys.stdout = real_stdout
 
 
-def _run(size: int, quiet: bool) -> int:
+def _run(size: int, quiet: bool, report_json: Path | None) -> int:
     story = Story(quiet)
     story.chapter(
         "Deploying rollforward into the embedded AWS (synthesized from infra/, cdk-nag checked)"
@@ -329,20 +332,28 @@ def _run(size: int, quiet: bool) -> int:
             "  rollforward report [--output json | --csv posture.csv]   # the posture report\n"
             "  Against AWS: `cdk deploy`, then the same commands with your profile (README)."
         )
-        ok = _posture(lifecycle, story) and ok
+        ok = _posture(lifecycle, story, report_json) and ok
         story.say(
             f"\n{'Done' if ok else 'FAILED'} in {time.monotonic() - story.started:.1f}s of wall time."
         )
         return 0 if ok else 1
 
 
-def _posture(lifecycle: Lifecycle, story: Story) -> bool:
-    """The rest of the shared-responsibility table, two weeks later, ending with the report."""
+def _cli(*argv: str) -> tuple[int, str, str]:
+    """`rollforward <argv>` as an operator's shell runs it, on this embedded AWS."""
+    from rollforward_cli.main import main as rollforward
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = rollforward(list(argv), stdout=stdout, stderr=stderr)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def _posture(lifecycle: Lifecycle, story: Story, report_json: Path | None = None) -> bool:
+    """The rest of the shared-responsibility table, two weeks later, ending with the report:
+    `rollforward report` itself (the table; `--notify-owners` tells the image's owner) and
+    `rollforward report --output json`, which must list every function with its row and
+    status (written to `report_json` when given)."""
     import boto3
-    from rollforward.adapters.posture import ledger_pins, read_fleet
-    from rollforward.posture import PosturePolicy, Row, Status, assess_fleet, image_notice
-    from rollforward.posture.report import report_document
-    from rollforward_cli.commands.report import render_table
 
     story.chapter("Seventeen days later: the whole shared-responsibility table")
     lifecycle.advance(17, step_days=8.5)
@@ -366,39 +377,53 @@ def _posture(lifecycle: Lifecycle, story: Story) -> bool:
         f"stack '{posture_fleet.STACK}' creates '{posture_fleet.STACK_FUNCTION}' pinned to Manual by its "
         f"template; detected, pinned by {billing.pinned_by}",
     )
-    now = aws.state.clock.now()
-    policy = PosturePolicy()
-    fleet = read_fleet(
-        lifecycle.lam,
-        boto3.client("ecr"),
-        boto3.client("cloudformation"),
-        ledger_pins(lifecycle.ledger.list_pins(open_only=True)),
-    )
-    assessments = assess_fleet(
-        fleet.versions, policy=policy, now=now, template_pins=fleet.template_pins
-    )
-    topic = lifecycle.deployment.find("AWS::SNS::Topic", "OwnerTopic")
-    for assessment in assessments:
-        notice = image_notice(assessment, now)
-        if notice is not None:
-            boto3.client("sns").publish(**notice.sns_publish_kwargs(topic))
+    story.chapter("The posture report (`rollforward report --notify-owners`)")
+    code, table, notes = _cli("report", "--notify-owners")
+    story.say("\n".join("  " + line for line in table.splitlines()))
+    story.say("\n".join("  " + line for line in notes.splitlines()))
+    told = False
     for notice_body in lifecycle.notices("owner"):
-        story.step(lifecycle, f"notice to owner: {notice_body['subject']}")
-    document = report_document(assessments, now=now, policy=policy, account=ACCOUNT, region=REGION)
-    story.chapter("The posture report (`rollforward report`; --output json, --csv for auditors)")
-    story.say("\n".join("  " + line for line in render_table(document).splitlines()))
-    verdicts = {(a.function_name, a.qualifier): a for a in assessments}
+        if notice_body.get("kind") == "image_outdated":
+            story.step(lifecycle, f"notice to owner: {notice_body['subject']}")
+            text = notice_body["text"]
+            told = told or (pushed["image_uri"].split(":")[0] in text and "Rebuild" in text)
+    json_code, raw, errors = _cli("report", "--output", "json")
+    if json_code != 0:
+        story.say(f"  `rollforward report --output json` failed ({json_code}): {errors.strip()}")
+        return False
+    document = json.loads(raw)
+    if report_json is not None:
+        report_json.write_text(raw, encoding="utf-8")
+    listed = {
+        f["FunctionName"]
+        for page in lifecycle.lam.get_paginator("list_functions").paginate()
+        for f in page["Functions"]
+    }
+    rows = {row.value for row in Row}
+    statuses = {status.value for status in Status}
+    latest = {f["function"]: f for f in document["functions"] if f["qualifier"] == "$LATEST"}
+    complete = listed <= set(latest) and all(
+        f["row"] in rows and f["status"] in statuses for f in document["functions"]
+    )
+    story.say(
+        f"  `rollforward report --output json`: {len(document['functions'])} versions of "
+        f"{len(latest)} functions, each with its row and status"
+        + ("" if complete else f" — INCOMPLETE: missing {sorted(listed - set(latest))}")
+    )
 
-    def status(name: str) -> tuple[Row, Status] | None:
-        found = verdicts.get((name, "$LATEST"))
-        return (found.row, found.status) if found else None
+    def status(name: str) -> tuple[str, str] | None:
+        found = latest.get(name)
+        return (found["row"], found["status"]) if found else None
 
     return (
-        status(posture_fleet.FUNCTION_UPDATE) == (Row.FUNCTION_UPDATE, Status.UNMET)
+        code == 0
+        and complete
+        and status(posture_fleet.FUNCTION_UPDATE) == (Row.FUNCTION_UPDATE, Status.UNMET)
         and status(posture_fleet.IMAGE) == (Row.CONTAINER_IMAGE, Status.UNMET)
         and status(posture_fleet.STACK_FUNCTION) == (Row.MANUAL, Status.UNMET)
         and status(VICTIM) == (Row.AUTO, Status.MET)
-        and verdicts[(posture_fleet.STACK_FUNCTION, "$LATEST")].template_pin is not None
+        and bool(latest[posture_fleet.STACK_FUNCTION]["template_pin"])
+        and told
     )
 
 
@@ -406,10 +431,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rollforward demo", description=__doc__.splitlines()[0])
     parser.add_argument("--functions", type=int, default=50, help="fleet size (default 50)")
     parser.add_argument("--quiet", action="store_true", help="print nothing, exit 0 on success")
+    parser.add_argument(
+        "--report-json",
+        type=Path,
+        metavar="FILE",
+        help="also write what `rollforward report --output json` printed at the end to FILE",
+    )
     args = parser.parse_args(argv)
     if args.functions < 1:
         parser.error("--functions must be at least 1")
-    return run(args.functions, args.quiet)
+    return run(args.functions, args.quiet, args.report_json)
 
 
 if __name__ == "__main__":

@@ -192,7 +192,9 @@ class Context:
             return Policy.default()
 
     def now(self) -> datetime:
-        """Now, as the target sees it: the emulator's virtual clock, else this machine's."""
+        """Now, as the target sees it: a served emulator's virtual clock (its control route),
+        else `rollforward.clock` — this machine's clock, or the virtual one when the command
+        runs in the process that holds an embedded AWS (the demo's `rollforward report`)."""
         endpoint = self.target.endpoint_url
         if endpoint and self.target.is_emulator:
             try:
@@ -203,7 +205,7 @@ class Context:
                     return parse_iso(str(answer.json()["now"]))
             except (requests.RequestException, ValueError, KeyError, TypeError):
                 pass
-        return datetime.now(UTC)
+        return utc_now()
 
 
 class TargetContext(Context):
@@ -217,11 +219,6 @@ class TargetContext(Context):
     @cached_property
     def target(self) -> Target:
         return self._given_target
-
-    def now(self) -> datetime:
-        """The target's clock: the emulator's control route for a served emulator, else
-        `rollforward.clock` (the system clock; the virtual one inside an embedded AWS)."""
-        return super().now() if self.target.is_emulator else utc_now()
 
 
 # ------------------------------------------------------------------------ arguments

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from emulator import demo
+import json
+
+from emulator import demo, posture_fleet
+
+ROWS = {"auto", "function_update", "manual", "container_image"}
+STATUSES = {"met", "due", "unmet", "unknown"}
 
 
-def test_the_demo_plays_the_whole_story(capsys):
-    assert demo.main(["--functions", "6"]) == 0
+def test_the_demo_plays_the_whole_story(capsys, tmp_path):
+    report = tmp_path / "posture.json"
+    assert demo.main(["--functions", "6", "--report-json", str(report)]) == 0
     out = capsys.readouterr().out
     for beat in (
         "detected from CloudTrail",
@@ -33,3 +39,21 @@ def test_the_demo_plays_the_whole_story(capsys):
         assert beat in posture, beat
     assert "container image is 120 days old" in out
     assert "assumed-role/billing-deployer/AWSCloudFormation" in out
+
+    # ... and `rollforward report --output json` over the demo fleet lists every function, each
+    # with its row and status (the demo also checks it against ListFunctions).
+    assert "`rollforward report --output json`:" in posture
+    document = json.loads(report.read_text())
+    latest = {f["function"]: f for f in document["functions"] if f["qualifier"] == "$LATEST"}
+    fleet = {demo.VICTIM, *(f"svc-{i:02d}" for i in range(1, 6))}
+    fleet |= {posture_fleet.FUNCTION_UPDATE, posture_fleet.IMAGE, posture_fleet.STACK_FUNCTION}
+    assert fleet <= set(latest), sorted(fleet - set(latest))
+    for entry in document["functions"]:
+        assert entry["row"] in ROWS and entry["status"] in STATUSES, entry
+    rows = {name: (latest[name]["row"], latest[name]["status"]) for name in fleet}
+    assert rows[demo.VICTIM] == ("auto", "met")
+    assert rows[posture_fleet.FUNCTION_UPDATE] == ("function_update", "unmet")
+    assert rows[posture_fleet.IMAGE] == ("container_image", "unmet")
+    assert rows[posture_fleet.STACK_FUNCTION] == ("manual", "unmet")
+    assert "owner_notices_sent" not in document  # the JSON run only reads ...
+    assert "sent 1 owner notice(s) about old container images" in posture  # ... the table run told
