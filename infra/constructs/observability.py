@@ -520,12 +520,18 @@ class Observability(Construct):
             cloudwatch.GraphWidget(
                 title="Posture: versions whose responsibility is unmet, per row",
                 left=[self._search("PostureUnmet", "Row", "Maximum", day)],
-                width=12,
+                width=8,
             ),
             cloudwatch.GraphWidget(
                 title="Posture: versions per row (Auto, FunctionUpdate, Manual, image)",
                 left=[self._search("PostureFunctions", "Row", "Maximum", day)],
-                width=12,
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Posture: how long the oldest unmet version has been unmet, per row",
+                left=[self._search("PostureOldestUnmetSeconds", "Row", "Maximum", day)],
+                left_y_axis=cloudwatch.YAxisProps(label="seconds", show_units=False),
+                width=8,
             ),
         )
         dashboard.add_widgets(*self._scan_widgets())

@@ -366,6 +366,9 @@ def test_the_dashboard_shows_pins_approvals_canaries_executions_and_errors(
     assert {("rollforward", name) for name in emf} <= named
     assert '{rollforward,stage,service} MetricName="PinsByStage"' in searches
     assert '{rollforward,outcome,service} MetricName="CanaryOutcomes"' in searches
+    # The posture widgets: one line per row of the shared-responsibility table.
+    for posture in ("PostureUnmet", "PostureFunctions", "PostureOldestUnmetSeconds"):
+        assert f'{{rollforward,Row,service}} MetricName="{posture}"' in searches, posture
     executions = ("Succeeded", "Failed", "Aborted", "TimedOut")
     assert {("AWS/States", f"Executions{ending}") for ending in executions} <= named
     scan = ("ScanCycleCoverage", "ScanCycleSeconds", "ScanTargets", "ScanTargetsFailed",
