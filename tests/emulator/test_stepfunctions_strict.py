@@ -456,6 +456,32 @@ def test_stop_execution_aborts_at_once_and_keeps_error_and_cause(aws):
     assert not [e for e in events if e["type"] == "ExecutionFailed"]
 
 
+def test_stopping_an_execution_that_already_ended_changes_nothing(aws):
+    """StopExecution's errors (API reference) are ExecutionDoesNotExist, InvalidArn,
+    ValidationException (Express) and KMS ones: none for an execution that is no longer
+    running. It answers 200 and the ended execution keeps its status, stopDate and (absent)
+    error and cause; its history gains no ExecutionAborted."""
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    sfn = boto3.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=_machine(definition))["executionArn"]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        ended = sfn.describe_execution(executionArn=arn)
+        if ended["status"] != "RUNNING":
+            break
+        time.sleep(0.02)
+    assert ended["status"] == "SUCCEEDED"
+
+    answer = sfn.stop_execution(executionArn=arn, error="Lifted", cause="too late")
+
+    assert answer["stopDate"] == ended["stopDate"]
+    after = sfn.describe_execution(executionArn=arn)
+    assert (after["status"], after["stopDate"]) == ("SUCCEEDED", ended["stopDate"])
+    assert "error" not in after and "cause" not in after
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    assert [e["type"] for e in events][-1] == "ExecutionSucceeded"
+
+
 def test_stop_execution_ends_a_wait_at_once(aws):
     definition = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 86400, "End": True}}}
     sfn = boto3.client("stepfunctions")
