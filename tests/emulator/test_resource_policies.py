@@ -393,3 +393,31 @@ def test_a_lambda_target_needs_the_function_policy_to_allow_eventbridge(
     events.put_events(Entries=[entry])
     STATE.drain(timeout=30)
     assert _failed_invocations(HUB, "go") == 2
+
+
+@pytest.mark.parametrize("case", ["started", "role-may-not-start", "role-does-not-trust"])
+def test_a_schedule_invokes_its_state_machine_as_its_role(aws: EmbeddedAws, case: str) -> None:
+    """EventBridge Scheduler User Guide, "Set up the execution role": Scheduler assumes the
+    target's RoleArn (trusting scheduler.amazonaws.com, here conditioned on aws:SourceAccount)
+    and starts the execution as that role: without states:StartExecution, nothing starts."""
+    from emulator import scheduler
+
+    trusted = "scheduler.amazonaws.com" if case != "role-does-not-trust" else "events.amazonaws.com"
+    role = _role(
+        HUB,
+        "schedule",
+        _trust({"Service": trusted}, {"StringEquals": {"aws:SourceAccount": HUB}}),
+        allow="states:StartExecution" if case != "role-may-not-start" else "lambda:InvokeFunction",
+    )
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = sfn.create_state_machine(
+        name="scan",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+        roleArn=role,
+    )["stateMachineArn"]
+    schedule = {"Name": "hourly", "Target": {"Arn": machine, "RoleArn": role, "Input": "{}"}}
+
+    fired = scheduler.fire(schedule, HUB, REGION)
+
+    started = sfn.list_executions(stateMachineArn=machine)["executions"]
+    assert (fired, len(started)) == ((True, 1) if case == "started" else (False, 0))
