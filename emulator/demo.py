@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from rollforward.ledger import Pin, Stage
+from rollforward.ledger import Pin, PinKind, Stage
 from rollforward.posture import Row, Status
 
 from emulator import posture_fleet
@@ -349,8 +349,9 @@ def _cli(*argv: str) -> tuple[int, str, str]:
 
 
 def _posture(lifecycle: Lifecycle, story: Story, report_json: Path | None = None) -> bool:
-    """The rest of the shared-responsibility table, two weeks later, ending with the report:
-    `rollforward report` itself (the table; `--notify-owners` tells the image's owner) and
+    """The rest of the shared-responsibility table, two weeks later: the daily Posture function
+    (the FunctionUpdate function's ledger item and ladder, the image owner's notice), ending
+    with the report: `rollforward report` itself (the table) and
     `rollforward report --output json`, which must list every function with its row and
     status (written to `report_json` when given)."""
     import boto3
@@ -377,16 +378,35 @@ def _posture(lifecycle: Lifecycle, story: Story, report_json: Path | None = None
         f"stack '{posture_fleet.STACK}' creates '{posture_fleet.STACK_FUNCTION}' pinned to Manual by its "
         f"template; detected, pinned by {billing.pinned_by}",
     )
-    story.chapter("The posture report (`rollforward report --notify-owners`)")
-    code, table, notes = _cli("report", "--notify-owners")
-    story.say("\n".join("  " + line for line in table.splitlines()))
-    story.say("\n".join("  " + line for line in notes.splitlines()))
+    story.chapter("The daily posture run (the Posture function, as its schedule invokes it)")
+    function = lifecycle.deployment.find("AWS::Lambda::Function", "Posture")
+    answer = lifecycle.lam.invoke(FunctionName=function, Payload=b"{}")
+    if "FunctionError" in answer:
+        story.say(f"  the Posture function failed: {answer['Payload'].read()!r}")
+        return False
+    daily = json.loads(answer["Payload"].read())
+    story.step(
+        lifecycle,
+        f"{daily['versions']} versions in their rows; "
+        f"{daily['function_update_items_opened']} FunctionUpdate function left behind gets a "
+        f"ledger item and its ladder; {daily['owner_notices']} old image's owner told",
+    )
+    item = wait_for(
+        lambda: lifecycle.pin_record(posture_fleet.FUNCTION_UPDATE),
+        what="the FunctionUpdate function's ledger item",
+    )
+    lifecycle.settle()
     told = False
     for notice_body in lifecycle.notices("owner"):
+        story.step(lifecycle, f"notice to owner: {notice_body['subject']}")
         if notice_body.get("kind") == "image_outdated":
-            story.step(lifecycle, f"notice to owner: {notice_body['subject']}")
             text = notice_body["text"]
             told = told or (pushed["image_uri"].split(":")[0] in text and "Rebuild" in text)
+
+    story.chapter("The posture report (`rollforward report`)")
+    code, table, notes = _cli("report")
+    story.say("\n".join("  " + line for line in table.splitlines()))
+    story.say("\n".join("  " + line for line in notes.splitlines()))
     json_code, raw, errors = _cli("report", "--output", "json")
     if json_code != 0:
         story.say(f"  `rollforward report --output json` failed ({json_code}): {errors.strip()}")
@@ -424,6 +444,7 @@ def _posture(lifecycle: Lifecycle, story: Story, report_json: Path | None = None
         and status(VICTIM) == (Row.AUTO, Status.MET)
         and bool(latest[posture_fleet.STACK_FUNCTION]["template_pin"])
         and told
+        and item.kind is PinKind.FUNCTION_UPDATE
     )
 
 
