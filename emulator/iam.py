@@ -564,6 +564,39 @@ def _statements_of(caller: Caller) -> tuple[dict[str, Any], ...]:
     return result
 
 
+_BOUNDARY_CACHE: dict[tuple[str, int], tuple[dict[str, Any], ...] | None] = {}
+
+
+def _boundary_of(caller: Caller) -> tuple[dict[str, Any], ...] | None:
+    """The statements of a role session's permissions boundary (the managed policy the role's
+    `PermissionsBoundary` names), or None when its role has none. moto keeps no boundary on
+    IAM users (PutUserPermissionsBoundary is not implemented), so only roles have one."""
+    if caller.kind != "AssumedRole":
+        return None
+    key = (caller.arn, GENERATION.value)
+    if key in _BOUNDARY_CACHE:
+        return _BOUNDARY_CACHE[key]
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[caller.account]["aws"]
+    statements: tuple[dict[str, Any], ...] | None = None
+    try:
+        arn = backend.get_role(caller.name).permissions_boundary_arn
+    except Exception:
+        arn = None
+    if arn:
+        try:
+            raw = _managed_document(backend.get_policy(arn)).get("Statement", [])
+        except Exception:
+            raw = []  # a boundary naming a policy that does not exist allows nothing
+        listed = raw if isinstance(raw, list) else [raw]
+        statements = tuple(s for s in listed if isinstance(s, dict))
+    if len(_BOUNDARY_CACHE) > _CACHE_LIMIT:
+        _BOUNDARY_CACHE.clear()
+    _BOUNDARY_CACHE[key] = statements
+    return statements
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -691,28 +724,40 @@ def evaluate(
     if cached is not None:
         return cached
     statements = _statements_of(caller)
+    # A permissions boundary caps the identity policies: both must allow (IAM User Guide,
+    # "Permissions boundaries for IAM entities").
+    boundary = _boundary_of(caller)
     context = _context(caller, region)
     outcome: tuple[bool, str] = (True, "")
     for resource in resources:
-        allowed = False
-        denied = False
-        for statement in statements:
-            if not _statement_applies(
-                statement, action, resource, _with_resource_org(context, resource)
-            ):
-                continue
-            if statement.get("Effect") == "Deny":
-                denied = True
-                break
-            if statement.get("Effect") == "Allow":
-                allowed = True
-        if denied or not allowed:
+        scoped = _with_resource_org(context, resource)
+        if not _policies_allow(statements, action, resource, scoped) or (
+            boundary is not None and not _policies_allow(boundary, action, resource, scoped)
+        ):
             outcome = (False, resource)
             break
     if len(_DECISION_CACHE) > _CACHE_LIMIT:
         _DECISION_CACHE.clear()
     _DECISION_CACHE[key] = outcome
     return outcome
+
+
+def _policies_allow(
+    statements: tuple[dict[str, Any], ...],
+    action: str,
+    resource: str,
+    context: Mapping[str, list[str]],
+) -> bool:
+    """An Allow applies and no Deny does."""
+    allowed = False
+    for statement in statements:
+        if not _statement_applies(statement, action, resource, context):
+            continue
+        if statement.get("Effect") == "Deny":
+            return False
+        if statement.get("Effect") == "Allow":
+            allowed = True
+    return allowed
 
 
 def _statement_applies(

@@ -421,3 +421,48 @@ def test_a_schedule_invokes_its_state_machine_as_its_role(aws: EmbeddedAws, case
 
     started = sfn.list_executions(stateMachineArn=machine)["executions"]
     assert (fired, len(started)) == ((True, 1) if case == "started" else (False, 0))
+
+
+def test_a_permissions_boundary_caps_what_a_role_session_may_do(aws: EmbeddedAws) -> None:
+    """IAM User Guide, "Permissions boundaries for IAM entities": the effective permissions
+    are what both the identity policies and the boundary allow (a Deny in either refuses)."""
+    iam = boto3.client("iam")
+    boundary = iam.create_policy(
+        PolicyName="boundary",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"},
+                    {"Effect": "Deny", "Action": "sqs:DeleteQueue", "Resource": "*"},
+                ],
+            }
+        ),
+    )["Policy"]["Arn"]
+    iam.create_role(
+        RoleName="bounded",
+        AssumeRolePolicyDocument=json.dumps(_trust({"AWS": f"arn:aws:iam::{HUB}:root"})),
+        PermissionsBoundary=boundary,
+    )
+    iam.put_role_policy(
+        RoleName="bounded",
+        PolicyName="admin",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+            }
+        ),
+    )
+    session = _assume(_user("operator", ASSUME_ANY), f"arn:aws:iam::{HUB}:role/bounded")
+
+    queue = session.client("sqs").create_queue(QueueName="inside")["QueueUrl"]  # both allow
+    with pytest.raises(ClientError) as outside:  # the identity policy allows, the boundary not
+        session.client("sns").create_topic(Name="outside")
+    assert _code(outside.value) == "AuthorizationError"
+    with pytest.raises(ClientError) as denied:  # the boundary's Deny
+        session.client("sqs").delete_queue(QueueUrl=queue)
+    assert "AccessDenied" in _code(denied.value)
+
+    iam.delete_role_permissions_boundary(RoleName="bounded")
+    session.client("sns").create_topic(Name="outside")
