@@ -51,6 +51,7 @@ def test_a_function_update_function_left_behind_is_switched_to_auto_behind_a_can
     [told] = [n for n in lifecycle.notices("owner") if n["kind"] == "detected"]
     assert "Runtime update mode FunctionUpdate" in told["text"]
     assert "not updated for 31 days" in told["text"]
+    assert told["subject"] == f"[rollforward] Runtime left behind: {NAME} (Function update mode)"
     assert [n["kind"] for n in lifecycle.notices("team")] == ["team"]
 
     approve_pending(lifecycle, NAME, Principal("oncall-alice"))  # nobody pinned it: no refusal

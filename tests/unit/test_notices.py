@@ -260,3 +260,26 @@ def test_unknown_facts_are_safe_defaults() -> None:
     assert "unknown (found by the scan)" in text
     assert re.search(r"Runtime version: +name not yet seen in INIT_START \(unknown\)", text)
     assert "Console" not in text
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [NoticeKind.DETECTED, NoticeKind.REMINDER, NoticeKind.TEAM, NoticeKind.APPROVAL_REQUEST],
+)
+def test_a_function_update_item_left_behind_is_not_called_pinned(kind: NoticeKind) -> None:
+    """Nobody pinned a FunctionUpdate function left behind: its ladder says what it is."""
+    left = pin(pinned_by=None, pin_reason=None, left_behind=True)
+    built = notice(kind, left)
+    headline = built.text.split("\n")[0]
+    assert "pinned" not in built.subject.lower(), built.subject
+    assert "pinned" not in headline.lower(), headline
+    assert "Function update mode" in headline
+    assert re.search(r"Left behind since: +2026-03-01 09:00 UTC \(14d3h ago\)", built.text)
+    assert re.search(r"Pinned by: +nobody: Function update mode", built.text)
+    # ... and a pin's notice still says it is pinned.
+    assert "pinned" in (notice(kind).subject + notice(kind).text.split("\n")[0]).lower()
+
+
+def test_a_left_behind_item_rolled_back_stays_in_function_update_mode() -> None:
+    subject = notice(NoticeKind.ROLLED_BACK, pin(left_behind=True)).subject
+    assert subject.endswith("stays in Function update mode")

@@ -106,6 +106,9 @@ class PinSummary:
     team: str | None = None
     # Said before anything changes, e.g. "CloudFormation stack S pins this function..." (posture).
     warnings: tuple[str, ...] = ()
+    # Not a pin: a function in Function update mode left behind the newest runtime version
+    # (a ledger item of kind function_update). Its ladder notices say so, not "pinned".
+    left_behind: bool = False
 
     def __post_init__(self) -> None:
         if self.pinned_since.tzinfo is None:
@@ -213,7 +216,7 @@ def build_notice(
     details = _details(pin, stage, age) + list(facts.items())
     actions = _actions(kind, audience, key, now, links)
 
-    subject = _subject(kind, name, age)
+    subject = _subject(kind, name, age, pin.left_behind)
     text = _text(headline, details, next_step, actions)
     chatbot = _chatbot(kind, subject, headline, details, next_step, actions, key, stage, links)
     pagerduty = _pagerduty(kind, subject, key, dedup_key, now, details, next_step, links)
@@ -253,6 +256,8 @@ def _headline(kind: NoticeKind, pin: PinSummary, name: str, age: str) -> str:
         "Auto, or snooze this with a reason."
     )
     owner = _line(pin.owner or pin.team or "its owner", 200)
+    if pin.left_behind and kind in _LEFT_BEHIND_HEADLINES:
+        return _LEFT_BEHIND_HEADLINES[kind].format(where=where, age=age, owner=owner)
     match kind:
         case NoticeKind.DETECTED:
             return f"{where} is pinned to a Manual runtime version. {why_it_matters} {fix}"
@@ -311,6 +316,44 @@ def _headline(kind: NoticeKind, pin: PinSummary, name: str, age: str) -> str:
             )
 
 
+_LEFT_BEHIND_WHY = (
+    "In Function update mode Lambda applies a new runtime version, security patches included, "
+    "only when the function is deployed."
+)
+_LEFT_BEHIND_FIX = (
+    "Please deploy it (any code or configuration update applies the newest runtime version) or "
+    "switch its runtime update mode to Auto, or snooze this with a reason."
+)
+_LEFT_BEHIND_HEADLINES: Mapping[NoticeKind, str] = {
+    NoticeKind.DETECTED: (
+        "{where} is in Function update mode, behind the newest runtime version and not "
+        f"deployed for longer than the policy allows. {_LEFT_BEHIND_WHY} {_LEFT_BEHIND_FIX}"
+    ),
+    NoticeKind.REMINDER: (
+        "Reminder: {where} has been left behind the newest runtime version for {age}. "
+        f"{_LEFT_BEHIND_WHY} {_LEFT_BEHIND_FIX}"
+    ),
+    NoticeKind.TEAM: (
+        "{where} has been left behind the newest runtime version for {age} and {owner} has not "
+        f"acted on the reminders. {_LEFT_BEHIND_WHY} Please help deploy it or switch it to "
+        "Auto, or snooze it with a reason."
+    ),
+    NoticeKind.APPROVAL_REQUEST: (
+        "Approval needed: {where} has been left behind the newest runtime version for {age}. "
+        "rollforward asks to switch it to Auto behind a canary: traffic shifts in steps, the "
+        "new runtime is judged against the current one, and any failure restores Function "
+        "update mode exactly. Approve to start, or reject with a reason to snooze it."
+    ),
+}
+
+_LEFT_BEHIND_SUBJECTS: Mapping[NoticeKind, str] = {
+    NoticeKind.DETECTED: "Runtime left behind: {name} (Function update mode)",
+    NoticeKind.REMINDER: "Reminder: {name} left behind for {age}",
+    NoticeKind.TEAM: "Escalated to team: {name} left behind for {age}",
+    NoticeKind.APPROVAL_REQUEST: "Approval needed: switch {name} to Auto",
+    NoticeKind.ROLLED_BACK: "Rolled back: {name} stays in Function update mode",
+}
+
 _SUBJECTS: Mapping[NoticeKind, str] = {
     NoticeKind.DETECTED: "Pinned runtime: {name}",
     NoticeKind.REMINDER: "Reminder: {name} pinned for {age}",
@@ -328,8 +371,9 @@ _SUBJECTS: Mapping[NoticeKind, str] = {
 }
 
 
-def _subject(kind: NoticeKind, name: str, age: str) -> str:
-    template = _SUBJECT_PREFIX + _SUBJECTS[kind]
+def _subject(kind: NoticeKind, name: str, age: str, left_behind: bool = False) -> str:
+    subjects = _LEFT_BEHIND_SUBJECTS if left_behind and kind in _LEFT_BEHIND_SUBJECTS else _SUBJECTS
+    template = _SUBJECT_PREFIX + subjects[kind]
     room = SUBJECT_MAX - len(template.format(name="", age=age))
     if len(name) > room:
         name = name[: max(room - 3, 0)] + "..."
@@ -349,6 +393,9 @@ def _details(pin: PinSummary, stage: StagePlan | None, age: str) -> list[tuple[s
         ("Runtime version", f"{_line(version, 100)} ({_line(arn, 120)})"),
         ("Pinned by", _line(pin.pinned_by or "unknown (found by the scan)", 300)),
     ]
+    if pin.left_behind:
+        rows[3] = ("Left behind since", f"{_stamp(since)} ({age} ago)")
+        rows[5] = ("Pinned by", "nobody: Function update mode")
     if pin.pin_reason:
         rows.append(("Reason given", _line(pin.pin_reason, 500)))
     if pin.owner:

@@ -23,6 +23,7 @@ def summary_of(pin: Pin) -> PinSummary:
         owner=pin.owner or None,
         team=pin.team or None,
         warnings=_warnings(pin),
+        left_behind=pin.kind is PinKind.FUNCTION_UPDATE,
     )
 
 
