@@ -158,3 +158,12 @@ def create_organization(
     for account in members:
         enroll(account, management=hub_account)
     return organization, made
+
+
+def organization_root(management: str = DEFAULT_ACCOUNT) -> str:
+    """The root id (`r-...`) of `management`'s organization (where every member is)."""
+    from moto.organizations.models import FakeRoot, organizations_backends
+
+    backend = organizations_backends[management]["aws"]
+    (root,) = (unit for unit in backend.ou if isinstance(unit, FakeRoot))
+    return str(root.id)

@@ -995,6 +995,27 @@ def _kms_resources(response: Any, operation: str, region: str, account: str) -> 
     return [key if key.startswith("arn:") else f"arn:aws:kms:{region}:{account}:key/{key}"]
 
 
+# Organizations operations on a parent (Service Authorization Reference, AWS Organizations:
+# the root or OU resource type).
+_ON_PARENT = frozenset({"ListAccountsForParent", "ListOrganizationalUnitsForParent"})
+
+
+def _organizations_resources(response: Any, operation: str, region: str, account: str) -> list[str]:
+    """`arn:aws:organizations::<management>:root/<org>/<r-...>` or `.../ou/<org>/<ou-...>`."""
+    parent = str(_param(response, "ParentId") or "")
+    if operation not in _ON_PARENT or not parent:
+        return ["*"]
+    from moto.organizations.models import organizations_backends
+
+    from emulator.organizations import organization_id_of
+
+    organization = organization_id_of(account)
+    owner = organizations_backends.master_accounts.get(account)
+    management = owner[0] if owner else account
+    kind = "root" if parent.startswith("r-") else "ou"
+    return [f"arn:aws:organizations::{management}:{kind}/{organization or 'o-none'}/{parent}"]
+
+
 def _moto_determined(response: Any, operation: str, region: str, account: str) -> list[str]:
     determine = getattr(response, "_determine_resource", None)
     if determine is None:
@@ -1014,6 +1035,7 @@ _RESOURCES = {
     "ssm": _ssm_resources,
     "events": _events_resources,
     "kms": _kms_resources,
+    "organizations": _organizations_resources,
     "iam": _moto_determined,
     "sts": _moto_determined,
     "sqs": _moto_determined,

@@ -28,6 +28,8 @@ def _prefer_project_node() -> None:
     if node_bin.is_dir() and str(node_bin) not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = f"{node_bin}{os.pathsep}{os.environ.get('PATH', '')}"
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    # CDK's own use of deprecated members (EventBus.add_to_resource_policy) is not ours to fix.
+    os.environ.setdefault("JSII_DEPRECATED", "quiet")
 
 
 # The context-free synthesis (the infra tests', the CLI tests', `emulator --deploy`'s) also
@@ -79,10 +81,6 @@ def deploy_rollforward(
     return deploy_template(synthesize(context), STACK_NAME, region)
 
 
-# The root "OU" of the emulated Organization a hub deployment serves (`deploy_hub`).
-EMULATED_ROOT = "r-emul"
-
-
 def deploy_hub(
     region: str = "us-east-1",
     *,
@@ -94,7 +92,7 @@ def deploy_hub(
     synthesis as every other deployment), whose StackSet deploys the member stack to every
     member account in every one of `member_regions` (default: the hub's region) — through the
     emulator's StackSets (`emulator.deploy`), as the StackSet's execution role in each."""
-    from emulator.accounts import create_organization, stack_set_credentials
+    from emulator.accounts import create_organization, organization_root, stack_set_credentials
 
     regions = list(member_regions or [region])
     organization_id, _ = create_organization(member_accounts)
@@ -104,7 +102,7 @@ def deploy_hub(
         ensure_management_trail(regions[0], **credentials)
     parameters = {
         "OrganizationId": organization_id,
-        "MemberOrganizationalUnitIds": EMULATED_ROOT,
+        "MemberOrganizationalUnitIds": organization_root(),
         "MemberRegions": ",".join(regions),
     }
     return deploy_template(

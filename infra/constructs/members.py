@@ -15,6 +15,8 @@ single-account install has none of it and stays what it always was.
   to assume (`MEMBER_ROLE_NAME`, `HUB_ACCOUNT`: `rollforward.adapters.accounts`) and may assume
   only that role, only in accounts of the organization (`aws:ResourceOrgID`). Detection,
   tracking, approvals and the scan assume the reader; only the canary the canary role.
+- **The scan's targets**: each cycle, every account under the StackSet's OUs (and the OUs
+  below them) in every member region, listed through Organizations.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ class Members(Construct):
         for fn in readers:
             self._may_assume(fn, READER_ROLE, organization)
         self._may_assume(tasks.canary, CANARY_ROLE, organization)
+        self._scans_the_organization(entries.scan)
 
         self.stack_set = cloudformation.CfnStackSet(
             self,
@@ -151,6 +154,34 @@ class Members(Construct):
             ],
             template_body=json.dumps(member_template(), separators=(",", ":")),
         )
+
+    def _scans_the_organization(self, scan: lambda_.Function) -> None:
+        """The scan's targets each cycle: every account under the StackSet's OUs (walked
+        down, as the StackSet deploys) in every member region (rollforward.handlers.scan)."""
+        scan.add_environment("MEMBER_OUS", Fn.join(",", self.member_ous.value_as_list))
+        scan.add_environment("MEMBER_REGIONS", Fn.join(",", self.member_regions.value_as_list))
+        # The parents' ARNs: the root and the OUs of this organization (the management
+        # account in them is not known to a delegated administrator's stack).
+        parents = [
+            f"arn:{Aws.PARTITION}:organizations::*:{kind}/{self.organization_id.value_as_string}/*"
+            for kind in ("root", "ou")
+        ]
+        scan.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "organizations:ListAccountsForParent",
+                    "organizations:ListOrganizationalUnitsForParent",
+                ],
+                resources=parents,
+            )
+        )
+        for kind in ("root", "ou"):
+            acknowledge(
+                role_of(scan),
+                f"IAM5[Resource::arn:<AWS::Partition>:organizations::*:{kind}/<OrganizationId>/*]",
+                "Listing the accounts and OUs under the member StackSet's targets, in this "
+                "organization only: read-only list actions on its root and OUs.",
+            )
 
     @staticmethod
     def _may_assume(fn: lambda_.Function, role_name: str, organization: str) -> None:

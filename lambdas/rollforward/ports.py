@@ -17,7 +17,7 @@ need (append methods; keep each one small and typed).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -349,6 +349,16 @@ class AccountSessions(Protocol):
     def signals(self, account: str, region: str) -> Signals: ...
 
 
+class OrganizationAccounts(Protocol):
+    """The accounts of an Organization the hub serves: those under the OUs (or the root) its
+    member StackSet deploys to, which is where the member stack's roles exist."""
+
+    def accounts_under(self, parents: Sequence[str]) -> list[str]:
+        """Active account ids under `parents` (OU or root ids) and every OU below them, each
+        once, sorted."""
+        ...
+
+
 __all__ = [
     "AccountSessions",
     "Alias",
@@ -362,6 +372,7 @@ __all__ = [
     "MetricQuery",
     "NotFound",
     "Notifier",
+    "OrganizationAccounts",
     "Refused",
     "Signals",
 ]

@@ -202,3 +202,62 @@ def test_a_pin_in_a_member_account_is_tracked_escalated_and_rolled_forward_there
     assert alias["FunctionVersion"] != baseline
     assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
     assert lam.get_runtime_management_config(FunctionName=NAME)["UpdateRuntimeOn"] == "Auto"
+
+
+def test_the_hubs_scan_cycle_covers_the_member_through_its_reader_role(hub: Served) -> None:
+    """A pin the hub was never told of (the member's forwarding rule disabled): the hourly
+    scan cycle lists the Organization (the StackSet's root), scans the member as its reader
+    role on the member's own budget, and opens the pin with the member's account and region."""
+    oncall = hub.iam_user("oncall-bob", OPERATOR)
+    events = _in_member(hub, "events")
+    (forwarding,) = (
+        rule["Name"]
+        for rule in events.list_rules()["Rules"]
+        if "RuntimeConfigChanged" in rule["Name"]
+    )
+    events.disable_rule(Name=forwarding)
+    lam = _in_member(hub, "lambda")
+    role = _in_member(hub, "iam").create_role(
+        RoleName="billing-role", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    lam.create_function(
+        FunctionName="billing",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": _zip()},
+    )
+    pinned = lam.get_function(FunctionName="billing")["Configuration"]["RuntimeVersionConfig"][
+        "RuntimeVersionArn"
+    ]
+    lam.put_runtime_management_config(
+        FunctionName="billing", UpdateRuntimeOn="Manual", RuntimeVersionArn=pinned
+    )
+    _settle(hub)
+    billing = f"arn:aws:lambda:{REGION}:{MEMBER}:function:billing#$LATEST"
+
+    def pins() -> dict[str, dict[str, Any]]:
+        listed = json.loads(_cli(hub, oncall, "status", "--all", "--output", "json"))["pins"]
+        return {pin["pin_id"]: pin for pin in listed}
+
+    assert billing not in pins(), "the forwarding rule was disabled: only the scan can find it"
+
+    sfn = hub.client("stepfunctions")
+    (machine,) = (
+        m["stateMachineArn"]
+        for m in sfn.list_state_machines()["stateMachines"]
+        if m["name"] == f"{HUB_STACK_NAME}-scan"
+    )
+    execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    deadline = time.monotonic() + 180
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the scan cycle never ended"
+        STATE.drain()
+        time.sleep(0.2)
+    events.enable_rule(Name=forwarding)
+
+    assert described["status"] == "SUCCEEDED", described
+    report = json.loads(described["output"])
+    assert (report["targets"], report["targets_complete"], report["targets_failed"]) == (2, 2, [])
+    found = pins()[billing]
+    assert (found["account"], found["region"], found["stage"]) == (MEMBER, REGION, "tracking")

@@ -68,6 +68,7 @@ SERVICES = {
     "ecr": "ecr",
     "cloudformation": "cloudformation",
     "sts": "sts",
+    "organizations": "organizations",
 }
 # A receiver's last name (leading underscores dropped) → the service of the client it holds;
 # `client` / `*_client` are clients of the one service whose operation the name is.
@@ -84,6 +85,7 @@ RECEIVER_SERVICES = {
     "ecr": "ecr",
     "cloudformation": "cloudformation",
     "sts": "sts",
+    "organizations": "organizations",
 }
 # A call under `if <name>` happens only where the function's environment sets the variable.
 GUARDS = {"state_machine_arn": "STATE_MACHINE_ARN", "member_role_name": "MEMBER_ROLE_NAME"}
@@ -1095,6 +1097,13 @@ def resources_for(site: CallSite, environment: Mapping[str, str], template: Temp
         return [f"arn:{prefix.format('ecr')}:repository/some-repository"]
     if service == "sts" and operation == "AssumeRole":  # a member account's role (issue 12)
         return [f"arn:{PARTITION}:iam::{MEMBER_ACCOUNT}:role/{env('MEMBER_ROLE_NAME')}"]
+    if service == "organizations" and operation.endswith("ForParent"):
+        # The member StackSet's targets (MEMBER_OUS), walked down: the root and OUs.
+        env("MEMBER_OUS")
+        return [
+            f"arn:{PARTITION}:organizations::{MEMBER_ACCOUNT}:{kind}/o-exampleorg1/{parent}"
+            for kind, parent in (("root", "r-exam"), ("ou", "ou-exam-12345678"))
+        ]
     if service == "cloudformation":  # the stack that created the function (posture)
         return [f"arn:{prefix.format('cloudformation')}:stack/some-stack/some-id"]
     raise UnknownResource(f"{site.where}: no resource model for {service}:{operation}")

@@ -178,6 +178,34 @@ def test_hub_functions_assume_their_member_role_in_the_organization_only(
         }
 
 
+def test_the_hubs_scan_targets_the_stacksets_ous_and_regions_and_lists_only_them(
+    hub: dict[str, Any],
+) -> None:
+    """Each cycle the scan lists the accounts under the StackSet's OUs (rollforward.handlers
+    .scan.plan): told the same parameters the StackSet deploys with, allowed only to list the
+    root and OUs of the organization; only the scan may."""
+    listed: dict[str, list[Any]] = {}
+    for logical, policy in of_type(hub, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if "organizations" in json.dumps(statement["Action"]):
+                listed[logical.rstrip("0123456789ABCDEF")] = statement["Resource"]
+                assert sorted(statement["Action"]) == [
+                    "organizations:ListAccountsForParent",
+                    "organizations:ListOrganizationalUnitsForParent",
+                ]
+    assert list(listed) == ["ScanRoleDefaultPolicy"]
+    text = json.dumps(listed["ScanRoleDefaultPolicy"])
+    assert ":organizations::*:root/" in text and ":organizations::*:ou/" in text
+    assert text.count('{"Ref": "OrganizationId"}') == 2
+    (scan,) = (
+        fn for logical, fn in of_type(hub, "AWS::Lambda::Function").items()
+        if logical.startswith("Scan")
+    )  # fmt: skip
+    variables = scan["Properties"]["Environment"]["Variables"]
+    assert variables["MEMBER_OUS"] == {"Fn::Join": [",", {"Ref": "MemberOrganizationalUnitIds"}]}
+    assert variables["MEMBER_REGIONS"] == {"Fn::Join": [",", {"Ref": "MemberRegions"}]}
+
+
 def test_a_single_account_install_has_no_hub_parts(template_json: dict[str, Any]) -> None:
     text = json.dumps(template_json)
     for absent in ("AWS::CloudFormation::StackSet", "AWS::Events::EventBus", "MEMBER_ROLE_NAME"):

@@ -40,6 +40,7 @@ from rollforward.scan.cycle import (
     TargetProgress,
     earlier_cycle,
     machine_of,
+    organization_targets,
     parse_targets,
 )
 from rollforward.scan.reconcile import ACTOR
@@ -54,6 +55,8 @@ metrics = Metrics()
 SAFETY_MARGIN_SECONDS = 30.0
 # The (account, region) targets of a scan cycle: "111111111111/eu-west-1,..." (default: own).
 TARGETS_VARIABLE = "SCAN_TARGETS"
+# A hub's member StackSet targets (infra/constructs/members.py): OU or root ids, regions.
+MEMBER_OUS_VARIABLE, MEMBER_REGIONS_VARIABLE = "MEMBER_OUS", "MEMBER_REGIONS"
 
 
 @logger.inject_lambda_context
@@ -141,7 +144,20 @@ def plan(envelope: TaskEnvelope, context: Any) -> ScanPlan:
         if earlier:
             logger.warning("scan cycle skipped", extra={"still_running": earlier})
             return ScanPlan(cycle=cycle, targets=[], still_running=earlier)
-    return ScanPlan(cycle=cycle, targets=parse_targets(os.environ.get(TARGETS_VARIABLE, ""), home))
+    configured = os.environ.get(TARGETS_VARIABLE, "")
+    targets = parse_targets(configured, home)
+    member_role_name = os.environ.get("MEMBER_ROLE_NAME", "")
+    if member_role_name and not configured:
+        # A hub: every account the member StackSet reaches (its OUs, walked down) in every
+        # member region, looked up each cycle (accounts join and leave).
+        ous, regions = _names(MEMBER_OUS_VARIABLE), _names(MEMBER_REGIONS_VARIABLE)
+        accounts = wiring.organization_accounts().accounts_under(ous)
+        targets = organization_targets(home, accounts, regions)
+    return ScanPlan(cycle=cycle, targets=targets)
+
+
+def _names(variable: str) -> list[str]:
+    return [name.strip() for name in os.environ.get(variable, "").split(",") if name.strip()]
 
 
 def scan_target(progress: TargetProgress, context: Any) -> TargetProgress:

@@ -28,6 +28,7 @@ from rollforward.adapters.dynamodb_approvals import DynamoApprovalStore
 from rollforward.adapters.dynamodb_ledger import DynamoLedger
 from rollforward.adapters.dynamodb_locks import DynamoCanaryLocks
 from rollforward.adapters.executions import StepFunctionsExecutions
+from rollforward.adapters.organization import AwsOrganizationAccounts
 from rollforward.adapters.sns_notifier import SnsNotifier
 from rollforward.approvals.service import Approvals
 from rollforward.canary.service import Canary
@@ -195,6 +196,12 @@ def _own_account(region: str | None, endpoint: str | None, key_id: str | None) -
 def lambda_control(settings: FunctionSettings) -> RoutedLambdaControl:
     """Lambda in whichever account and region the function named lives (its ARN)."""
     return RoutedLambdaControl(sessions(settings))
+
+
+def organization_accounts() -> AwsOrganizationAccounts:
+    """The Organization's accounts, as the hub (management or delegated administrator) reads
+    them."""
+    return AwsOrganizationAccounts(client("organizations"))
 
 
 def ledger(settings: FunctionSettings) -> DynamoLedger:

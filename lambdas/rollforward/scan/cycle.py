@@ -250,6 +250,16 @@ def parse_targets(text: str, home: tuple[str, str]) -> list[ScanTarget]:
     return list({(t.account, t.region): t for t in targets}.values())
 
 
+def organization_targets(
+    home: tuple[str, str], accounts: list[str], regions: list[str]
+) -> list[ScanTarget]:
+    """A hub's targets: its own (account, region) first (the hub is its own member), then every
+    account of the organization the member StackSet reaches in every member region (the hub's
+    own account in the other regions too: it acts there with its own credentials)."""
+    pairs = [home, *((account, region) for account in [home[0], *accounts] for region in regions)]
+    return [ScanTarget(account=a, region=r) for a, r in dict.fromkeys(pairs)]
+
+
 class ScheduleInput(BaseModel):
     """What the hourly schedule starts the machine with: nothing (`{}`)."""
 

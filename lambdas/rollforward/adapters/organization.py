@@ -1,0 +1,57 @@
+"""`OrganizationAccounts` on AWS Organizations: the accounts the member StackSet reaches.
+
+A service-managed StackSet deploys to every account of its target OUs and of every OU below
+them (CloudFormation User Guide, "service-managed permissions"), so the hub's scan covers the
+same: `ListAccountsForParent` on each target, `ListOrganizationalUnitsForParent` to walk down.
+A delegated administrator may make both calls (Organizations' read-only operations).
+Suspended accounts are left out (no stack instance can act there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from rollforward.adapters.aws_errors import call
+
+ACTIVE = "ACTIVE"
+
+
+class AwsOrganizationAccounts:
+    def __init__(self, organizations: Any) -> None:
+        self.organizations = organizations
+
+    def accounts_under(self, parents: Sequence[str]) -> list[str]:
+        accounts: set[str] = set()
+        pending, seen = list(parents), set[str]()
+        while pending:
+            parent = pending.pop()
+            if parent in seen:
+                continue
+            seen.add(parent)
+            for account in _pages(self.organizations.list_accounts_for_parent, "Accounts", parent):
+                if account.get("Status", ACTIVE) == ACTIVE:
+                    accounts.add(str(account["Id"]))
+            pending.extend(
+                str(unit["Id"])
+                for unit in _pages(
+                    self.organizations.list_organizational_units_for_parent,
+                    "OrganizationalUnits",
+                    parent,
+                )
+            )
+        return sorted(accounts)
+
+
+def _pages(operation: Callable[..., Any], key: str, parent: str) -> Iterator[dict[str, Any]]:
+    """Every item of a paginated listing under `parent`."""
+    token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"ParentId": parent}
+        if token:
+            kwargs["NextToken"] = token
+        page = call(operation, **kwargs)
+        yield from page.get(key, [])
+        token = page.get("NextToken")
+        if not token:
+            return
