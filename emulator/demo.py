@@ -20,19 +20,23 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 from rollforward.ledger import Pin, PinKind, Stage
+from rollforward.model import PinKey
 from rollforward.posture import Row, Status
 
 from emulator import posture_fleet
+from emulator.accounts import stack_set_credentials
 from emulator.inprocess import EmbeddedAws
 from emulator.scenario import Lifecycle, Principal, wait_for
-from emulator.stack import deploy_rollforward, synthesize
+from emulator.stack import HUB_STACK_NAME, deploy_hub, deploy_rollforward, synthesize
 from emulator.traffic import generate_traffic
 
 VICTIM = "checkout"
 RUNTIME = "python3.12"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
+MEMBER, MEMBER_FUNCTION = "222233334444", "orders"  # the Organization chapter's
 # A demo policy: the default ladder and judge, shorter bakes so the story fits in a minute.
 DEMO_POLICY = {
     "approval": {"allowed_approvers": ["arn:aws:iam::*:user/oncall-*"], "approval_timeout": "1d"},
@@ -326,6 +330,8 @@ def _run(size: int, quiet: bool, report_json: Path | None) -> int:
         story.chapter("Explore it yourself")
         story.say(
             "  rollforward emulator --deploy            # the embedded AWS as a server on 127.0.0.1:4566\n"
+            "  rollforward emulator --deploy --member-accounts 222233334444 [--regions r1,r2]\n"
+            "                                           # an Organization: the hub and its members\n"
             "  export AWS_ENDPOINT_URL=http://127.0.0.1:4566\n"
             "  rollforward status | rollforward show checkout | rollforward approve <id> --reason ...\n"
             "  rollforward console                      # the on-call console on http://127.0.0.1:8080\n"
@@ -333,10 +339,102 @@ def _run(size: int, quiet: bool, report_json: Path | None) -> int:
             "  Against AWS: `cdk deploy`, then the same commands with your profile (README)."
         )
         ok = _posture(lifecycle, story, report_json) and ok
-        story.say(
-            f"\n{'Done' if ok else 'FAILED'} in {time.monotonic() - story.started:.1f}s of wall time."
+    ok = _member_account(story) and ok
+    story.say(
+        f"\n{'Done' if ok else 'FAILED'} in {time.monotonic() - story.started:.1f}s of wall time."
+    )
+    return 0 if ok else 1
+
+
+def _member_account(story: Story) -> bool:
+    """The same story in a member account of an Organization, told short: a fresh embedded
+    AWS, the hub stack and the member stack its StackSet deploys, a pin in the member."""
+    story.chapter(f"Every account of an Organization: a pin in member account {MEMBER}")
+    with EmbeddedAws() as aws:
+        aws.state.handler_log_level = "ERROR"
+        lifecycle = Lifecycle(aws, deploy_hub(REGION, member_accounts=[MEMBER]))
+        story.step(
+            lifecycle,
+            f"hub stack {HUB_STACK_NAME} in {ACCOUNT}; its StackSet put the member stack in "
+            f"{', '.join(lifecycle.deployment.stack_instances)} (rule to the hub's bus, roles)",
         )
-        return 0 if ok else 1
+        member = boto3.Session(region_name=REGION, **stack_set_credentials(MEMBER))
+        lam = member.client("lambda")
+        role = member.client("iam").create_role(
+            RoleName="orders-role", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
+        arn = lam.create_function(
+            FunctionName=MEMBER_FUNCTION,
+            Runtime=RUNTIME,
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": _zip()},
+            Tags={"rollforward:owner": "omar@example.com"},
+        )["FunctionArn"]
+        pinned = lam.get_function(FunctionName=MEMBER_FUNCTION)["Configuration"][
+            "RuntimeVersionConfig"
+        ]["RuntimeVersionArn"]
+        lam.put_runtime_management_config(
+            FunctionName=MEMBER_FUNCTION, UpdateRuntimeOn="Manual", RuntimeVersionArn=pinned
+        )
+        version = lam.publish_version(FunctionName=MEMBER_FUNCTION)["Version"]
+        lam.create_alias(FunctionName=MEMBER_FUNCTION, Name="live", FunctionVersion=version)
+        key = PinKey(arn)
+        pin = wait_for(lambda: lifecycle.ledger.get(key), what="the member's pin")
+        story.step(
+            lifecycle,
+            f"pinned in {MEMBER}; its rule forwarded the CloudTrail event to the hub's bus: "
+            f"ledger item for {pin.key.function_name} in {pin.key.account}/{pin.key.region}",
+        )
+
+        def pending() -> dict[str, Any] | None:
+            items = lifecycle.approvals_table.scan()["Items"]
+            asked = [i for i in items if i["pin_id"] == key.id and i["status"] == "pending"]
+            return max(asked, key=lambda i: i["requested_at"]) if asked else None
+
+        for _day in range(16):
+            if pending():
+                break
+            lifecycle.advance(1)
+        approval = wait_for(pending, what="the member's approval request")
+        story.step(
+            lifecycle, "the ladder climbed (read as the member's reader role): on-call asked"
+        )
+        aws.state.catalog.release(RUNTIME, REGION)
+        changed_by: set[str] = set()
+
+        def record(call: Any) -> None:
+            if call.account_id == MEMBER and call.event_source == "lambda.amazonaws.com":
+                changed_by.add(str(call.user_identity.get("arn", "")))
+
+        aws.state.api_call_listeners.append(record)
+        status, _ = lifecycle.decide(
+            Principal("oncall-alice"),
+            action="approve",
+            approval_id=approval["approval_id"],
+            reason="newer runtime is out",
+        )
+        story.step(lifecycle, f"oncall-alice approves from the hub → {status}")
+        for _bake_round in range(12):
+            lifecycle.settle()
+            if not (lifecycle.ledger.get(key) or pin).is_open:
+                break
+            generate_traffic(
+                MEMBER_FUNCTION, "live", 50, timedelta(minutes=10), REGION, account_id=MEMBER
+            )
+        aws.state.drain()
+        lifecycle.settle()
+        aws.state.api_call_listeners.remove(record)
+        pin = lifecycle.ledger.get(key) or pin
+        alias = lam.get_alias(FunctionName=MEMBER_FUNCTION, Name="live")
+        setting = lam.get_runtime_management_config(FunctionName=MEMBER_FUNCTION)
+        story.step(
+            lifecycle,
+            f"pin {pin.stage} in {MEMBER}/{REGION}: alias 'live' on v{alias['FunctionVersion']}, "
+            f"$LATEST {setting['UpdateRuntimeOn']}; changed there only by "
+            f"{', '.join(sorted(a.split('/', 1)[1].rsplit('/', 1)[0] for a in changed_by))}",
+        )
+        return pin.stage is Stage.RESOLVED and setting["UpdateRuntimeOn"] == "Auto"
 
 
 def _cli(*argv: str) -> tuple[int, str, str]:

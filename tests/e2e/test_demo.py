@@ -60,3 +60,12 @@ def test_the_demo_plays_the_whole_story(capsys, tmp_path):
     assert "1 FunctionUpdate function left behind gets a ledger item" in daily
     assert "1 old image's owner told" in daily
     assert "notice to owner: [rollforward] reports: container image is 120 days old" in daily
+    # The Organization chapter: the member's pin handled by the hub, acted on in the member.
+    members = out.split("Every account of an Organization")[1]
+    for beat in (
+        "the member stack in 222233334444/us-east-1",
+        "ledger item for orders in 222233334444/us-east-1",
+        "pin resolved in 222233334444/us-east-1",
+        "$LATEST Auto; changed there only by rollforward-canary-us-east-1",
+    ):
+        assert beat in members, beat
