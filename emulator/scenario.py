@@ -234,7 +234,9 @@ class Lifecycle:
             time.sleep(0.1)
             return self.quiescent()
 
-        wait_for(parked_twice, what="quiescence")
+        # (wall time only bounds a hang: on a loaded machine a storm's retries, each a
+        # handler run in process, take longer than the 15 s other waits allow)
+        wait_for(parked_twice, timeout=90.0, what="quiescence")
 
     def advance(
         self, days: float, *, step_days: float = 1.0, settle: Callable[[], object] | None = None
