@@ -8,7 +8,10 @@ import pytest
 from rollforward.canary.judge import Outcome
 from rollforward.ledger import Stage
 
+from emulator.inprocess import EmbeddedAws
+from emulator.stack import deploy_rollforward
 from emulator.traffic import generate_traffic
+from tests.e2e.conftest import TEST_POLICY
 from tests.e2e.harness import Lifecycle, Principal, approve_pending, wait_for
 
 BAKE = timedelta(minutes=10)
@@ -111,7 +114,15 @@ def test_a_broken_new_runtime_is_rolled_back_exactly(lifecycle: Lifecycle):
     assert "rolled_back" in [r.event for r in lifecycle.audit.read(pin_id=pin.key.id)]
 
 
-def test_too_little_traffic_is_inconclusive_and_never_promotes(lifecycle: Lifecycle):
+def test_too_little_traffic_is_inconclusive_and_never_promotes():
+    # The sequential judge decides INCONCLUSIVE only at the plan's end: a one-hour plan.
+    policy = {**TEST_POLICY, "canary": {"max_duration": "1h"}}
+    with EmbeddedAws() as aws:
+        lifecycle = Lifecycle(aws, deploy_rollforward(context={"policy": policy}))
+        _too_little_traffic(lifecycle)
+
+
+def _too_little_traffic(lifecycle: Lifecycle) -> None:
     baseline = _aliased_function(lifecycle)
     lifecycle.aws.state.catalog.release("python3.12", "us-east-1")
     _to_canary(lifecycle, "checkout", Principal("oncall-alice"))
@@ -125,7 +136,10 @@ def test_too_little_traffic_is_inconclusive_and_never_promotes(lifecycle: Lifecy
 
     pin = lifecycle.pin_record("checkout")
     assert pin.stage is not Stage.RESOLVED
-    assert "inconclusive" in pin.evidence["last_canary"]["rolled_back_because"]
+    last = pin.evidence["last_canary"]
+    assert last["next"] == "ask_human" and last["verdicts"][-1]["outcome"] == "INCONCLUSIVE"
+    assert {v["outcome"] for v in last["verdicts"][:-1]} <= {"CONTINUE"}  # never a pass
+    assert "undecided at the plan's end" in last["rolled_back_because"]
     assert _alias(lifecycle, "checkout")["FunctionVersion"] == baseline
     assert _setting(lifecycle, "checkout")["UpdateRuntimeOn"] == "Manual"
     oncall = [n["kind"] for n in lifecycle.notices("oncall")]

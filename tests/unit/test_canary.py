@@ -41,9 +41,25 @@ from tests.unit.canary_fakes import (
 from tests.unit.fakes import FakeLedger
 
 STEPS = (0.4, 0.6, 0.8)
-POLICY = Policy.from_json(
-    {"canary": {"steps": list(STEPS), "min_invocations": 200, "max_extensions": 1}}
+# The default (sequential) judge, looking once per 10-minute step. A function without a plan's
+# worth of traffic history (the fakes' hourly counts) gets one `bake` per early step.
+POLICY = Policy.from_json({"canary": {"steps": list(STEPS), "look_interval": "10m"}})
+# 60 a minute through the alias: a healthy candidate has served ~490 settled invocations at the
+# second look and ~940 at the third, so it PASSes at the third (an error-free PASS needs 663):
+# every step, and every fault case's moment, is reached as with the fixed-horizon judge.
+PER_MINUTE = 60
+# Today's judge, still selectable: one verdict per bake.
+FIXED = Policy.from_json(
+    {
+        "canary": {
+            "judge": "fixed",
+            "steps": list(STEPS),
+            "min_invocations": 200,
+            "max_extensions": 1,
+        }
+    }
 )
+FIXED_PER_MINUTE = 1000
 START_ATTEMPTS, ROLLBACK_ATTEMPTS = 7, 7
 
 
@@ -89,7 +105,7 @@ def world(fake_clock: Clock) -> World:
     lam = FakeLambda()
     baseline = lam.publish()
     lam.set_alias("live", baseline)
-    signals = FakeSignals(lam)
+    signals = FakeSignals(lam, per_minute=PER_MINUTE)
     ledger, audit, notifier = FakeLedger(), FakeAudit(), FakeNotifier()
     locks = FakeLocks()
     canary = Canary(
@@ -458,20 +474,26 @@ def test_no_newer_runtime_resolves_without_traffic_steps(world: World) -> None:
     )
 
 
+@pytest.mark.parametrize("judge", ["sequential", "fixed"])
 def test_no_init_start_on_the_new_runtime_rolls_back(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World, monkeypatch: pytest.MonkeyPatch, judge: str
 ) -> None:
+    if judge == "fixed":
+        judged_by(world, FIXED, FIXED_PER_MINUTE)
+    else:  # a PASS without the proof keeps looking, and the plan's end hands it back
+        judged_by(world, Policy.from_json({"canary": {"max_duration": "3h"}}), PER_MINUTE)
     monkeypatch.setattr(world.signals, "log_events", lambda *a, **k: [])
-    assert Machine(world).run() == "rolled_back"
+    assert Machine(world).run(turns=200) == "rolled_back"
     assert "no INIT_START" in world.pin.evidence["last_canary"]["rolled_back_because"]
+    assert outcome(world) == "restored"
 
 
-def test_too_little_traffic_is_inconclusive_then_handed_to_a_human_never_a_pass(
+def test_fixed_too_little_traffic_is_inconclusive_then_handed_to_a_human_never_a_pass(
     world: World,
 ) -> None:
-    world.signals.per_minute = 4
+    judged_by(world, FIXED, 4)
     assert Machine(world).run() == "rolled_back"
-    assert world.path.count("Bake") == 1 + POLICY.canary.max_extensions
+    assert world.path.count("Bake") == 1 + FIXED.canary.max_extensions
     assert world.pin.evidence["last_canary"]["next"] == "ask_human"
     assert outcome(world) == "restored"
 
@@ -620,10 +642,10 @@ def test_not_found_is_a_domain_error() -> None:
 
 
 # ------------------------------------------------------------------------- the sequential judge
-SEQUENTIAL = Policy.from_json({"canary": {"judge": "sequential"}})
+SEQUENTIAL = Policy.from_json({})  # the default policy: 5% → 25% → 50%, looks every 5 minutes
 
 
-def sequential(world: World, policy: Policy = SEQUENTIAL) -> World:
+def judged_by(world: World, policy: Policy = SEQUENTIAL, per_minute: int = 1000) -> World:
     world.canary = Canary(
         ledger=world.ledger,
         lam=world.lam,
@@ -632,13 +654,14 @@ def sequential(world: World, policy: Policy = SEQUENTIAL) -> World:
         audit=world.audit,
         policy=policy,
     )
+    world.signals.per_minute = per_minute
     return world
 
 
 def test_sequential_a_busy_healthy_function_passes_within_minutes_and_promotes(
     world: World,
 ) -> None:
-    sequential(world)
+    judged_by(world)
     world.signals.error_rates = {OLD_RUNTIME: 0.001, NEW_RUNTIME: 0.001}
     assert Machine(world).run() == "closed"
     assert outcome(world) == "promoted"
@@ -653,7 +676,7 @@ def test_sequential_a_busy_healthy_function_passes_within_minutes_and_promotes(
 
 
 def test_sequential_a_tenfold_regression_fails_at_any_look_and_rolls_back(world: World) -> None:
-    sequential(world)
+    judged_by(world)
     world.signals.error_rates = {OLD_RUNTIME: 0.001, NEW_RUNTIME: 0.01}
     assert Machine(world).run() == "rolled_back"
     assert outcome(world) == "restored"
@@ -664,7 +687,7 @@ def test_sequential_a_tenfold_regression_fails_at_any_look_and_rolls_back(world:
 
 def test_sequential_folds_every_settled_minute_exactly_once(world: World) -> None:
     """Evidence accumulates across looks and weight changes: the totals are the minutes'."""
-    sequential(world, Policy.from_json({"canary": {"judge": "sequential", "max_duration": "3h"}}))
+    judged_by(world, Policy.from_json({"canary": {"max_duration": "3h"}}))
     world.signals.per_minute = 4  # far too little to decide: the canary walks every step
     assert Machine(world).run(turns=200) == "rolled_back"
     last = world.pin.evidence["last_canary"]
@@ -684,7 +707,7 @@ def test_sequential_folds_every_settled_minute_exactly_once(world: World) -> Non
 
 
 def test_sequential_too_little_traffic_is_inconclusive_only_at_the_plans_end(world: World) -> None:
-    sequential(world, Policy.from_json({"canary": {"judge": "sequential", "max_duration": "3h"}}))
+    judged_by(world, Policy.from_json({"canary": {"max_duration": "3h"}}))
     world.signals.per_minute = 0  # ~no traffic at all: ~40/day rounds to nothing a minute
     assert Machine(world).run(turns=200) == "rolled_back"
     last = world.pin.evidence["last_canary"]
@@ -706,18 +729,18 @@ def test_sequential_plan_states_a_low_traffic_functions_duration() -> None:
     assert "options: test events, a longer window, or accept untested" in summary
 
 
-@pytest.mark.parametrize(
-    "case", [c for c in CASES if c.expect != "promoted" or c.id == "healthy"], ids=lambda c: c.id
-)
-def test_sequential_the_invariant_holds_under_faults(world: World, case: Case) -> None:
-    """The fault cases that do not depend on the fixed-horizon bake count, sequential judge."""
-    sequential(world)
-    world.signals.error_rates = {OLD_RUNTIME: 0.0, NEW_RUNTIME: 0.5 if case.broken_runtime else 0.0}
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_fixed_the_invariant_holds_under_faults(world: World, case: Case) -> None:
+    """Every fault case with today's judge (`canary.judge: fixed`): one verdict per bake."""
+    judged_by(world, FIXED, FIXED_PER_MINUTE)
+    if case.broken_runtime:
+        world.signals.error_rates[NEW_RUNTIME] = 0.5
     machine = Machine(world)
     case.arm(world, machine)
     machine.run()
     result = outcome(world)
     assert not result.startswith("VIOLATION"), f"{result}; path {world.path}"
+    assert result == case.expect, f"{result}; path {world.path}"
 
 
 def test_rollback_leaves_a_humans_pin_of_the_baseline_version_alone(world: World) -> None:

@@ -336,3 +336,21 @@ def test_verdicts_are_json_with_sentences_and_numbers() -> None:
     assert data["outcome"] == "PASS"
     assert data["evidence"]["candidate_invocations"] == 1_000
     assert any("not the guarded regression" in reason for reason in data["reasons"])
+
+
+def test_an_overwhelming_regression_is_recorded_in_numbers_a_ledger_can_store() -> None:
+    """Half the candidate's invocations fail: the e-value passes e^700, but the verdict's record
+    (stored in DynamoDB, 38 significant digits, whole numbers read back as ints and written
+    again) states it capped at 1e30."""
+    from decimal import Context, Decimal, Inexact, Overflow, Rounded, Underflow
+
+    broken = [Minute(1_000, 500, 1_000, 1)] * 30
+    verdict = judge_minutes(broken, [], POLICY)
+    assert verdict.decision is Decision.FAIL
+    assert verdict.evidence["regression_evidence"] == 1e30
+    dynamodb = Context(Emin=-128, Emax=126, prec=38, traps=[Inexact, Overflow, Rounded, Underflow])
+    for value in verdict.evidence.values():
+        if isinstance(value, float):
+            stored = dynamodb.create_decimal(Decimal(str(value)))  # the first write
+            if stored == stored.to_integral_value():
+                dynamodb.create_decimal(int(stored))  # read back as an int, written again

@@ -474,6 +474,21 @@ def _compare_p99(p99: DurationP99, policy: SequentialPolicy) -> tuple[bool, str,
     return False, sentence, ratio if math.isfinite(ratio) else None
 
 
+# The largest e-value a verdict's record states. The thresholds are 1/false_rollback and
+# 1/false_pass (100 and 200 by default); the record is stored as is in DynamoDB, which keeps 38
+# significant digits, and the ledger reads a whole number back as an int (e^120 came back with
+# 52 digits, and the next write of the pin failed).
+SHOWN_EVIDENCE_CAP = 1e30
+_LOG_SHOWN_CAP = math.log(SHOWN_EVIDENCE_CAP)
+
+
+def _shown(log_value: float) -> float:
+    """An e-value for the record: exp, capped at `SHOWN_EVIDENCE_CAP`, 4 decimals."""
+    if log_value >= _LOG_SHOWN_CAP:
+        return SHOWN_EVIDENCE_CAP
+    return round(math.exp(log_value), 4)
+
+
 def _evidence_record(
     e: Evidence, policy: SequentialPolicy, p99_ratio: float | None
 ) -> dict[str, EvidenceValue]:
@@ -485,10 +500,8 @@ def _evidence_record(
         "baseline_invocations": e.baseline_invocations,
         "baseline_errors": e.baseline_errors,
         "baseline_throttles": e.baseline_throttles,
-        "regression_evidence": round(
-            math.exp(min(e.log_fail_ratio_max, e.log_fail_rate_max, 700.0)), 4
-        ),
-        "healthy_evidence": round(math.exp(min(e.log_pass_max, 700.0)), 4),
+        "regression_evidence": _shown(min(e.log_fail_ratio_max, e.log_fail_rate_max)),
+        "healthy_evidence": _shown(e.log_pass_max),
         "fail_at": round(1 / policy.false_rollback, 4),
         "pass_at": round(1 / policy.false_pass, 4),
         "min_pass_invocations": policy.min_pass_invocations,
@@ -508,7 +521,7 @@ def _pct_of(errors: int, invocations: int) -> str:
 
 def _e(log_value: float) -> str:
     """An e-value for people: 1.0e+02 style above 1,000, plain below."""
-    value = math.exp(min(log_value, 700.0))
+    value = math.exp(min(log_value, _LOG_SHOWN_CAP))
     return f"{value:.3g}"
 
 

@@ -117,7 +117,7 @@ class Canary:
             state.next = CanaryNext.RESOLVED
             return state
         if state.strategy in ALIAS_STRATEGIES:
-            if JudgeKind(self.policy.canary.judge) is JudgeKind.SEQUENTIAL:
+            if self.policy.canary.judge == "sequential":
                 state.judge = JudgeKind.SEQUENTIAL
                 looking.begin(state, looking.plan(ctx, pin, state.alias))
             else:

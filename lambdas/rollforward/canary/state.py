@@ -39,7 +39,8 @@ TO_ROLLBACK: Final = (CanaryNext.ROLLBACK, CanaryNext.ASK_HUMAN)
 
 
 class JudgeKind(StrEnum):
-    """Which judge decides the alias steps (policy `canary.judge`, fixed at StartCanary)."""
+    """Which judge decides the alias steps (policy `canary.judge`: `sequential` or `fixed`),
+    chosen at StartCanary and kept in the state for the canary's life."""
 
     SEQUENTIAL = "sequential"  # looks every few minutes; PASS/FAIL at any look (docs/judge.md)
     FIXED_HORIZON = "fixed_horizon"  # one verdict per bake, extended when inconclusive

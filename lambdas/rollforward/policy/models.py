@@ -24,6 +24,7 @@ from pydantic import (
     StrictInt,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -248,9 +249,11 @@ _ErrorRate = Annotated[StrictFloat, Field(gt=0.0, lt=1.0)]
 
 
 class CanarySettings(_Model):
-    """Traffic steps and bake times. `min_invocations` is the traffic a bake needs before the
-    judge may call it a pass; below it the bake is inconclusive and is extended up to
-    `max_extensions` times, then handed to a human.
+    """Traffic steps and bake times. With the fixed-horizon judge (`judge: fixed`),
+    `min_invocations` is the traffic a bake needs before the judge may call it a pass; below it
+    the bake is inconclusive and is extended up to `max_extensions` times, then handed to a
+    human. The sequential judge (the default) uses neither: it needs its own minimum
+    information, and its plan's end is the only inconclusive look.
 
     The sequential judge (`rollforward.canary.sequential_judge`, method and figures in docs/judge.md):
     - `guarded_ratio`, `guarded_error_rate` (10, 1 %): the regression a PASS rules out — an error
@@ -286,10 +289,16 @@ class CanarySettings(_Model):
     false_pass: _Probability = 0.005
     max_duration: Duration = timedelta(days=2)
     look_interval: Duration = timedelta(minutes=5)
-    # Which judge decides the alias steps: "sequential" (looks every `look_interval`, PASS or
-    # FAIL at any look, INCONCLUSIVE only at the plan's end) or "fixed_horizon" (one verdict per
-    # `bake`, `min_invocations`, `max_extensions`). The default stays fixed_horizon this round.
-    judge: Literal["sequential", "fixed_horizon"] = "fixed_horizon"
+    # Which judge decides the alias steps: "sequential" (the default: looks every
+    # `look_interval`, PASS or FAIL at any look, INCONCLUSIVE only at the plan's end) or "fixed"
+    # (one verdict per `bake`, `min_invocations`, `max_extensions`; "fixed_horizon", its older
+    # spelling, still reads as "fixed").
+    judge: Literal["sequential", "fixed"] = "sequential"
+
+    @field_validator("judge", mode="before")
+    @classmethod
+    def _judge_spelling(cls, value: object) -> object:
+        return "fixed" if value == "fixed_horizon" else value
 
     @model_validator(mode="after")
     def _judge_consistent(self) -> Self:
