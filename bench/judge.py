@@ -50,6 +50,7 @@ from rollforward.canary.sequential_judge import (
     decide,
     error_free_invocations_to_pass,
 )
+from rollforward.policy import Policy
 
 BASELINE_RATE = 0.001
 RATES = {"equal": 0.001, "10x": 0.01, "3x": 0.003}
@@ -376,6 +377,15 @@ def simulate_cell(
     return rows
 
 
+def target_row(ratio: int) -> str:
+    """Issue 11's targets for the sequential judge in this cell, beside its figures."""
+    return (
+        f"{'target (seq.)':<18} {'<=0.01':>6} {'<=0.01':>8} "
+        f"{'>=0.95' if ratio == 19 else '':>8} {'>=0.95' if ratio == 1 else '':>8} "
+        f"{'<=2x SPRT':>12} {'':>12} {'':>7} {'':>7}"
+    )
+
+
 def fmt_count(value: float, reference: float) -> str:
     if value == INF:
         return f"{'-':>6} {'':>5}"
@@ -388,7 +398,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=20261201)
     args = parser.parse_args()
-    policy = SequentialPolicy()
+    policy = Policy.default().canary.sequential_policy()  # the default policy's judge
     started = time.perf_counter()
     print(
         f"Canary judge bench: baseline {100 * BASELINE_RATE:g}% errors; candidate equal, 10x "
@@ -416,6 +426,7 @@ def main() -> None:
             sprt_pass = sprt.median_to("equal", Decision.PASS)
             print(f"\ncandidate {per_minute:g} invocations/min, baseline {ratio}x")
             print(header)
+            print(target_row(ratio))
             for name, row in rows.items():
                 to_fail = row.median_to("10x", Decision.FAIL)
                 to_pass = row.median_to("equal", Decision.PASS)

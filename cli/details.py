@@ -12,7 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from rollforward.clock import iso
-from rollforward.escalation.progress import Attempt, Attempts, CanaryProgress, NextStep, round_label
+from rollforward.escalation.progress import (
+    Attempt,
+    Attempts,
+    CanaryProgress,
+    NextStep,
+    SequentialProgress,
+    round_label,
+)
 from rollforward.ledger import Hold, Pin
 
 from .render import format_age, format_relative, short_runtime_version
@@ -69,6 +76,16 @@ def target_runtime(pin: Pin, attempts: Attempts) -> str:
     return text
 
 
+def canary_plan_text(pin: Pin) -> str:
+    """The plan the approval request stated (from the function's own traffic): the expected
+    canary duration, or why an unattended canary cannot decide in time and the options."""
+    planned = pin.evidence.get("canary_plan")
+    if not isinstance(planned, dict) or not planned.get("summary"):
+        return ""
+    alias = f" (alias {planned['alias']})" if planned.get("alias") else ""
+    return f"{planned['summary']}{alias}, computed {planned.get('computed_at', '?')}"
+
+
 def attempt_text(attempt: Attempt, now: datetime) -> str:
     """`rolled back 2d 3h ago (2026-12-01T10:00:00Z): candidate error rate …`."""
     outcome = OUTCOME_WORDS.get(attempt.outcome, attempt.outcome)
@@ -107,13 +124,28 @@ def progress_fields(progress: CanaryProgress, now: datetime) -> list[tuple[str, 
         if progress.expected_end
         else ""
     )
+    sequential = progress.sequential
+    if sequential is not None:
+        evidence = sequential_evidence_text(sequential)
+        if progress.expected_end:
+            expected = (
+                f"{iso(progress.expected_end)} ({format_relative(progress.expected_end, now)}) "
+                "if the candidate stays healthy at this traffic"
+            )
     return [
         ("Canary", f"running: {progress.phase} ({progress.strategy or 'strategy not chosen yet'})"),
         ("Weight", f"{progress.weight:.0%} of traffic on the candidate"),
         ("Time in step", format_age(progress.time_in_step) if progress.time_in_step else ""),
         ("Step ends", step_end),
         ("Evidence so far", evidence or "no bake judged yet"),
+        ("Next look", _moment_text(sequential.next_look_at, now) if sequential else ""),
         ("Expected end", expected),
+        (
+            "Plan ends",
+            f"{_moment_text(sequential.plan_end, now)}: undecided there is handed to a human"
+            if sequential and sequential.plan_end
+            else "",
+        ),
         (
             "Candidate",
             f"version {progress.candidate_version}"
@@ -126,6 +158,28 @@ def progress_fields(progress: CanaryProgress, now: datetime) -> list[tuple[str, 
             else "",
         ),
     ]
+
+
+def sequential_evidence_text(progress: SequentialProgress) -> str:
+    """`3 looks, 42 minutes: candidate 1/812 errors, baseline 3/15,400; regression evidence
+    0.4 (FAIL at 100), healthy evidence 57 (PASS at 200); PASS after ~120 more error-free
+    candidate invocations`."""
+    p = progress
+    return (
+        f"{p.looks} look(s), {p.minutes} minute(s): candidate {p.candidate_errors}/"
+        f"{p.candidate_invocations:,} errors, baseline {p.baseline_errors}/"
+        f"{p.baseline_invocations:,}; regression evidence {p.regression_evidence:.3g} (FAIL at "
+        f"{p.fail_at:g}), healthy evidence {p.healthy_evidence:.3g} (PASS at {p.pass_at:g}); "
+        + (
+            f"PASS after ~{p.to_pass:,} more error-free candidate invocations"
+            if p.to_pass
+            else "PASS once the candidate's INIT_START shows the new runtime"
+        )
+    )
+
+
+def _moment_text(at: datetime | None, now: datetime) -> str:
+    return f"{iso(at)} ({format_relative(at, now)})" if at else ""
 
 
 def pin_fields(
@@ -159,6 +213,7 @@ def pin_fields(
     fields.append(("Approval", approval_text(approval)))
     if pin.is_open:
         fields.append(("Target runtime", target_runtime(pin, attempts)))
+        fields.append(("Canary plan", canary_plan_text(pin)))
     fields.append(("Canary attempts", attempts_summary(attempts)))
     fields.extend(
         (f"Attempt {number}", attempt_text(attempt, now)) for number, attempt in _numbered(attempts)

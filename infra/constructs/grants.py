@@ -166,6 +166,17 @@ def _grant_executions(
     tasks.approval_request.add_to_role_policy(
         iam.PolicyStatement(actions=["states:SendTaskSuccess"], resources=[remediation.arn_by_name])
     )
+    # The approval request states the canary's plan from the function's hourly Invocations
+    # (handlers/approval_request.py). GetMetricData has no resource-level permissions.
+    tasks.approval_request.add_to_role_policy(
+        iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
+    )
+    acknowledge(
+        role_of(tasks.approval_request),
+        "IAM5[Resource::*]",
+        "cloudwatch:GetMetricData (the canary plan's hourly Invocations, read before approval) "
+        "and X-Ray's trace actions accept only Resource '*'.",
+    )
 
 
 def _grant_scan(tasks: TaskFunctions, entries: EntryFunctions) -> None:

@@ -1188,3 +1188,43 @@ def test_an_alias_on_another_version_leaves_the_pinned_version_to_its_test_event
     assert w.pin.evidence["canary"]["strategy"] == "version_synthetic"
     assert w.lam.state()[:2] == ("2", {})  # the alias was never touched
     assert "UpdateAlias" not in w.lam.calls
+
+
+def test_the_running_sequential_canary_shows_its_looks_evidence_and_expected_end(
+    world: World,
+) -> None:
+    """What `show` and the console read mid-canary (`running_canary` on the in-flight record):
+    the looks, both e-values against their thresholds, the next look, the plan's end, and an
+    expected end from the traffic seen so far."""
+    from rollforward.escalation.progress import running_canary
+    from rollforward_cli.details import progress_fields
+
+    seen: dict[str, Any] = {}
+
+    def peek() -> None:
+        seen["now"] = world.clock.now
+        seen["progress"] = running_canary(world.pin, POLICY, [], world.clock.now)
+
+    machine = Machine(world)
+    machine.at("Bake", 3, peek)  # after the second look, in the third step
+    assert machine.run() == "closed"
+    progress = seen["progress"]
+    assert progress is not None and progress.phase == "step 3 of 3"
+    sequential = progress.sequential
+    assert sequential is not None and sequential.looks == 2
+    assert 0 < sequential.candidate_invocations < 663 and sequential.to_pass > 0
+    assert (sequential.fail_at, sequential.pass_at) == (100, 200)
+    assert sequential.healthy_evidence < sequential.pass_at
+    assert sequential.next_look_at == seen["now"] + timedelta(minutes=10)
+    assert sequential.plan_end is not None and progress.expected_end is not None
+    assert progress.step_ends_at == sequential.plan_end  # the last step runs to the plan's end
+    # The third look passes: expected within a look or two, far before the plan's end.
+    assert progress.expected_end < seen["now"] + timedelta(hours=1) < sequential.plan_end
+    fields = dict(progress_fields(progress, seen["now"]))
+    assert fields["Evidence so far"].startswith("2 look(s)")
+    assert (
+        "(FAIL at 100)" in fields["Evidence so far"]
+        and "(PASS at 200)" in fields["Evidence so far"]
+    )
+    assert fields["Next look"] and fields["Plan ends"].endswith("handed to a human")
+    assert progress.to_dict()["sequential"]["looks"] == 2

@@ -147,3 +147,53 @@ def test_bad_judge_settings_are_refused_by_path(canary: dict[str, object], messa
     with pytest.raises(PolicyError) as error:
         Policy.from_json({"canary": canary})
     assert message in str(error.value)
+
+
+# ------------------------------------------------------------------ the plan before approval
+def _pin_and_ports(per_minute: int, *, alias: bool = True, tags: dict[str, str] | None = None):
+    from tests.unit.canary_fakes import FakeLambda, FakeSignals, approved_pin
+
+    lam = FakeLambda()
+    if alias:
+        lam.set_alias("live", lam.publish())
+    lam.tags_.update(tags or {})
+    return approved_pin(), lam, FakeSignals(lam, per_minute=per_minute)
+
+
+def test_before_approval_a_quiet_alias_is_told_its_duration_and_options() -> None:
+    from rollforward.canary.looking import plan_before_approval
+
+    pin, lam, signals = _pin_and_ports(0)
+    signals.per_minute = 0
+    planned = plan_before_approval(lam, signals, Policy.default(), pin)
+    assert planned["alias"] == "live" and planned["feasible"] is False
+    assert str(planned["summary"]).startswith("no invocations in the last 7 days")
+    assert "options: test events, a longer window, or accept untested" in str(planned["summary"])
+    json.dumps(planned)  # stored in the ledger as it is
+
+
+def test_before_approval_a_busy_alias_is_told_its_expected_duration() -> None:
+    from rollforward.canary.looking import plan_before_approval
+
+    pin, lam, signals = _pin_and_ports(1000)
+    planned = plan_before_approval(lam, signals, Policy.default(), pin)
+    assert planned["feasible"] is True and planned["expected_duration"]
+    assert "a healthy candidate should pass in ~" in str(planned["summary"])
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        ({}, "no alias and no test events (tag rollforward:test-events)"),
+        ({"rollforward:test-events": "/events"}, "no alias: the canary invokes the owner's test"),
+    ],
+)
+def test_before_approval_a_function_without_an_alias_is_told_the_synthetic_strategy(
+    tags: dict[str, str], expected: str
+) -> None:
+    from rollforward.canary.looking import plan_before_approval
+
+    pin, lam, signals = _pin_and_ports(1000, alias=False, tags=tags)
+    planned = plan_before_approval(lam, signals, Policy.default(), pin)
+    assert str(planned["summary"]).startswith(expected)
+    assert planned["feasible"] is bool(tags)

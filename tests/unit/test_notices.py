@@ -283,3 +283,16 @@ def test_a_function_update_item_left_behind_is_not_called_pinned(kind: NoticeKin
 def test_a_left_behind_item_rolled_back_stays_in_function_update_mode() -> None:
     subject = notice(NoticeKind.ROLLED_BACK, pin(left_behind=True)).subject
     assert subject.endswith("stays in Function update mode")
+
+
+def test_the_approval_request_states_the_canary_plan_and_only_it_does() -> None:
+    sentence = (
+        "~40 invocations/day: an unattended canary would need ~45 days; options: test events, "
+        "a longer window, or accept untested"
+    )
+    planned = pin(canary_plan=sentence)
+    request = notice(NoticeKind.APPROVAL_REQUEST, planned)
+    assert re.search(r"Canary plan: +~40 invocations/day", request.text)
+    assert sentence in request.text.replace("\n", " ") or sentence in request.text
+    assert sentence in json.dumps(request.chatbot) and sentence in json.dumps(request.pagerduty)
+    assert sentence not in notice(NoticeKind.REMINDER, planned).text  # the owner's rungs

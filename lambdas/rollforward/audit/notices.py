@@ -109,6 +109,9 @@ class PinSummary:
     # Not a pin: a function in Function update mode left behind the newest runtime version
     # (a ledger item of kind function_update). Its ladder notices say so, not "pinned".
     left_behind: bool = False
+    # The canary's plan from the function's own traffic, in one sentence (said in the approval
+    # request before anyone approves: the expected duration, or why it cannot decide in time).
+    canary_plan: str | None = None
 
     def __post_init__(self) -> None:
         if self.pinned_since.tzinfo is None:
@@ -214,6 +217,8 @@ def build_notice(
 
     headline = _headline(kind, pin, name, age)
     details = _details(pin, stage, age) + list(facts.items())
+    if kind is NoticeKind.APPROVAL_REQUEST and pin.canary_plan:
+        details.append(("Canary plan", _line(pin.canary_plan, 500)))
     actions = _actions(kind, audience, key, now, links)
 
     subject = _subject(kind, name, age, pin.left_behind)

@@ -24,7 +24,15 @@ def summary_of(pin: Pin) -> PinSummary:
         team=pin.team or None,
         warnings=_warnings(pin),
         left_behind=pin.kind is PinKind.FUNCTION_UPDATE,
+        canary_plan=_canary_plan(pin),
     )
+
+
+def _canary_plan(pin: Pin) -> str | None:
+    """The plan stated before approval (`canary.looking.PLANNED`), if the request computed it."""
+    planned = pin.evidence.get("canary_plan")
+    summary = planned.get("summary") if isinstance(planned, dict) else None
+    return str(summary) if summary else None
 
 
 def _warnings(pin: Pin) -> tuple[str, ...]:

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.evidence import ran_new_runtime, version_dimensions
-from rollforward.canary.plan import CanaryPlan, plan_canary
-from rollforward.canary.preflight import expect_candidate_settings
+from rollforward.canary.plan import CanaryPlan, no_alias_summary, plan_canary
+from rollforward.canary.preflight import ALIAS_TAG, expect_candidate_settings
 from rollforward.canary.sequential_judge import (
     Decision,
     DurationP99,
@@ -27,7 +27,8 @@ from rollforward.canary.shifting import expect_alias, shift
 from rollforward.canary.state import CanaryNext, CanaryState
 from rollforward.clock import iso, parse_iso, utc_now
 from rollforward.ledger import Pin
-from rollforward.ports import MetricQuery
+from rollforward.policy import Policy
+from rollforward.ports import LambdaControl, MetricQuery, Signals
 
 # `AWS/Lambda` datapoints can land a few minutes late: a minute is folded once it is this old,
 # and exactly once (an e-process fed a minute twice would count its errors twice).
@@ -40,8 +41,45 @@ _COUNTS = (("invocations", "Invocations"), ("errors", "Errors"), ("throttles", "
 
 def plan(ctx: CanaryContext, pin: Pin, alias: str) -> CanaryPlan:
     """The canary's plan from the alias's hourly `Invocations` over the last `HISTORY`."""
-    now = utc_now()
-    end = now.replace(minute=0, second=0, microsecond=0)
+    return plan_canary(_hourly(ctx.signals, pin, alias), ctx.policy.canary)
+
+
+# Ledger evidence key: the plan as stated before approval (approval request, notice, console).
+PLANNED = "canary_plan"
+
+
+def plan_before_approval(
+    lam: LambdaControl, signals: Signals, policy: Policy, pin: Pin
+) -> dict[str, object]:
+    """What the canary would do, said before approval: the plan from the traffic of the alias
+    the canary would use (the tagged one, else the only one), its expected duration, and where
+    that traffic cannot decide within `canary.max_duration`, the options. Without a usable
+    alias the canary is synthetic, and the sentence says what that needs. Reads only."""
+    aliases = lam.aliases(pin.key.function_arn) or []
+    tags = lam.tags(pin.key.function_arn)
+    wanted = tags.get(ALIAS_TAG)
+    chosen = [a for a in aliases if a.name == wanted] if wanted else aliases
+    computed_at = iso(utc_now())
+    if len(chosen) != 1:
+        several, tested = len(chosen) > 1, bool(tags.get(policy.tags.test_events))
+        summary = no_alias_summary(
+            several=several, test_events_tag=policy.tags.test_events, has_test_events=tested
+        )
+        return {
+            "alias": "",
+            "feasible": tested and not several,
+            "summary": summary,
+            "computed_at": computed_at,
+        }
+    alias = chosen[0].name
+    canary_plan = plan_canary(_hourly(signals, pin, alias), policy.canary)
+    return {**canary_plan.to_dict(), "alias": alias, "computed_at": computed_at}
+
+
+def _hourly(signals: Signals, pin: Pin, alias: str) -> list[int]:
+    """The alias's hourly `Invocations` over the last `HISTORY`, oldest first (a missing hour
+    is an hour without invocations)."""
+    end = utc_now().replace(minute=0, second=0, microsecond=0)
     start = end - HISTORY
     name = pin.key.function_name
     query = MetricQuery(
@@ -51,12 +89,9 @@ def plan(ctx: CanaryContext, pin: Pin, alias: str) -> CanaryPlan:
         (("FunctionName", name), ("Resource", f"{name}:{alias}")),
         period=_HOUR,
     )
-    points = ctx.signals.metric_series([query], start, end).get("invocations", {})
+    points = signals.metric_series([query], start, end).get("invocations", {})
     hours = int(HISTORY.total_seconds() // _HOUR)
-    hourly = [
-        int(points.get(start + timedelta(hours=h), 0.0)) for h in range(hours)
-    ]  # a missing hour is an hour without invocations
-    return plan_canary(hourly, ctx.policy.canary)
+    return [int(points.get(start + timedelta(hours=h), 0.0)) for h in range(hours)]
 
 
 def begin(state: CanaryState, canary_plan: CanaryPlan) -> None:

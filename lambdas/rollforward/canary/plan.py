@@ -227,6 +227,26 @@ def plan_canary(
 _OPTIONS = "test events, a longer window, or accept untested"
 
 
+def no_alias_summary(*, several: bool, test_events_tag: str, has_test_events: bool) -> str:
+    """The sentence for a function the alias strategy cannot canary: several aliases and none
+    tagged (preflight will refuse), or no alias at all (the synthetic strategy: the owner's
+    test events, then a bake of `$LATEST`)."""
+    if several:
+        return (
+            "several aliases and none tagged rollforward:alias: the canary will refuse until "
+            "the alias that takes the traffic is tagged"
+        )
+    if has_test_events:
+        return (
+            "no alias: the canary invokes the owner's test events, then bakes $LATEST on the "
+            "new runtime with automatic rollback"
+        )
+    return (
+        f"no alias and no test events (tag {test_events_tag}): an unattended canary cannot "
+        f"judge the new runtime; options: {_OPTIONS}"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Profile:
     """Mean invocations per hour of day, the canary starting at hour `start` of that cycle."""

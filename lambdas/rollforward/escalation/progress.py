@@ -8,12 +8,14 @@ CLI and the console predict is what the state machine does.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rollforward.audit.records import AuditEvent, AuditRecord
+from rollforward.canary.sequential_judge import Evidence, error_free_invocations_to_pass
 from rollforward.clock import iso, parse_iso
 from rollforward.ledger import Pin, Stage
 from rollforward.policy import Policy, StagePlan, next_stage
@@ -223,6 +225,8 @@ class CanaryProgress:
     baseline_version: str
     candidate_runtime_arn: str
     verdicts: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    # The sequential judge (None with the fixed-horizon one): its evidence so far.
+    sequential: SequentialProgress | None = None
 
     @property
     def phase(self) -> str:
@@ -250,7 +254,92 @@ class CanaryProgress:
             "baseline_version": self.baseline_version,
             "candidate_runtime_arn": self.candidate_runtime_arn,
             "verdicts": list(self.verdicts),
+            "sequential": self.sequential.to_dict() if self.sequential else None,
         }
+
+
+@dataclass(frozen=True)
+class SequentialProgress:
+    """What the sequential judge has seen so far, from the evidence the canary stores at each
+    look (`sequential_judge.Evidence`): the looks, the counts, both e-values against their
+    thresholds, and how many more error-free candidate invocations a PASS needs."""
+
+    looks: int
+    minutes: int
+    candidate_invocations: int
+    candidate_errors: int
+    baseline_invocations: int
+    baseline_errors: int
+    regression_evidence: float  # FAIL at `fail_at` (1 / false_rollback)
+    healthy_evidence: float  # PASS at `pass_at` (1 / false_pass), with enough invocations
+    fail_at: float
+    pass_at: float
+    to_pass: int  # more candidate invocations, error-free, until PASS
+    next_look_at: datetime | None
+    plan_end: datetime | None  # the last look: undecided there is INCONCLUSIVE
+    plan_summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "looks": self.looks,
+            "minutes": self.minutes,
+            "candidate_invocations": self.candidate_invocations,
+            "candidate_errors": self.candidate_errors,
+            "baseline_invocations": self.baseline_invocations,
+            "baseline_errors": self.baseline_errors,
+            "regression_evidence": self.regression_evidence,
+            "healthy_evidence": self.healthy_evidence,
+            "fail_at": self.fail_at,
+            "pass_at": self.pass_at,
+            "to_pass": self.to_pass,
+            "next_look_at": iso(self.next_look_at) if self.next_look_at else None,
+            "plan_end": iso(self.plan_end) if self.plan_end else None,
+            "plan_summary": self.plan_summary,
+        }
+
+
+def _sequential(
+    state: Mapping[str, Any], policy: Policy, now: datetime
+) -> tuple[SequentialProgress, datetime | None] | None:
+    """The sequential judge's progress, and when a healthy candidate should PASS at the
+    traffic seen so far (never past the plan's end); None for the fixed-horizon judge or
+    before the first look's evidence is stored."""
+    if state.get("judge") != "sequential" or not isinstance(state.get("evidence"), Mapping):
+        return None
+    try:
+        evidence = Evidence.from_dict(state["evidence"])
+    except ValueError:
+        return None
+    judge = policy.canary.sequential_policy()
+    to_pass = error_free_invocations_to_pass(evidence, judge)
+    plan_end = _moment(state.get("plan_end"))
+    folded = _moment(state.get("folded_until"))
+    pass_at: datetime | None = plan_end
+    if evidence.minutes and evidence.candidate_invocations and folded is not None:
+        per_minute = evidence.candidate_invocations / evidence.minutes
+        # The minutes still to serve, then the settling lag and the look that reads them.
+        wait = timedelta(minutes=to_pass / per_minute) + (now - folded)
+        wait += policy.canary.look_interval
+        pass_at = now + wait if plan_end is None else min(plan_end, now + wait)
+    progress = SequentialProgress(
+        looks=int(state.get("looks") or 0),
+        minutes=evidence.minutes,
+        candidate_invocations=evidence.candidate_invocations,
+        candidate_errors=evidence.candidate_errors,
+        baseline_invocations=evidence.baseline_invocations,
+        baseline_errors=evidence.baseline_errors,
+        regression_evidence=round(
+            math.exp(min(evidence.log_fail_ratio_max, evidence.log_fail_rate_max, 700.0)), 4
+        ),
+        healthy_evidence=round(math.exp(min(evidence.log_pass_max, 700.0)), 4),
+        fail_at=round(1 / judge.false_rollback, 4),
+        pass_at=round(1 / judge.false_pass, 4),
+        to_pass=to_pass,
+        next_look_at=_moment(state.get("bake_until")),
+        plan_end=plan_end,
+        plan_summary=str(state.get("plan_summary", "")),
+    )
+    return progress, pass_at
 
 
 def _shift_step(text: str) -> tuple[int, int] | None:
@@ -348,6 +437,14 @@ def running_canary(
         if step_ends is not None
         else None
     )
+    sequential = _sequential(state, policy, now)
+    if sequential is not None:
+        # The step ends when the plan says (`step_until`), not at the next look; the canary
+        # ends when the evidence suffices, expected from the traffic seen so far.
+        step_ends = _moment(state.get("step_until")) or step_ends
+        steps = len(state.get("step_seconds") or []) or steps
+        passes_at = sequential[1]
+        expected_end = passes_at + policy.canary.post_promotion_bake if passes_at else None
     return CanaryProgress(
         strategy=str(state.get("strategy", "")),
         step=step,
@@ -361,6 +458,7 @@ def running_canary(
         baseline_version=str(state.get("baseline_version", "")),
         candidate_runtime_arn=str(state.get("candidate_runtime_arn", "")),
         verdicts=tuple(verdicts),
+        sequential=sequential[0] if sequential else None,
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 
 from rollforward.adapters.posture import template_pin_of
+from rollforward.canary.looking import PLANNED, plan_before_approval
 from rollforward.clock import utc_now
 from rollforward.contract import (
     ApprovalAction,
@@ -67,6 +68,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             raise ValueError("RequestApproval needs the planned stage ($.next)")
         plan = StagePlan.from_dict(settings.policy.for_kind(pin.kind), state.next.model_dump())
         pin = _note_template_pin(tracker.ledger, pin)
+        pin = _note_canary_plan(tracker.ledger, pin, settings)
         summary = wiring.approvals(settings).request(pin, plan, token, envelope.execution)
         pin = tracker.load(state) or pin
         tracker.send_stage_notice(pin, plan, approval_id=summary["approval_id"])
@@ -95,6 +97,19 @@ def _note_template_pin(ledger: Any, pin: Any) -> Any:
     if pin.evidence.get("template_pin") == noted:
         return pin
     return ledger.update(pin, utc_now(), evidence={**pin.evidence, "template_pin": noted})
+
+
+def _note_canary_plan(ledger: Any, pin: Any, settings: wiring.FunctionSettings) -> Any:
+    """The canary's plan from the function's own traffic, said in the approval request before
+    anyone approves: its expected duration, or that an unattended canary cannot decide in time
+    and what the options are (`canary.looking.plan_before_approval`)."""
+    # Read where the function lives (a member account's, through its role), as the canary will.
+    acting = wiring.sessions(settings)
+    where = (pin.key.account, pin.key.region)
+    planned = plan_before_approval(
+        acting.lambda_control(*where), acting.signals(*where), settings.policy, pin
+    )
+    return ledger.update(pin, utc_now(), evidence={**pin.evidence, PLANNED: planned})
 
 
 def _verify(envelope: TaskEnvelope) -> dict[str, Any]:
