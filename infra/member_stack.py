@@ -56,7 +56,10 @@ READER_ACTIONS: dict[str, tuple[str, ...]] = {
         "lambda:ListAliases",  # the scan (aliases)
         "lambda:ListTags",  # owners, opt-out, the template pin
     ),
-    "*": ("lambda:ListFunctions",),  # no resource-level permission
+    "*": (
+        "lambda:ListFunctions",  # no resource-level permission
+        "cloudwatch:GetMetricData",  # the approval request's plan: the alias's hourly Invocations
+    ),
     f"arn:{Aws.PARTITION}:cloudformation:{Aws.REGION}:{Aws.ACCOUNT_ID}:stack/*/*": (
         "cloudformation:GetTemplate",  # the approval request: does the template re-pin it?
     ),
@@ -172,7 +175,8 @@ class MemberStack(Stack):
                     ),
                     (
                         "IAM5[Resource::*]",
-                        "lambda:ListFunctions has no resource-level permissions; AWS only "
+                        "lambda:ListFunctions and cloudwatch:GetMetricData (the approval "
+                        "request's traffic plan) have no resource-level permissions; AWS only "
                         "accepts Resource '*'.",
                     ),
                     (
