@@ -362,7 +362,7 @@ def switch(canary_clock: canary_tests.Clock) -> canary_tests.World:
     lam.latest.setting = RuntimeConfig(UpdateMode.FUNCTION_UPDATE)
     baseline = lam.publish()
     lam.set_alias("live", baseline)
-    signals = FakeSignals(lam)
+    signals = FakeSignals(lam, per_minute=canary_tests.PER_MINUTE)  # the canary tests' traffic
     ledger, audit, notifier = FakeLedger(), CanaryAudit(), CanaryNotifier()
     locks = FakeLocks()
     canary = Canary(
