@@ -29,7 +29,14 @@ from rollforward.ledger import Pin
 from rollforward.model import PinKey
 from rollforward.policy import Policy
 
-from ..details import attempt_text, attempts_summary, pin_fields, target_runtime, when
+from ..details import (
+    attempt_text,
+    attempts_summary,
+    canary_plan_text,
+    pin_fields,
+    target_runtime,
+    when,
+)
 from ..render import (
     format_age,
     format_fields,
@@ -280,7 +287,7 @@ def run_approvals(args: argparse.Namespace, context: Context) -> int:
         newest_pending_by_pin(context.approvals.pending()).values(),
         key=lambda item: str(item.get("expires_at", "")),
     )
-    rows, entries = [], []
+    rows, entries, plans = [], [], []
     for item in pending:
         pin_id = str(item.get("pin_id", ""))
         try:
@@ -317,12 +324,17 @@ def run_approvals(args: argparse.Namespace, context: Context) -> int:
                     "count": attempts.count,
                     "kept": [attempt.to_item() for attempt in attempts.items],
                 },
+                "canary_plan": pin.evidence.get("canary_plan") if pin else None,
             }
         )
+        plan = canary_plan_text(pin) if pin else ""
+        if plan:
+            plans.append(f"{item.get('approval_id', '')} canary plan: {plan}")
     line = f"{len(pending)} approval{'s' if len(pending) != 1 else ''} pending" + (
         " (rollforward approve ID --reason ...)." if pending else "."
     )
-    text = line if not pending else f"{format_table(APPROVALS_COLUMNS, rows)}\n\n{line}"
+    listed = "\n".join([format_table(APPROVALS_COLUMNS, rows), *plans])
+    text = line if not pending else f"{listed}\n\n{line}"
     context.out.result({"now": iso(now), "approvals": entries}, text)
     return EXIT_OK
 

@@ -26,6 +26,7 @@ from ..details import (
     OUTCOME_WORDS,
     attempt_text,
     attempts_summary,
+    canary_plan_text,
     pin_fields,
     progress_fields,
     target_runtime,
@@ -132,6 +133,7 @@ class PendingApproval:
     target_runtime: str
     attempts: str
     previous: list[str]
+    canary_plan: str  # what the canary would do, from the function's traffic (issue 11)
 
     @classmethod
     def of(cls, item: dict[str, Any], pin: Pin | None, now: datetime) -> PendingApproval:
@@ -155,6 +157,7 @@ class PendingApproval:
             target_runtime=target_runtime(pin, attempts) if pin else "",
             attempts=attempts_summary(attempts),
             previous=[attempt_text(attempt, now) for attempt in attempts.items],
+            canary_plan=canary_plan_text(pin) if pin else "",
         )
 
 

@@ -197,3 +197,16 @@ def test_before_approval_a_function_without_an_alias_is_told_the_synthetic_strat
     planned = plan_before_approval(lam, signals, Policy.default(), pin)
     assert str(planned["summary"]).startswith(expected)
     assert planned["feasible"] is bool(tags)
+
+
+def test_unreadable_traffic_is_said_with_the_reason_and_the_options() -> None:
+    """The request goes out all the same (a member role without GetMetricData yet)."""
+    from rollforward.canary.looking import plan_unavailable
+
+    planned = plan_unavailable(Policy.default(), "AccessDenied on GetMetricData")
+    summary = str(planned["summary"])
+    assert summary.startswith("the function's traffic could not be read (AccessDenied on ")
+    assert "ends undecided after 2d if too little comes" in summary  # canary.max_duration
+    assert summary.endswith("options: test events, a longer window, or accept untested")
+    assert planned["feasible"] is False and planned["alias"] == ""
+    json.dumps(planned)

@@ -13,7 +13,12 @@ from datetime import datetime, timedelta
 from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.evidence import ran_new_runtime, version_dimensions
-from rollforward.canary.plan import CanaryPlan, no_alias_summary, plan_canary
+from rollforward.canary.plan import (
+    CanaryPlan,
+    no_alias_summary,
+    plan_canary,
+    unavailable_summary,
+)
 from rollforward.canary.preflight import ALIAS_TAG, expect_candidate_settings
 from rollforward.canary.sequential_judge import (
     Decision,
@@ -74,6 +79,16 @@ def plan_before_approval(
     alias = chosen[0].name
     canary_plan = plan_canary(_hourly(signals, pin, alias), policy.canary)
     return {**canary_plan.to_dict(), "alias": alias, "computed_at": computed_at}
+
+
+def plan_unavailable(policy: Policy, reason: str) -> dict[str, object]:
+    """The plan's record when the traffic could not be read (the request is sent all the same)."""
+    return {
+        "alias": "",
+        "feasible": False,
+        "summary": unavailable_summary(policy.canary, reason),
+        "computed_at": iso(utc_now()),
+    }
 
 
 def _hourly(signals: Signals, pin: Pin, alias: str) -> list[int]:

@@ -227,6 +227,17 @@ def plan_canary(
 _OPTIONS = "test events, a longer window, or accept untested"
 
 
+def unavailable_summary(settings: CanarySettings, reason: str) -> str:
+    """The sentence when the function's traffic could not be read before approval (say, the
+    member account's role does not allow `cloudwatch:GetMetricData` yet): the request goes out
+    all the same, saying so; the canary plans from the traffic when it starts."""
+    return (
+        f"the function's traffic could not be read ({reason}): the canary plans from it when it "
+        f"starts and ends undecided after {format_duration(settings.max_duration)} if too little "
+        f"comes; options: {_OPTIONS}"
+    )
+
+
 def no_alias_summary(*, several: bool, test_events_tag: str, has_test_events: bool) -> str:
     """The sentence for a function the alias strategy cannot canary: several aliases and none
     tagged (preflight will refuse), or no alias at all (the synthetic strategy: the owner's

@@ -15,9 +15,10 @@ import json
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
+from botocore.exceptions import ClientError
 
 from rollforward.adapters.posture import template_pin_of
-from rollforward.canary.looking import PLANNED, plan_before_approval
+from rollforward.canary.looking import PLANNED, plan_before_approval, plan_unavailable
 from rollforward.clock import utc_now
 from rollforward.contract import (
     ApprovalAction,
@@ -106,9 +107,15 @@ def _note_canary_plan(ledger: Any, pin: Any, settings: wiring.FunctionSettings) 
     # Read where the function lives (a member account's, through its role), as the canary will.
     acting = wiring.sessions(settings)
     where = (pin.key.account, pin.key.region)
-    planned = plan_before_approval(
-        acting.lambda_control(*where), acting.signals(*where), settings.policy, pin
-    )
+    try:
+        planned = plan_before_approval(
+            acting.lambda_control(*where), acting.signals(*where), settings.policy, pin
+        )
+    except ClientError as error:  # refused, not throttled (the adapters raise that as Transient)
+        # On-call is asked all the same; the request says the plan is unknown and why.
+        code = error.response.get("Error", {}).get("Code", "error")
+        logger.warning("canary plan not computed", extra={"error": str(error)})
+        planned = plan_unavailable(settings.policy, f"{code} on {error.operation_name}")
     return ledger.update(pin, utc_now(), evidence={**pin.evidence, PLANNED: planned})
 
 
