@@ -28,6 +28,9 @@ class ChartStep:
     baseline_errors: int | None
     baseline_invocations: int | None
     p_candidate_worse: float | None
+    # The sequential judge's e-values at that look (None for the fixed-horizon judge's bakes).
+    regression_evidence: float | None = None
+    healthy_evidence: float | None = None
 
 
 def _number(value: object) -> float | None:
@@ -41,6 +44,28 @@ def _count(value: object) -> int | None:
     return int(number) if number is not None else None
 
 
+def _rate(verdict: dict[str, Any], side: str) -> float | None:
+    """The verdict's error rate for `side`, or the rate so far from its counts (the sequential
+    judge records counts, not rates)."""
+    stated = _number(verdict.get(f"{side}_error_rate"))
+    if stated is not None:
+        return stated
+    errors, invocations = (
+        _count(verdict.get(f"{side}_errors")),
+        _count(verdict.get(f"{side}_invocations")),
+    )
+    if errors is None or not invocations:
+        return None
+    return errors / invocations
+
+
+def _label(verdict: dict[str, Any]) -> str:
+    step, look = verdict.get("step"), verdict.get("look")
+    if isinstance(look, int | float) and isinstance(step, int | float):
+        return f"look {look:g} (step {step:g})"
+    return f"step {step:g}" if isinstance(step, int | float) else str(step or "?")
+
+
 def chart_steps(
     verdicts: Sequence[dict[str, Any]],
     judged_at: Sequence[datetime] = (),
@@ -48,9 +73,10 @@ def chart_steps(
 ) -> list[ChartStep]:
     """The verdicts in order, with the time each was judged where the audit trail says.
 
-    `judged_at` are the times of this canary's `judge N` audit records, oldest first, matched
-    to the numbered verdicts from the end (the ledger keeps the last eight verdicts). The
-    post-promotion verdict has no `judge` record: it was judged when the canary ended."""
+    `judged_at` are the times of this canary's `judge N` (fixed judge) or `look N` (sequential)
+    audit records, oldest first, matched to the numbered verdicts from the end (the ledger keeps
+    the last eight verdicts). The post-promotion verdict has no such record: it was judged when
+    the canary ended."""
     numbered = [v for v in verdicts if isinstance(v.get("step"), int | float)]
     times = list(judged_at)[-len(numbered) :] if numbered else []
     time_of = {
@@ -66,18 +92,20 @@ def chart_steps(
             weight = 1.0  # after promotion the candidate serves everything
         steps.append(
             ChartStep(
-                label=f"step {step:g}" if isinstance(step, int | float) else str(step or "?"),
+                label=_label(verdict),
                 at=time_of.get(id(verdict), "")
                 or (ended_at.strftime("%H:%M") if ended_at and not numeric else ""),
                 weight=weight,
                 outcome=str(verdict.get("outcome", "")).lower(),
-                candidate_rate=_number(verdict.get("candidate_error_rate")),
-                baseline_rate=_number(verdict.get("baseline_error_rate")),
+                candidate_rate=_rate(verdict, "candidate"),
+                baseline_rate=_rate(verdict, "baseline"),
                 candidate_errors=_count(verdict.get("candidate_errors")),
                 candidate_invocations=_count(verdict.get("candidate_invocations")),
                 baseline_errors=_count(verdict.get("baseline_errors")),
                 baseline_invocations=_count(verdict.get("baseline_invocations")),
                 p_candidate_worse=_number(verdict.get("p_candidate_worse")),
+                regression_evidence=_number(verdict.get("regression_evidence")),
+                healthy_evidence=_number(verdict.get("healthy_evidence")),
             )
         )
     return steps

@@ -294,7 +294,7 @@ class CanaryView:
             record.at
             for record in records
             if record.event == "canary_step"
-            and str(record.details.get("step", "")).startswith("judge")
+            and str(record.details.get("step", "")).startswith(("judge", "look"))
             and (started is None or record.at >= started)
             and (ended is None or record.at <= ended)
         ]

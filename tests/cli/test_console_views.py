@@ -79,3 +79,54 @@ def test_a_fleet_row_counts_attempts_and_says_how_the_last_ended() -> None:
     assert (running.attempts, running.last_outcome) == (2, "running")
     fresh = PinRow.of(_pin(Stage.TRACKING, []), NOW, None, None)
     assert (fresh.attempts, fresh.last_outcome) == (0, "")
+
+
+def test_the_pending_approval_states_the_canary_plan() -> None:
+    pin = _pin(Stage.AWAITING_APPROVAL, [])
+    sentence = "~40 invocations/day: an unattended canary would need ~12 days; options: x"
+    pin.evidence["canary_plan"] = {"summary": sentence, "alias": "live", "computed_at": "t"}
+    view = PendingApproval.of(THIRD_REQUEST, pin, NOW)
+    assert view.canary_plan.startswith(sentence + " (alias live)")
+    assert (
+        PendingApproval.of(THIRD_REQUEST, _pin(Stage.AWAITING_APPROVAL, []), NOW).canary_plan == ""
+    )
+
+
+def test_the_sequential_canarys_looks_are_charted_with_their_rates_and_evidence() -> None:
+    """The sequential judge records counts and e-values per look, not rates: the chart and its
+    table compute the rate so far, label each look, and time it from its `look N` record."""
+    from rollforward.audit.records import AuditRecord
+    from rollforward_cli.console.views import CanaryView
+
+    started = NOW - timedelta(minutes=20)
+    look = {
+        "step": 1,
+        "weight": 0.05,
+        "outcome": "CONTINUE",
+        "candidate_errors": 1,
+        "candidate_invocations": 400,
+        "baseline_errors": 2,
+        "baseline_invocations": 8000,
+        "regression_evidence": 0.4,
+        "healthy_evidence": 57.0,
+    }
+    verdicts = [{**look, "look": 1}, {**look, "look": 2, "step": 2, "weight": 0.25}]
+    records = [
+        AuditRecord(
+            event="canary_step",
+            at=started + timedelta(minutes=5 * n),
+            pin_id=f"{ARN}#$LATEST",
+            actor="rollforward",
+            details={"step": f"look {n} (step {n})"},
+            id=f"id-{n}",
+        )
+        for n in (1, 2)
+    ]
+    state = {"strategy": "alias", "started_at": iso(started), "verdicts": verdicts}
+    view = CanaryView.of("Canary (running)", state, records)
+    first, second = view.steps
+    assert (first.label, second.label) == ("look 1 (step 1)", "look 2 (step 2)")
+    assert (first.at, second.at) == ("11:45", "11:50")
+    assert first.candidate_rate == 1 / 400 and first.baseline_rate == 2 / 8000
+    assert (first.regression_evidence, first.healthy_evidence) == (0.4, 57.0)
+    assert view.chart is not None  # the rates are drawn

@@ -101,7 +101,9 @@ def _rps_for_a_verdict(lifecycle: Lifecycle, name: str) -> float:
 def _canary(lifecycle: Lifecycle, alice: Principal, name: str, *, to_pass: bool) -> dict[str, Any]:
     """Approve `name` (as alice, through the API) and serve traffic bake by bake until its
     canary ends; returns the canary's ledger evidence. A broken runtime fails on little
-    traffic; a good one needs enough for each step to pass."""
+    traffic; a good one, at 5 requests/s, PASSes the sequential judge in its second step (an
+    error-free PASS needs ~663 candidate invocations, 150 a bake at 5%, 750 at 25%: so it
+    takes more than one look)."""
     approval = lifecycle.pending_approval(name)
     status, body = lifecycle.decide(
         alice, action="approve", approval_id=approval["approval_id"], reason="canary it"
@@ -112,8 +114,7 @@ def _canary(lifecycle: Lifecycle, alice: Principal, name: str, *, to_pass: bool)
         evidence = lifecycle.pin_record(name).evidence
         if "last_canary" in evidence or "canary" in evidence:
             return dict(evidence.get("last_canary") or evidence["canary"])
-        rps = _rps_for_a_verdict(lifecycle, name) if to_pass else 20.0
-        generate_traffic(name, "live", rps, BAKE)
+        generate_traffic(name, "live", 5.0 if to_pass else 20.0, BAKE)
     raise AssertionError(f"the canary of {name} did not end")
 
 
@@ -136,13 +137,15 @@ def _fleet(lifecycle: Lifecycle, alice: Principal) -> None:
     rolled_back = _canary(lifecycle, alice, "checkout", to_pass=False)
     assert any(v["outcome"] == Outcome.FAIL for v in rolled_back["verdicts"])
     promoted = _canary(lifecycle, alice, "search", to_pass=True)
-    assert [v["step"] for v in promoted["verdicts"]][:3] == [1, 2, 3]
+    looks = [v for v in promoted["verdicts"] if v["step"] != "post-promotion"]
+    assert looks[-1]["outcome"] == "PASS" and looks[0]["outcome"] == "CONTINUE", looks
     assert lifecycle.pin_record("search").stage is Stage.RESOLVED
     _first_step_of_a_canary(lifecycle, alice, "cart")
 
 
 def _first_step_of_a_canary(lifecycle: Lifecycle, alice: Principal, name: str) -> None:
-    """Approve `name` and serve one bake: its first step is judged, the second one begins."""
+    """Approve `name` and serve one bake at 3 requests/s: too little to decide (90 candidate
+    invocations), so the first step ends undecided and the second one begins."""
     approval = lifecycle.pending_approval(name)
     assert approval is not None
     status, body = lifecycle.decide(
@@ -150,7 +153,7 @@ def _first_step_of_a_canary(lifecycle: Lifecycle, alice: Principal, name: str) -
     )
     assert status == 200, body
     lifecycle.settle()
-    generate_traffic(name, "live", _rps_for_a_verdict(lifecycle, name), BAKE)
+    generate_traffic(name, "live", 3.0, BAKE)
     lifecycle.settle()
     alias = lifecycle.lam.get_alias(FunctionName=name, Name="live")
     weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
@@ -173,11 +176,14 @@ def _check_show_tells_the_running_canary(target: Target) -> None:
     running = shown["canary_running"]
     assert (running["step"], running["steps"], running["weight"]) == (2, 3, 0.25)
     assert running["time_in_step_seconds"] >= 0 and running["expected_end"]
-    assert [v["outcome"] for v in running["verdicts"]] == ["PASS"]
-    assert running["verdicts"][0]["candidate_invocations"] > 0
+    assert {v["outcome"] for v in running["verdicts"]} == {"CONTINUE"}  # looks, undecided
+    assert running["verdicts"][-1]["candidate_invocations"] > 0
+    sequential = running["sequential"]
+    assert sequential["looks"] == len(running["verdicts"]) and sequential["to_pass"] > 0
     table = _show(target, "cart", "table")
     assert "running: step 2 of 3" in table and "25% of traffic on the candidate" in table
-    assert "time in step" in table and "expected end" in table and "1: pass" in table
+    assert "time in step" in table and "expected end" in table and "next look" in table
+    assert "look(s)" in table and "(PASS at 200)" in table and "(FAIL at 100)" in table
     # The rolled-back canary is an attempt on record, with its reason.
     checkout = json.loads(_show(target, "checkout", "json"))
     assert checkout["attempts"]["count"] == 1 and checkout["canary_running"] is None
@@ -380,26 +386,28 @@ def test_on_call_decides_in_the_console(lifecycle: Lifecycle, tmp_path: Path) ->
         assert running.locator("h2").inner_text() == "Canary running now"
         text = running.inner_text()
         assert "running: step 2 of 3" in text and "25% of traffic on the candidate" in text
-        assert "Time in step" in text and "Expected end" in text and "1: pass" in text
+        assert "Time in step" in text and "Expected end" in text and "Next look" in text
+        assert "look(s)" in text and "(PASS at 200)" in text and "Plan ends" in text
         assert page.locator("section.canary h2").first.inner_text() == "Canary (running)"
-        assert (
-            page.locator("section.canary").first.locator("svg.chart circle.dot.candidate").count()
-            == 1
-        )
+        running_canary = page.locator("section.canary").first
+        looked = running_canary.locator("table.verdicts tbody tr td:first-child").all_inner_texts()
+        assert looked and all(label.startswith("look ") for label in looked), looked
+        assert running_canary.locator("svg.chart circle.dot.candidate").count() == len(looked)
+        assert running_canary.locator("td.evidence").first.inner_text()  # e-values per look
         page.screenshot(path=str(SCREENSHOTS / "console-canary-running.png"), full_page=True)
 
-        # The promoted canary: weight 5% → 25% → 50% → 100%, every step judged a pass.
+        # The promoted canary: looks from 5% up until the PASS, then 100% (verified).
         page.goto(f"{url}/?all=1")
         assert page.locator("table.fleet tbody tr").count() == 5
         page.get_by_role("link", name="search").first.click()
         canary = page.locator("section.canary").first
         assert canary.locator("h2").inner_text() == "Canary"
         weights = canary.locator("table.verdicts tbody tr td:nth-child(3)").all_inner_texts()
-        assert list(dict.fromkeys(weights)) == ["5%", "25%", "50%", "100%"]  # (+ extensions)
+        assert weights[0] == "5%" and weights[-1] == "100%" and len(set(weights)) >= 3
         chart = canary.locator("svg.chart")
         assert chart.locator("circle.dot.candidate").count() == len(weights)
         assert chart.locator("circle.dot.baseline").count() == len(weights)
-        assert chart.locator("text.outcome-pass").count() == 4  # each step ended in a pass
+        assert chart.locator("text.outcome-pass").count() == 2  # the PASS look and the verify
         assert "promoted" in page.locator("table.timeline").inner_text()
         canary.screenshot(path=str(SCREENSHOTS / "console-canary.png"))
         page.screenshot(path=str(SCREENSHOTS / "console-function.png"), full_page=True)
