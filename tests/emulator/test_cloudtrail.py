@@ -28,6 +28,7 @@ from emulator.cloudtrail import (
 )
 from emulator.inprocess import EmbeddedAws
 from emulator.state import STATE, ApiCall
+from tests.aws_fixtures import create_events_target_role
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -58,43 +59,7 @@ def _pin_call(function_name: str = "orders") -> ApiCall:
 
 @pytest.fixture
 def role(aws: EmbeddedAws) -> str:
-    iam = boto3.client("iam", region_name=REGION)
-    # EventBridge invokes a target with a RoleArn as that role: it must trust the service and
-    # allow the call (the state machine runs with it too).
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": ["events.amazonaws.com", "states.amazonaws.com"]},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    arn = iam.create_role(RoleName="events", AssumeRolePolicyDocument=json.dumps(trust))
-    iam.put_role_policy(
-        RoleName="events",
-        PolicyName="targets",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": [
-                            "states:StartExecution",
-                            "sqs:SendMessage",
-                            "sns:Publish",
-                            "lambda:InvokeFunction",
-                            "events:PutEvents",
-                        ],
-                        "Resource": "*",
-                    }
-                ],
-            }
-        ),
-    )
-    return str(arn["Role"]["Arn"])
+    return create_events_target_role(REGION)
 
 
 @pytest.fixture
