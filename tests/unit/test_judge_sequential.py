@@ -99,6 +99,132 @@ def test_running_maxima_never_fall_and_bound_the_current_values(history: list[Mi
     assert evidence.candidate_invocations == sum(m.candidate_invocations for m in history)
 
 
+def _binomial(n: int, k: int, p: float) -> float:
+    return math.comb(n, k) * p**k * (1 - p) ** (n - k)
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> SequentialPolicy:
+    tolerated = draw(st.floats(1.0, 3.0))
+    floor = draw(st.floats(1e-4, 0.05))
+    return SequentialPolicy(
+        tolerated_ratio=tolerated,
+        guarded_ratio=tolerated * draw(st.floats(1.5, 20.0)),
+        tolerated_error_rate=floor,
+        guarded_error_rate=min(0.45, floor * draw(st.floats(1.5, 20.0))),
+        false_rollback=draw(st.floats(0.001, 0.3)),
+        false_pass=draw(st.floats(0.001, 0.3)),
+    )
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    policy=policies(),
+    cand_n=st.integers(1, 60),
+    base_n=st.integers(1, 600),
+    errors=st.integers(1, 12),
+    where=st.floats(0.0, 1.0),
+)
+def test_each_minute_multiplies_every_e_process_by_at_most_one_on_average_under_its_null(
+    policy: SequentialPolicy, cand_n: int, base_n: int, errors: int, where: float
+) -> None:
+    """The supermartingale property, exactly (no simulation), anywhere in each composite null:
+    E[new e-value / old e-value] <= 1 for the minute's binomial counts. Ville's inequality, and
+    so every FAIL / PASS guarantee over the whole canary, rests on this."""
+    m = min(errors, cand_n, base_n)
+    w = cand_n / (cand_n + base_n)
+    ratios = {  # a ratio inside each relative null: at most r0 (FAIL's), at least r1 (PASS's)
+        "log_fail_ratio": policy.tolerated_ratio * (0.05 + 0.95 * where),
+        "log_pass_ratio": policy.guarded_ratio * (1 + 9 * where),
+    }
+    for name, ratio in ratios.items():
+        p = policy.share(ratio, w)
+        mean = sum(
+            _binomial(m, k, p)
+            * math.exp(getattr(fold(Minute(cand_n, k, base_n, m - k), policy=policy), name))
+            for k in range(m + 1)
+        )
+        assert mean <= 1 + 1e-9, (name, ratio, mean)
+    rates = {  # a rate inside each absolute null: at most a0 (FAIL's), at least a1 (PASS's)
+        "log_fail_rate": policy.tolerated_error_rate * (0.05 + 0.95 * where),
+        "log_pass_rate": policy.guarded_error_rate + (0.99 - policy.guarded_error_rate) * where,
+    }
+    for name, rate in rates.items():
+        mean = sum(
+            _binomial(cand_n, k, rate)
+            * math.exp(getattr(fold(Minute(cand_n, k, base_n, 0), policy=policy), name))
+            for k in range(cand_n + 1)
+        )
+        assert mean <= 1 + 1e-9, (name, rate, mean)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shapes=st.lists(
+        st.tuples(st.integers(1, 50), st.integers(1, 500), st.integers(1, 3)),
+        min_size=1,
+        max_size=3,
+    ),
+    order=st.lists(st.integers(0, 2), min_size=1, max_size=14),
+    below=st.floats(0.05, 1.0),
+)
+def test_a_healthy_candidate_ever_reaches_fail_evidence_with_probability_at_most_alpha(
+    shapes: list[tuple[int, int, int]], order: list[int], below: float
+) -> None:
+    """Exact, over every minute of a canary whose weights change minute by minute: the chance
+    that the relative FAIL e-process's running maximum (what `decide` reads) ever reaches
+    1/alpha, for errors split as a candidate at `below` x r0 would split them."""
+    policy = LOOSE  # alpha 0.2: a handful of minutes can cross, so the bound is tight enough
+    ratio = policy.tolerated_ratio * below
+    alive: dict[float, tuple[Evidence, float]] = {0.0: (Evidence(), 1.0)}
+    crossed = 0.0
+    for index in order:
+        cand_n, base_n, m = shapes[index % len(shapes)]
+        m = min(m, cand_n, base_n)
+        p = policy.share(ratio, cand_n / (cand_n + base_n))
+        nxt: dict[float, tuple[Evidence, float]] = {}
+        for evidence, mass in alive.values():
+            for k in range(m + 1):
+                after = accumulate(evidence, [Minute(cand_n, k, base_n, m - k)], policy)
+                weight = mass * _binomial(m, k, p)
+                if after.log_fail_ratio_max >= policy.fail_log_threshold:
+                    crossed += weight
+                    continue
+                key = round(after.log_fail_ratio, 9)
+                kept = nxt.get(key)
+                nxt[key] = (after, weight + (kept[1] if kept else 0.0))
+        alive = nxt
+    assert crossed <= policy.false_rollback + 1e-12
+
+
+@pytest.mark.parametrize("loose", [False, True], ids=["default", "loose"])
+@pytest.mark.parametrize(("cand_n", "base_n"), [(1, 1), (1, 19), (1, 3)])
+def test_at_the_edge_of_healthy_the_fail_evidence_spends_most_of_alpha(
+    loose: bool, cand_n: int, base_n: int
+) -> None:
+    """Equal rates, a fixed weight, one error a minute for 150 minutes: the exact probability
+    that the relative FAIL e-process ever reaches 1/alpha is at most alpha (Ville) and not far
+    below it (0.78 %, 0.53 % and 0.41 % of the default 1 %: the rest is the last step's
+    overshoot of 1/alpha; a threshold 0.5 lower would exceed alpha at w = 1/2)."""
+    policy = LOOSE if loose else POLICY
+    p = policy.share(policy.tolerated_ratio, cand_n / (cand_n + base_n))
+    alive = {0: (Evidence(), 1.0)}  # candidate errors so far -> (evidence, probability)
+    crossed = 0.0
+    for _ in range(150):
+        nxt: dict[int, tuple[Evidence, float]] = {}
+        for s, (evidence, mass) in alive.items():
+            for ds, q in ((1, p), (0, 1 - p)):
+                after = accumulate(evidence, [Minute(cand_n, ds, base_n, 1 - ds)], policy)
+                if after.log_fail_ratio_max >= policy.fail_log_threshold:
+                    crossed += mass * q
+                elif s + ds not in nxt:
+                    nxt[s + ds] = (after, mass * q)
+                else:
+                    nxt[s + ds] = (after, nxt[s + ds][1] + mass * q)
+        alive = nxt
+    assert policy.false_rollback / 3 < crossed <= policy.false_rollback
+
+
 def test_minutes_without_errors_carry_no_relative_evidence() -> None:
     evidence = fold(Minute(100, 0, 1900, 0), Minute(50, 0, 0, 0))
     assert evidence.log_fail_ratio == evidence.log_pass_ratio == 0.0
