@@ -555,6 +555,22 @@ def test_a_dry_run_predicts_the_real_run_and_changes_nothing(account: Account) -
     assert dry.stalled == real.stalled
 
 
+def test_a_dry_run_reads_the_opt_out_tag_as_the_real_run_does(account: Account) -> None:
+    """A pinned function tagged rollforward:opt-out is only recorded as opted out by the real
+    run (never tracked): the dry run must not report it as a pin it would open."""
+    account.lam.add("keep-pinned", pinned=OLD)
+    account.lam.functions["keep-pinned"].tags["rollforward:opt-out"] = "vendor build"
+    account.lam.add("missed", pinned=OLD)
+
+    dry = account.scan(dry_run=True)
+    real = account.scan()
+
+    opted_out = PinKey(function_arn("keep-pinned"), LATEST).id
+    assert dry.opted_out == real.opted_out == [opted_out]
+    assert dry.opened == real.opened == [PinKey(function_arn("missed"), LATEST).id]
+    assert account.ledger.stored()[opted_out].stage is Stage.OPTED_OUT
+
+
 # --------------------------------------------------------------------------- screening
 def _steady_fleet(account: Account, size: int = 100) -> None:
     """`size` functions, a tenth pinned on the old runtime version (and tracked), a fifth

@@ -54,6 +54,7 @@ class ScanReport:
     repinned: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)  # dead canaries rolled back
+    opted_out: list[str] = field(default_factory=list)  # pinned, the function opted out
     restarted: dict[str, str] = field(default_factory=dict)  # pin id -> new execution ARN
     stalled: dict[str, str] = field(default_factory=dict)  # pin id -> why not restarted
     errors: dict[str, str] = field(default_factory=dict)  # function or pin -> error
@@ -110,6 +111,8 @@ class ScanReport:
             self.resumed.append(outcome.pin_id)
         elif outcome.action == "restored":
             self.restored.append(outcome.pin_id)
+        elif outcome.action == "opted_out":
+            self.opted_out.append(outcome.pin_id)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, per function included (large for a large fleet)."""
@@ -145,6 +148,7 @@ class ScanReport:
                 "repinned": len(self.repinned),
                 "resumed": len(self.resumed),
                 "restored": len(self.restored),
+                "opted_out": len(self.opted_out),
                 "restarted": len(self.restarted),
                 "stalled": len(self.stalled),
                 "errors": len(self.errors),
@@ -154,6 +158,7 @@ class ScanReport:
             "repinned": cap(self.repinned),
             "resumed": cap(self.resumed),
             "restored": cap(self.restored),
+            "opted_out": cap(self.opted_out),
             "restarted": cap_map(self.restarted),
             "stalled": cap_map(self.stalled),
             "errors": cap_map(self.errors),

@@ -446,6 +446,9 @@ class Scanner:
         latest = self._known_pin(PinKey(key.function_arn).id) if needs_latest_pin(key) else None
         expected = predict(key, pin, live, latest)
         if self._dry_run:
+            opted_out = self._opted_out(key, pin, live, expected)
+            if opted_out is not None:
+                return opted_out
             updated = imagined(key, pin, live, expected)
             if updated is not None:
                 self._imagined[key.id] = updated
@@ -455,6 +458,35 @@ class Scanner:
         if resumed and observation.action in {"already_open", "repinned"}:
             return QualifierOutcome(key.id, "resumed", observation.stage)
         return QualifierOutcome(key.id, observation.action, observation.stage)
+
+    def _opted_out(
+        self,
+        key: PinKey,
+        pin: Pin | None,
+        live: RuntimeSetting | None,
+        expected: QualifierOutcome,
+    ) -> QualifierOutcome | None:
+        """A dry run's "opened" (or "resumed") for a function that carries the opt-out tag:
+        the real run reads the tags before it opens anything (`Tracker.observe`) and only
+        records the pin as opted out, so the dry run reads them too (one ListTags, as the
+        real run spends). None: not opted out."""
+        if expected.action not in {"opened", "resumed"}:
+            return None
+        tags = self.tracker.lambda_control.tags(key.function_arn)
+        reason = self.tracker.policy.tags.opt_out_reason(tags)
+        if reason is None:
+            return None
+        arn = (live.pinned_runtime_version_arn or "") if live is not None else ""
+        if pin is None or pin.stage is not Stage.OPTED_OUT or pin.pinned_runtime_version_arn != arn:
+            self._imagined[key.id] = Pin(
+                key=key,
+                generation=0,
+                stage=Stage.OPTED_OUT,
+                first_seen=utc_now(),
+                pinned_runtime_version_arn=arn,
+                pinned_by=self.actor,
+            )
+        return QualifierOutcome(key.id, "opted_out", str(Stage.OPTED_OUT))
 
     def _repair_canary(self, pin: Pin) -> QualifierOutcome | None:
         """A canary is in flight on this pin: if its execution is no longer running, nothing
