@@ -30,6 +30,12 @@ for a horizon-free test, whose FAIL depends only on which version made each erro
 the judge's relative e-process). "both 1x targets at once": the largest P(FAIL within 2,000) of
 a test whose median FAIL is within 2x the SPRT's ("none": no such test at all).
 
+Through the ladder (a few hundred trials; `--ladder-trials`): the default plan's steps, 5 % -> 25 %
+-> 50 %, with the step lengths `canary.plan.plan_canary` gives a function of steady traffic (1, 10
+and 100 invocations/min over both versions: at 50 % the candidate serves what a 1x cell's does),
+up to `max_duration` (INCONCLUSIVE then counts as neither). FAIL@50% is the share of the
+judge's correct FAILs that came at the 50 % step, its evidence holding the earlier steps' minutes.
+
 Columns. rb|eq = P(rollback) over the whole canary at equal rates; pass|10x = P(pass) of the
 10x regression (a shipped regression); pass<=2k = P(PASS within 2,000 candidate invocations) at
 equal rates; fail<=2k = P(FAIL within 2,000) of the 10x; inv->FAIL, inv->PASS = median candidate
@@ -47,8 +53,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from rollforward.canary.judge import Outcome, VersionSample, judge
+from rollforward.canary.plan import plan_canary
 from rollforward.canary.sequential_judge import (
     Decision,
     Evidence,
@@ -58,7 +66,7 @@ from rollforward.canary.sequential_judge import (
     decide,
     error_free_invocations_to_pass,
 )
-from rollforward.policy import Policy
+from rollforward.policy import CanarySettings, Policy
 
 from bench import judge_bounds
 
@@ -407,6 +415,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=20261201)
+    parser.add_argument(
+        "--ladder-trials", type=int, default=500, help="trials per scenario through the ladder"
+    )
     args = parser.parse_args()
     policy = Policy.default().canary.sequential_policy()  # the default policy's judge
     started = time.perf_counter()
@@ -498,6 +509,7 @@ def main() -> None:
     )
     for text, ok, value in targets:
         print(f"  [{mark(ok)}] {text}: {value}")
+    print_ladder(policy, Policy.default().canary, args.ladder_trials, args.seed)
     print_information_bounds()
     print(f"\nelapsed {time.perf_counter() - started:.1f} s")
 
@@ -559,6 +571,110 @@ def print_bounds(bounds: CellBounds, sprt_median: float) -> None:
 
 def _ratio(value: float, reference: float) -> str:
     return "-" if value == INF else f"{value / reference:.2f}x"
+
+
+# --------------------------------------------------------------------------- through the ladder
+
+# The function's own traffic (both versions, per minute): 50 % of it is a 1x cell's candidate.
+LADDER_TRAFFIC = (1.0, 10.0, 100.0)
+
+
+def binomial(rng: random.Random, n: int, p: float) -> int:
+    """Erring invocations among n (geometric gaps: exact, fast for small p)."""
+    count, position, log_q = 0, 0, math.log1p(-p)
+    while True:
+        position += int(math.log(1.0 - rng.random()) / log_q) + 1
+        if position > n:
+            return count
+        count += 1
+
+
+def ladder_trial(
+    rng: random.Random,
+    rate: float,
+    total_per_minute: float,
+    steps: list[tuple[float, int]],
+    methods: dict[str, Sequential],
+) -> dict[str, tuple[Result, float]]:
+    """One canary through the plan's steps ((weight, looks) each), looked at every 5 minutes,
+    every method on the same invocations: each one's result and the weight it decided at."""
+    for method in methods.values():
+        method.reset()
+    done: dict[str, tuple[Result, float]] = {}
+    served_c = served_b = 0.0
+    n_c = n_b = 0
+    looks = sum(count for _, count in steps)
+    look = 0
+    for weight, count in steps:
+        for _ in range(count):
+            look += 1
+            served_c += weight * total_per_minute * LOOK_MINUTES
+            served_b += (1 - weight) * total_per_minute * LOOK_MINUTES
+            cand_n, base_n = math.floor(served_c + 1e-9) - n_c, math.floor(served_b + 1e-9) - n_b
+            n_c, n_b = n_c + cand_n, n_b + base_n
+            cand_e, base_e = binomial(rng, cand_n, rate), binomial(rng, base_n, BASELINE_RATE)
+            for name, method in methods.items():
+                if name in done:
+                    continue
+                method.fold(cand_n, cand_e, base_n, base_e)
+                verdict = method.decision(final=look == looks)
+                if verdict is not Decision.CONTINUE:
+                    done[name] = (Result(verdict, n_c), weight)
+            if len(done) == len(methods):
+                return done
+    return done
+
+
+def print_ladder(
+    policy: SequentialPolicy, settings: CanarySettings, trials: int, seed: int
+) -> None:
+    """The default plan's ladder (5 % -> 25 % -> 50 %, step lengths from `plan_canary` for the
+    function's steady traffic, up to `max_duration`): what a canary does, as against one cell."""
+    look = timedelta(minutes=LOOK_MINUTES)
+    print(
+        "\nthrough the default plan's ladder (steps and lengths from canary.plan for steady "
+        f"traffic; {trials} trials per scenario; FAIL@50% = share of correct FAILs at the 50% step)"
+    )
+    print(
+        f"{'traffic, method':<26} {'rb|eq':>6} {'pass|10x':>8} {'pass<=2k':>8} {'fail<=2k':>8} "
+        f"{'inv->FAIL':>12} {'inv->PASS':>12} {'FAIL@50%':>8}"
+    )
+    for total in LADDER_TRAFFIC:
+        plan = plan_canary([round(total * 60)] * 24 * 7, settings)
+        steps = [(step.weight, round(step.duration / look)) for step in plan.steps]
+        rows = {"sequential": Row(), "SPRT (known base)": Row()}
+        at_half: list[float] = []
+        for scenario in ("equal", "10x"):
+            rng = random.Random(f"{seed}/ladder/{total}/{scenario}")
+            for row in rows.values():
+                row.results[scenario] = []
+            for _ in range(trials):
+                methods: dict[str, Sequential] = {
+                    "sequential": SequentialJudge(policy),
+                    "SPRT (known base)": KnownBaselineSprt(),
+                }
+                done = ladder_trial(rng, RATES[scenario], total, steps, methods)
+                for name, row in rows.items():
+                    result, weight = done.get(name, (Result(Decision.INCONCLUSIVE, 0), 0.0))
+                    row.results[scenario].append(result)
+                    correct = scenario == "10x" and result.decision is Decision.FAIL
+                    if name == "sequential" and correct:
+                        at_half.append(1.0 if weight == steps[-1][0] else 0.0)
+        sprt = rows["SPRT (known base)"]
+        sprt_fail, sprt_pass = (
+            sprt.median_to("10x", Decision.FAIL),
+            sprt.median_to("equal", Decision.PASS),
+        )
+        for name, row in rows.items():
+            share = f"{sum(at_half) / len(at_half):.3f}" if name == "sequential" and at_half else ""
+            print(
+                f"{f'{total:g}/min, {name}':<26} {row.share('equal', Decision.FAIL):>6.4f} "
+                f"{row.share('10x', Decision.PASS):>8.4f} "
+                f"{row.share('equal', Decision.PASS, FIXED_CANARY):>8.3f} "
+                f"{row.share('10x', Decision.FAIL, FIXED_CANARY):>8.3f} "
+                f"{fmt_count(row.median_to('10x', Decision.FAIL), sprt_fail)} "
+                f"{fmt_count(row.median_to('equal', Decision.PASS), sprt_pass)} {share:>8}"
+            )
 
 
 def poisson(mean: float, k: int) -> float:
