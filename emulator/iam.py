@@ -783,11 +783,16 @@ def _statement_applies(
     return not condition or _condition_holds(condition, context)
 
 
-def statement_allows(statement: Mapping[str, Any], action: str, resource: str) -> bool:
-    """Whether one policy statement applies to `action` on `resource` (its Effect aside), with
-    no request context: conditions on context keys do not hold. For static checks of a
-    template's statements (tests/infra/iam_call_sites.py)."""
-    return _statement_applies(statement, action, resource, {})
+def statement_allows(
+    statement: Mapping[str, Any],
+    action: str,
+    resource: str,
+    context: Mapping[str, list[str]] | None = None,
+) -> bool:
+    """Whether one policy statement applies to `action` on `resource` (its Effect aside), in
+    `context` (context key → values; none given: conditions on context keys do not hold). For
+    static checks of a template's statements (tests/infra/iam_call_sites.py)."""
+    return _statement_applies(statement, action, resource, context or {})
 
 
 ANY_RESOURCE = "<any resource the action is granted on>"

@@ -95,6 +95,22 @@ RETURN_UNLESS = {"is_home": "MEMBER_ROLE_NAME"}
 # Operations AWS authorizes for every caller, whatever its policies say (STS API Reference,
 # GetCallerIdentity: "No permissions are required to perform this operation").
 NEEDS_NO_PERMISSION = frozenset({"sts:GetCallerIdentity"})
+# Values for template parameters without a Default (the member stack's, which the hub's
+# StackSet passes), as `Template._parameter` resolves a Ref to them.
+SAMPLE_PARAMETERS = {
+    "OrganizationId": "o-exampleorg1",
+    "HubAccountId": "123456789012",
+    "HubEventBusArn": "arn:aws:events:us-east-1:123456789012:event-bus/rollforward-hub",
+    "HubReaderRoleArns": "arn:aws:iam::123456789012:role/hub-reader",
+    "HubCanaryRoleArn": "arn:aws:iam::123456789012:role/hub-canary",
+}
+# The context keys (lowercase, as emulator.iam keeps them) the hub's calls carry: the hub, its
+# members and their roles are all in SAMPLE_PARAMETERS' organization, so grants conditioned on
+# the organization hold; conditions on any other key do not.
+REQUEST_CONTEXT = {
+    "aws:resourceorgid": [SAMPLE_PARAMETERS["OrganizationId"]],
+    "aws:principalorgid": [SAMPLE_PARAMETERS["OrganizationId"]],
+}
 # A member account as the checks see one (cross-account calls of the hub, issue 12).
 MEMBER_ACCOUNT = "210987654321"
 # IAM action names that differ from the operation's name.
@@ -911,6 +927,22 @@ class Template:
 
     def __init__(self, document: Mapping[str, Any]) -> None:
         self.resources: Mapping[str, Any] = document["Resources"]
+        self.parameters: Mapping[str, Any] = document.get("Parameters") or {}
+
+    def _parameter(self, name: str) -> str | list[str]:
+        """A template parameter's value as the check sees it: its Default, else the sample in
+        `SAMPLE_PARAMETERS` (a hub or member template is deployed with values only its
+        installer knows). A parameter with neither is an error: a Ref the check cannot
+        resolve would silently check nothing."""
+        declared = self.parameters[name]
+        value = declared.get("Default", SAMPLE_PARAMETERS.get(name))
+        if value is None:
+            raise KeyError(
+                f"template parameter {name} has no Default: add a SAMPLE_PARAMETERS value"
+            )
+        if str(declared.get("Type", "")).startswith("CommaDelimitedList"):
+            return [part.strip() for part in str(value).split(",")]
+        return str(value)
 
     def _name(self, logical: str) -> str:
         props = self.resources[logical].get("Properties") or {}
@@ -927,6 +959,8 @@ class Template:
         pseudo = {"AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
         if logical in pseudo:
             return pseudo[logical]
+        if logical in self.parameters:
+            return self._parameter(logical)  # type: ignore[return-value]
         kind = self.resources[logical]["Type"]
         name = self._name(logical)
         if kind == "AWS::SNS::Topic":
@@ -966,6 +1000,8 @@ class Template:
             return self._arn(logical) if attribute == "Arn" else self._name(logical)
         if set(value) == {"Fn::Join"}:
             separator, parts = value["Fn::Join"]
+            if isinstance(parts, dict):  # {"Fn::Join": [",", {"Ref": "SomeList"}]}
+                parts = self.resolve(parts)
             return str(separator).join(str(self.resolve(p)) for p in parts)
         if set(value) == {"Fn::Split"}:
             separator, text = value["Fn::Split"]
@@ -1096,7 +1132,8 @@ def resources_for(site: CallSite, environment: Mapping[str, str], template: Temp
     if service == "ecr":  # an image function's repository (posture)
         return [f"arn:{prefix.format('ecr')}:repository/some-repository"]
     if service == "sts" and operation == "AssumeRole":  # a member account's role (issue 12)
-        return [f"arn:{PARTITION}:iam::{MEMBER_ACCOUNT}:role/{env('MEMBER_ROLE_NAME')}"]
+        # (adapters.accounts.member_role_arn: the member stack names it per region)
+        return [f"arn:{PARTITION}:iam::{MEMBER_ACCOUNT}:role/{env('MEMBER_ROLE_NAME')}-{REGION}"]
     if service == "organizations" and operation.endswith("ForParent"):
         # The member StackSet's targets (MEMBER_OUS), walked down: the root and OUs.
         env("MEMBER_OUS")
@@ -1142,7 +1179,7 @@ def _allowing(
 ) -> str | None:
     allowed: str | None = None
     for where, statement in statements:
-        if statement_allows(statement, action, resource):
+        if statement_allows(statement, action, resource, REQUEST_CONTEXT):
             if statement.get("Effect") == "Deny":
                 return None
             allowed = allowed or where

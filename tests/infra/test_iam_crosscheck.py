@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 
+from emulator.stack import HUB_STACK_NAME, MEMBER_STACK_NAME, synthesize
+from infra.member_stack import CANARY_ROLE, READER_ROLE
 from tests.infra import iam_call_sites as crosscheck
+from tests.infra.test_member_stack import (
+    MEMBER_SIDE,
+    OVER_APPROXIMATED,
+    ROLE_USERS,
+    SKIPPED_SERVICES,
+)
 
 APPROVAL_REQUEST, CANARY, DECISION, DETECT, POSTURE, SCAN, TRACKING = (
     "ApprovalRequest",
@@ -229,4 +237,83 @@ def test_a_hub_function_with_a_member_role_needs_assume_role(
 
     (row,) = (r for r in report.missing if r.action == "sts:AssumeRole")
     assert _function(row.function) == SCAN
-    assert row.resources == ("arn:aws:iam::210987654321:role/rollforward-member",)
+    assert row.resources == ("arn:aws:iam::210987654321:role/rollforward-member-us-east-1",)
+
+
+# --------------------------------------------------------------------- the hub and the member
+@pytest.fixture(scope="module")
+def hub_json() -> dict[str, Any]:
+    return synthesize(stack_name=HUB_STACK_NAME)
+
+
+@pytest.fixture(scope="module")
+def hub_report(hub_json: dict[str, Any]) -> crosscheck.Report:
+    return crosscheck.check(hub_json)
+
+
+def test_the_hub_templates_every_reachable_call_is_granted(hub_report: crosscheck.Report) -> None:
+    """The hub template's parameters (OrganizationId, the StackSet's OUs and regions) resolve
+    to their defaults: its functions' cross-account calls are checked as the single-account
+    ones are."""
+    problems = "\n".join(crosscheck._lines(hub_report))
+    assert not hub_report.missing, problems
+    assert not hub_report.failing_unused, problems
+    assert {
+        (SCAN, "organizations:ListAccountsForParent"),
+        (SCAN, "organizations:ListOrganizationalUnitsForParent"),
+        (SCAN, "sts:AssumeRole"),
+        (CANARY, "sts:AssumeRole"),
+        (DETECT, "sts:AssumeRole"),
+    } <= _reached(hub_report)
+
+
+def test_the_hub_may_assume_only_its_own_member_role(hub_json: dict[str, Any]) -> None:
+    """Bites on the hub template: the canary's grant narrowed to the reader role (or the
+    organization condition to another organization) leaves its AssumeRole ungranted."""
+    for narrow in ("role", "organization"):
+        broken = copy.deepcopy(hub_json)
+        policy = _policy_of(broken, CANARY)
+        statement = policy["Statement"][_statement_index(policy, "sts:AssumeRole")]
+        if narrow == "role":
+            statement["Resource"] = "arn:aws:iam::*:role/rollforward-reader-*"
+        else:
+            statement["Condition"] = {"StringEquals": {"aws:ResourceOrgID": "o-anotherorg1"}}
+        assert (CANARY, "sts:AssumeRole") in _missing(crosscheck.check(broken)), narrow
+
+
+def test_a_template_parameter_without_a_value_is_an_error(hub_json: dict[str, Any]) -> None:
+    broken = copy.deepcopy(hub_json)
+    del broken["Parameters"]["MemberRegions"]["Default"]
+    with pytest.raises(KeyError, match="MemberRegions"):
+        crosscheck.check(broken)
+
+
+@pytest.mark.parametrize("role_name", [READER_ROLE, CANARY_ROLE])
+def test_each_member_role_grants_the_hubs_calls_there_on_their_resources(
+    role_name: str,
+) -> None:
+    """The member template (parameters from SAMPLE_PARAMETERS): every call the hub's code makes
+    in a member as this role is allowed on the resource it acts on, not only by action
+    (tests/infra/test_member_stack.py holds the actions to exactly those)."""
+    member = crosscheck.Template(synthesize(stack_name=MEMBER_STACK_NAME))
+    (role,) = (
+        logical
+        for logical, resource in member.resources.items()
+        if resource["Type"] == "AWS::IAM::Role"
+        and str(member.resolve(resource["Properties"].get("RoleName", ""))).startswith(role_name)
+    )
+    statements = member.statements_of(role)
+    hub = crosscheck.Template(synthesize(stack_name=HUB_STACK_NAME))
+    checked = 0
+    for handler in ROLE_USERS[role_name]:
+        for site in crosscheck.reachable_sites(f"rollforward.handlers.{handler}.handler"):
+            if not site.module.startswith(MEMBER_SIDE) or site.service in SKIPPED_SERVICES:
+                continue
+            if (handler, site.action) in OVER_APPROXIMATED:
+                continue
+            for resource in crosscheck.resources_for(site, {}, hub):
+                assert crosscheck._allowing(statements, site.action, resource), (
+                    f"{role_name}: {site.where} {site.action} on {resource}"
+                )
+                checked += 1
+    assert checked > 5
