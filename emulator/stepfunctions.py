@@ -24,6 +24,7 @@ tests/emulator/test_stepfunctions_strict.py (the Map rules: test_stepfunctions_m
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -35,6 +36,9 @@ from emulator.clock import VirtualClock, nudge
 from emulator.state import STATE
 
 _installed = False
+# A path string's parsed JSONPath: moto parses every path on every evaluation (~0.5 ms each,
+# thousands per canary). Parsed expressions are never mutated (find/update take the data).
+JSONPATH_CACHE_SIZE = 4096
 # One answer per task token, however many callers race (check-then-notify is atomic).
 _CALLBACK_LOCK = threading.Lock()
 # 256 KiB of UTF-8 JSON: the quota on a state's input, output and a task's result.
@@ -642,9 +646,13 @@ def install() -> None:
     )
     from moto.stepfunctions.parser.asl.eval.callback import callback
     from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.utils import json_path
     from moto.stepfunctions.parser.backend import execution
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
     from moto.stepfunctions.responses import StepFunctionResponse
+
+    for module in (json_path, result_path):
+        module.parse = functools.lru_cache(maxsize=JSONPATH_CACHE_SIZE)(module.parse)  # type: ignore[attr-defined]
 
     wait_function.WaitFunction._wait_interval = _virtual_wait_interval  # type: ignore[method-assign]
     timestamp.Timestamp._get_wait_seconds = _virtual_timestamp_wait_seconds  # type: ignore[method-assign]
