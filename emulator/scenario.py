@@ -79,6 +79,11 @@ OPERATOR_POLICY: dict[str, Any] = {
             ],
             "Resource": "*",
         },
+        {  # `rollforward scan`: a cycle of the scan's machine (`<stack>-scan`), nothing else
+            "Effect": "Allow",
+            "Action": "states:StartExecution",
+            "Resource": "arn:aws:states:*:*:stateMachine:*-scan",
+        },
     ],
 }
 

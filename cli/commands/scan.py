@@ -1,10 +1,12 @@
-"""`rollforward scan [--dry-run]`: run the deployed reconciling scan now;
-`rollforward scan --status`: the hourly cycle over every (account, region) (`cycle_status`).
+"""`rollforward scan [--full|--screen]`: start a cycle of the scan's machine now (as the hourly
+schedule does: every (account, region), each on its own budget) and say how to follow it;
+`rollforward scan --dry-run`: what the scan function would change in the hub's own account and
+region, changing nothing; `rollforward scan --status`: the cycles (`cycle_status`).
 
-The scan runs where it always runs — the deployed scan Lambda, inside its rate budget and
-with its own permissions — invoked synchronously; the CLI only starts it and prints its summary.
-A synchronous invoke reports no progress, so the CLI shows an honest elapsed-time line (on a
-terminal only), not a progress bar it cannot fill.
+The dry run runs where the scan always runs — the deployed scan Lambda, inside its rate budget
+and with its own permissions — invoked synchronously; a synchronous invoke reports no progress,
+so the CLI shows an honest elapsed-time line (on a terminal only), not a progress bar it cannot
+fill.
 """
 
 from __future__ import annotations
@@ -276,32 +278,86 @@ def _minutes(seconds: float) -> str:
 
 
 def run_status(args: argparse.Namespace, context: Context) -> int:
+    status = cycle_status(context.target.client("stepfunctions"), _scan_machine(context))
+    context.out.result(status, render_status(status))
+    return EXIT_OK
+
+
+def running_cycle(sfn: Any, machine_arn: str) -> dict[str, Any] | None:
+    """The scan machine's running execution (the newest), if any."""
+    listed = sfn.list_executions(
+        stateMachineArn=machine_arn, statusFilter="RUNNING", maxResults=STATUS_EXECUTIONS
+    )
+    running = sorted(listed.get("executions", []), key=lambda e: e["startDate"], reverse=True)
+    return running[0] if running else None
+
+
+def start_cycle(args: argparse.Namespace, context: Context) -> int:
+    """`rollforward scan`: start a cycle of the scan's machine now, as the hourly schedule
+    does (every (account, region), each on its own budget), and say how to follow it. A cycle
+    already running is refused here: the machine would start, find it (one scanner per
+    bucket), scan nothing and report `cycle_skipped`; refusing changes nothing, so it is not
+    audited."""
+    machine = _scan_machine(context)
+    sfn = context.target.client("stepfunctions")
+    caller = context.target.client("sts").get_caller_identity()["Arn"]
+    running = running_cycle(sfn, machine)
+    if running is not None:
+        raise ActionFailed(
+            f"a scan cycle is already running (since {_when(running['startDate'])}: "
+            f"{running['executionArn']}); a second one would scan nothing while it runs (one "
+            "scanner per (account, region) bucket: it would end as cycle_skipped). Follow it "
+            "with `rollforward scan --status`."
+        )
+    # The cycle's Plan audits who asked (`cycle_requested`), as the scan function: an operator
+    # needs no right to write the audit trail, only to start the scan's machine.
+    execution_input: dict[str, Any] = {"requested_by": caller}
+    if args.full is not None:
+        execution_input["full"] = bool(args.full)
+    started = sfn.start_execution(stateMachineArn=machine, input=json.dumps(execution_input))
+    arn = started["executionArn"]
+    depth = {True: "full pass", False: "screening"}.get(args.full, "as SCAN_FULL_EVERY decides")
+    context.out.result(
+        {"execution_arn": arn, "started": started["startDate"], **execution_input},
+        f"scan cycle started ({depth}): {arn}\n"
+        "follow it with `rollforward scan --status` (`--output json` for scripts)",
+    )
+    return EXIT_OK
+
+
+def _scan_machine(context: Context) -> str:
     machine = context.discovery.get("scan_state_machine_arn")
     if not machine:
         raise ActionFailed(
             "this deployment has no scan machine (discovery has no scan_state_machine_arn): "
             "it predates the scan cycle over every account and region; deploy again"
         )
-    status = cycle_status(context.target.client("stepfunctions"), str(machine))
-    context.out.result(status, render_status(status))
-    return EXIT_OK
+    return str(machine)
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
-    return run_status(args, context) if args.status else run_scan(args, context)
+    if args.status:
+        return run_status(args, context)
+    # The dry run changes nothing, so it stays a direct invoke of the scan function (the hub's
+    # own account and region) and prints what it would change.
+    return run_scan(args, context) if args.dry_run else start_cycle(args, context)
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     scan = subparsers.add_parser(
         "scan",
         parents=parents,
-        help="run the reconciling scan now (the deployed scan function)",
-        description="Invoke the deployed scan function and wait for its summary. The scan finds "
-        "pins no event announced, pins lifted elsewhere and deleted functions, within its rate "
-        "budget.",
+        help="start a reconciling scan cycle now (every account and region)",
+        description="Start a cycle of the deployed scan machine now, as the hourly schedule "
+        "does, and print its execution (follow it with --status); refused while a cycle runs. "
+        "The scan finds pins no event announced, pins lifted elsewhere and deleted functions, "
+        "within each (account, region)'s rate budget.",
     )
     scan.add_argument(
-        "--dry-run", action="store_true", help="report what the scan would change; change nothing"
+        "--dry-run",
+        action="store_true",
+        help="invoke the scan function in the hub's own account and region and report what it "
+        "would change; change nothing",
     )
     scan.add_argument(
         "--status",

@@ -447,6 +447,34 @@ def test_scan_status_reads_the_scan_machine_through_the_server(emulator: Emulato
     assert text.code == 0 and text.out.strip(), text.err
 
 
+def test_scan_starts_a_cycle_of_the_scan_machine_as_the_schedule_does(emulator: Emulator) -> None:
+    """`rollforward scan`, as on-call (the operator policy may start only the scan machine):
+    a cycle of the scan's machine, the one `scan --status` then shows, audited by its Plan
+    with who asked."""
+    result = emulator.cli("scan", "--full", "--output", "json", env=emulator.approver_env)
+    assert result.code == 0, result.err
+    arn = result.json()["execution_arn"]
+    sfn = emulator.client("stepfunctions")
+    described = sfn.describe_execution(executionArn=arn)
+    assert described["stateMachineArn"] == emulator.discovery["scan_state_machine_arn"]
+    assert json.loads(described["input"])["full"] is True
+
+    def ended() -> dict[str, Any] | None:
+        now = sfn.describe_execution(executionArn=arn)
+        return now if now["status"] != "RUNNING" else None
+
+    assert _eventually(ended, "the scan cycle", timeout=120)["status"] == "SUCCEEDED"
+    status = emulator.cli("scan", "--status", "--output", "json").json()
+    assert status["last"]["execution_arn"] == arn
+    assert status["last"]["report"]["cycle"]["full"] is True
+    logs = emulator.client("logs")
+    events = logs.filter_log_events(
+        logGroupName=emulator.discovery["audit_log_group"], filterPattern='"cycle_requested"'
+    )["events"]
+    (record,) = [json.loads(e["message"]) for e in events if arn in e["message"]]
+    assert record["actor"].endswith(":user/oncall-alice")
+
+
 # ------------------------------------------------------------------------ errors on-call can act on
 def test_https_to_an_http_emulator_is_one_line_and_exit_3(emulator: Emulator) -> None:
     https = emulator.endpoint.replace("http://", "https://")

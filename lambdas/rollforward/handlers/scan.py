@@ -37,6 +37,7 @@ from rollforward.scan.cycle import (
     ScanCycle,
     ScanPlan,
     ScanResults,
+    ScheduleInput,
     TargetProgress,
     earlier_cycle,
     machine_of,
@@ -136,7 +137,16 @@ def plan(envelope: TaskEnvelope, context: Any) -> ScanPlan:
     hour = datetime.fromtimestamp(now - now % CYCLE_SECONDS, UTC)
     own_arn = str(getattr(context, "invoked_function_arn", "") or "")
     home = (own_arn.split(":")[4] if own_arn.count(":") >= 5 else "", os.environ["AWS_REGION"])
-    cycle = ScanCycle(id=iso(hour), full=is_full_cycle({}, os.environ, now))
+    # `rollforward scan --full|--screen` starts the machine with {"full": ...}; the schedule
+    # with {} (SCAN_FULL_EVERY decides).
+    asked = ScheduleInput.model_validate(envelope.state)
+    request = {} if asked.full is None else {"full": asked.full}
+    cycle = ScanCycle(id=iso(hour), full=is_full_cycle(request, os.environ, now))
+    if asked.requested_by:
+        wiring.audit(wiring.FunctionSettings.from_env()).record(
+            AuditEvent.SCAN, actor=asked.requested_by, action="cycle_requested",
+            execution_arn=envelope.execution, full=cycle.full,
+        )  # fmt: skip
     machine = machine_of(envelope.execution)
     if machine:
         running = StepFunctionsExecutions(wiring.client("stepfunctions"), machine)

@@ -261,9 +261,14 @@ def organization_targets(
 
 
 class ScheduleInput(BaseModel):
-    """What the hourly schedule starts the machine with: nothing (`{}`)."""
+    """What the machine starts with: nothing (`{}`) from the hourly schedule; from
+    `rollforward scan`, who asked and, with `--full|--screen`, a full pass or a screening cycle
+    whatever the hour."""
 
     model_config = ConfigDict(extra="forbid")
+
+    full: bool | None = None
+    requested_by: str = ""  # the caller's ARN (`rollforward scan`); "" from the schedule
 
 
 # The contract tier's view of the scan machine (tests/workflow/asl_contract.py).
