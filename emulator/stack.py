@@ -6,9 +6,14 @@ reuses the template.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,17 +47,67 @@ HUB_STACK_NAME = "RollforwardHub"
 MEMBER_STACK_NAME = "RollforwardMember"
 
 
-@lru_cache(maxsize=4)
-def _synth_assembly(context_json: str) -> Path:
+# A directory shared by the processes of one test session (pytest-xdist workers): each synthesis
+# is kept there, so the processes share one jsii run per context. Set by tests/conftest.py.
+SYNTH_CACHE_ENV = "ROLLFORWARD_SYNTH_CACHE"
+# What a synthesis depends on: the CDK app, the state machines, the Lambda asset, the pins.
+_SYNTH_SOURCES = ("infra", "workflows", "lambdas", "cdk.json", "pyproject.toml", "package-lock.json")
+
+
+def synth_key(context_json: str) -> str:
+    """A synthesis's identity: its context and the contents of every source it reads."""
+    digest = hashlib.sha256(context_json.encode())
+    for source in _SYNTH_SOURCES:
+        top = ROOT / source
+        files = sorted(top.rglob("*")) if top.is_dir() else [top]
+        for path in files:
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build_assembly(context_json: str, outdir: str) -> None:
     _prefer_project_node()
     from infra.app import build_app
 
     context = json.loads(context_json)
     names = (STACK_NAME,) if context else (STACK_NAME, SECOND_STACK_NAME)
     hubs = () if context else (HUB_STACK_NAME,)
-    outdir = tempfile.mkdtemp(prefix="rollforward-cdk-")
     build_app(outdir=outdir, context=context, stack_names=names, hub_stack_names=hubs).synth()
-    return Path(outdir)
+
+
+@lru_cache(maxsize=4)
+def _synth_assembly(context_json: str) -> Path:
+    shared = os.environ.get(SYNTH_CACHE_ENV)
+    if not shared:
+        outdir = tempfile.mkdtemp(prefix="rollforward-cdk-")
+        _build_assembly(context_json, outdir)
+        return Path(outdir)
+    cache = Path(shared)
+    cache.mkdir(parents=True, exist_ok=True)
+    assembly = cache / synth_key(context_json)
+    # One process synthesizes; the others wait on the lock and read its assembly.
+    with _locked(cache / f"{assembly.name}.lock"):
+        if not assembly.is_dir():
+            partial = Path(tempfile.mkdtemp(prefix=f"{assembly.name}-", dir=cache))
+            try:
+                _build_assembly(context_json, str(partial))
+                partial.rename(assembly)
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
+    return assembly
 
 
 @lru_cache(maxsize=8)
