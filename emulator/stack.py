@@ -51,7 +51,14 @@ MEMBER_STACK_NAME = "RollforwardMember"
 # is kept there, so the processes share one jsii run per context. Set by tests/conftest.py.
 SYNTH_CACHE_ENV = "ROLLFORWARD_SYNTH_CACHE"
 # What a synthesis depends on: the CDK app, the state machines, the Lambda asset, the pins.
-_SYNTH_SOURCES = ("infra", "workflows", "lambdas", "cdk.json", "pyproject.toml", "package-lock.json")
+_SYNTH_SOURCES = (
+    "infra",
+    "workflows",
+    "lambdas",
+    "cdk.json",
+    "pyproject.toml",
+    "package-lock.json",
+)
 
 
 def synth_key(context_json: str) -> str:
