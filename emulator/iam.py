@@ -511,6 +511,7 @@ class _Generation:
 GENERATION = _Generation()
 _POLICY_CACHE: dict[tuple[str, int], tuple[dict[str, Any], ...]] = {}
 _DECISION_CACHE: dict[tuple[Any, ...], tuple[bool, str]] = {}
+_SCP_CACHE: dict[tuple[Any, ...], tuple[str, str] | None] = {}
 _CACHE_LIMIT = 50_000
 
 
@@ -1117,6 +1118,20 @@ def _check(response: Any) -> Any | None:
             )
         return None
     resources = tuple(resources_of(response, prefix, operation, region, identity.account))
+    code, status = _denied_error(info.protocol, info.signing_name)
+    scp = scp_refused(identity, action, resources, region)
+    if scp is not None:
+        refused, why = scp
+        because = (
+            "with an explicit deny in a service control policy"
+            if why == "explicit"
+            else f"because no service control policy allows the {action} action"
+        )
+        message = (
+            f"User: {identity.arn} is not authorized to perform: {action} on resource: "
+            f"{refused} {because}"
+        )
+        return _error_response(response, code, status, message, info.protocol)
     if action == "sts:AssumeRole":
         request = {
             "sts:ExternalId": str(_param(response, "ExternalId") or ""),
@@ -1127,12 +1142,37 @@ def _check(response: Any) -> Any | None:
         allowed, refused = authorize(identity, action, resources, region)
     if allowed:
         return None
-    code, status = _denied_error(info.protocol, info.signing_name)
     message = (
         f"User: {identity.arn} is not authorized to perform: {action} on resource: {refused} "
         f"because no identity-based policy allows the {action} action"
     )
     return _error_response(response, code, status, message, info.protocol)
+
+
+def scp_refused(
+    caller: Caller, action: str, resources: tuple[str, ...], region: str
+) -> tuple[str, str] | None:
+    """(the resource, "explicit" | "implicit") when the service control policies over the
+    caller's account refuse the call, whatever its own and resource policies say; None when
+    they allow it or do not apply (root here is the management account's, never restricted)."""
+    if caller.is_root:
+        return None
+    key = (caller.arn, GENERATION.value, action, resources, region)
+    if key in _SCP_CACHE:
+        return _SCP_CACHE[key]
+    from emulator.organizations import scp_refusal
+
+    context = _context(caller, region)
+    outcome: tuple[str, str] | None = None
+    for resource in resources:
+        why = scp_refusal(caller, action, resource, _with_resource_org(context, resource))
+        if why is not None:
+            outcome = (resource, why)
+            break
+    if len(_SCP_CACHE) > _CACHE_LIMIT:
+        _SCP_CACHE.clear()
+    _SCP_CACHE[key] = outcome
+    return outcome
 
 
 def principal_of(caller: Caller) -> Any:
@@ -1163,6 +1203,9 @@ def authorize(
 
     if caller.is_root and all(rp.account_of(r) in ("", caller.account) for r in resources):
         return True, ""
+    scp = scp_refused(caller, action, resources, region)
+    if scp is not None:
+        return False, scp[0]
     for resource in resources:
         identity_allows = caller.is_root or evaluate(caller, action, (resource,), region)[0]
         owner = rp.account_of(resource)
@@ -1459,4 +1502,5 @@ def reset() -> None:
         _ROLE_SESSIONS.clear()
     _POLICY_CACHE.clear()
     _DECISION_CACHE.clear()
+    _SCP_CACHE.clear()
     GENERATION.bump()

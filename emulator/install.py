@@ -13,6 +13,7 @@ _PARTS = (
     "emulator.mutations",  # successful state-changing calls counted (a cheap state fingerprint)
     "emulator.s3",  # S3 bucket names and key lengths (rest-xml: outside the model check)
     "emulator.iam",  # SigV4 + IAM: wraps validation, so authentication comes first
+    "emulator.organizations",  # SCPs enabled/kept as AWS does; reset forgets memberships
     "emulator.lambda_api",  # runtime management API, RuntimeVersionConfig, two-phase rollout
     "emulator.lambda_listing",  # ListFunctions(FunctionVersion=ALL) lists every version
     "emulator.logging_config",  # LoggingConfig stored and answered (traffic honours it)

@@ -9,7 +9,11 @@ known id into the management account's organization (creating it with all featur
 
 from __future__ import annotations
 
-from emulator.iam import DEFAULT_ACCOUNT, GENERATION
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from emulator.iam import DEFAULT_ACCOUNT, GENERATION, Caller
 
 
 def organization_id_of(account: str) -> str | None:
@@ -41,6 +45,197 @@ def enroll(account: str, *, management: str = DEFAULT_ACCOUNT, name: str = "") -
         )
         member.id = account
         backend.accounts.append(member)
+        # AWS attaches the default FullAWSAccess (and RCPFullAWSAccess) to every new account.
+        for policy in backend.policies:
+            if policy.aws_managed:
+                backend.attach_policy(PolicyId=policy.id, TargetId=account)
         organizations_backends.master_accounts[account] = (management, "aws")
     GENERATION.bump()  # cached decisions may have read the old membership
     return str(backend.org.id)
+
+
+# --- service control policies ----------------------------------------------------------------
+# AWS Organizations User Guide, "SCP evaluation"
+# (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps_evaluation.html):
+# a principal of a member account may only do what an SCP allows at every level from the root
+# through each OU down to the account itself; a Deny in any of them refuses. The management
+# account and service-linked roles are never restricted.
+
+SCP = "SERVICE_CONTROL_POLICY"
+EXPLICIT = "explicit"  # an SCP's Deny applies
+IMPLICIT = "implicit"  # some level of the hierarchy has no SCP that allows
+
+
+def _management_of(account: str) -> str | None:
+    from moto.organizations.models import organizations_backends
+
+    owner = organizations_backends.master_accounts.get(account)
+    return owner[0] if owner else None
+
+
+def _scp_levels(account: str) -> list[list[dict[str, Any]]] | None:
+    """The SCP statements attached at each level (the account, its OUs, the root), or None
+    when SCPs do not restrict `account` (no organization, the management account, or the SCP
+    policy type not enabled in the root)."""
+    from moto.organizations.models import FakeRoot, organizations_backends
+
+    management = _management_of(account)
+    if management is None or management == account:
+        return None
+    backend = organizations_backends[management]["aws"]
+    roots = [unit for unit in backend.ou if isinstance(unit, FakeRoot)]
+    if not roots or not any(t.get("Type") == SCP for t in roots[0].policy_types):
+        return None
+    member = next((a for a in backend.accounts if a.id == account), None)
+    if member is None:
+        return None
+    units = {unit.id: unit for unit in backend.ou}
+    levels: list[list[dict[str, Any]]] = []
+    node: Any = member
+    seen: set[str] = set()
+    while node is not None and node.id not in seen:
+        seen.add(node.id)
+        statements: list[dict[str, Any]] = []
+        for policy in node.attached_policies:
+            if policy.type != SCP:
+                continue
+            raw = json.loads(policy.content or "{}").get("Statement", [])
+            statements += [
+                s for s in (raw if isinstance(raw, list) else [raw]) if isinstance(s, dict)
+            ]
+        levels.append(statements)
+        node = units.get(node.parent_id) if not isinstance(node, FakeRoot) else None
+    return levels
+
+
+def _is_service_linked(caller: Caller) -> bool:
+    if caller.kind != "AssumedRole":
+        return False
+    from moto.iam.models import iam_backends
+
+    try:
+        role = iam_backends[caller.account]["aws"].get_role(caller.name)
+    except Exception:
+        return False
+    return str(getattr(role, "path", "")).startswith("/aws-service-role/")
+
+
+def scp_refusal(
+    caller: Caller, action: str, resource: str, context: Mapping[str, list[str]]
+) -> str | None:
+    """EXPLICIT or IMPLICIT when the SCPs over `caller`'s account refuse `action` on
+    `resource`, None when they allow it (or do not apply)."""
+    if _is_service_linked(caller):
+        return None
+    levels = _scp_levels(caller.account)
+    if levels is None:
+        return None
+    from emulator.iam import _statement_applies
+
+    refusal: str | None = None
+    for statements in levels:
+        applying = [s for s in statements if _statement_applies(s, action, resource, context)]
+        if any(s.get("Effect") == "Deny" for s in applying):
+            return EXPLICIT
+        if not any(s.get("Effect") == "Allow" for s in applying):
+            refusal = IMPLICIT
+    return refusal
+
+
+# --- moto's Organizations held to AWS --------------------------------------------------------
+
+_installed = False
+
+
+def install() -> None:
+    """moto's Organizations as AWS behaves where SCPs depend on it: `CreateOrganization` with
+    all features enables SCPs in the root; a root, OU or account keeps at least one SCP; policy
+    changes expire cached IAM decisions; a reset of moto's backends forgets which accounts
+    belong to which organization (moto keeps `master_accounts` across `BackendDict.reset`)."""
+    global _installed
+    if _installed:
+        return
+    from moto.core.base_backend import BackendDict
+    from moto.organizations.exceptions import OrganizationsClientError
+    from moto.organizations.models import FakeRoot, OrganizationsBackend, organizations_backends
+    from moto.organizations.responses import OrganizationsResponse
+
+    create = OrganizationsBackend.create_organization
+
+    def create_organization(self: Any, region: str, **kwargs: Any) -> dict[str, Any]:
+        described = create(self, region, **kwargs)
+        if (kwargs.get("FeatureSet") or "ALL") == "ALL":
+            for unit in self.ou:
+                if isinstance(unit, FakeRoot) and not unit.policy_types:
+                    unit.policy_types.append({"Type": SCP, "Status": "ENABLED"})
+        return described
+
+    detach = OrganizationsBackend.detach_policy
+
+    def detach_policy(self: Any, **kwargs: str) -> None:
+        policy = self.get_policy_by_id(kwargs["PolicyId"])
+        target = next(
+            (t for t in [*self.ou, *self.accounts] if t.id == kwargs.get("TargetId")), None
+        )
+        if (
+            policy.type == SCP
+            and target is not None
+            and policy in target.attached_policies
+            and sum(p.type == SCP for p in target.attached_policies) == 1
+        ):
+            # DetachPolicy (API reference): "Every root, OU, and account must have at least
+            # one SCP attached."
+            raise OrganizationsClientError(
+                "ConstraintViolationException",
+                "You have exceeded the minimum number of policies of the specified type "
+                "attached to an entity.",
+            )
+        detach(self, **kwargs)
+
+    enable = OrganizationsBackend.enable_policy_type
+    disable = OrganizationsBackend.disable_policy_type
+
+    def enable_policy_type(self: Any, **kwargs: str) -> dict[str, Any]:
+        answer = enable(self, **kwargs)
+        if kwargs.get("PolicyType") == SCP:
+            # "When you enable SCPs, AWS Organizations attaches FullAWSAccess" to every entity.
+            defaults = [p for p in self.policies if p.aws_managed and p.type == SCP]
+            for default in defaults[:1]:
+                for target in [*self.ou, *self.accounts]:
+                    self.attach_policy(PolicyId=default.id, TargetId=target.id)
+        return answer
+
+    def disable_policy_type(self: Any, **kwargs: str) -> dict[str, Any]:
+        answer = disable(self, **kwargs)
+        if kwargs.get("PolicyType") == SCP:
+            # DisablePolicyType: every policy of the type is detached from every entity.
+            for target in [*self.ou, *self.accounts]:
+                for policy in [p for p in target.attached_policies if p.type == SCP]:
+                    target.attached_policies.remove(policy)
+                    policy.attachments.remove(target)
+        return answer
+
+    call_action = OrganizationsResponse.call_action
+
+    def organizations_call_action(self: Any) -> Any:
+        try:
+            return call_action(self)
+        finally:
+            action = self._get_action() or ""
+            if not action.startswith(("Describe", "List")):
+                GENERATION.bump()  # membership or SCPs may have changed
+
+    original_reset = BackendDict.reset.__func__  # type: ignore[attr-defined]
+
+    def reset(cls: Any) -> None:
+        original_reset(cls)
+        organizations_backends.master_accounts.clear()
+        GENERATION.bump()
+
+    OrganizationsBackend.create_organization = create_organization  # type: ignore[method-assign]
+    OrganizationsBackend.detach_policy = detach_policy  # type: ignore[method-assign]
+    OrganizationsBackend.enable_policy_type = enable_policy_type  # type: ignore[method-assign]
+    OrganizationsBackend.disable_policy_type = disable_policy_type  # type: ignore[method-assign]
+    OrganizationsResponse.call_action = organizations_call_action  # type: ignore[method-assign]
+    BackendDict.reset = classmethod(reset)  # type: ignore[method-assign,assignment]
+    _installed = True
