@@ -143,6 +143,30 @@ def test_a_signature_for_another_region_is_refused(aws: EmbeddedAws) -> None:
     assert "region" in refused.value.response["Error"]["Message"]
 
 
+@pytest.mark.parametrize(("minutes", "words"), [(-6, "Signature expired"), (6, "not yet current")])
+def test_a_signature_outside_five_minutes_of_the_servers_clock_is_refused(
+    aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch, minutes: int, words: str
+) -> None:
+    """SigV4: a request is valid within 5 minutes of its X-Amz-Date (the client's clock is
+    skewed here; the emulator's is real time)."""
+    import datetime
+
+    import botocore.auth
+
+    keys = _user(boto3.client("iam"), "skewed", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "lambda:ListFunctions", "Resource": "*"}
+    ]})  # fmt: skip
+    client = boto3.client("lambda", region_name=REGION, **keys)
+    skewed = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=minutes)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: skewed)
+    with pytest.raises(ClientError) as refused:
+        client.list_functions()
+    assert _code(refused.value) == "InvalidSignatureException"
+    assert words in refused.value.response["Error"]["Message"]
+    monkeypatch.undo()
+    assert client.list_functions()["Functions"] == []  # the same keys, signed on time
+
+
 def test_the_account_root_may_do_anything(aws: EmbeddedAws) -> None:
     arn = _function("any")
     assert boto3.client("lambda").get_function(FunctionName=arn)["Configuration"]["FunctionArn"]
