@@ -9,6 +9,7 @@ import importlib
 import threading
 
 _PARTS = (
+    "emulator.botocore_loader",  # one botocore loader (and model cache) for every session
     "emulator.validation",  # every request checked against botocore's model (first: see install)
     "emulator.mutations",  # successful state-changing calls counted (a cheap state fingerprint)
     "emulator.s3",  # S3 bucket names and key lengths (rest-xml: outside the model check)
