@@ -126,3 +126,30 @@ def test_a_region_without_a_powertools_layer_fails_the_synth_clearly(region: str
         RollforwardStack(
             app, "Elsewhere", settings=Settings(), env={"account": "123456789012", "region": region}
         )
+
+
+@pytest.mark.parametrize(
+    ("region", "account"),
+    [("us-gov-west-1", "165093116878"), ("cn-north-1", "498634801083")],
+)
+def test_a_govcloud_or_china_stack_uses_that_partitions_powertools_layer(
+    region: str, account: str
+) -> None:
+    """cdk.json targets aws-cn and aws-us-gov: the layer there is another account's, in that
+    partition (the commercial account's ARN would not resolve)."""
+    from aws_cdk.assertions import Template
+
+    app = App()
+    stack = RollforwardStack(
+        app, "Partitioned", settings=Settings(), env={"account": "123456789012", "region": region}
+    )
+    layers = {
+        json.dumps(layer)
+        for resource in Template.from_stack(stack).to_json()["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Function"
+        for layer in resource["Properties"].get("Layers", [])
+    }
+    assert layers, "the functions carry the Powertools layer"
+    # The ARN's partition and region are the stack's pseudo parameters; the account is mapped.
+    assert all(f":{account}:layer:" in layer for layer in layers), layers
+    assert all('"AWS::Partition"' in layer for layer in layers), layers
