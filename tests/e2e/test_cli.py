@@ -29,6 +29,7 @@ from rollforward_cli.main import main
 
 from emulator.scenario import OPERATOR_POLICY
 from emulator.server import EmulatorServer
+from emulator.state import STATE
 from tests.serving import served
 
 REGION = "us-east-1"
@@ -146,6 +147,10 @@ def _pin_new_function(emulator: Emulator, name: str) -> str:
     _eventually(
         lambda: ledger.get_item(Key={"pin_id": pin_id}).get("Item"), f"the ledger to record {name}"
     )
+    # The pin's tracking execution writes the item again (the owner's rung): a test comparing
+    # the item before and after a refused command must not start before that write.
+    STATE.drain()  # the server runs in this process: detect (and its StartExecution) is done
+    _quiesce(emulator)
     return pin_id
 
 
@@ -165,16 +170,14 @@ def _quiesce(emulator: Emulator) -> None:
     sfn = emulator.client("stepfunctions")
     machine = emulator.discovery["state_machine_arn"]
 
+    def waiting(arn: str) -> bool:
+        # (an execution that has just started may have no history event yet)
+        events = sfn.get_execution_history(executionArn=arn)["events"]
+        return bool(events) and events[-1]["type"] in {"WaitStateEntered", "TaskSubmitted"}
+
     def busy() -> list[str]:
         running = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")
-        return [
-            execution["name"]
-            for execution in running["executions"]
-            if sfn.get_execution_history(executionArn=execution["executionArn"])["events"][-1][
-                "type"
-            ]
-            not in {"WaitStateEntered", "TaskSubmitted"}
-        ]
+        return [e["name"] for e in running["executions"] if not waiting(e["executionArn"])]
 
     _eventually(lambda: not busy(), "every tracking execution to be waiting")
 
