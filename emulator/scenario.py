@@ -30,18 +30,30 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
+# A wait ends when its condition holds; the ceiling only bounds a hang. On a loaded 2-core
+# machine (CI, pytest-xdist) a handler run in process can take many seconds: 15 s was too short.
+WAIT_CEILING_SECONDS = 90.0
+
+
 def wait_for(
-    predicate: Callable[[], T | None], *, timeout: float = 15.0, what: str = "condition"
+    predicate: Callable[[], T | None],
+    *,
+    timeout: float = WAIT_CEILING_SECONDS,
+    what: str = "condition",
 ) -> T:
-    """Poll until `predicate()` is truthy; executions run in background threads."""
+    """Poll until `predicate()` is truthy; executions run in background threads. The interval
+    grows from 20 ms to 250 ms: each poll is API calls into the embedded AWS, which compete
+    for the CPU with the executions being waited for."""
     deadline = time.monotonic() + timeout
+    interval = 0.02
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.25)
 
 
 def code_zip() -> bytes:
