@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -72,9 +72,35 @@ def process_cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
 
 
-def park(sfn: Any, sqs: Any, count: int) -> list[str]:
+def _ensure_role(iam: Any) -> None:
+    """`ROLE`, which Step Functions may assume and which may send the task token to SQS: under
+    IAM enforcement a role that does not exist (or may not SendMessage) fails every callback
+    execution at once, and the bench would measure finished executions, not parked ones."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "states.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    with suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName="idle-bench", AssumeRolePolicyDocument=json.dumps(trust))
+    allow = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName="idle-bench", PolicyName="send", PolicyDocument=json.dumps(allow))
+
+
+def park(sfn: Any, sqs: Any, count: int, iam: Any = None) -> list[str]:
     """Start `count` executions that park: half in a 30-day Wait, half in a
-    `.waitForTaskToken` task (30-day timeout). Returns their ARNs; they are RUNNING."""
+    `.waitForTaskToken` task (30-day timeout). Returns their ARNs; they are RUNNING.
+    With `iam`, the state machines' role is made first (needed under IAM enforcement)."""
+    if iam is not None:
+        _ensure_role(iam)
     queue = sqs.create_queue(QueueName=f"idle-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     waiting = {
         "StartAt": "Wait",
@@ -154,7 +180,7 @@ def measure_idle_cpu(
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     with _polling() if polling else _no_change(), EmbeddedAws() as aws:
         started = time.monotonic()
-        park(boto3.client("stepfunctions"), boto3.client("sqs"), executions)
+        park(boto3.client("stepfunctions"), boto3.client("sqs"), executions, boto3.client("iam"))
         # Each parked execution has exactly one thread inside the clock's sleep_until.
         while aws.state.clock.sleeping() < executions:
             if time.monotonic() - started > 600:

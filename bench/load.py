@@ -166,7 +166,7 @@ def measure_idle(server: Server, executions: int, window: float) -> IdleFigures:
     through the server; process CPU over `window` before and after they park."""
     sfn = server.client("stepfunctions")
     baseline = cpu_per_second(window)
-    arns = park(sfn, server.client("sqs"), executions)
+    arns = park(sfn, server.client("sqs"), executions, server.client("iam"))
     _wait_until(lambda: _all_parked(sfn, arns), what=f"{executions} parked executions")
     idle = cpu_per_second(window)
     for arn in arns:
