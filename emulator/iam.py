@@ -1350,9 +1350,11 @@ def install() -> None:
             raw: Any = request.body or b""
             body = raw
             if hasattr(raw, "read"):
-                position = raw.tell() if hasattr(raw, "tell") else None
+                # (botocore's AwsChunkedWrapper, S3 PutObject's body, can seek but not tell: a
+                # request body starts at 0; left read, moto stored the object empty)
+                position = raw.tell() if hasattr(raw, "tell") else 0
                 body = raw.read()
-                if position is not None:
+                if hasattr(raw, "seek"):
                     raw.seek(position)
             if isinstance(body, str):
                 body = body.encode()

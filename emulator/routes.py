@@ -253,7 +253,13 @@ def install() -> None:
         if isinstance(body, str):
             body = body.encode()
         elif hasattr(body, "read"):
-            body = body.read()
+            # A streamed body (S3 PutObject's) is read to route it, then rewound: moto reads it
+            # again, and read once here it stored every such object empty.
+            # (botocore's AwsChunkedWrapper can seek but not tell: a request body starts at 0)
+            position = body.tell() if hasattr(body, "tell") else 0
+            stream, body = body, body.read()
+            if hasattr(stream, "seek"):
+                stream.seek(position)
         answered = dispatch(request.method, request.url, dict(request.headers), body)
         if answered is not None:
             return answered

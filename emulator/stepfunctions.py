@@ -16,7 +16,9 @@ moto's ASL interpreter (LocalStack's) waits in real time and forgives what AWS r
   wherever it waits;
 - a Map in DISTRIBUTED mode must name its children's `ExecutionType`, and its Map Run fails with
   `States.ExceedToleratedFailureThreshold` when more children fail than it tolerates (by
-  default none); definition errors answer `InvalidDefinition`.
+  default none); definition errors answer `InvalidDefinition`; its `ResultWriter` writes the
+  children's results to S3 as AWS does (`result_files`: SUCCEEDED_0.json, FAILED_0.json and the
+  manifest).
 
 Each rule has a row in docs/parity/stepfunctions.md and a test in
 tests/emulator/test_stepfunctions_strict.py (the Map rules: test_stepfunctions_map.py).
@@ -621,6 +623,88 @@ def _exceeded_threshold(env: Any, cause: str) -> Exception:
     )
 
 
+# --- ResultWriter (Map) ----------------------------------------------------------------------
+
+
+def result_files(
+    prefix: str, map_run_arn: str, results: list[Any], *, execution_arn: str, label: str
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """The objects a Distributed Map's `ResultWriter` (`arn:aws:states:::s3:putObject`) leaves
+    under `Prefix` (AWS Step Functions Developer Guide, "ResultWriter (Map)"): the children's
+    results grouped by status in `<prefix>/<map run id>/SUCCEEDED_0.json` (FAILED_0.json), each
+    a JSON array of the child executions (Transformation NONE: `Output` as a JSON string), and
+    `manifest.json` naming them with their sizes. Returns ({key: body}, the manifest)."""
+    run_id = map_run_arn.rsplit(":", 1)[-1]
+    base = f"{prefix.rstrip('/')}/{run_id}/" if prefix else f"{run_id}/"
+    machine = execution_arn.split(":")[6] if execution_arn.count(":") >= 7 else "machine"
+    region_account = ":".join(execution_arn.split(":")[3:5])
+    by_status: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": []}
+    for index, output in enumerate(results):
+        name = f"{run_id[:8]}-{index:06d}"
+        child = {
+            "ExecutionArn": f"arn:aws:states:{region_account}:execution:{machine}/{label}:{name}",
+            "Name": name,
+            "StateMachineArn": f"arn:aws:states:{region_account}:stateMachine:{machine}/{label}",
+            "RedriveCount": 0,
+        }
+        if output is None:  # a failed (tolerated) child: moto keeps no output for it
+            by_status["FAILED"].append({**child, "Status": "FAILED"})
+            continue
+        text = json.dumps(output, separators=(",", ":"))
+        by_status["SUCCEEDED"].append(
+            {**child, "Status": "SUCCEEDED", "Output": text, "OutputDetails": {"Included": True}}
+        )
+    objects: dict[str, bytes] = {}
+    files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+    for status, entries in by_status.items():
+        if not entries:
+            continue
+        key = f"{base}{status}_0.json"
+        body = json.dumps(entries, separators=(",", ":")).encode()
+        objects[key] = body
+        files[status].append({"Key": key, "Size": len(body)})
+    manifest = {"DestinationBucket": "", "MapRunArn": map_run_arn, "ResultFiles": files}
+    return objects, manifest
+
+
+def _write_results(self: Any, env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
+    """Replacement for moto's ResourceEvalS3._handle_put_object, which wrote a manifest naming
+    no result file and dropped the results: the children's results are written as AWS writes
+    them (`result_files`), and the Map's output is the Map Run ARN and the manifest's place."""
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+    parameters = env.stack.pop()
+    results = env.stack.pop()
+    record = env.map_run_record_pool_manager.get_all()[-1]
+    bucket, prefix = parameters["Bucket"], str(parameters.get("Prefix") or "")
+    execution_arn = env.states.context_object.context_object_data["Execution"]["Id"]
+    label = (
+        record.map_state_machine_arn.rsplit("/", 1)[-1]
+        if "/" in record.map_state_machine_arn
+        else "Map"
+    )
+    objects, manifest = result_files(
+        prefix, record.map_run_arn, list(results or []), execution_arn=execution_arn, label=label
+    )
+    manifest["DestinationBucket"] = bucket
+    s3 = boto_client_for(
+        service="s3", region=resource_runtime_part.region, state_credentials=state_credentials
+    )
+    for key, body in objects.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    run_id = record.map_run_arn.rsplit(":", 1)[-1]
+    manifest_key = (
+        f"{prefix.rstrip('/')}/{run_id}/manifest.json" if prefix else f"{run_id}/manifest.json"
+    )
+    s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest).encode())
+    env.stack.append(
+        {
+            "MapRunArn": record.map_run_arn,
+            "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key},
+        }
+    )
+
+
 def install() -> None:
     global _installed, _VALUE_OPERATORS
     if _installed:
@@ -695,6 +779,11 @@ def install() -> None:
     _original["stop_execution"] = StepFunctionResponse.stop_execution
     StepFunctionResponse.stop_execution = _stop_execution_response  # type: ignore[method-assign]
     StepFunctionsParserBackend._validate_definition = staticmethod(_strict_validate_definition)  # type: ignore[method-assign]
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
+        resource_eval_s3,
+    )
+
+    resource_eval_s3.ResourceEvalS3._handle_put_object = _write_results  # type: ignore[method-assign,assignment]
     distributed = distributed_iteration_component.DistributedIterationComponent
     distributed._map_run = _tolerated_map_run(distributed._map_run)  # type: ignore[method-assign]
     _installed = True

@@ -127,3 +127,15 @@ def test_sqs_answers_a_bad_parameter_value_with_the_query_code(aws: EmbeddedAws)
     assert headers["x-amzn-query-error"] == "InvalidParameterValue;Sender"
     code, _, _ = _error(lambda: client.create_queue(QueueName="no spaces allowed"))
     assert code == "InvalidParameterValue"
+
+
+def test_an_object_keeps_the_body_it_was_put_with(aws: Any) -> None:
+    """botocore streams a PutObject body (aws-chunked, with its default checksums); the
+    emulator's router read that stream to route the request and left it consumed, so every
+    object was stored empty (the Map's ResultWriter files among them)."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="kept-bodies")
+    s3.put_object(Bucket="kept-bodies", Key="a.json", Body=b'{"kept": true}')
+    stored = s3.get_object(Bucket="kept-bodies", Key="a.json")
+    assert stored["ContentLength"] == 14
+    assert stored["Body"].read() == b'{"kept": true}'

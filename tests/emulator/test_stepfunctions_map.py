@@ -133,3 +133,71 @@ def test_the_threshold_is_exceeded_by_more_failures_than_either_limit(
     failed: int, total: int, count: int, percentage: float, exceeded: bool
 ) -> None:
     assert exceeds_tolerance(failed, total, count, percentage) is exceeded
+
+
+# ------------------------------------------------------------------------------ ResultWriter
+# 1,000 children, each a result of ~300 bytes from an item of ~10: together (about 300 KiB) they
+# outgrow a state's 256 KiB, as 1,000 scan targets' results would.
+MANY, PADDING = 1000, "x" * 280
+BULKY_CHILD = {
+    "StartAt": "Grow",
+    "States": {"Grow": {"Type": "Pass", "Parameters": {"n.$": "$.n", "pad": PADDING}, "End": True}},
+}
+MANY_ITEMS = {"items": [{"n": n} for n in range(MANY)]}
+
+
+def _bulky(writer: dict[str, Any] | None = None) -> dict[str, Any]:
+    return distributed_map(BULKY_CHILD, **({"ResultWriter": writer} if writer else {}))
+
+
+def test_a_thousand_childrens_results_outgrow_the_state_without_a_result_writer(
+    states: None,
+) -> None:
+    described = run(_bulky(), MANY_ITEMS)
+    assert described["status"] == "FAILED", described
+    assert described["error"] == "States.DataLimitExceeded"
+
+
+def test_a_result_writer_leaves_the_results_in_s3_as_aws_does(states: None) -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="map-results")
+    writer = {
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket": "map-results", "Prefix": "cycles"},
+    }
+    described = run(_bulky(writer), MANY_ITEMS)
+
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    assert ":mapRun:" in output["MapRunArn"]
+    details = output["ResultWriterDetails"]
+    run_id = output["MapRunArn"].rsplit(":", 1)[-1]
+    assert details == {"Bucket": "map-results", "Key": f"cycles/{run_id}/manifest.json"}
+    manifest = json.loads(s3.get_object(Bucket="map-results", Key=details["Key"])["Body"].read())
+    assert manifest["DestinationBucket"] == "map-results"
+    assert manifest["MapRunArn"] == output["MapRunArn"]
+    assert manifest["ResultFiles"]["FAILED"] == manifest["ResultFiles"]["PENDING"] == []
+    (succeeded,) = manifest["ResultFiles"]["SUCCEEDED"]
+    assert succeeded["Key"] == f"cycles/{run_id}/SUCCEEDED_0.json"
+    body = s3.get_object(Bucket="map-results", Key=succeeded["Key"])["Body"].read()
+    assert succeeded["Size"] == len(body)
+    children = json.loads(body)
+    assert len(children) == MANY
+    assert {c["Status"] for c in children} == {"SUCCEEDED"}
+    assert sorted(json.loads(c["Output"])["n"] for c in children) == list(range(MANY))
+
+
+def test_a_result_writer_lists_tolerated_failures_in_their_own_file(states: None) -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="map-results")
+    writer = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "map-results"}}
+    described = run(
+        distributed_map(ResultWriter=writer, ToleratedFailureCount=1), items(failing=1, passing=2)
+    )
+    assert described["status"] == "SUCCEEDED", described
+    key = json.loads(described["output"])["ResultWriterDetails"]["Key"]
+    files = json.loads(s3.get_object(Bucket="map-results", Key=key)["Body"].read())["ResultFiles"]
+    (failed,) = files["FAILED"]
+    body = json.loads(s3.get_object(Bucket="map-results", Key=failed["Key"])["Body"].read())
+    assert [c["Status"] for c in body] == ["FAILED"]
+    assert failed["Key"].endswith("/FAILED_0.json") and len(files["SUCCEEDED"]) == 1
