@@ -38,7 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.awslambda import urls as lambda_urls
-from moto.awslambda.models import LambdaBackend, LambdaFunction, LambdaStorage
+from moto.awslambda.models import LambdaBackend, LambdaStorage
 from moto.awslambda.responses import LambdaResponse
 from moto.core.common_types import TYPE_RESPONSE
 
@@ -63,7 +63,6 @@ from emulator.lambda_api.versions import (
     MANUAL,
     UPDATE_MODES,
     StoredRuntimeSetting,
-    _patched_get_configuration,
     _patched_publish_version,
     _patched_put_function,
     _patched_update_function_configuration,
@@ -171,7 +170,6 @@ def install() -> None:
             LambdaBackend, "update_function_configuration", _patched_update_function_configuration
         )
         LambdaBackend.update_function_code = _update_function_code  # type: ignore[method-assign]
-        _wrap(LambdaFunction, "get_configuration", _patched_get_configuration)
         _wrap(LambdaStorage, "put_function", _patched_put_function)
         _wrap(LambdaStorage, "publish_version", _patched_publish_version)
         _installed = True

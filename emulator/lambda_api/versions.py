@@ -4,10 +4,8 @@ it, and the guard on moto's backend (phase 1 on create and update; no runtime ch
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,12 +15,7 @@ from moto.awslambda.models import LambdaBackend, LambdaFunction, LambdaStorage, 
 from moto.awslambda_simple.models import lambda_simple_backends
 from moto.utilities.utils import get_partition
 
-from emulator.lambda_api.wire import (
-    invalid_parameter_value,
-    precondition_failed,
-    resource_not_found,
-    validation_error,
-)
+from emulator.lambda_api.wire import invalid_parameter_value, resource_not_found, validation_error
 from emulator.state import STATE
 
 LATEST = "$LATEST"
@@ -224,51 +217,11 @@ def _patched_update_function_configuration(original: Callable[..., Any]) -> Call
     ) -> Any:
         fn = self.get_function(function_name, qualifier)
         _refuse_runtime_change_while_manual(fn, runtime=body.get("Runtime"))
-        with _new_revision(fn, body):
-            result = original(self, function_name, qualifier, body)
+        result = original(self, function_name, qualifier, body)
         _apply_phase_one(fn)
         return result
 
     return update_function_configuration
-
-
-@contextlib.contextmanager
-def _new_revision(fn: LambdaFunction, body: dict[str, Any]) -> Iterator[None]:
-    """RevisionId as Lambda has it (moto ignores the parameter and never changes the id): an
-    update that names another revision than `$LATEST`'s is refused with 412, and each update
-    gives `$LATEST` a new one — the response already carries it."""
-    expected = body.get("RevisionId")
-    earlier = revision_of(fn)
-    if expected and expected != earlier:
-        raise precondition_failed(
-            "The Revision Id provided does not match the latest Revision Id. Call the "
-            "GetFunction/GetAlias API to retrieve the latest Revision Id"
-        )
-    fn._rollforward_revision = str(uuid.uuid4())  # type: ignore[attr-defined]
-    try:
-        yield
-    except BaseException:
-        fn._rollforward_revision = earlier  # type: ignore[attr-defined]  # refused: unchanged
-        raise
-
-
-def revision_of(fn: LambdaFunction) -> str:
-    """The function's RevisionId (moto keeps none on functions), made on first read."""
-    revision: str | None = getattr(fn, "_rollforward_revision", None)
-    if revision is None:
-        revision = str(uuid.uuid4())
-        fn._rollforward_revision = revision  # type: ignore[attr-defined]
-    return revision
-
-
-def _patched_get_configuration(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def get_configuration(self: LambdaFunction, *args: Any, **kwargs: Any) -> Any:
-        configuration = original(self, *args, **kwargs)
-        configuration["RevisionId"] = revision_of(self)  # every FunctionConfiguration has one
-        return configuration
-
-    return get_configuration
 
 
 def _update_function_code(
@@ -282,10 +235,9 @@ def _update_function_code(
     _refuse_runtime_change_while_manual(fn, architectures=architectures)
     if body.get("DryRun"):
         return dict(fn.get_configuration())
-    with _new_revision(fn, body):
-        if architectures:
-            fn.architectures = list(architectures)  # moto's setter validates the value
-        fn.update_function_code(body)
+    if architectures:
+        fn.architectures = list(architectures)  # moto's setter validates the value
+    fn.update_function_code(body)
     _apply_phase_one(fn)
     if body.get("Publish"):
         published = self.publish_version(function_name)

@@ -49,10 +49,6 @@ def invalid_parameter_value(message: str) -> LambdaApiError:
     return LambdaApiError("InvalidParameterValueException", 400, message)
 
 
-def precondition_failed(message: str) -> LambdaApiError:
-    return LambdaApiError("PreconditionFailedException", 412, message)
-
-
 def validation_error(message: str) -> LambdaApiError:
     return LambdaApiError("ValidationException", 400, message)
 

@@ -263,9 +263,9 @@ class LambdaControl(Protocol):
         """`RuntimeVersionConfig.RuntimeVersionArn` of the version (GetFunction), or ""."""
         ...
 
-    def touch_configuration(self, function: str, description: str, revision_id: str = "") -> None:
+    def touch_configuration(self, function: str, description: str) -> None:
         """UpdateFunctionConfiguration of the description: applies the newest runtime in
-        FunctionUpdate mode. `ConditionFailed` when `revision_id` is no longer `$LATEST`'s."""
+        FunctionUpdate mode."""
         ...
 
     def publish_version(self, function: str, description: str) -> str:

@@ -754,7 +754,7 @@ def serve_one_bake(run: Run) -> None:
         run.lifecycle.aws.state.clock.advance(BAKE)
         return
     if weight >= 1:
-        rps = 6.0  # post-promotion: enough to PASS in one bake (an inconclusive one extends)
+        rps = 2.0  # post-promotion: the verdict only has to find no regression
     else:
         rps = CANDIDATE_INVOCATIONS_PER_BAKE / (BAKE.total_seconds() * max(weight, STEPS[0]))
     generate_traffic(run.name, ALIAS, math.ceil(rps), BAKE)

@@ -99,7 +99,6 @@ class FakeLambda:
         self.hooks: list[tuple[str, Callable[[], None]]] = []
         self.calls: list[str] = []
         self._numbers = itertools.count(1)
-        self._revisions = itertools.count(1)
 
     # ---- test controls
     def fail(self, operation: str, error: Callable[[], Exception], times: int | None) -> Fault:
@@ -212,12 +211,9 @@ class FakeLambda:
         self._enter("GetFunction")
         return self._version(qualifier).runtime_arn
 
-    def touch_configuration(self, function: str, description: str, revision_id: str = "") -> None:
+    def touch_configuration(self, function: str, description: str) -> None:
         self._enter("UpdateFunctionConfiguration")
-        if revision_id and revision_id != self.latest.configuration.get("RevisionId"):
-            raise ConditionFailed("PreconditionFailedException: the revision changed")
         self.latest.configuration["Description"] = description
-        self.latest.configuration["RevisionId"] = f"r{next(self._revisions)}"
         if self.latest.setting.mode is not UpdateMode.MANUAL:
             self.latest.runtime_arn = self.newest_runtime  # phase 1 of the rollout
 

@@ -608,26 +608,6 @@ def test_synthetic_accept_untested_bakes_and_promotes(unaliased: World) -> None:
     assert unaliased.pin.stage is Stage.RESOLVED
 
 
-def test_an_inconclusive_post_promotion_bake_is_extended_never_counted_as_verified(
-    unaliased: World,
-) -> None:
-    """Too little traffic after promotion is not a verification: the window doubles (15m, 30m,
-    1h) while it stays inconclusive, up to the policy's `canary.max_duration`; then the
-    function is restored exactly and a human decides."""
-    w = judged_by(unaliased, Policy.from_json({"canary": {"max_duration": "1h"}}), per_minute=5)
-    assert Machine(w, {"accept_untested": True}).run() == "rolled_back"
-    post = [v for v in w.pin.evidence["last_canary"]["verdicts"] if v["step"] == "post-promotion"]
-    assert [v["outcome"] for v in post] == ["INCONCLUSIVE"] * 3
-    assert [v["candidate_invocations"] for v in post] == [75, 150, 300]  # one window, doubling
-    assert w.path.count("PostPromotionBake") == 3 and "Resolve" not in w.path
-    assert w.pin.stage is Stage.TRACKING
-    assert w.pin.evidence["last_canary"]["rolled_back_because"].startswith(
-        "after promotion: not verified by"
-    )
-    assert w.lam.latest.setting == w.lam.latest.setting.__class__(UpdateMode.MANUAL, OLD_RUNTIME)
-    assert "promoted" not in w.audit.events()
-
-
 # ------------------------------------------------------------------------- state
 def test_state_round_trips_and_drops_unknown_keys() -> None:
     state = CanaryState(strategy="alias", next="bake", verdicts=[{"step": 1}])
@@ -785,78 +765,6 @@ def test_rollback_restores_the_baseline_versions_own_setting(world: World) -> No
     world.signals.error_rates[NEW_RUNTIME] = 0.5
     assert Machine(world).run() == "rolled_back"
     assert world.lam.versions[world.baseline].setting.mode is UpdateMode.AUTO
-
-
-@pytest.mark.parametrize("strategy", ["alias", "synthetic", "version_alias"])
-def test_rollback_restores_latests_description_on_the_revision_it_read(
-    world: World, strategy: str
-) -> None:
-    """The candidate's configuration touch rewrites `$LATEST`'s Description; Rollback puts the
-    owner's back, compare-and-swap on the RevisionId it read."""
-    from tests.unit.canary_fakes import RuntimeConfig
-
-    if strategy == "synthetic":  # (its test events fail on the new runtime)
-        world.lam.aliases_.clear()
-        world.lam.tags_["rollforward:test-events"] = "/events"
-        world.signals.parameters["/events"] = "[{}]"
-        world.lam.invoke_errors.add(NEW_RUNTIME)
-    if strategy == "version_alias":
-        world.lam.latest.setting = RuntimeConfig(UpdateMode.AUTO)
-        world.pin = stored_version_pin(world, world.baseline)
-    world.lam.latest.configuration.update(Description="the owner's words", RevisionId="r0")
-    world.lam.versions[world.baseline].configuration["Description"] = "the owner's words"
-    before = dict(world.lam.latest.configuration)
-    world.signals.error_rates[NEW_RUNTIME] = 0.5
-    machine = Machine(world)
-    seen: list[str] = []
-    machine.at("Rollback", 1, lambda: seen.append(world.lam.latest.configuration["Description"]))
-    assert machine.run() == "rolled_back"
-    assert seen and seen[0].startswith("rollforward candidate")  # (the touch did rewrite it)
-    after = dict(world.lam.latest.configuration)
-    assert {k: v for k, v in after.items() if k != "RevisionId"} == {
-        k: v for k, v in before.items() if k != "RevisionId"
-    }
-    assert "$LATEST's Description as it was" in world.pin.evidence["last_canary"]["restored"]
-
-
-def test_a_description_a_human_wrote_mid_canary_is_never_undone(world: World) -> None:
-    world.lam.latest.configuration.update(Description="the owner's words", RevisionId="r0")
-    world.lam.versions[world.baseline].configuration["Description"] = "the owner's words"
-    world.signals.error_rates[NEW_RUNTIME] = 0.5
-    machine = Machine(world)
-    machine.at(
-        "Rollback",
-        1,
-        lambda: world.lam.latest.configuration.update(Description="a human's", RevisionId="h1"),
-    )
-    assert machine.run() == "rolled_back"
-    assert world.lam.latest.configuration["Description"] == "a human's"
-    restored = world.pin.evidence["last_canary"]["restored"]
-    assert "$LATEST's Description left as a human set it" in restored
-
-
-def test_a_human_description_between_rollbacks_read_and_write_is_kept(world: World) -> None:
-    """The write names the revision read: a human's change in between makes it a 412."""
-    world.lam.latest.configuration.update(Description="the owner's words", RevisionId="r0")
-    world.lam.versions[world.baseline].configuration["Description"] = "the owner's words"
-    world.signals.error_rates[NEW_RUNTIME] = 0.5
-    machine = Machine(world)
-    reads = 0
-    configuration = world.lam.configuration
-
-    def racing(function: str, qualifier: str | None = None) -> Any:
-        nonlocal reads
-        read = configuration(function, qualifier)
-        if "Rollback" in world.path and qualifier is None:
-            reads += 1
-            world.lam.latest.configuration.update(Description="a human's", RevisionId="h1")
-        return read
-
-    world.lam.configuration = racing  # type: ignore[method-assign]
-    assert machine.run() == "rolled_back"
-    assert reads and world.lam.latest.configuration["Description"] == "a human's"
-    restored = world.pin.evidence["last_canary"]["restored"]
-    assert "$LATEST's Description left as a human set it" in restored
 
 
 def test_a_promote_that_died_after_moving_the_alias_is_still_rolled_back(world: World) -> None:
@@ -1148,15 +1056,6 @@ def test_a_pinned_version_changed_by_a_human_mid_canary_is_handed_back(
             "$LATEST is pinned as well",
         ),
         (lambda w: w.lam.latest.configuration.update(MemorySize=256), "unpublished changes"),
-        (  # version_synthetic: its test events would run `$LATEST`'s code, not version 1's
-            lambda w: (
-                w.lam.aliases_.clear(),
-                w.lam.tags_.update({"rollforward:test-events": "/events"}),
-                w.signals.parameters.update({"/events": "[{}]"}),
-                w.lam.latest.configuration.update(CodeSha256="code-2"),
-            ),
-            "unpublished changes",
-        ),
     ],
 )
 def test_a_pinned_version_the_canary_cannot_reach_is_refused_before_any_change(
@@ -1217,10 +1116,8 @@ def test_a_pinned_version_without_an_alias_is_tested_moved_verified_then_auto(
         (w.baseline, UpdateMode.AUTO, ""),
     ]
     assert direct_state(w) == (UpdateMode.AUTO, None, NEW_RUNTIME, UpdateMode.AUTO)
-    # 900 calls a side after one bake are inconclusive: the window doubled until it PASSed.
-    post = [v["outcome"] for v in canary["verdicts"] if v["step"] == "post-promotion"]
-    assert post == ["INCONCLUSIVE", "INCONCLUSIVE", "PASS"]
-    assert w.path.count("PostPromotionBake") == len(post) and w.locks.held == {}
+    assert canary["verdicts"][-1]["step"] == "post-promotion"
+    assert w.path.count("PostPromotionBake") == 1 and w.locks.held == {}
 
 
 def test_a_pinned_version_without_an_alias_failing_its_test_events_is_left_as_it_was(

@@ -165,18 +165,12 @@ class AwsLambdaControl:
         config = response["Configuration"].get("RuntimeVersionConfig") or {}
         return str(config.get("RuntimeVersionArn", ""))
 
-    def touch_configuration(self, function: str, description: str, revision_id: str = "") -> None:
-        try:
-            _found(
-                self.client.update_function_configuration,
-                FunctionName=function,
-                Description=description,
-                **({"RevisionId": revision_id} if revision_id else {}),
-            )
-        except ClientError as error:
-            if error_code(error) == "PreconditionFailedException":  # RevisionId is stale
-                raise ConditionFailed(f"function {function}: {error}") from error
-            raise
+    def touch_configuration(self, function: str, description: str) -> None:
+        _found(
+            self.client.update_function_configuration,
+            FunctionName=function,
+            Description=description,
+        )
 
     def publish_version(self, function: str, description: str) -> str:
         response = _found(

@@ -47,13 +47,8 @@ def make_candidate(ctx: CanaryContext, pin: Pin, state: CanaryState) -> None:
         # (a published version's pin leaves `$LATEST`'s own setting alone: it is not Manual,
         # so the touch below applies the newest runtime as AWS's phase 1 does on any update)
         ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.FUNCTION_UPDATE)
-    # A configuration update is what applies the newest runtime in FunctionUpdate mode. What
-    # `$LATEST` said before is recorded first (once: a retried start finds its own text there).
-    if not state.touched_description:
-        state.latest_description = str(ctx.lam.configuration(function_arn).get("Description", ""))
-    state.touched_description = f"{CANDIDATE_DESCRIPTION} ({iso(utc_now())})"
-    ctx.remember(pin, state)
-    ctx.lam.touch_configuration(function_arn, state.touched_description)
+    # A configuration update is what applies the newest runtime in FunctionUpdate mode.
+    ctx.lam.touch_configuration(function_arn, f"{CANDIDATE_DESCRIPTION} ({iso(utc_now())})")
     wait_until_updated(ctx, function_arn)
     state.candidate_version = ctx.lam.publish_version(function_arn, CANDIDATE_DESCRIPTION)
     state.candidate_runtime_arn = ctx.lam.runtime_version_in_use(

@@ -3,11 +3,8 @@ on Auto, then a post-promotion bake judged against the canary's baseline."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from rollforward.audit.notices import NoticeKind
 from rollforward.audit.records import AuditEvent
-from rollforward.canary import rollback
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.evidence import qualified_sample, sample, unqualified_sample
 from rollforward.canary.judge import JudgePolicy, Outcome, VersionSample, judge
@@ -24,10 +21,6 @@ from rollforward.clock import iso, parse_iso, utc_now
 from rollforward.escalation.progress import Attempt, with_attempt
 from rollforward.ledger import Pin, Stage
 from rollforward.model import LATEST, UpdateMode
-from rollforward.policy import format_duration
-
-# A remainder shorter than this before the deadline is not worth another window: restore.
-_SHORTEST_EXTENSION = timedelta(minutes=1)
 
 
 def promote(ctx: CanaryContext, pin: Pin, state: CanaryState) -> CanaryState:
@@ -132,73 +125,17 @@ def verify(
     if verdict.outcome is Outcome.FAIL:
         state.next = CanaryNext.ROLLBACK
         state.reason = "after promotion: " + "; ".join(verdict.reasons)
-    elif verdict.outcome is Outcome.INCONCLUSIVE:
-        # Too little traffic is not a verification (a 1% regression at 2 calls/s looked
-        # inconclusive after one bake and used to be promoted): keep verifying, else restore.
-        _keep_verifying(ctx, pin, state, verdict.reasons, start, end)
     else:
+        # Inconclusive after promotion (too little traffic) is accepted: the candidate already
+        # passed its steps, and AWS keeps Auto functions patched from here on.
         if state.strategy == Strategy.VERSION_SYNTHETIC:
             unpin(ctx, pin, state)  # verified on its new runtime: now it follows AWS (Auto)
         state.next = CanaryNext.RESOLVED
     return state
 
 
-def verification_deadline(ctx: CanaryContext, state: CanaryState) -> datetime:
-    """The latest end of the post-promotion window: the whole canary within the policy's
-    `canary.max_duration` (from its first traffic step, or its promotion), but always at least
-    one `post_promotion_bake` after the promotion."""
-    canary = ctx.policy.canary
-    promoted_at = parse_iso(state.window_start)
-    begun = parse_iso(state.started_at) if state.started_at else promoted_at
-    return max(promoted_at + canary.post_promotion_bake, begun + canary.max_duration)
-
-
-def _keep_verifying(
-    ctx: CanaryContext,
-    pin: Pin,
-    state: CanaryState,
-    reasons: list[str],
-    start: datetime,
-    end: datetime,
-) -> None:
-    """An inconclusive post-promotion verdict: the window (from the promotion) doubles, up to
-    `verification_deadline`, and is judged again as a whole; at the deadline the function is
-    restored and a human decides (ASK_HUMAN), never counted as verified."""
-    deadline = verification_deadline(ctx, state)
-    until = min(end + max(end - start, ctx.policy.canary.post_promotion_bake), deadline)
-    if until - end >= _SHORTEST_EXTENSION:
-        state.next = CanaryNext.POST_BAKE
-        state.bake_until = iso(until)
-        ctx.audit.record(
-            AuditEvent.CANARY_STEP,
-            pin_id=pin.key.id,
-            step="post-promotion extended",
-            until=state.bake_until,
-            reasons=reasons,
-        )
-        ctx.remember(pin, state)
-        return
-    state.next = CanaryNext.ASK_HUMAN
-    state.reason = (
-        f"after promotion: not verified by {iso(deadline)} (canary.max_duration "
-        f"{format_duration(ctx.policy.canary.max_duration)}): " + "; ".join(reasons)
-    )
-
-
 def resolve(ctx: CanaryContext, pin: Pin, state: CanaryState) -> Pin:
     """Close the pin as resolved, with the canary's evidence; tell the owner."""
-    try:
-        # The candidate's configuration touch rewrote `$LATEST`'s Description: put it back.
-        ctx.audit.record(
-            AuditEvent.CANARY_STEP,
-            pin_id=pin.key.id,
-            step="description",
-            restored=rollback.restore_description(ctx, pin, state),
-        )
-    except Exception as error:  # cosmetic: never fails a verified promotion
-        ctx.audit.record(
-            AuditEvent.CANARY_STEP, pin_id=pin.key.id, step="description", left=str(error)
-        )
     now = utc_now()
     outcome = {
         "result": "resolved",

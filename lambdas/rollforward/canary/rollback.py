@@ -32,7 +32,6 @@ from rollforward.escalation.progress import Attempt, with_attempt
 from rollforward.ledger import Pin, PinKind, Stage
 from rollforward.model import LATEST, PinKey, RuntimeSetting, UpdateMode
 from rollforward.ports import Alias, NotFound
-from rollforward.transient import ConditionFailed
 
 
 def rollback(ctx: CanaryContext, pin: Pin, state: CanaryState, reason: str) -> Pin:
@@ -78,41 +77,6 @@ def rollback(ctx: CanaryContext, pin: Pin, state: CanaryState, reason: str) -> P
 
 def _restore(ctx: CanaryContext, pin: Pin, state: CanaryState, alias: Alias | None) -> list[str]:
     """Each write after its own fresh read; what was restored, and what was left to a human."""
-    restored = _restore_settings(ctx, pin, state, alias)
-    if pin.kind is not PinKind.FUNCTION_UPDATE:  # (that kind's is restored while Manual)
-        live = ctx.lam.runtime_setting(PinKey(pin.key.function_arn, LATEST))
-        # In FunctionUpdate (a human's, on a `$LATEST` pin) the update would move the runtime.
-        if live is not None and (
-            pin.key.qualifier != LATEST or live.mode is not UpdateMode.FUNCTION_UPDATE
-        ):
-            restored.extend(restore_description(ctx, pin, state))
-    return restored
-
-
-def restore_description(ctx: CanaryContext, pin: Pin, state: CanaryState) -> list[str]:
-    """`$LATEST`'s Description as it was before the candidate's touch, only while it still says
-    what the touch wrote, and on the revision just read (a 412: a human changed it meanwhile)."""
-    if not state.touched_description:
-        return []
-    function_arn = pin.key.function_arn
-    live = ctx.lam.configuration(function_arn)
-    description = str(live.get("Description", ""))
-    if description == state.latest_description:
-        return ["$LATEST's Description as it was"]
-    if description != state.touched_description:
-        return ["$LATEST's Description left as a human set it"]
-    try:
-        ctx.lam.touch_configuration(
-            function_arn, state.latest_description, str(live.get("RevisionId", ""))
-        )
-    except ConditionFailed:
-        return ["$LATEST's Description left as a human set it"]
-    return ["$LATEST's Description as it was"]
-
-
-def _restore_settings(
-    ctx: CanaryContext, pin: Pin, state: CanaryState, alias: Alias | None
-) -> list[str]:
     function_arn = pin.key.function_arn
     restored: list[str] = []
     if alias is not None:
@@ -145,10 +109,8 @@ def _restore_settings(
     ):
         ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.MANUAL, pinned_arn)
         if pin.kind is PinKind.FUNCTION_UPDATE:
-            # Manual put $LATEST back on the runtime version it ran (and an update now keeps
-            # it there); FunctionUpdate keeps that version until the next update of the
-            # function: exactly as it was.
-            restored.extend(restore_description(ctx, pin, state))
+            # Manual put $LATEST back on the runtime version it ran; FunctionUpdate keeps that
+            # version until the next update of the function: exactly as it was.
             ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.FUNCTION_UPDATE)
             restored.append("$LATEST FunctionUpdate on the original runtime version")
         else:
@@ -158,7 +120,6 @@ def _restore_settings(
         and live.mode is UpdateMode.MANUAL
         and live.pinned_runtime_version_arn == pinned_arn
     ):  # an earlier attempt stopped between its two puts
-        restored.extend(restore_description(ctx, pin, state))
         ctx.lam.put_runtime_setting(function_arn, None, UpdateMode.FUNCTION_UPDATE)
         restored.append("$LATEST FunctionUpdate on the original runtime version")
     elif not (live.mode is UpdateMode.MANUAL and live.pinned_runtime_version_arn == pinned_arn):

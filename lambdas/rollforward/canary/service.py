@@ -107,9 +107,6 @@ class Canary:
             )
         if earlier.baseline_version == state.baseline_version:
             state.baseline_setting = earlier.baseline_setting  # read before the attempt changed it
-        # (and `$LATEST`'s Description, read before the earlier attempt's touch)
-        state.latest_description = earlier.latest_description
-        state.touched_description = earlier.touched_description
         ctx.remember(pin, state)
         candidate.make_candidate(ctx, pin, state)
         ctx.remember(pin, state)

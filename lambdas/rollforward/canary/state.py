@@ -104,11 +104,6 @@ class CanaryState(BaseModel):
     promoting: bool = False
     started_at: str = ""  # when the first traffic step began (INIT_START search window)
     baseline_setting: dict[str, str] = Field(default_factory=dict)  # restored on rollback
-    # `$LATEST`'s Description before the candidate's configuration touch, and the text the
-    # touch wrote (empty: not touched yet): Rollback puts the first back while `$LATEST` still
-    # says the second, on the revision it read.
-    latest_description: str = ""
-    touched_description: str = ""
     # The sequential judge (empty with the fixed-horizon one): its evidence so far
     # (`sequential_judge.Evidence.to_dict`), the first minute not folded into it yet, when the
     # current step ends, the plan's end (its last look, the only INCONCLUSIVE one), each step's
