@@ -8,17 +8,21 @@ the stack deployed through HTTP), every call over HTTP as an operator's would be
 
 1. Idle executions. Process CPU over `--idle-window` real seconds with nothing running (the
    baseline), then with `--idle` executions parked as `bench.idle.park` parks them (half in a
-   30-day Wait, half in `.waitForTaskToken`); CPU per idle execution, and the ratio to the
-   baseline. Then they are stopped.
+   30-day Wait, half in `.waitForTaskToken`); CPU per idle execution above the baseline, and
+   how many such executions would fill one core. Then they are stopped.
 2. Pins. `--pins` fleet functions are created (throttling off), then, with Lambda's 15 req/s
    shared control-plane bucket on, one `PutRuntimeManagementConfig` (Manual) each, spread
-   evenly over `--window` seconds by 8 client threads with adaptive retries (429s retried, as
-   the AWS CLI and SDKs do). Every pin's CloudTrail event reaches detect, which opens the pin and
+   evenly over `--window` seconds by 64 client threads, each with its own client and adaptive
+   retries (429s retried, as the AWS CLI and SDKs do). Pins come from many callers (deploy
+   pipelines, consoles), so no caller's retry back-off delays another's: with one shared
+   adaptive client, its rate limiter held every thread back after the first 429s and the last
+   of 500 Puts went out at 83 s of a 55 s window. Every pin's CloudTrail event reaches detect, which opens the pin and
    starts its one tracking execution. Meanwhile a user polls the decision API once a second
-   (a malformed decision: answered 400 by the decision handler).
+   (an approval with no id: refused by the decision handler itself, 404 "no such approval").
 
-Printed: the time from the first Put until every pin is in the ledger with exactly one
-execution (and its ratio to the issue window), the slowest Put (retries included), p50/p99,
+Printed: when the last Put was first sent (it must be within the window, or the figures below
+measure a slower storm than asked for), the time from the first Put until every pin is in the
+ledger with exactly one execution (and its ratio to the issue window), the slowest Put (retries included), p50/p99,
 the 429s, the slowest decision-API answer, pins missing or with other than one execution,
 and the idle CPU figures. Exit status 0 either way: this is a measurement.
 """
@@ -56,7 +60,7 @@ from emulator.throttling import Bucket, reset_throttle_stats, throttle_stats
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-PIN_THREADS = 8
+PIN_THREADS = 64
 USER_RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10}, read_timeout=120)
 
 
@@ -64,7 +68,8 @@ USER_RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10}, read_tim
 class PinFigures:
     pins: int
     window: float
-    issued_in: float = 0.0
+    last_sent: float = 0.0  # when the last Put's first attempt went out, from the first's
+    issued_in: float = 0.0  # when the last Put was answered (retries included)
     tracked_after: float = 0.0
     put_seconds: list[float] = field(default_factory=list)
     put_failures: int = 0
@@ -113,6 +118,9 @@ class Server:
             }
         )
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        # moto's interpreter logs each parked execution the bench stops (its task interrupted)
+        # as an ERROR with the whole state's repr: 750 screens of noise, no information.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         STATE.handler_log_level = "ERROR"
         self.server = EmulatorServer(port=0, throttling=False).start()
         deployment = deploy_rollforward(region=REGION)
@@ -226,7 +234,7 @@ class DecisionPoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            body = b'{"action": "approve"}'  # no approval_id: the handler refuses it
+            body = b'{"action": "approve"}'  # no approval id: the handler answers 404
             request = AWSRequest(method="POST", url=self.url, data=body)
             SigV4Auth(Credentials("testing", "testing"), "execute-api", REGION).add_auth(request)
             started = time.monotonic()
@@ -251,13 +259,13 @@ class DecisionPoller:
 
 def issue_pins(server: Server, names: list[str], runtime_arn: str, window: float) -> PinFigures:
     figures = PinFigures(len(names), window)
-    lam = server.client("lambda", USER_RETRIES)
+    clients = [server.client("lambda", USER_RETRIES) for _ in range(PIN_THREADS)]
     lock = threading.Lock()
     next_index = iter(range(len(names)))
     started = time.monotonic()
     interval = window / max(1, len(names))
 
-    def pinner() -> None:
+    def pinner(lam: Any) -> None:
         while True:
             with lock:
                 index = next(next_index, None)
@@ -265,6 +273,8 @@ def issue_pins(server: Server, names: list[str], runtime_arn: str, window: float
                 return
             time.sleep(max(0.0, started + index * interval - time.monotonic()))
             began = time.monotonic()
+            with lock:
+                figures.last_sent = max(figures.last_sent, began - started)
             try:
                 lam.put_runtime_management_config(
                     FunctionName=names[index],
@@ -277,7 +287,7 @@ def issue_pins(server: Server, names: list[str], runtime_arn: str, window: float
             with lock:
                 figures.put_seconds.append(time.monotonic() - began)
 
-    threads = [threading.Thread(target=pinner) for _ in range(PIN_THREADS)]
+    threads = [threading.Thread(target=pinner, args=(lam,)) for lam in clients]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -324,8 +334,11 @@ def report(
     pins: PinFigures, idle: IdleFigures | None, throttled: int, statuses: Counter[int]
 ) -> None:
     print()
-    print(f"pins issued:                 {pins.pins} over {pins.issued_in:.1f} s "
-          f"(window {pins.window:.0f} s), {pins.put_failures} failed for good")  # fmt: skip
+    within = "within" if pins.last_sent <= pins.window + 1.0 else "NOT within"
+    print(f"pins issued:                 {pins.pins}, the last sent at {pins.last_sent:.1f} s: "
+          f"{within} the {pins.window:.0f} s window")  # fmt: skip
+    print(f"  all answered after:        {pins.issued_in:.1f} s, "
+          f"{pins.put_failures} failed for good")  # fmt: skip
     print(f"all tracked after:           {pins.tracked_after:.1f} s from the first Put")
     print(f"  tracked-time / window:     {pins.tracked_after / pins.window:.2f}")
     print(f"  shared-bucket calls:       {pins.bucket_admitted} admitted "
@@ -351,9 +364,6 @@ def report(
         print(f"idle CPU, nothing running:   {idle.baseline_cpu:.3f} CPU-s/s")
         print(f"{f'idle CPU, {idle.executions} parked:':<29}{idle.idle_cpu:.3f} CPU-s/s "
               f"({idle.per_execution_ms:.3f} CPU-ms/s per execution)")  # fmt: skip
-        # The baseline can be ~0: floor it at 1 CPU-ms/s so the ratio stays finite.
-        ratio = idle.idle_cpu / max(idle.baseline_cpu, 0.001)
-        print(f"  parked / baseline:         {ratio:.1f}x")
         print(f"  one core's worth at:       {idle.cores_full_at:,.0f} parked executions")
 
 
