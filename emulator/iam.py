@@ -1209,7 +1209,11 @@ def authorize(
     for resource in resources:
         identity_allows = caller.is_root or evaluate(caller, action, (resource,), region)[0]
         owner = rp.account_of(resource)
-        cross_account = owner not in ("", caller.account)
+        # An Organization's roots and OUs are the management account's, but a member's
+        # principal reaches them with its identity policy alone: Organizations itself decides
+        # who may read (emulator.organizations.may_read_organization: management or delegated
+        # administrator), not a cross-account resource policy.
+        cross_account = owner not in ("", caller.account) and ":organizations::" not in resource
         if not (
             cross_account or resource.startswith(_RESOURCE_POLICY_ALWAYS) or not identity_allows
         ):

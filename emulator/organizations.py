@@ -147,6 +147,77 @@ def scp_refusal(
 _installed = False
 
 
+# --- who may read the Organization -------------------------------------------------------------
+# Organizations' List*/Describe* operations "can be called only from the organization's
+# management account or by a member account that is a delegated administrator for an AWS
+# service" (API reference, e.g. ListAccountsForParent); DescribeOrganization from any member.
+# moto answers every member account as if it were the management account.
+MEMBER_MAY_CALL = frozenset({"describe_organization"})
+
+
+def camel_to_snake(action: str) -> str:
+    """`ListAccountsForParent` → `list_accounts_for_parent` (moto's method names)."""
+    from moto.core.utils import camelcase_to_underscores
+
+    return str(camelcase_to_underscores(action))
+
+
+# Services moto does not list as delegable that rollforward's hub is delegated for: StackSets
+# (the member StackSet is deployed from the delegated administrator account).
+DELEGABLE_SERVICES = ("member.org.stacksets.cloudformation.amazonaws.com",)
+NOT_PERMITTED = "You don't have permissions to access this resource."
+
+
+def may_read_organization(account: str) -> bool:
+    """Whether `account` may call Organizations' read operations: it is its organization's
+    management account or a delegated administrator there (or in no organization: moto then
+    answers AWSOrganizationsNotInUseException itself)."""
+    from moto.organizations.models import organizations_backends
+
+    management = _management_of(account)
+    if management is None or management == account:
+        return True
+    backend = organizations_backends[management]["aws"]
+    return any(admin.account.id == account for admin in backend.admins)
+
+
+def _guard_reads(response_class: Any, error_class: Any) -> None:
+    """Every List*/Describe* answer of moto's Organizations checks its caller first (inside
+    the response method, where moto serialises a service error in AWS's shape); a delegated
+    administrator's reads are answered from the management account's organization (moto would
+    read the member's own, empty backend)."""
+    from moto.organizations.models import organizations_backends
+
+    own_backend = response_class.organizations_backend
+
+    def backend(self: Any) -> Any:
+        account = self.current_account
+        management = _management_of(account)
+        action = camel_to_snake(self._get_action() or "")
+        if (
+            management not in (None, account)
+            and action.startswith(("list_", "describe_"))
+            and action not in MEMBER_MAY_CALL
+        ):
+            return organizations_backends[management][self.partition]
+        return own_backend.fget(self)
+
+    response_class.organizations_backend = property(backend)
+    for name in dir(response_class):
+        if not name.startswith(("list_", "describe_")) or name in MEMBER_MAY_CALL:
+            continue
+        original = getattr(response_class, name)
+        if not callable(original):
+            continue
+
+        def guarded(self: Any, _original: Any = original) -> Any:
+            if not may_read_organization(self.current_account):
+                raise error_class("AccessDeniedException", NOT_PERMITTED)
+            return _original(self)
+
+        setattr(response_class, name, guarded)
+
+
 def install() -> None:
     """moto's Organizations as AWS behaves where SCPs depend on it: `CreateOrganization` with
     all features enables SCPs in the root; a root, OU or account keeps at least one SCP; policy
@@ -157,7 +228,12 @@ def install() -> None:
         return
     from moto.core.base_backend import BackendDict
     from moto.organizations.exceptions import OrganizationsClientError
-    from moto.organizations.models import FakeRoot, OrganizationsBackend, organizations_backends
+    from moto.organizations.models import (
+        FakeDelegatedAdministrator,
+        FakeRoot,
+        OrganizationsBackend,
+        organizations_backends,
+    )
     from moto.organizations.responses import OrganizationsResponse
 
     create = OrganizationsBackend.create_organization
@@ -232,6 +308,11 @@ def install() -> None:
         organizations_backends.master_accounts.clear()
         GENERATION.bump()
 
+    _guard_reads(OrganizationsResponse, OrganizationsClientError)
+    FakeDelegatedAdministrator.SUPPORTED_SERVICES = [
+        *FakeDelegatedAdministrator.SUPPORTED_SERVICES,
+        *DELEGABLE_SERVICES,
+    ]
     OrganizationsBackend.create_organization = create_organization  # type: ignore[method-assign]
     OrganizationsBackend.detach_policy = detach_policy  # type: ignore[method-assign]
     OrganizationsBackend.enable_policy_type = enable_policy_type  # type: ignore[method-assign]

@@ -247,6 +247,8 @@ def _render_ended(last: dict[str, Any]) -> list[str]:
     failed = report.get("targets_failed") or []
     if failed:
         pairs.append(("failed", "; ".join(failed)))
+    if report.get("organization_unreadable"):
+        pairs.append(("organization", f"UNREADABLE: {report['organization_unreadable']}"))
     rows = [
         [
             line["target"],

@@ -547,6 +547,9 @@ class Observability(Construct):
             self._metric("ScanTargets", "Maximum", label="Targets"),
             self._metric("ScanTargetsFailed", "Maximum", label="Targets failed"),
             self._metric("ScanCyclesSkipped", "Sum", label="Cycles skipped (earlier one running)"),
+            self._metric(
+                "ScanOrganizationUnreadable", "Sum", label="Cycles the Organization refused"
+            ),
         ]
         if self._scan_machine is not None:
             machine = self._scan_machine

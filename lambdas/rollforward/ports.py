@@ -355,7 +355,8 @@ class OrganizationAccounts(Protocol):
 
     def accounts_under(self, parents: Sequence[str]) -> list[str]:
         """Active account ids under `parents` (OU or root ids) and every OU below them, each
-        once, sorted."""
+        once, sorted. Raises `Refused` when the Organization may not be read from here (not
+        its management account nor a delegated administrator), `Transient` when throttled."""
         ...
 
 

@@ -9,9 +9,10 @@ from typing import Any
 import boto3
 import pytest
 from rollforward.adapters.organization import AwsOrganizationAccounts
-from rollforward.scan.cycle import organization_targets
+from rollforward.ports import Refused
+from rollforward.scan.cycle import STACKSETS_PRINCIPAL, organization_targets
 
-from emulator.accounts import create_organization, organization_root
+from emulator.accounts import create_organization, organization_root, stack_set_credentials
 from emulator.inprocess import EmbeddedAws
 
 HUB, A, B, C = "123456789012", "111111111111", "222222222222", "333333333333"
@@ -50,3 +51,20 @@ def test_a_cycles_targets_are_the_hub_then_every_account_in_every_member_region(
         (A, "us-east-1"),
         (A, "eu-west-1"),
     ]
+
+
+def test_a_hub_outside_the_management_account_is_refused_until_it_is_delegated(
+    organizations: Any,
+) -> None:
+    """AWS answers a member account's listing AccessDeniedException unless it is a delegated
+    administrator: the reader raises `Refused` (the cycle then says so and scans the hub)."""
+    root = organization_root()
+    as_member = boto3.client("organizations", region_name="us-east-1", **stack_set_credentials(A))
+    with pytest.raises(Refused, match="AccessDeniedException"):
+        AwsOrganizationAccounts(as_member).accounts_under([root])
+
+    organizations.register_delegated_administrator(
+        AccountId=A, ServicePrincipal=STACKSETS_PRINCIPAL
+    )
+
+    assert AwsOrganizationAccounts(as_member).accounts_under([root]) == sorted([HUB, A, B, C])

@@ -97,3 +97,23 @@ def test_before_the_map_starts_the_cycle_is_planning_and_without_cycles_it_says_
     none = cycle_status(FakeStepFunctions([], {}), MACHINE)
     assert none == {"state_machine_arn": MACHINE, "running": None, "last": None}
     assert render_status(none).startswith("no scan cycle has run yet")
+
+
+def test_a_cycle_the_organization_refused_says_so_and_what_to_do() -> None:
+    unreadable = (
+        "the Organization's accounts could not be listed (AccessDeniedException: ...); this "
+        "cycle scans only the hub's own account 111111111111. Deploy the hub in the management "
+        "account, register 111111111111 as a delegated administrator (...), or list the "
+        "targets in SCAN_TARGETS"
+    )
+    report = {**REPORT, "organization_unreadable": unreadable}
+    sfn = FakeStepFunctions(
+        [{"executionArn": _arn("last"), "status": "SUCCEEDED", "startDate": EARLIER}], {}
+    )
+    sfn.describe_execution = lambda *, executionArn: {  # type: ignore[method-assign]
+        **sfn.executions[0], "stopDate": NOW, "output": json.dumps(report),
+    }  # fmt: skip
+
+    text = render_status(cycle_status(sfn, MACHINE))
+
+    assert "organization" in text and f"UNREADABLE: {unreadable[:60]}" in text

@@ -373,7 +373,7 @@ def test_the_dashboard_shows_pins_approvals_canaries_executions_and_errors(
     assert {("AWS/States", f"Executions{ending}") for ending in executions} <= named
     scan = ("ScanCycleCoverage", "ScanCycleSeconds", "ScanTargets", "ScanTargetsFailed",
             "ScanCyclesSkipped", "ScanProgressCalls", "ScanProgressFunctions",
-            "ControlPlaneThrottles")  # fmt: skip
+            "ControlPlaneThrottles", "ScanOrganizationUnreadable")  # fmt: skip
     assert {("rollforward", name) for name in scan} <= named  # handlers/scan.py report_cycle
     errors = {m[3] for m in metrics if m[:2] == ["AWS/Lambda", "Errors"]}
     functions = resources(template_json, "AWS::Lambda::Function")

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
+from rollforward.ports import Refused
 from rollforward.scan.cycle import (
+    STACKSETS_PRINCIPAL,
     ChildFailure,
     CycleReport,
     ScanCycle,
@@ -16,6 +18,7 @@ from rollforward.scan.cycle import (
     TargetOutcome,
     TargetProgress,
     earlier_cycle,
+    hub_targets,
     machine_of,
     parse_targets,
 )
@@ -60,6 +63,46 @@ def test_the_cycle_reports_failed_targets_and_its_coverage() -> None:
     assert (report.targets, report.targets_complete, report.coverage) == (2, 1, 0.5)
     assert report.targets_failed == ["210987654321/us-east-1: rollforward.Refused"]
     assert report.seconds == 30.0  # the longest child: children run at once
+
+
+class Organization:
+    """An in-memory `OrganizationAccounts`: the accounts it lists, or the refusal it answers."""
+
+    def __init__(self, accounts: list[str], refusal: str = "") -> None:
+        self.accounts, self.refusal = accounts, refusal
+        self.asked: list[list[str]] = []
+
+    def accounts_under(self, parents: list[str]) -> list[str]:
+        self.asked.append(list(parents))
+        if self.refusal:
+            raise Refused(self.refusal)
+        return self.accounts
+
+
+def test_a_hub_targets_the_organizations_accounts_under_its_ous() -> None:
+    organization = Organization(["111111111111"])
+
+    targets, unreadable = hub_targets(HOME, organization, ["ou-ab12-workload"], ["eu-west-1"])
+
+    assert organization.asked == [["ou-ab12-workload"]]
+    assert [(t.account, t.region) for t in targets] == [HOME, ("111111111111", "eu-west-1")]
+    assert unreadable == ""
+
+
+def test_an_organization_that_refuses_the_hub_leaves_its_own_account_scanned_and_says_why() -> None:
+    denied = "AccessDeniedException: You don't have permissions to access this resource."
+    organization = Organization(["111111111111"], refusal=denied)
+
+    targets, unreadable = hub_targets(HOME, organization, ["r-ab12"], ["eu-west-1", "us-east-1"])
+
+    assert [(t.account, t.region) for t in targets] == [HOME, (HOME[0], "us-east-1")]
+    assert denied in unreadable and f"only the hub's own account {HOME[0]}" in unreadable
+    assert f"--account-id {HOME[0]} --service-principal {STACKSETS_PRINCIPAL}" in unreadable
+    assert "SCAN_TARGETS" in unreadable
+    # Report carries it to the execution's output (`rollforward scan --status`).
+    results = ScanResults(cycle=CYCLE, targets=targets, results=[],
+                          organization_unreadable=unreadable)  # fmt: skip
+    assert CycleReport.of(results).organization_unreadable == unreadable
 
 
 def test_targets_default_to_the_hub_and_a_malformed_one_is_refused() -> None:

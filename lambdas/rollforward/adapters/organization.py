@@ -3,8 +3,10 @@
 A service-managed StackSet deploys to every account of its target OUs and of every OU below
 them (CloudFormation User Guide, "service-managed permissions"), so the hub's scan covers the
 same: `ListAccountsForParent` on each target, `ListOrganizationalUnitsForParent` to walk down.
-A delegated administrator may make both calls (Organizations' read-only operations).
-Suspended accounts are left out (no stack instance can act there).
+Only the management account or a delegated administrator may make both calls ("You can only
+call this operation from the management account or a member account that is a delegated
+administrator", API reference); any other account is answered AccessDeniedException, raised
+here as `Refused`. Suspended accounts are left out (no stack instance can act there).
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from rollforward.adapters.aws_errors import call
+from botocore.exceptions import ClientError
+
+from rollforward.adapters.aws_errors import call, error_code
+from rollforward.ports import Refused
 
 ACTIVE = "ACTIVE"
 
@@ -22,6 +27,12 @@ class AwsOrganizationAccounts:
         self.organizations = organizations
 
     def accounts_under(self, parents: Sequence[str]) -> list[str]:
+        try:
+            return self._accounts_under(parents)
+        except ClientError as error:  # not transient: `call` raised those as Transient
+            raise Refused(f"{error_code(error)}: {error}") from error
+
+    def _accounts_under(self, parents: Sequence[str]) -> list[str]:
         accounts: set[str] = set()
         pending, seen = list(parents), set[str]()
         while pending:

@@ -40,8 +40,8 @@ from rollforward.scan.cycle import (
     ScheduleInput,
     TargetProgress,
     earlier_cycle,
+    hub_targets,
     machine_of,
-    organization_targets,
     parse_targets,
 )
 from rollforward.scan.reconcile import ACTOR
@@ -161,8 +161,16 @@ def plan(envelope: TaskEnvelope, context: Any) -> ScanPlan:
         # A hub: every account the member StackSet reaches (its OUs, walked down) in every
         # member region, looked up each cycle (accounts join and leave).
         ous, regions = _names(MEMBER_OUS_VARIABLE), _names(MEMBER_REGIONS_VARIABLE)
-        accounts = wiring.organization_accounts().accounts_under(ous)
-        targets = organization_targets(home, accounts, regions)
+        targets, unreadable = hub_targets(home, wiring.organization_accounts(), ous, regions)
+        if unreadable:
+            # Said where on-call looks (audit, metric, `rollforward scan --status`).
+            logger.error("organization unreadable", extra={"reason": unreadable})
+            metrics.add_metric(name="ScanOrganizationUnreadable", unit=MetricUnit.Count, value=1)
+            wiring.audit(wiring.FunctionSettings.from_env()).record(
+                AuditEvent.SCAN, actor=ACTOR, action="organization_unreadable",
+                execution_arn=envelope.execution, reason=unreadable,
+            )  # fmt: skip
+            return ScanPlan(cycle=cycle, targets=targets, organization_unreadable=unreadable)
     return ScanPlan(cycle=cycle, targets=targets)
 
 

@@ -30,6 +30,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rollforward.ports import OrganizationAccounts, Refused
+
 
 class ScanAction(StrEnum):
     PLAN = "plan"
@@ -60,6 +62,9 @@ class ScanPlan(BaseModel):
     cycle: ScanCycle
     targets: list[ScanTarget]
     still_running: str = ""
+    # The Organization could not be listed (why, and what to do): only the hub's own account
+    # is targeted this cycle.
+    organization_unreadable: str = ""
 
 
 class TargetProgress(BaseModel):
@@ -174,6 +179,7 @@ class CycleReport(BaseModel):
     invocations: int
     seconds: float  # the longest child's scan time (the cycle's length, children run at once)
     still_running: str = ""  # skipped: this earlier cycle was still scanning (its ARN)
+    organization_unreadable: str = ""  # the member accounts were not listed: why, what to do
     per_target: list[TargetLine] = Field(default_factory=list)
 
     @property
@@ -208,6 +214,7 @@ class CycleReport(BaseModel):
             invocations=total("invocations"),
             seconds=max((r.seconds for r in results.results), default=0.0),
             still_running=results.still_running,
+            organization_unreadable=results.organization_unreadable,
             per_target=[TargetLine.of(r) for r in results.results],
         )
 
@@ -260,6 +267,41 @@ def organization_targets(
     return [ScanTarget(account=a, region=r) for a, r in dict.fromkeys(pairs)]
 
 
+# The service principal a hub outside the management account is delegated for: the member
+# StackSet is service-managed, so the hub deploys it as a StackSets delegated administrator.
+STACKSETS_PRINCIPAL = "member.org.stacksets.cloudformation.amazonaws.com"
+
+
+def organization_unreadable(reason: str, hub_account: str) -> str:
+    """What a cycle says when the Organization refused the hub's listing: the refusal, what
+    the cycle scans instead, and the ways to give the hub its member accounts."""
+    return (
+        f"the Organization's accounts could not be listed ({reason[:300]}); this cycle scans "
+        f"only the hub's own account {hub_account}. Deploy the hub in the management account, "
+        f"register {hub_account} as a delegated administrator (aws organizations "
+        f"register-delegated-administrator --account-id {hub_account} --service-principal "
+        f"{STACKSETS_PRINCIPAL}), or list the targets in SCAN_TARGETS"
+    )
+
+
+def hub_targets(
+    home: tuple[str, str],
+    organization: OrganizationAccounts,
+    ous: list[str],
+    regions: list[str],
+) -> tuple[list[ScanTarget], str]:
+    """A hub's targets this cycle and, if the Organization refused the listing, what to say
+    ("" otherwise): then the hub's own account in every member region is still scanned — one
+    missing delegation must not cost the hub its own pins, nor fail every cycle silently."""
+    try:
+        accounts = organization.accounts_under(ous)
+    except Refused as refusal:
+        return organization_targets(home, [], regions), organization_unreadable(
+            str(refusal), home[0]
+        )
+    return organization_targets(home, accounts, regions), ""
+
+
 class ScheduleInput(BaseModel):
     """What the machine starts with: nothing (`{}`) from the hourly schedule; from
     `rollforward scan`, who asked and, with `--full|--screen`, a full pass or a screening cycle
@@ -291,6 +333,7 @@ __all__ = [
     "EXECUTION_INPUT",
     "MAP_ITEMS",
     "MAP_RESULTS",
+    "STACKSETS_PRINCIPAL",
     "TASK_OUTPUTS",
     "ChildFailure",
     "CycleReport",
@@ -304,6 +347,9 @@ __all__ = [
     "TargetOutcome",
     "TargetProgress",
     "earlier_cycle",
+    "hub_targets",
     "machine_of",
+    "organization_targets",
+    "organization_unreadable",
     "parse_targets",
 ]
