@@ -151,7 +151,7 @@ _installed = False
 # Organizations' List*/Describe* operations "can be called only from the organization's
 # management account or by a member account that is a delegated administrator for an AWS
 # service" (API reference, e.g. ListAccountsForParent); DescribeOrganization from any member.
-# moto answers every member account as if it were the management account.
+# moto refuses no member: it answers a member's reads from that member's own, empty backend.
 MEMBER_MAY_CALL = frozenset({"describe_organization"})
 
 
