@@ -35,6 +35,7 @@ import functools
 import json
 import re
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -1072,13 +1073,17 @@ def _error_response(
     from moto.core.exceptions import ServiceException
     from moto.core.responses import ActionResult
 
+    # AWS answers every request, refusals included, with its request id (x-amzn-RequestId):
+    # clients read it back (Step Functions' Lambda integration puts it in the task's cause).
+    request_id = str(uuid.uuid4())
     if protocol == "query":
         body = (
             "<ErrorResponse><Error><Type>Sender</Type>"
             f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
-            "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
         )
-        return status, {"Content-Type": "text/xml", "status": status}, body
+        headers = {"Content-Type": "text/xml", "status": status, "x-amzn-RequestId": request_id}
+        return status, headers, body
     error = ServiceException(code, message)
     try:
         _, headers, body = response.serialized(ActionResult(error))
@@ -1087,6 +1092,7 @@ def _error_response(
         body = json.dumps({"__type": code, "message": message})
     headers = dict(headers)
     headers["x-amzn-ErrorType"] = code
+    headers["x-amzn-RequestId"] = request_id
     headers["status"] = status
     return status, headers, body
 

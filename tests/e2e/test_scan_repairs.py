@@ -6,7 +6,9 @@ change functions itself):
   ledger `canary`) is restored exactly and tracked again;
 - the same with the pin `failed`: restored, not closed as lifted, and no pin opened on the
   baseline version the canary had pinned itself;
-- a `failed` pin is re-examined: lifted meanwhile, it is closed.
+- a `failed` pin is re-examined: lifted meanwhile, it is closed;
+- a canary whose state machine role loses lambda:InvokeFunction mid-bake is not left weighted:
+  its Rollback is refused, waits and tries again until the role is mended, then restores.
 
 Each case ended differently before these fixes: stalled and left weighted, a new pin on the
 canary's baseline version, a failed pin skipped for ever.
@@ -15,6 +17,8 @@ canary's baseline version, a failed pin skipped for ever.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -152,3 +156,73 @@ def test_a_failed_pin_lifted_while_detection_was_off_is_closed_not_skipped(
     assert summary["closed"] == {pin.key.id: "lifted"}
     closed = lifecycle.pin_record("tripped")
     assert closed is not None and closed.stage is Stage.LIFTED
+
+
+DENY_INVOKE = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Deny", "Action": "lambda:InvokeFunction", "Resource": "*"}],
+}
+
+
+def _after(lifecycle: Lifecycle, step: timedelta, check: Callable[[], bool]) -> Callable[[], bool]:
+    """A wait_for condition that first lets `step` of emulated time pass."""
+
+    def moved_then_checked() -> bool:
+        lifecycle.aws.state.clock.advance(step)
+        return check()
+
+    return moved_then_checked
+
+
+def _entered(lifecycle: Lifecycle, execution_arn: str, state: str) -> int:
+    history = lifecycle.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)
+    return sum(
+        1
+        for event in history["events"]
+        if (event.get("stateEnteredEventDetails") or {}).get("name") == state
+    )
+
+
+def test_a_canary_whose_role_loses_lambda_invoke_keeps_rolling_back_until_it_restores(
+    lifecycle: Lifecycle,
+) -> None:
+    """Mid-bake, a change to the state machine's role denies it lambda:InvokeFunction (IAM is
+    enforced). The judge's task is refused, and so is every Rollback: the execution neither
+    dies nor gives up, it waits and tries again. Once the role is mended, the next attempt
+    restores the function exactly, with the ledger back to tracking."""
+    baseline, pinned, pin = _canary_in_its_first_bake(lifecycle, "inventory")
+    role = lifecycle.sfn.describe_state_machine(stateMachineArn=lifecycle.state_machine_arn)[
+        "roleArn"
+    ].rsplit("/", 1)[1]
+    iam = boto3.client("iam")
+    iam.put_role_policy(RoleName=role, PolicyName="broken", PolicyDocument=json.dumps(DENY_INVOKE))
+    try:
+        wait_for(
+            _after(
+                lifecycle,
+                timedelta(minutes=30),
+                lambda: _entered(lifecycle, pin.execution_arn, "Rollback") >= 3,
+            ),
+            what="three refused rollbacks",
+        )
+        assert _status(lifecycle, pin.execution_arn) == "RUNNING"
+        # Nothing restored yet: the alias still weighted, the canary's record in place.
+        assert (_alias(lifecycle, "inventory").get("RoutingConfig") or {}).get(
+            "AdditionalVersionWeights"
+        )
+        held = lifecycle.pin_record("inventory")
+        assert held is not None and CANARY_IN_FLIGHT in held.evidence
+    finally:
+        iam.delete_role_policy(RoleName=role, PolicyName="broken")
+
+    wait_for(
+        _after(
+            lifecycle,
+            timedelta(hours=1),
+            lambda: CANARY_IN_FLIGHT not in (lifecycle.pin_record("inventory") or pin).evidence,
+        ),
+        what="the rollback after the role is mended",
+    )
+    lifecycle.settle()
+    _assert_restored(lifecycle, "inventory", baseline, pinned)
+    assert _status(lifecycle, pin.execution_arn) == "RUNNING"  # tracking goes on

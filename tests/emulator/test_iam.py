@@ -77,6 +77,24 @@ def test_a_user_without_policies_may_not_list_functions(aws: EmbeddedAws) -> Non
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
 
+def test_a_refusal_carries_its_request_id_as_every_aws_answer_does(aws: EmbeddedAws) -> None:
+    """Clients read the request id of an error back: Step Functions' Lambda integration puts
+    it in the task's cause, and crashed the execution (KeyError) when a refusal had none."""
+    keys = _user(boto3.client("iam"), "nobody")
+    seen = []
+    for service, call in (
+        ("lambda", lambda c: c.list_functions()),  # rest-json
+        ("sqs", lambda c: c.list_queues()),  # json
+        ("sns", lambda c: c.list_topics()),  # query
+    ):
+        with pytest.raises(ClientError) as refused:
+            call(boto3.client(service, region_name=REGION, **keys))
+        request_id = refused.value.response["ResponseMetadata"].get("RequestId", "")
+        assert len(request_id) == 36, (service, refused.value.response)
+        seen.append(request_id)
+    assert len(set(seen)) == len(seen)  # one per request
+
+
 def test_a_resource_scoped_allow_admits_that_function_only(aws: EmbeddedAws) -> None:
     allowed, other = _function("allowed"), _function("other")
     keys = _user(
