@@ -155,13 +155,6 @@ _installed = False
 MEMBER_MAY_CALL = frozenset({"describe_organization"})
 
 
-def camel_to_snake(action: str) -> str:
-    """`ListAccountsForParent` → `list_accounts_for_parent` (moto's method names)."""
-    from moto.core.utils import camelcase_to_underscores
-
-    return str(camelcase_to_underscores(action))
-
-
 # Services moto does not list as delegable that rollforward's hub is delegated for: StackSets
 # (the member StackSet is deployed from the delegated administrator account).
 DELEGABLE_SERVICES = ("member.org.stacksets.cloudformation.amazonaws.com",)
@@ -191,14 +184,8 @@ def _guard_reads(response_class: Any, error_class: Any) -> None:
     own_backend = response_class.organizations_backend
 
     def backend(self: Any) -> Any:
-        account = self.current_account
-        management = _management_of(account)
-        action = camel_to_snake(self._get_action() or "")
-        if (
-            management not in (None, account)
-            and action.startswith(("list_", "describe_"))
-            and action not in MEMBER_MAY_CALL
-        ):
+        management = _management_of(self.current_account)
+        if getattr(self, "_read_as_management", False) and management is not None:
             return organizations_backends[management][self.partition]
         return own_backend.fget(self)
 
@@ -213,6 +200,7 @@ def _guard_reads(response_class: Any, error_class: Any) -> None:
         def guarded(self: Any, _original: Any = original) -> Any:
             if not may_read_organization(self.current_account):
                 raise error_class("AccessDeniedException", NOT_PERMITTED)
+            self._read_as_management = True  # one response object per request
             return _original(self)
 
         setattr(response_class, name, guarded)
