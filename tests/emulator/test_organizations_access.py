@@ -5,6 +5,7 @@ answers every member)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,3 +66,34 @@ def test_the_management_account_and_a_delegated_administrator_may(aws: EmbeddedA
     management.deregister_delegated_administrator(AccountId=MEMBER, ServicePrincipal=STACKSETS)
     with pytest.raises(ClientError, match="AccessDeniedException"):
         _as_member().list_accounts_for_parent(ParentId=root)
+
+
+def test_a_delegated_administrators_principal_still_needs_an_identity_allow(
+    aws: EmbeddedAws,
+) -> None:
+    """Delegation lets the account read; each of its principals still needs its own policy
+    to allow the call (IAM, evaluated on the organization's root in the management account)."""
+    boto3.client("organizations").register_delegated_administrator(
+        AccountId=MEMBER, ServicePrincipal=STACKSETS
+    )
+    member_iam = boto3.client("iam", region_name="us-east-1", **stack_set_credentials(MEMBER))
+    member_iam.create_user(UserName="reader")
+    lambda_only = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "lambda:List*", "Resource": "*"}],
+    }
+    member_iam.put_user_policy(
+        UserName="reader", PolicyName="lambda", PolicyDocument=json.dumps(lambda_only)
+    )
+    key = member_iam.create_access_key(UserName="reader")["AccessKey"]
+    reader = boto3.client(
+        "organizations",
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+
+    with pytest.raises(ClientError) as refused:
+        reader.list_accounts_for_parent(ParentId=organization_root())
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "is not authorized to perform: organizations:ListAccountsForParent" in str(refused.value)
