@@ -5,11 +5,12 @@ lacks (`p99` in GetMetricData, `ExtendedStatistics` in GetMetricStatistics)."""
 from __future__ import annotations
 
 import contextvars
+import inspect
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from moto.cloudwatch.models import (
@@ -20,6 +21,8 @@ from moto.cloudwatch.models import (
     cloudwatch_backends,
 )
 from moto.cloudwatch.responses import CloudWatchResponse
+
+from emulator.state import STATE
 
 NAMESPACE = "AWS/Lambda"
 
@@ -201,6 +204,32 @@ def _asking_for_extended_statistics(original: Callable[..., Any]) -> Callable[..
     return get_metric_statistics
 
 
+def rounded_start(start: datetime, now: datetime) -> datetime:
+    """StartTime as CloudWatch reads it (GetMetricData / GetMetricStatistics `StartTime`): rounded
+    down to the minute when less than 15 days ago, to the 5-minute clock interval up to 63 days,
+    to the hour beyond. moto reads it to the second, so a request starting mid-minute missed
+    that minute's datapoint and its periods started mid-minute."""
+    aware = start if start.tzinfo else start.replace(tzinfo=UTC)
+    age = now - aware
+    step = 60 if age < timedelta(days=15) else 300 if age < timedelta(days=63) else 3600
+    seconds = math.floor(aware.timestamp())
+    rounded = datetime.fromtimestamp(seconds - seconds % step, UTC)
+    return rounded if start.tzinfo else rounded.replace(tzinfo=None)
+
+
+def _rounding_start(original: Callable[..., Any]) -> Callable[..., Any]:
+    """The backend method with its `start_time` rounded as CloudWatch rounds it."""
+
+    names = list(inspect.signature(original).parameters)[1:]
+
+    def method(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> Any:
+        bound = dict(zip(names, args, strict=False)) | kwargs
+        bound["start_time"] = rounded_start(bound["start_time"], STATE.clock.now())
+        return original(self, **bound)
+
+    return method
+
+
 def install_percentiles() -> None:
     """Teach moto's CloudWatch percentiles (once; `emulator.traffic.install`)."""
     Statistics.get_statistics_for_type = _with_percentiles(  # type: ignore[method-assign,assignment]
@@ -211,5 +240,6 @@ def install_percentiles() -> None:
         CloudWatchResponse.get_metric_statistics
     )
     CloudWatchBackend.get_metric_statistics = _asking_for_extended_statistics(  # type: ignore[method-assign]
-        CloudWatchBackend.get_metric_statistics
+        _rounding_start(CloudWatchBackend.get_metric_statistics)
     )
+    CloudWatchBackend.get_metric_data = _rounding_start(CloudWatchBackend.get_metric_data)  # type: ignore[method-assign]
