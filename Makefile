@@ -42,6 +42,7 @@ synth: setup
 
 bench: setup
 	$(BIN)/python -m bench.judge
+	$(BIN)/python -m bench.p99_window
 	$(BIN)/python -m bench.transitions
 	$(BIN)/python -m bench.scan --accounts 1 --regions 2 --functions 1000
 	$(BIN)/python -m bench.load --pins 200 --window 25 --idle 500

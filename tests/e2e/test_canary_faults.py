@@ -195,6 +195,22 @@ def _backoff(history: list[dict[str, Any]]) -> timedelta:
     return timedelta(hours=1)
 
 
+def _canary_reasons(history: list[dict[str, Any]]) -> str:
+    """What the canary said at each step (its verdicts and its reason): why a case went astray."""
+    said: list[str] = []
+    for event in history:
+        if event["type"] != "TaskStateExited":
+            continue
+        output = json.loads(event["stateExitedEventDetails"].get("output") or "{}")
+        canary = output.get("canary") or {}
+        verdicts = [v.get("outcome") for v in canary.get("verdicts") or []]
+        said.append(
+            f"{event['stateExitedEventDetails']['name']}: next={canary.get('next')} "
+            f"reason={canary.get('reason')!r} verdicts={verdicts}"
+        )
+    return "; ".join(said)
+
+
 def _parked_at(states: list[str]) -> tuple[str, int]:
     last = states[-1] if states else ""
     return last, states.count(last)
@@ -741,7 +757,7 @@ def drive(run: Run, case: Case) -> list[Any]:
         serve_one_bake(run)
     else:
         raise AssertionError(f"the canary did not finish: {states}")
-    assert armed, f"the case never reached {case.at}: {states}"
+    assert armed, f"the case never reached {case.at}: {states} ({_canary_reasons(run.history())})"
     faults.clear()
     return armed
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from rollforward.audit.records import AuditEvent
 from rollforward.canary.context import CanaryContext
-from rollforward.canary.evidence import ran_new_runtime, version_dimensions
+from rollforward.canary.evidence import ran_new_runtime, version_dimensions, whole_window
 from rollforward.canary.plan import (
     CanaryPlan,
     no_alias_summary,
@@ -226,7 +226,7 @@ def _p99(
     ctx: CanaryContext, pin: Pin, state: CanaryState, start: datetime, end: datetime
 ) -> DurationP99:
     """Each version's duration p99 over the canary so far (one datapoint each)."""
-    period = max(60, 60 * round((end - start).total_seconds() / 60 + 0.5))
+    first, period = whole_window(start, end)
     queries = [
         MetricQuery(side, "Duration", "p99", version_dimensions(pin, state.alias, version), period)
         for side, version in (
@@ -234,7 +234,7 @@ def _p99(
             ("baseline", state.baseline_version),
         )
     ]
-    series = ctx.signals.metric_series(queries, start, start + timedelta(seconds=period))
+    series = ctx.signals.metric_series(queries, first, first + timedelta(seconds=period))
 
     def value(side: str) -> float | None:
         points = series.get(side) or {}
