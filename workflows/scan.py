@@ -4,12 +4,15 @@ It only describes states (the shape and the contract are in `rollforward.scan.cy
 
     Plan ─► Targets (Map, DISTRIBUTED, one child execution per (account, region)) ─► Report
               child: ScanTarget ─► More? ─ more pages ─► ScanTarget (from its marker)
-                          │           └─ complete ─► Done
-                          └─ failed for good ─► TargetFailed (the cycle goes on)
+                          │           └─ complete ─► Recorded ─► Done
+                          └─ failed for good ─► RecordTargetFailure ─► TargetFailed
+                                                (the cycle goes on)
 
 Every child owns its (account, region)'s budget, so all run at once (`MAX_CONCURRENCY`); a
 child that fails for good (a member whose role is gone) is caught inside it, so one account
-never costs the others their cycle, and `Report` lists it. Each `ScanTarget` invocation works
+never costs the others their cycle, and `Report` lists it. Children record their outcomes
+(`ScanTarget` after each invocation, `RecordTargetFailure`) and end with a constant-size output;
+the Map discards its results, so its payload does not grow with the targets. Each `ScanTarget` invocation works
 until its Lambda's time is nearly up and says where the listing stands; the loop turns once per
 15 minutes of work, a few history events a turn.
 """
@@ -21,7 +24,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from rollforward.contract import path
-from rollforward.scan.cycle import ScanAction, ScanPlan, TargetOutcome, TargetProgress
+from rollforward.scan.cycle import (
+    ScanAction,
+    ScanPlan,
+    TargetOutcome,
+    TargetProgress,
+    TargetRecorded,
+)
 
 from workflows.remediation import _task
 
@@ -38,12 +47,22 @@ def build_scan_definition(scope: Construct, scan: lambda_.IFunction) -> sfn.ICha
         scope, "ScanTarget", scan, str(ScanAction.TARGET), timeout=TARGET_TIMEOUT, retry_attempts=4
     )
     done = sfn.Succeed(scope, "Done")
+    recorded = sfn.Pass(
+        scope,
+        "Recorded",
+        comment="the outcome is recorded: the child's output stays constant-size",
+        result=sfn.Result.from_object(TargetRecorded().model_dump()),
+    )
     failed = sfn.Succeed(scope, "TargetFailed", comment="reported by Report, the cycle goes on")
-    target.add_catch(failed, errors=["States.ALL"], result_path=FAILURE_PATH)
+    record_failure = _task(scope, "RecordTargetFailure", scan, str(ScanAction.TARGET_FAILED))
+    # Unrecorded, the failure is still reported: Report finds no record of this cycle.
+    record_failure.add_catch(failed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+    target.add_catch(record_failure, errors=["States.ALL"], result_path=FAILURE_PATH)
+    record_failure.next(failed)
     more = (
         sfn.Choice(scope, "More?")
         .when(sfn.Condition.boolean_equals(path(TargetProgress, "complete"), False), target)
-        .otherwise(done)
+        .otherwise(recorded.next(done))
     )
     child = target.next(more)
     targets = sfn.DistributedMap(
@@ -53,10 +72,11 @@ def build_scan_definition(scope: Construct, scan: lambda_.IFunction) -> sfn.ICha
         item_selector={
             "cycle.$": path(ScanPlan, "cycle"),
             "target.$": "$$.Map.Item.Value",
+            "cycle_execution.$": "$$.Execution.Id",
         },
         max_concurrency=MAX_CONCURRENCY,
         map_execution_type=sfn.StateMachineType.STANDARD,
-        result_path="$.results",
+        result_path=sfn.JsonPath.DISCARD,  # the outcomes are in the records
         label="ScanTargets",
     )
     targets.item_processor(child)

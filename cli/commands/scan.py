@@ -133,6 +133,7 @@ def run_scan(args: argparse.Namespace, context: Context) -> int:
 # ------------------------------------------------------------------ scan --status
 # Cycles read back for `--status` (the newest first): enough to find the last ended one.
 STATUS_EXECUTIONS = 20
+FAILED_SHOWN = 10  # failed targets named on the "failed" line (the table lists them all)
 
 
 def cycle_status(sfn: Any, machine_arn: str) -> dict[str, Any]:
@@ -245,8 +246,11 @@ def _render_ended(last: dict[str, Any]) -> list[str]:
         ("pins", f"{report.get('opened', 0)} opened, {report.get('closed', 0)} closed"),
     ]
     failed = report.get("targets_failed") or []
+    total = max(len(failed), int(report.get("targets_failed_total") or 0))
     if failed:
-        pairs.append(("failed", "; ".join(failed)))
+        named = "; ".join(failed[:FAILED_SHOWN])
+        more = f"; and {total - FAILED_SHOWN} more" if total > FAILED_SHOWN else ""
+        pairs.append(("failed", f"{total}: {named}{more}"))
     if report.get("organization_unreadable"):
         pairs.append(("organization", f"UNREADABLE: {report['organization_unreadable']}"))
     rows = [
@@ -265,6 +269,10 @@ def _render_ended(last: dict[str, Any]) -> list[str]:
     if rows:
         headers = ["target", "complete", "functions", "calls", "invocations", "time", "error"]
         text.append(format_table(headers, rows))
+    if report.get("per_target_omitted"):
+        text.append(
+            f"(and {report['per_target_omitted']} more targets, not listed: failed and incomplete come first)"
+        )
     return text
 
 

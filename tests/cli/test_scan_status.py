@@ -117,3 +117,21 @@ def test_a_cycle_the_organization_refused_says_so_and_what_to_do() -> None:
     text = render_status(cycle_status(sfn, MACHINE))
 
     assert "organization" in text and f"UNREADABLE: {unreadable[:60]}" in text
+
+
+def test_a_cycle_of_many_failed_targets_names_some_and_counts_them_all() -> None:
+    failed = [f"3000000{i:05d}/us-east-1: rollforward.Refused" for i in range(100)]
+    report = {**REPORT, "targets": 702, "targets_failed": failed, "targets_failed_total": 700,
+              "per_target_omitted": 202}  # fmt: skip
+    sfn = FakeStepFunctions(
+        [{"executionArn": _arn("last"), "status": "SUCCEEDED", "startDate": EARLIER}], {}
+    )
+    sfn.describe_execution = lambda *, executionArn: {  # type: ignore[method-assign]
+        **sfn.executions[0], "stopDate": NOW, "output": json.dumps(report),
+    }  # fmt: skip
+
+    text = render_status(cycle_status(sfn, MACHINE))
+
+    assert "700: 300000000000/us-east-1: rollforward.Refused;" in text
+    assert "and 690 more" in text and "300000000010/" not in text.split("\n\n")[0]
+    assert "(and 202 more targets, not listed" in text

@@ -107,3 +107,46 @@ def test_a_cycle_scans_the_hub_and_the_member_each_on_its_own_target(hub: Served
     status = cycle_status(sfn, machine)
     assert status["last"]["coverage"] == 1.0
     assert f"{MEMBER}/{REGION}" in render_status(status)
+
+
+UNREACHABLE = [f"3000000{index:05d}" for index in range(700)]  # accounts with no member role
+
+
+def test_a_cycle_of_hundreds_of_targets_finishes_and_names_every_failed_one(hub: Served) -> None:
+    """Children record their outcomes and end with a constant-size output: the Map's result
+    no longer gathers every child's progress (which failed a cycle with
+    States.DataLimitExceeded at about 600 targets). 700 targets the hub cannot act in fail
+    each on its own target, recorded; the member's and the hub's complete."""
+    lam, sfn = hub.client("lambda"), hub.client("stepfunctions")
+    hub_account = hub.client("sts").get_caller_identity()["Account"]
+    scan = hub.discovery["scan_function"]
+    variables = lam.get_function_configuration(FunctionName=scan)["Environment"]["Variables"]
+    targets = [f"{hub_account}/{REGION}", f"{MEMBER}/{REGION}"]
+    targets += [f"{account}/{REGION}" for account in UNREACHABLE]
+    lam.update_function_configuration(
+        FunctionName=scan,
+        Environment={"Variables": {**variables, "SCAN_TARGETS": ",".join(targets)}},
+    )
+    machine = hub.discovery["scan_state_machine_arn"]
+    try:
+        started = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+        deadline = time.monotonic() + 600
+        while (described := sfn.describe_execution(executionArn=started))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "the scan cycle never ended"
+            STATE.drain()
+            time.sleep(0.5)
+    finally:
+        lam.update_function_configuration(FunctionName=scan, Environment={"Variables": variables})
+
+    assert described["status"] == "SUCCEEDED", described
+    report = json.loads(described["output"])
+    assert (report["targets"], report["targets_complete"]) == (702, 2)
+    assert report["targets_failed_total"] == len(UNREACHABLE)
+    unreachable = {f"{account}/{REGION}" for account in UNREACHABLE}
+    assert {entry.split(":")[0] for entry in report["targets_failed"]} <= unreachable
+    assert len(report["targets_failed"]) == 100  # named within the report's bound
+    # The report lists the failed first, within its bound; the records hold every target.
+    assert len(report["per_target"]) == 500 and report["per_target_omitted"] == 202
+    assert {line["target"] for line in report["per_target"]} <= unreachable
+    assert "assum" in report["per_target"][0]["error"].lower()  # why: the role was refused
+    assert len(described["output"]) < 256 * 1024

@@ -1109,7 +1109,8 @@ def resources_for(site: CallSite, environment: Mapping[str, str], template: Temp
     if service == "dynamodb":
         variable = (
             "LEDGER_TABLE"
-            if "Ledger" in owner or "CanaryLocks" in owner  # the locks live in the ledger table
+            # the canary locks and the scan's target records live in the ledger table
+            if "Ledger" in owner or "CanaryLocks" in owner or "TargetRecords" in owner
             else "APPROVALS_TABLE"
             if "Approval" in owner
             else ""

@@ -9,14 +9,19 @@ import pytest
 from pydantic import ValidationError
 from rollforward.ports import Refused
 from rollforward.scan.cycle import (
+    MAX_FAILED_NAMED,
+    MAX_TARGET_LINES,
+    NO_OUTCOME,
     STACKSETS_PRINCIPAL,
     ChildFailure,
     CycleReport,
     ScanCycle,
+    ScanPlan,
     ScanResults,
     ScanTarget,
     TargetOutcome,
     TargetProgress,
+    cycle_outcomes,
     earlier_cycle,
     hub_targets,
     machine_of,
@@ -63,6 +68,51 @@ def test_the_cycle_reports_failed_targets_and_its_coverage() -> None:
     assert (report.targets, report.targets_complete, report.coverage) == (2, 1, 0.5)
     assert report.targets_failed == ["210987654321/us-east-1: rollforward.Refused"]
     assert report.seconds == 30.0  # the longest child: children run at once
+
+
+THIS_CYCLE = "arn:aws:states:eu-west-1:123456789012:execution:Rollforward-scan:now"
+
+
+def _target(index: int) -> ScanTarget:
+    return ScanTarget(account=f"{index:012d}", region="eu-west-1")
+
+
+def test_a_target_without_this_cycles_record_is_failed_never_counted_as_scanned() -> None:
+    plan = ScanPlan(cycle=CYCLE, targets=[_target(1), _target(2), _target(3)])
+    recorded = {
+        "000000000001/eu-west-1": TargetOutcome(
+            cycle=CYCLE, target=_target(1), cycle_execution=THIS_CYCLE, complete=True
+        ),
+        "000000000002/eu-west-1": TargetOutcome(  # last hour's cycle wrote this one
+            cycle=CYCLE, target=_target(2), cycle_execution=THIS_CYCLE + "-earlier", complete=True
+        ),
+    }
+
+    outcomes = cycle_outcomes(plan, THIS_CYCLE, recorded)
+    report = CycleReport.of(ScanResults(**plan.model_dump(), results=outcomes))
+
+    assert [o.failure.Error if o.failure else "" for o in outcomes] == ["", NO_OUTCOME, NO_OUTCOME]
+    assert (report.targets, report.targets_complete, report.targets_failed_total) == (3, 1, 2)
+
+
+def test_the_report_stays_bounded_whatever_the_targets_and_lists_the_failed_first() -> None:
+    targets = [_target(index) for index in range(3000)]
+    outcomes = [
+        TargetOutcome(
+            cycle=CYCLE, target=target, cycle_execution=THIS_CYCLE, complete=index % 3 != 0,
+            failure=ChildFailure(Error="rollforward.Refused", Cause="x" * 500)
+            if index % 3 == 0 else None,
+        )
+        for index, target in enumerate(targets)
+    ]  # fmt: skip
+
+    report = CycleReport.of(ScanResults(cycle=CYCLE, targets=targets, results=outcomes))
+
+    assert report.targets_failed_total == 1000 and len(report.targets_failed) == MAX_FAILED_NAMED
+    assert len(report.per_target) == MAX_TARGET_LINES
+    assert report.per_target_omitted == 3000 - MAX_TARGET_LINES
+    assert all(line.error for line in report.per_target)  # the failed first
+    assert len(report.model_dump_json()) < 256 * 1024  # Step Functions' payload quota
 
 
 class Organization:

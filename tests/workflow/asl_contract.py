@@ -4,7 +4,7 @@ For every state and every transition into it, the JSON schema of what the preced
 outputs is known: a Lambda task's output is its handler's reply model for the task's action
 (`TASK_OUTPUTS`), a `.waitForTaskToken` task adds the callback's answer at its ResultPath
 (`CALLBACK_RESULTS`), a Catch adds the caught error at its ResultPath (`CATCH_RESULT`), and
-Choice, Wait and Pass (without Result) hand their input on. Then every path a state reads must
+Choice, Wait and Pass hand their input on (a Pass's `Result` put at its ResultPath). Then every path a state reads must
 be declared in each schema that can reach it:
 
 - Choice: each rule's `Variable` (a path tested with `IsPresent` in the same Choice may be
@@ -158,7 +158,8 @@ class Checker:
             if output is not None:
                 yield state["Next"], output
         elif kind == "Pass" and "Result" in state:
-            self.violations.append(f"{name}: Pass with a Result is not modelled by the contract")
+            result = Shape(f"{name}'s Result", _literal_schema(state["Result"]))
+            yield state["Next"], _put(given, state.get("ResultPath", "$"), result, given.origin)
         elif kind in {"Wait", "Pass"}:
             yield state["Next"], given
         elif kind == "Map":
@@ -294,8 +295,22 @@ def _enum_at(schema: Schema, read: str) -> set[str] | None:
     return values or None
 
 
-def _put(given: Shape, result_path: str, value: Shape, origin: str) -> Shape:
-    """`given` with `value` placed at `result_path` (ResultPath semantics)."""
+def _literal_schema(value: Any) -> Schema:
+    """The schema of a constant (a Pass state's Result): its objects' keys, each value const."""
+    if isinstance(value, dict):
+        return {
+            "type": "object",
+            "properties": {key: _literal_schema(item) for key, item in value.items()},
+            "required": sorted(value),
+        }
+    return {"const": value}
+
+
+def _put(given: Shape, result_path: str | None, value: Shape, origin: str) -> Shape:
+    """`given` with `value` placed at `result_path` (ResultPath semantics; null discards the
+    result: the state's output is its input)."""
+    if result_path is None:
+        return given
     if result_path == "$":
         return Shape(origin, value.schema)
     keys = result_path[2:].split(".")

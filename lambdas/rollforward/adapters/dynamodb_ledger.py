@@ -10,9 +10,12 @@ from botocore.exceptions import ClientError
 
 from rollforward.adapters.aws_errors import call, is_condition_failure
 from rollforward.adapters.dynamodb_locks import LOCK_PREFIX
+from rollforward.adapters.dynamodb_target_records import TARGET_PREFIX
 from rollforward.clock import iso
 from rollforward.ledger import ConflictError, Pin
 from rollforward.model import PinKey
+
+NOT_PINS = (LOCK_PREFIX, TARGET_PREFIX)  # the other items of the ledger's table, by key prefix
 
 
 class DynamoLedger:
@@ -170,7 +173,8 @@ class DynamoLedger:
             pins.extend(
                 Pin.from_item(item)
                 for item in page.get("Items", [])
-                if not str(item["pin_id"]).startswith(LOCK_PREFIX)  # a canary lock, not a pin
+                # canary locks and scan-target records share the table; they are not pins
+                if not str(item["pin_id"]).startswith(NOT_PINS)
             )
             if "LastEvaluatedKey" not in page:
                 return pins

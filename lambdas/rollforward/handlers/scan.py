@@ -38,7 +38,11 @@ from rollforward.scan.cycle import (
     ScanPlan,
     ScanResults,
     ScheduleInput,
+    TargetOutcome,
     TargetProgress,
+    TargetRecorded,
+    TargetRecords,
+    cycle_outcomes,
     earlier_cycle,
     hub_targets,
     machine_of,
@@ -122,11 +126,34 @@ def cycle_task(request: dict[str, Any], context: Any) -> dict[str, Any]:
         return reply(plan(envelope, context))
     if envelope.action == ScanAction.TARGET:
         progress = TargetProgress.model_validate(envelope.state)
-        return reply(scan_target(progress, context))
+        after = scan_target(progress, context)
+        if after.cycle_execution:  # (a child of the machine; not a direct invocation)
+            records = wiring.target_records(wiring.FunctionSettings.from_env())
+            _recorded(records, TargetOutcome.model_validate(after.model_dump()))
+        return reply(after)
+    if envelope.action == ScanAction.TARGET_FAILED:
+        outcome = TargetOutcome.model_validate(envelope.state)
+        logger.error("scan target failed", extra={"scan_target": outcome.model_dump(mode="json")})
+        _recorded(wiring.target_records(wiring.FunctionSettings.from_env()), outcome)
+        return reply(TargetRecorded())
     if envelope.action == ScanAction.REPORT:
-        results = ScanResults.model_validate(envelope.state)
-        return reply(report_cycle(results))
+        planned = ScanPlan.model_validate(envelope.state)
+        records = wiring.target_records(wiring.FunctionSettings.from_env())
+        try:
+            recorded = records.read(planned.targets)
+        except TransientAwsError as error:
+            raise wiring.transient_error(str(error)) from error
+        outcomes = cycle_outcomes(planned, envelope.execution, recorded)
+        return reply(report_cycle(ScanResults(**planned.model_dump(), results=outcomes)))
     raise ValueError(f"unknown scan action {envelope.action!r}")
+
+
+def _recorded(records: TargetRecords, outcome: TargetOutcome) -> None:
+    """Record a target's outcome; a throttled write fails the task, which is retried."""
+    try:
+        records.record(outcome)
+    except TransientAwsError as error:
+        raise wiring.transient_error(str(error)) from error
 
 
 def plan(envelope: TaskEnvelope, context: Any) -> ScanPlan:
@@ -235,7 +262,7 @@ def report_cycle(results: ScanResults) -> CycleReport:
                        value=round(100 * cycle.coverage, 1))  # fmt: skip
     metrics.add_metric(name="ScanTargets", unit=MetricUnit.Count, value=cycle.targets)
     metrics.add_metric(
-        name="ScanTargetsFailed", unit=MetricUnit.Count, value=len(cycle.targets_failed)
+        name="ScanTargetsFailed", unit=MetricUnit.Count, value=cycle.targets_failed_total
     )
     metrics.add_metric(name="ScanCycleSeconds", unit=MetricUnit.Seconds, value=cycle.seconds)
     metrics.add_metric(name="FunctionsScanned", unit=MetricUnit.Count, value=cycle.functions_seen)

@@ -27,6 +27,7 @@ from rollforward.adapters.cloudwatch_audit import CloudWatchAuditTrail
 from rollforward.adapters.dynamodb_approvals import DynamoApprovalStore
 from rollforward.adapters.dynamodb_ledger import DynamoLedger
 from rollforward.adapters.dynamodb_locks import DynamoCanaryLocks
+from rollforward.adapters.dynamodb_target_records import DynamoTargetRecords
 from rollforward.adapters.executions import StepFunctionsExecutions
 from rollforward.adapters.organization import AwsOrganizationAccounts
 from rollforward.adapters.sns_notifier import SnsNotifier
@@ -228,6 +229,11 @@ def transient_error(message: str) -> Exception:
 
 def notifier(settings: FunctionSettings) -> SnsNotifier:
     return SnsNotifier(client("sns"), settings.topics, console_url=settings.console_url)
+
+
+def target_records(settings: FunctionSettings) -> DynamoTargetRecords:
+    """Where the scan's children record their targets' outcomes (the ledger's table)."""
+    return DynamoTargetRecords(table(settings.ledger_table))
 
 
 def tracker(settings: FunctionSettings) -> Tracker:

@@ -4,8 +4,14 @@ The machine (`Scan`, a Standard state machine started hourly) is:
 
     Plan ─► Targets (Distributed Map, one child per (account, region)) ─► Report
               child: ScanTarget ─► More? ─ not complete ─► ScanTarget (from its marker)
-                          │           └─ complete ─► Done
-                          └─ failed for good (Catch) ─► TargetFailed
+                          │           └─ complete ─► Recorded ─► Done
+                          └─ failed for good (Catch) ─► RecordTargetFailure ─► TargetFailed
+
+Each child records its target's outcome in the ledger's table (`TargetRecords`, one item per
+target, overwritten each cycle) and ends with a constant-size output: the Map keeps none of its
+children's results, so a cycle of thousands of targets stays under Step Functions' 256 KiB
+payload quota (children's outputs gathered into the Map's result failed a cycle with
+States.DataLimitExceeded at about 600 targets). `Report` reads the records of its plan's targets.
 
 `Plan` names the cycle (the hour, full or screening: `screening.is_full_cycle`) and its targets;
 each child scans one (account, region) with that target's own budget — the shared 15 req/s
@@ -26,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +42,7 @@ from rollforward.ports import OrganizationAccounts, Refused
 class ScanAction(StrEnum):
     PLAN = "plan"
     TARGET = "target"
+    TARGET_FAILED = "target_failed"  # record a child's failure for good, then end it
     REPORT = "report"
 
 
@@ -72,6 +79,8 @@ class TargetProgress(BaseModel):
 
     cycle: ScanCycle
     target: ScanTarget
+    # The cycle's execution (`$$.Execution.Id` of the machine): whose cycle a record is.
+    cycle_execution: str = ""
     complete: bool = False
     marker: str | None = None  # the ListFunctions marker to continue from
     resume_after: str | None = None  # on the marker's page, the last function done (ARN)
@@ -130,8 +139,57 @@ class TargetOutcome(TargetProgress):
     failure: ChildFailure | None = None
 
 
+class TargetRecorded(BaseModel):
+    """A child's output: constant-size whatever its target did (its outcome is recorded)."""
+
+    recorded: bool = True
+
+
+class TargetRecords(Protocol):
+    """Where children record their targets' outcomes and `Report` reads them (one record per
+    target, the latest cycle's)."""
+
+    def record(self, outcome: TargetOutcome) -> None:
+        """Write `outcome` as its target's record (replacing an earlier cycle's)."""
+        ...
+
+    def read(self, targets: list[ScanTarget]) -> dict[str, TargetOutcome]:
+        """The records of `targets` that exist, by `target_name`."""
+        ...
+
+
+def target_name(target: ScanTarget) -> str:
+    return f"{target.account}/{target.region}"
+
+
+NO_OUTCOME: Final = "NoOutcomeRecorded"
+
+
+def cycle_outcomes(
+    plan: ScanPlan, execution: str, recorded: Mapping[str, TargetOutcome]
+) -> list[TargetOutcome]:
+    """Every planned target's outcome in this cycle (`execution`): its record when this cycle
+    wrote it, else a failure saying none was — a child that ended without recording (its
+    record is an earlier cycle's, or missing) must never count as scanned."""
+    outcomes = []
+    for target in plan.targets:
+        outcome = recorded.get(target_name(target))
+        if outcome is None or outcome.cycle_execution != execution:
+            outcome = TargetOutcome(
+                cycle=plan.cycle,
+                target=target,
+                cycle_execution=execution,
+                failure=ChildFailure(
+                    Error=NO_OUTCOME,
+                    Cause="the target's child ended without recording an outcome this cycle",
+                ),
+            )
+        outcomes.append(outcome)
+    return outcomes
+
+
 class ScanResults(ScanPlan):
-    """`Report`'s input: the plan and every child's outcome."""
+    """What `Report` folds: the plan and every target's outcome (`cycle_outcomes`)."""
 
     results: list[TargetOutcome]
 
@@ -161,13 +219,21 @@ class TargetLine(BaseModel):
         )
 
 
+# What the cycle's report lists (the execution's output, within Step Functions' 256 KiB
+# quota whatever the number of targets): target lines, the failed and incomplete first, and
+# failed targets by name; the counts are whole, and the records hold every target.
+MAX_TARGET_LINES: Final = 500
+MAX_FAILED_NAMED: Final = 100
+
+
 class CycleReport(BaseModel):
     """`Report`'s reply (the execution's output): the cycle's coverage."""
 
     cycle: ScanCycle
     targets: int
     targets_complete: int
-    targets_failed: list[str]  # "account/region: error"
+    targets_failed: list[str]  # "account/region: error", the first `MAX_FAILED_NAMED`
+    targets_failed_total: int = 0
     functions_seen: int
     control_plane_calls: int
     getfunction_calls: int
@@ -181,6 +247,7 @@ class CycleReport(BaseModel):
     still_running: str = ""  # skipped: this earlier cycle was still scanning (its ARN)
     organization_unreadable: str = ""  # the member accounts were not listed: why, what to do
     per_target: list[TargetLine] = Field(default_factory=list)
+    per_target_omitted: int = 0  # lines beyond `MAX_TARGET_LINES` (the complete go last)
 
     @property
     def coverage(self) -> float:
@@ -194,15 +261,22 @@ class CycleReport(BaseModel):
         def total(name: str) -> int:
             return sum(int(getattr(r, name)) for r in results.results)
 
+        failed = [
+            f"{target_name(r.target)}: {r.failure.Error}"
+            for r in results.results
+            if r.failure is not None
+        ]
+        lines = sorted(
+            (TargetLine.of(r) for r in results.results),
+            key=lambda line: (line.complete, not line.error),  # failed, incomplete, complete
+        )
+
         return cls(
             cycle=results.cycle,
             targets=len(results.targets),
             targets_complete=sum(1 for r in done if r.complete),
-            targets_failed=[
-                f"{r.target.account}/{r.target.region}: {r.failure.Error}"
-                for r in results.results
-                if r.failure is not None
-            ],
+            targets_failed=failed[:MAX_FAILED_NAMED],
+            targets_failed_total=len(failed),
             functions_seen=total("functions_seen"),
             control_plane_calls=total("control_plane_calls"),
             getfunction_calls=total("getfunction_calls"),
@@ -215,7 +289,8 @@ class CycleReport(BaseModel):
             seconds=max((r.seconds for r in results.results), default=0.0),
             still_running=results.still_running,
             organization_unreadable=results.organization_unreadable,
-            per_target=[TargetLine.of(r) for r in results.results],
+            per_target=lines[:MAX_TARGET_LINES],
+            per_target_omitted=max(0, len(lines) - MAX_TARGET_LINES),
         )
 
 
@@ -319,13 +394,14 @@ TASK_OUTPUTS: dict[str, dict[str, type[BaseModel]]] = {
     "scan": {
         str(ScanAction.PLAN): ScanPlan,
         str(ScanAction.TARGET): TargetProgress,
+        str(ScanAction.TARGET_FAILED): TargetRecorded,
         str(ScanAction.REPORT): CycleReport,
     }
 }
 CALLBACK_RESULTS: dict[str, type[BaseModel]] = {}
 CATCH_RESULT: type[BaseModel] = ChildFailure
 MAP_ITEMS: dict[str, type[BaseModel]] = {"Targets": TargetProgress}  # a child's input
-MAP_RESULTS: dict[str, type[BaseModel]] = {"Targets": TargetOutcome}  # each child's output
+MAP_RESULTS: dict[str, type[BaseModel]] = {"Targets": TargetRecorded}  # each child's output
 
 __all__ = [
     "CALLBACK_RESULTS",
@@ -333,6 +409,8 @@ __all__ = [
     "EXECUTION_INPUT",
     "MAP_ITEMS",
     "MAP_RESULTS",
+    "MAX_TARGET_LINES",
+    "NO_OUTCOME",
     "STACKSETS_PRINCIPAL",
     "TASK_OUTPUTS",
     "ChildFailure",
@@ -346,10 +424,14 @@ __all__ = [
     "TargetLine",
     "TargetOutcome",
     "TargetProgress",
+    "TargetRecorded",
+    "TargetRecords",
+    "cycle_outcomes",
     "earlier_cycle",
     "hub_targets",
     "machine_of",
     "organization_targets",
     "organization_unreadable",
     "parse_targets",
+    "target_name",
 ]
