@@ -425,3 +425,26 @@ def test_the_scan_machine_runs_a_cycle_over_its_targets(stack: Lifecycle) -> Non
     text = render_status(status)
     assert "100% (1 of 1 targets, every phase)" in text
     assert f"{ACCOUNT}/{REGION}" in text.splitlines()[-1]
+
+
+def test_a_report_of_a_cycle_started_before_records_folds_the_results_it_carries(
+    stack: Lifecycle,
+) -> None:
+    """A cycle started on the definition before children recorded their outcomes (a deploy
+    mid-cycle) hands Report the Map's results in `$.results`: they are folded, not taken for
+    a cycle in which nothing recorded."""
+    scan = stack.deployment.find("AWS::Lambda::Function", "Scan")
+    cycle = {"id": "2026-12-03T12:00:00Z", "full": True}
+    target = {"account": ACCOUNT, "region": REGION}
+    state = {
+        "cycle": cycle,
+        "targets": [target],
+        "results": [{"cycle": cycle, "target": target, "complete": True, "functions_seen": 4}],
+    }
+    envelope = {"action": "report", "state": state, "execution": "", "started_at": ""}
+
+    response = stack.lam.invoke(FunctionName=scan, Payload=json.dumps(envelope).encode())
+    report = json.loads(response["Payload"].read())
+
+    assert "FunctionError" not in response, report
+    assert (report["targets"], report["targets_complete"], report["functions_seen"]) == (1, 1, 4)

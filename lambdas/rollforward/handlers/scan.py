@@ -137,6 +137,8 @@ def cycle_task(request: dict[str, Any], context: Any) -> dict[str, Any]:
         _recorded(wiring.target_records(wiring.FunctionSettings.from_env()), outcome)
         return reply(TargetRecorded())
     if envelope.action == ScanAction.REPORT:
+        if "results" in envelope.state:  # a cycle started on the definition before records
+            return reply(report_cycle(ScanResults.model_validate(envelope.state)))
         planned = ScanPlan.model_validate(envelope.state)
         records = wiring.target_records(wiring.FunctionSettings.from_env())
         try:
