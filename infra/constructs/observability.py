@@ -218,17 +218,23 @@ class Observability(Construct):
         # reference (the alarm and the rule depend on the topic, which depends on the key).
         alarm_name = f"{stack_name}-FailedExecutions"
         stuck_alarm_name = f"{stack_name}-RollbackStuck"
+        scan_alarm_name = f"{stack_name}-ScanIncomplete"
         rule_name = f"{stack_name}-ExecutionEndedBadly"
-        alarm_arn, stuck_alarm_arn = (
+        alarm_arn, stuck_alarm_arn, scan_alarm_arn = (
             f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{name}"
-            for name in (alarm_name, stuck_alarm_name)
+            for name in (alarm_name, stuck_alarm_name, scan_alarm_name)
         )
         rule_arn = f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/{rule_name}"
         self._allow_key_use(
-            key, alarm_arn=alarm_arn, rule_arn=rule_arn, stuck_alarm_arn=stuck_alarm_arn
+            key,
+            alarm_arn=alarm_arn,
+            rule_arn=rule_arn,
+            stuck_alarm_arn=stuck_alarm_arn,
+            scan_alarm_arn=scan_alarm_arn,
         )
         self.failed_executions_alarm = self._failed_executions_alarm(oncall_topic, alarm_name)
         self.rollback_stuck_alarm = self._rollback_stuck_alarm(oncall_topic, stuck_alarm_name)
+        self.scan_incomplete_alarm = self._scan_incomplete_alarm(oncall_topic, scan_alarm_name)
         self.failed_executions_rule = events.Rule(
             self,
             "ExecutionEndedBadly",
@@ -276,7 +282,7 @@ class Observability(Construct):
 
     @staticmethod
     def _allow_key_use(
-        key: kms.IKey, *, alarm_arn: str, rule_arn: str, stuck_alarm_arn: str
+        key: kms.IKey, *, alarm_arn: str, rule_arn: str, stuck_alarm_arn: str, scan_alarm_arn: str
     ) -> None:
         """SNS encrypts with the topic's key on behalf of the publishing service, so the key
         policy must name CloudWatch (alarm actions) and EventBridge (rule targets), as AWS
@@ -287,6 +293,7 @@ class Observability(Construct):
             ("AllowFailedExecutionsAlarmToUseTheKey", "cloudwatch.amazonaws.com", alarm_arn),
             ("AllowExecutionEndedBadlyRuleToUseTheKey", "events.amazonaws.com", rule_arn),
             ("AllowRollbackStuckAlarmToUseTheKey", "cloudwatch.amazonaws.com", stuck_alarm_arn),
+            ("AllowScanIncompleteAlarmToUseTheKey", "cloudwatch.amazonaws.com", scan_alarm_arn),
         ):
             key.add_to_resource_policy(
                 iam.PolicyStatement(
@@ -368,9 +375,45 @@ class Observability(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        return self._pages_oncall(alarm, topic, "AllowRollbackStuckAlarm")
+
+    def _scan_incomplete_alarm(self, topic: sns.ITopic, alarm_name: str) -> cloudwatch.Alarm:
+        """The safety net has a hole: a scan cycle left targets unscanned (a member whose role
+        is gone, AWS refusing) or could not list the Organization (the hub then scans only its
+        own account). Both are counted once a cycle, hourly; OK again after a whole cycle."""
+        alarm = cloudwatch.MathExpression(
+            expression="FILL(failed, 0) + FILL(unreadable, 0)",
+            using_metrics={
+                "failed": self._metric("ScanTargetsFailed", "Maximum", label="Targets failed"),
+                "unreadable": self._metric(
+                    "ScanOrganizationUnreadable", "Sum", label="Organization refused"
+                ),
+            },
+            period=Duration.hours(1),
+            label="Targets the cycle could not scan, or the Organization refused",
+        ).create_alarm(
+            self,
+            "ScanIncomplete",
+            alarm_name=alarm_name,
+            alarm_description=(
+                "A rollforward scan cycle did not cover every (account, region): targets failed, "
+                "or the Organization refused the hub's listing. `rollforward scan --status` names "
+                "the targets and the reason; pins there go undetected until it is fixed."
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        return self._pages_oncall(alarm, topic, "AllowScanIncompleteAlarm")
+
+    @staticmethod
+    def _pages_oncall(alarm: cloudwatch.Alarm, topic: sns.ITopic, sid: str) -> cloudwatch.Alarm:
+        """`alarm` publishes its ALARM and OK to the on-call topic, which lets only it in (the
+        topic policy enforce_ssl writes replaces SNS's default)."""
         topic.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowRollbackStuckAlarm",
+                sid=sid,
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["sns:Publish"],
                 resources=[topic.topic_arn],

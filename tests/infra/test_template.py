@@ -492,9 +492,11 @@ def test_failed_executions_alarm_pages_oncall(template_json: Json) -> None:
         if s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     ]
     stuck_logical, _ = only(template_json, "AWS::CloudWatch::Alarm", "ObservabilityRollbackStuck")
+    scan_logical, _ = only(template_json, "AWS::CloudWatch::Alarm", "ObservabilityScanIncomplete")
     assert [s["Condition"]["ArnEquals"]["aws:SourceArn"] for s in allowed] == [
         arn_of(alarm_logical),
         arn_of(stuck_logical),
+        arn_of(scan_logical),
     ]
 
 
@@ -566,7 +568,11 @@ def test_the_stack_key_lets_alerting_services_publish_to_the_encrypted_oncall_to
     stack = STACK_NAME
     alarms = f"arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:{stack}"
     expected = {
-        "cloudwatch.amazonaws.com": {f"{alarms}-FailedExecutions", f"{alarms}-RollbackStuck"},
+        "cloudwatch.amazonaws.com": {
+            f"{alarms}-FailedExecutions",
+            f"{alarms}-RollbackStuck",
+            f"{alarms}-ScanIncomplete",
+        },
         "events.amazonaws.com": {
             f"arn:<AWS::Partition>:events:<AWS::Region>:"
             f"<AWS::AccountId>:rule/{stack}-ExecutionEndedBadly"
@@ -589,6 +595,8 @@ def test_the_alarm_and_the_rule_have_the_names_the_policies_expect(template_json
     _, rule = only(template_json, "AWS::Events::Rule", "ObservabilityExecutionEndedBadly")
     assert as_text(alarm["AlarmName"]) == f"{STACK_NAME}-FailedExecutions"
     assert as_text(stuck["AlarmName"]) == f"{STACK_NAME}-RollbackStuck"
+    _, scan = only(template_json, "AWS::CloudWatch::Alarm", "ObservabilityScanIncomplete")
+    assert as_text(scan["AlarmName"]) == f"{STACK_NAME}-ScanIncomplete"
     assert as_text(rule["Name"]) == f"{STACK_NAME}-ExecutionEndedBadly"
 
 
@@ -607,6 +615,28 @@ def test_the_rollback_stuck_alarm_pages_oncall_on_the_canarys_metric(template_js
     assert stat["Metric"]["Dimensions"] == [{"Name": "service", "Value": "rollforward"}]
     assert (stat["Stat"], stat["Period"], alarm["Threshold"]) == ("Sum", 3600, 1)
     assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_a_scan_cycle_that_left_targets_unscanned_pages_oncall(template_json: Json) -> None:
+    oncall, _ = only(template_json, "AWS::SNS::Topic", "OncallTopic")
+    _, alarm = only(template_json, "AWS::CloudWatch::Alarm", "ObservabilityScanIncomplete")
+    assert alarm["AlarmActions"] == [ref(oncall)] and alarm["OKActions"] == [ref(oncall)]
+    # What handlers/scan.py publishes once a cycle (EMF, Powertools' service dimension).
+    stats = {
+        q["Id"]: q["MetricStat"] for q in alarm["Metrics"] if "MetricStat" in q
+    }  # fmt: skip
+    (expression,) = [q["Expression"] for q in alarm["Metrics"] if "Expression" in q]
+    assert expression == "FILL(failed, 0) + FILL(unreadable, 0)"
+    assert {i: (s["Metric"]["MetricName"], s["Stat"], s["Period"]) for i, s in stats.items()} == {
+        "failed": ("ScanTargetsFailed", "Maximum", 3600),
+        "unreadable": ("ScanOrganizationUnreadable", "Sum", 3600),
+    }
+    assert all(
+        s["Metric"]["Dimensions"] == [{"Name": "service", "Value": "rollforward"}]
+        and s["Metric"]["Namespace"] == "rollforward"
+        for s in stats.values()
+    )
+    assert (alarm["Threshold"], alarm["TreatMissingData"]) == (1, "notBreaching")
 
 
 def test_cloudwatch_logs_may_use_the_key_only_for_this_accounts_log_groups(
