@@ -15,11 +15,14 @@ import argparse
 import json
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TextIO
 
 from botocore.config import Config
+from rollforward.adapters.dynamodb_target_records import DynamoTargetRecords
+from rollforward.scan.cycle import MAX_TARGET_LINES, TargetLine, TargetOutcome
 
 from ..render import format_fields, format_table
 from .base import EXIT_OK, ActionFailed, Context
@@ -136,24 +139,33 @@ STATUS_EXECUTIONS = 20
 FAILED_SHOWN = 10  # failed targets named on the "failed" line (the table lists them all)
 
 
-def cycle_status(sfn: Any, machine_arn: str) -> dict[str, Any]:
+def cycle_status(
+    sfn: Any,
+    machine_arn: str,
+    recorded: Callable[[str], list[TargetOutcome]] | None = None,
+) -> dict[str, Any]:
     """The scan's machine as `rollforward scan --status` shows it: the cycle running now (its
-    Map Run's item counts: targets done, running, failed, pending) and the last ended one (its
-    output, `rollforward.scan.cycle.CycleReport`: coverage and a line per (account, region)).
-    Reads only Step Functions (ListExecutions, DescribeExecution, ListMapRuns, DescribeMapRun),
-    so it answers alike on AWS and on the embedded AWS."""
+    Map Run's item counts: targets done, running, failed, pending; with `recorded`, the records
+    its children wrote so far, a line per target) and the last ended one (its output,
+    `rollforward.scan.cycle.CycleReport`: coverage and a line per (account, region)). Reads
+    Step Functions (ListExecutions, DescribeExecution, ListMapRuns, DescribeMapRun), and the
+    ledger's table through `recorded` (DynamoTargetRecords.of_cycle)."""
     listed = sfn.list_executions(stateMachineArn=machine_arn, maxResults=STATUS_EXECUTIONS)
     executions = sorted(listed.get("executions", []), key=lambda e: e["startDate"], reverse=True)
     running = next((e for e in executions if e["status"] == "RUNNING"), None)
     ended = next((e for e in executions if e["status"] != "RUNNING"), None)
     return {
         "state_machine_arn": machine_arn,
-        "running": _running_cycle(sfn, running) if running else None,
+        "running": _running_cycle(sfn, running, recorded) if running else None,
         "last": _ended_cycle(sfn, ended) if ended else None,
     }
 
 
-def _running_cycle(sfn: Any, execution: dict[str, Any]) -> dict[str, Any]:
+def _running_cycle(
+    sfn: Any,
+    execution: dict[str, Any],
+    recorded: Callable[[str], list[TargetOutcome]] | None,
+) -> dict[str, Any]:
     arn = execution["executionArn"]
     found: dict[str, Any] = {"execution_arn": arn, "started": execution["startDate"]}
     runs = sfn.list_map_runs(executionArn=arn).get("mapRuns", [])
@@ -171,6 +183,10 @@ def _running_cycle(sfn: Any, execution: dict[str, Any]) -> dict[str, Any]:
         targets_pending=int(counts.get("pending", 0)),
         targets_failed=failed,
     )
+    if recorded is not None:
+        lines = [TargetLine.of(outcome) for outcome in recorded(arn)]
+        found["per_target"] = [line.model_dump() for line in lines[:MAX_TARGET_LINES]]
+        found["per_target_omitted"] = max(0, len(lines) - MAX_TARGET_LINES)
     return found
 
 
@@ -213,9 +229,39 @@ def render_status(status: dict[str, Any]) -> str:
                 f"{running['targets']} targets done, {running['targets_running']} scanning, "
                 f"{running['targets_pending']} waiting, {running['targets_failed']} failed"
             )
+        if running.get("per_target"):
+            lines.append(_target_table(running["per_target"], state=True))
+        if running.get("per_target_omitted"):
+            lines.append(f"(and {running['per_target_omitted']} more targets, not listed)")
     if last is not None:
         lines.extend(_render_ended(last))
     return "\n".join(lines)
+
+
+def _target_table(per_target: list[dict[str, Any]], *, state: bool = False) -> str:
+    """A line per (account, region); with `state`, where a running cycle's target stands."""
+    headers = ["target", "complete", "functions", "calls", "invocations", "time", "error"]
+    if state:
+        headers[1] = "state"
+    rows = [
+        [
+            line["target"],
+            (
+                ("failed" if line.get("error") else "done" if line["complete"] else "scanning")
+                if state
+                else "yes"
+                if line["complete"]
+                else "no"
+            ),
+            str(line["functions_seen"]),
+            str(line["control_plane_calls"]),
+            str(line["invocations"]),
+            _minutes(float(line["seconds"])),
+            line.get("error", ""),
+        ]
+        for line in per_target
+    ]
+    return format_table(headers, rows)
 
 
 def _render_ended(last: dict[str, Any]) -> list[str]:
@@ -253,22 +299,9 @@ def _render_ended(last: dict[str, Any]) -> list[str]:
         pairs.append(("failed", f"{total}: {named}{more}"))
     if report.get("organization_unreadable"):
         pairs.append(("organization", f"UNREADABLE: {report['organization_unreadable']}"))
-    rows = [
-        [
-            line["target"],
-            "yes" if line["complete"] else "no",
-            str(line["functions_seen"]),
-            str(line["control_plane_calls"]),
-            str(line["invocations"]),
-            _minutes(float(line["seconds"])),
-            line.get("error", ""),
-        ]
-        for line in report.get("per_target", [])
-    ]
     text = [title, format_fields(pairs)]
-    if rows:
-        headers = ["target", "complete", "functions", "calls", "invocations", "time", "error"]
-        text.append(format_table(headers, rows))
+    if report.get("per_target"):
+        text.append(_target_table(report["per_target"]))
     if report.get("per_target_omitted"):
         text.append(
             f"(and {report['per_target_omitted']} more targets, not listed: failed and incomplete come first)"
@@ -288,7 +321,10 @@ def _minutes(seconds: float) -> str:
 
 
 def run_status(args: argparse.Namespace, context: Context) -> int:
-    status = cycle_status(context.target.client("stepfunctions"), _scan_machine(context))
+    records = DynamoTargetRecords(context.target.table(context.discovery["ledger_table"]))
+    status = cycle_status(
+        context.target.client("stepfunctions"), _scan_machine(context), records.of_cycle
+    )
     context.out.result(status, render_status(status))
     return EXIT_OK
 

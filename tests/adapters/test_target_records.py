@@ -71,3 +71,20 @@ def test_the_ledger_listing_skips_the_records(table: Any) -> None:
     ledger.open(pin, NOW)
     DynamoTargetRecords(table).record(_outcome(1, complete=True))
     assert [p.key.id for p in ledger.list_pins(open_only=False)] == [pin.key.id]
+
+
+def test_a_cycles_records_are_found_without_its_plan(table: Any) -> None:
+    """What `rollforward scan --status` reads of a running cycle: only that cycle's records."""
+    records = DynamoTargetRecords(table)
+    for index in range(5):
+        records.record(_outcome(index, complete=index % 2 == 0))
+    earlier = _outcome(9).model_copy(update={"cycle_execution": EXECUTION + "-earlier"})
+    records.record(earlier)
+
+    found = records.of_cycle(EXECUTION)
+
+    assert [o.target.account for o in found] == [f"{i:012d}" for i in range(5)]
+    assert [o.complete for o in found] == [True, False, True, False, True]
+    assert records.of_cycle(EXECUTION + "-earlier") == [
+        TargetOutcome.model_validate_json(earlier.model_dump_json(exclude={"covered"}))
+    ]

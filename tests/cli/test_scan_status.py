@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from rollforward.scan.cycle import ChildFailure, ScanCycle, ScanTarget, TargetOutcome
 from rollforward_cli.commands.scan import cycle_status, render_status
 
 MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:Rollforward-scan"
@@ -135,3 +136,39 @@ def test_a_cycle_of_many_failed_targets_names_some_and_counts_them_all() -> None
     assert "700: 300000000000/us-east-1: rollforward.Refused;" in text
     assert "and 690 more" in text and "300000000010/" not in text.split("\n\n")[0]
     assert "(and 202 more targets, not listed" in text
+
+
+def test_the_running_cycle_lists_where_each_recorded_target_stands() -> None:
+    sfn = FakeStepFunctions(
+        [{"executionArn": _arn("now"), "status": "RUNNING", "startDate": NOW}],
+        {_arn("now"): {"total": 3, "succeeded": 1, "running": 1, "pending": 0, "failed": 1}},
+    )
+    cycle = ScanCycle(id="2026-12-02T06:00:00Z", full=True)
+
+    def outcome(account: str, **fields: Any) -> TargetOutcome:
+        target = ScanTarget(account=account, region="us-east-1")
+        return TargetOutcome(cycle=cycle, target=target, cycle_execution=_arn("now"), **fields)
+
+    records = {
+        _arn("now"): [
+            outcome("111111111111", complete=True, functions_seen=900, invocations=1),
+            outcome("222222222222", functions_seen=1300, invocations=1),
+            outcome("333333333333", failure=ChildFailure(Error="rollforward.Refused", Cause="x")),
+        ]
+    }
+    asked: list[str] = []
+
+    def recorded(execution: str) -> list[TargetOutcome]:
+        asked.append(execution)
+        return records.get(execution, [])
+
+    status = cycle_status(sfn, MACHINE, recorded)
+    text = render_status(status)
+
+    assert asked == [_arn("now")]  # the running cycle's records, not another's
+    assert [line["target"] for line in status["running"]["per_target"]] == [
+        "111111111111/us-east-1", "222222222222/us-east-1", "333333333333/us-east-1",
+    ]  # fmt: skip
+    assert "111111111111/us-east-1  done" in text
+    assert "222222222222/us-east-1  scanning  1300" in text
+    assert "333333333333/us-east-1  failed" in text and "rollforward.Refused: x" in text

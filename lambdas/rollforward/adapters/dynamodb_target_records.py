@@ -60,3 +60,21 @@ class DynamoTargetRecords:
                 raise Transient("BatchGetItem left keys unprocessed after every retry")
         outcomes = (TargetOutcome.model_validate_json(str(item["outcome"])) for item in items)
         return {target_name(outcome.target): outcome for outcome in outcomes}
+
+    def of_cycle(self, execution: str) -> list[TargetOutcome]:
+        """Every target recorded by the cycle `execution` so far (a Scan of the ledger's
+        table, filtered: for `rollforward scan --status`, which knows no plan)."""
+        kwargs: dict[str, Any] = {
+            "FilterExpression": "begins_with(pin_id, :prefix) AND cycle_execution = :cycle",
+            "ExpressionAttributeValues": {":prefix": TARGET_PREFIX, ":cycle": execution},
+        }
+        outcomes: list[TargetOutcome] = []
+        while True:
+            page = call(self._table.scan, **kwargs)
+            outcomes.extend(
+                TargetOutcome.model_validate_json(str(item["outcome"]))
+                for item in page.get("Items", [])
+            )
+            if "LastEvaluatedKey" not in page:
+                return sorted(outcomes, key=lambda outcome: target_name(outcome.target))
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
