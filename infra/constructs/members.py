@@ -175,6 +175,17 @@ class Members(Construct):
                 resources=parents,
             )
         )
+        # Which account is the management account (left out: StackSets deploys nothing
+        # there). DescribeOrganization has no resource-level permissions: "*" is its only form.
+        scan.add_to_role_policy(
+            iam.PolicyStatement(actions=["organizations:DescribeOrganization"], resources=["*"])
+        )
+        acknowledge(
+            role_of(scan),
+            "IAM5[Resource::*]",
+            "organizations:DescribeOrganization supports no resource-level permissions; it "
+            "reads this organization's id and management account only.",
+        )
         for kind in ("root", "ou"):
             acknowledge(
                 role_of(scan),

@@ -1142,6 +1142,8 @@ def resources_for(site: CallSite, environment: Mapping[str, str], template: Temp
             f"arn:{PARTITION}:organizations::{MEMBER_ACCOUNT}:{kind}/o-exampleorg1/{parent}"
             for kind, parent in (("root", "r-exam"), ("ou", "ou-exam-12345678"))
         ]
+    if service == "organizations" and operation == "DescribeOrganization":
+        return ["*"]  # no resource-level permissions
     if service == "cloudformation":  # the stack that created the function (posture)
         return [f"arn:{prefix.format('cloudformation')}:stack/some-stack/some-id"]
     raise UnknownResource(f"{site.where}: no resource model for {service}:{operation}")

@@ -185,15 +185,20 @@ def test_the_hubs_scan_targets_the_stacksets_ous_and_regions_and_lists_only_them
     .scan.plan): told the same parameters the StackSet deploys with, allowed only to list the
     root and OUs of the organization; only the scan may."""
     listed: dict[str, list[Any]] = {}
+    described: list[str] = []
     for logical, policy in of_type(hub, "AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            if "organizations" in json.dumps(statement["Action"]):
+            actions = statement["Action"]
+            if actions == "organizations:DescribeOrganization":  # (no resource-level form)
+                assert statement["Resource"] == "*"
+                described.append(logical.rstrip("0123456789ABCDEF"))
+            elif "organizations" in json.dumps(actions):
                 listed[logical.rstrip("0123456789ABCDEF")] = statement["Resource"]
-                assert sorted(statement["Action"]) == [
+                assert sorted(actions) == [
                     "organizations:ListAccountsForParent",
                     "organizations:ListOrganizationalUnitsForParent",
                 ]
-    assert list(listed) == ["ScanRoleDefaultPolicy"]
+    assert list(listed) == described == ["ScanRoleDefaultPolicy"]
     text = json.dumps(listed["ScanRoleDefaultPolicy"])
     assert ":organizations::*:root/" in text and ":organizations::*:ou/" in text
     assert text.count('{"Ref": "OrganizationId"}') == 2

@@ -6,7 +6,12 @@ same: `ListAccountsForParent` on each target, `ListOrganizationalUnitsForParent`
 Only the management account or a delegated administrator may make both calls ("You can only
 call this operation from the management account or a member account that is a delegated
 administrator", API reference); any other account is answered AccessDeniedException, raised
-here as `Refused`. Suspended accounts are left out (no stack instance can act there).
+here as `Refused`. Suspended accounts are left out (no stack instance can act there), and so
+is the management account: StackSets never deploys a stack instance there, even when it is in
+a target OU (CloudFormation User Guide, "Create a stack set with service-managed
+permissions"), so no member role lets the hub in — a hub in a delegated administrator account
+would otherwise fail that target every cycle. `DescribeOrganization` names it (any member may
+call it).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ class AwsOrganizationAccounts:
             raise Refused(f"{error_code(error)}: {error}") from error
 
     def _accounts_under(self, parents: Sequence[str]) -> list[str]:
+        described = call(self.organizations.describe_organization)["Organization"]
+        management = str(described.get("MasterAccountId", ""))
         accounts: set[str] = set()
         pending, seen = list(parents), set[str]()
         while pending:
@@ -41,7 +48,7 @@ class AwsOrganizationAccounts:
                 continue
             seen.add(parent)
             for account in _pages(self.organizations.list_accounts_for_parent, "Accounts", parent):
-                if account.get("Status", ACTIVE) == ACTIVE:
+                if account.get("Status", ACTIVE) == ACTIVE and account["Id"] != management:
                     accounts.add(str(account["Id"]))
             pending.extend(
                 str(unit["Id"])
