@@ -148,15 +148,26 @@ def _stack_sets_keys() -> dict[str, str]:
 
 
 def create_organization(
-    members: list[str], *, hub_account: str = DEFAULT_ACCOUNT
+    members: list[str],
+    *,
+    hub_account: str = DEFAULT_ACCOUNT,
+    management_account: str | None = None,
 ) -> tuple[str, list[MemberAccount]]:
-    """An Organization of the hub (its management account) and `members`, each member with the
-    role AWS Organizations gives a new account (which a StackSet's deployment then acts as);
-    the organization's id and the members."""
+    """An Organization of the hub and `members`, each member with the role AWS Organizations
+    gives a new account (which a StackSet's deployment then acts as); the organization's id
+    and the members. The hub is its management account, or, with `management_account`, a
+    member registered as the StackSets delegated administrator (what the hub's default
+    `stackset_call_as` DELEGATED_ADMIN needs)."""
+    from emulator.organizations import register_delegated_administrator
+
+    management = management_account or hub_account
     made = [create_member_account(account, hub_account=hub_account) for account in members]
-    organization = enroll(hub_account, management=hub_account)
+    organization = enroll(management, management=management)
+    if management != hub_account:
+        enroll(hub_account, management=management)
+        register_delegated_administrator(hub_account)
     for account in members:
-        enroll(account, management=hub_account)
+        enroll(account, management=management)
     return organization, made
 
 

@@ -27,6 +27,10 @@ from emulator.state import STATE
 ACCOUNT = "123456789012"
 
 
+class ResourceFailed(Exception):
+    """A resource CloudFormation would fail to create (CREATE_FAILED, with AWS's message)."""
+
+
 @dataclass
 class Deployment:
     stack_name: str
@@ -443,11 +447,22 @@ class TemplateDeployer:
         the StackSet's execution role in that account; auto-deployment reaches accounts that
         join later only through a new deployment (`accounts.deploy_stack_set_to`)."""
         from emulator.accounts import organization_accounts, stack_set_credentials
+        from emulator.organizations import is_management, stack_set_refusal
 
         name = props.get("StackSetName") or self._name(logical, 128)
+        if props.get("PermissionModel") == "SERVICE_MANAGED":
+            refusal = stack_set_refusal(self.deployment.account, props.get("CallAs") or "SELF")
+            if refusal:
+                raise ResourceFailed(f"{logical} (AWS::CloudFormation::StackSet): {refusal}")
         body = json.loads(props["TemplateBody"])
         parameters = {p["ParameterKey"]: str(p["ParameterValue"]) for p in props["Parameters"]}
-        accounts = [a for a in organization_accounts(self.deployment.account) if a != ACCOUNT]
+        # StackSets never deploys to the management account (StackSets User Guide, "Target
+        # accounts"); the deploying account itself is left out here too (see the parity row).
+        accounts = [
+            a
+            for a in organization_accounts(self.deployment.account)
+            if a not in (ACCOUNT, self.deployment.account) and not is_management(a)
+        ]
         for group in props.get("StackInstancesGroup", []):
             for account in accounts:
                 for region in group["Regions"]:

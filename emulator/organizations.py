@@ -174,6 +174,61 @@ def may_read_organization(account: str) -> bool:
     return any(admin.account.id == account for admin in backend.admins)
 
 
+# --- who may operate a SERVICE_MANAGED StackSet ------------------------------------------------
+# CloudFormation: the management account, as itself (CallAs SELF), or a member registered as a
+# delegated administrator for StackSets, as one (CallAs DELEGATED_ADMIN); the API reference's
+# `CallAs`, and AWS's answers when either is wrong (cdklabs/cdk-stacksets#265,
+# aws-cloudformation/cloudformation-coverage-roadmap#799).
+STACKSETS_PRINCIPAL = DELEGABLE_SERVICES[0]
+NOT_DELEGATED = "Account used is not a delegated administrator"
+NOT_MANAGEMENT_NOR_DELEGATED = (
+    "You must be the management account or delegated admin account of an organization "
+    "before operating a SERVICE_MANAGED stack set"
+)
+
+
+def is_management(account: str) -> bool:
+    from moto.organizations.models import organizations_backends
+
+    organization = organizations_backends[account]["aws"].org
+    return organization is not None and organization.master_account_id == account
+
+
+def is_delegated_administrator(account: str, service_principal: str) -> bool:
+    from moto.organizations.models import organizations_backends
+
+    management = _management_of(account)
+    if management is None:
+        return False
+    admins = organizations_backends[management]["aws"].admins
+    return any(a.account.id == account and service_principal in a.services for a in admins)
+
+
+def register_delegated_administrator(
+    account: str, service_principal: str = STACKSETS_PRINCIPAL
+) -> None:
+    """`account` becomes a delegated administrator for `service_principal` in its organization
+    (RegisterDelegatedAdministrator, as the management account calls it)."""
+    from moto.organizations.models import organizations_backends
+
+    management = _management_of(account)
+    if management is None:
+        raise ValueError(f"{account} is not a member of an organization")
+    organizations_backends[management]["aws"].register_delegated_administrator(
+        AccountId=account, ServicePrincipal=service_principal
+    )
+    GENERATION.bump()  # who may read the organization changed
+
+
+def stack_set_refusal(account: str, call_as: str) -> str:
+    """Why CloudFormation refuses `account` a SERVICE_MANAGED StackSet called as `call_as`
+    (SELF by default); "" when it may."""
+    delegated = is_delegated_administrator(account, STACKSETS_PRINCIPAL)
+    if call_as == "DELEGATED_ADMIN":
+        return "" if delegated else NOT_DELEGATED
+    return "" if is_management(account) else NOT_MANAGEMENT_NOR_DELEGATED
+
+
 def _guard_reads(response_class: Any, error_class: Any) -> None:
     """Every List*/Describe* answer of moto's Organizations checks its caller first (inside
     the response method, where moto serialises a service error in AWS's shape); a delegated

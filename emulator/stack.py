@@ -44,6 +44,9 @@ SECOND_STACK_NAME = "RollforwardSecond"
 # ... and an Organization-wide hub (infra.app.EXAMPLE_ORGANIZATION) with the member stack its
 # StackSet deploys: cdk-nag and cfn-lint cover both, `--member-accounts` deploys them.
 HUB_STACK_NAME = "RollforwardHub"
+# The Organization's management account in a hub deployment: the hub is a member of it,
+# registered as the StackSets delegated administrator (the install the hub is built for).
+MANAGEMENT_ACCOUNT = "999900001111"
 MEMBER_STACK_NAME = "RollforwardMember"
 
 
@@ -149,7 +152,8 @@ def deploy_hub(
     member_accounts: list[str],
     member_regions: list[str] | None = None,
 ) -> Deployment:
-    """An Organization-wide install: an Organization of this (the hub's) account and
+    """An Organization-wide install: an Organization (management account
+    `MANAGEMENT_ACCOUNT`) of this account — the hub, its StackSets delegated administrator — and
     `member_accounts`, each with its trail, then the hub stack (`HUB_STACK_NAME`, from the same
     synthesis as every other deployment), whose StackSet deploys the member stack to every
     member account in every one of `member_regions` (default: the hub's region) — through the
@@ -157,14 +161,14 @@ def deploy_hub(
     from emulator.accounts import create_organization, organization_root, stack_set_credentials
 
     regions = list(member_regions or [region])
-    organization_id, _ = create_organization(member_accounts)
+    organization_id, _ = create_organization(member_accounts, management_account=MANAGEMENT_ACCOUNT)
     ensure_management_trail(region)
     for account in member_accounts:
         credentials = stack_set_credentials(account)
         ensure_management_trail(regions[0], **credentials)
     parameters = {
         "OrganizationId": organization_id,
-        "MemberOrganizationalUnitIds": organization_root(),
+        "MemberOrganizationalUnitIds": organization_root(MANAGEMENT_ACCOUNT),
         "MemberRegions": ",".join(regions),
     }
     return deploy_template(
