@@ -27,6 +27,18 @@ def throttled_aws() -> Iterator[EmbeddedAws]:
         yield embedded
 
 
+def create_ledger_table(region: str = "us-east-1") -> object:
+    """A table shaped as the stack's ledger (`pin_id` its key; the canary locks and the scan's
+    target records share it), as a boto3 Table resource."""
+    dynamodb = boto3.resource("dynamodb", region_name=region)
+    return dynamodb.create_table(
+        TableName="ledger",
+        KeySchema=[{"AttributeName": "pin_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pin_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def create_events_target_role(region: str) -> str:
     """A role named `events` that EventBridge (and the state machines it starts) may act as.
 

@@ -359,29 +359,21 @@ class Observability(Construct):
         """A canary's Rollback failed `rollback_alarm_after` times in a row and goes on trying
         (the canary handler publishes RollbackStuck at each further failure, at most an hour
         apart: hence the hour's period). OK again once no rollback is stuck for an hour."""
-        alarm = self._metric(
-            "RollbackStuck", "Sum", label="Failed rollbacks past the threshold"
-        ).create_alarm(
-            self,
+        return self._pages_oncall(
+            self._metric("RollbackStuck", "Sum", label="Failed rollbacks past the threshold"),
             "RollbackStuck",
-            alarm_name=alarm_name,
-            alarm_description=(
-                "A rollforward canary cannot finish rolling a function back: its Rollback keeps "
-                "failing and retries with growing waits. The on-call notice names the function; "
-                "its audit records say what failed."
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_name,
+            "A rollforward canary cannot finish rolling a function back: its Rollback keeps "
+            "failing and retries with growing waits. The on-call notice names the function; "
+            "its audit records say what failed.",
+            topic,
         )
-        return self._pages_oncall(alarm, topic, "AllowRollbackStuckAlarm")
 
     def _scan_incomplete_alarm(self, topic: sns.ITopic, alarm_name: str) -> cloudwatch.Alarm:
         """The safety net has a hole: a scan cycle left targets unscanned (a member whose role
         is gone, AWS refusing) or could not list the Organization (the hub then scans only its
         own account). Both are counted once a cycle, hourly; OK again after a whole cycle."""
-        alarm = cloudwatch.MathExpression(
+        incomplete = cloudwatch.MathExpression(
             expression="FILL(failed, 0) + FILL(unreadable, 0)",
             using_metrics={
                 "failed": self._metric("ScanTargetsFailed", "Maximum", label="Targets failed"),
@@ -391,29 +383,42 @@ class Observability(Construct):
             },
             period=Duration.hours(1),
             label="Targets the cycle could not scan, or the Organization refused",
-        ).create_alarm(
-            self,
+        )
+        return self._pages_oncall(
+            incomplete,
             "ScanIncomplete",
+            alarm_name,
+            "A rollforward scan cycle did not cover every (account, region): targets failed, "
+            "or the Organization refused the hub's listing. `rollforward scan --status` names "
+            "the targets and the reason; pins there go undetected until it is fixed.",
+            topic,
+        )
+
+    def _pages_oncall(
+        self,
+        signal: cloudwatch.IMetric,
+        construct_id: str,
+        alarm_name: str,
+        description: str,
+        topic: sns.ITopic,
+    ) -> cloudwatch.Alarm:
+        """An alarm on `signal` >= 1 in its period (no data: not breaching) that publishes its
+        ALARM and OK to the on-call topic, which lets only it in (the topic policy enforce_ssl
+        writes replaces SNS's default)."""
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            metric=signal,
             alarm_name=alarm_name,
-            alarm_description=(
-                "A rollforward scan cycle did not cover every (account, region): targets failed, "
-                "or the Organization refused the hub's listing. `rollforward scan --status` names "
-                "the targets and the reason; pins there go undetected until it is fixed."
-            ),
+            alarm_description=description,
             threshold=1,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        return self._pages_oncall(alarm, topic, "AllowScanIncompleteAlarm")
-
-    @staticmethod
-    def _pages_oncall(alarm: cloudwatch.Alarm, topic: sns.ITopic, sid: str) -> cloudwatch.Alarm:
-        """`alarm` publishes its ALARM and OK to the on-call topic, which lets only it in (the
-        topic policy enforce_ssl writes replaces SNS's default)."""
         topic.add_to_resource_policy(
             iam.PolicyStatement(
-                sid=sid,
+                sid=f"Allow{construct_id}Alarm",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["sns:Publish"],
                 resources=[topic.topic_arn],

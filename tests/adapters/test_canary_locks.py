@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from rollforward.adapters.dynamodb_ledger import DynamoLedger
 from rollforward.adapters.dynamodb_locks import DynamoCanaryLocks, lock_id
@@ -15,6 +14,7 @@ from rollforward.ledger import Pin, Stage
 from rollforward.model import PinKey
 
 from emulator.inprocess import EmbeddedAws
+from tests.aws_fixtures import create_ledger_table
 
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:checkout"
 LATEST_PIN, VERSION_PIN = f"{FUNCTION}#$LATEST", f"{FUNCTION}#1"
@@ -24,13 +24,7 @@ NOW = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
 @pytest.fixture
 def table() -> Iterator[Any]:
     with EmbeddedAws():
-        dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
-        yield dynamodb.create_table(
-            TableName="ledger",
-            KeySchema=[{"AttributeName": "pin_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pin_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        yield create_ledger_table()
 
 
 def test_one_holder_at_a_time_and_only_the_holder_releases(table: Any) -> None:

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from rollforward.adapters.dynamodb_ledger import DynamoLedger
 from rollforward.adapters.dynamodb_target_records import DynamoTargetRecords
@@ -17,6 +16,7 @@ from rollforward.model import PinKey
 from rollforward.scan.cycle import ChildFailure, ScanCycle, ScanTarget, TargetOutcome
 
 from emulator.inprocess import EmbeddedAws
+from tests.aws_fixtures import create_ledger_table
 
 CYCLE = ScanCycle(id="2026-12-03T12:00:00Z", full=True)
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Rollforward-scan:cycle"
@@ -26,13 +26,7 @@ NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def table() -> Iterator[Any]:
     with EmbeddedAws():
-        dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
-        yield dynamodb.create_table(
-            TableName="ledger",
-            KeySchema=[{"AttributeName": "pin_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pin_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        yield create_ledger_table()
 
 
 def _outcome(index: int, **fields: Any) -> TargetOutcome:

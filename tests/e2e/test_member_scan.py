@@ -72,6 +72,17 @@ def _pinned_function_in_member(hub: Served) -> str:
     return str(created["FunctionArn"])
 
 
+def _cycle(sfn: Any, machine: str, *, timeout: float) -> dict[str, Any]:
+    """Start a scan cycle and wait for it to end; its DescribeExecution."""
+    started = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    deadline = time.monotonic() + timeout
+    while (described := sfn.describe_execution(executionArn=started))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the scan cycle never ended"
+        STATE.drain()
+        time.sleep(0.5)
+    return dict(described)
+
+
 def test_a_cycle_scans_the_hub_and_the_member_each_on_its_own_target(hub: Served) -> None:
     lam, sfn = hub.client("lambda"), hub.client("stepfunctions")
     hub_account = hub.client("sts").get_caller_identity()["Account"]
@@ -84,12 +95,7 @@ def test_a_cycle_scans_the_hub_and_the_member_each_on_its_own_target(hub: Served
     function_arn = _pinned_function_in_member(hub)
     machine = hub.discovery["scan_state_machine_arn"]
 
-    started = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
-    deadline = time.monotonic() + 180
-    while (described := sfn.describe_execution(executionArn=started))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, "the scan cycle never ended"
-        STATE.drain()
-        time.sleep(0.5)
+    described = _cycle(sfn, machine, timeout=180)
 
     assert described["status"] == "SUCCEEDED", described
     report = json.loads(described["output"])
@@ -129,12 +135,7 @@ def test_a_cycle_of_hundreds_of_targets_finishes_and_names_every_failed_one(hub:
     )
     machine = hub.discovery["scan_state_machine_arn"]
     try:
-        started = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
-        deadline = time.monotonic() + 600
-        while (described := sfn.describe_execution(executionArn=started))["status"] == "RUNNING":
-            assert time.monotonic() < deadline, "the scan cycle never ended"
-            STATE.drain()
-            time.sleep(0.5)
+        described = _cycle(sfn, machine, timeout=600)
     finally:
         lam.update_function_configuration(FunctionName=scan, Environment={"Variables": variables})
 
