@@ -461,7 +461,7 @@ class TemplateDeployer:
         accounts = [
             a
             for a in organization_accounts(self.deployment.account)
-            if a not in (ACCOUNT, self.deployment.account) and not is_management(a)
+            if a != self.deployment.account and not is_management(a)
         ]
         for group in props.get("StackInstancesGroup", []):
             for account in accounts:

@@ -12,9 +12,9 @@ Every child owns its (account, region)'s budget, so all run at once (`MAX_CONCUR
 child that fails for good (a member whose role is gone) is caught inside it, so one account
 never costs the others their cycle, and `Report` lists it. Children record their outcomes
 (`ScanTarget` after each invocation, `RecordTargetFailure`) and end with a constant-size output;
-the Map discards its results, so its payload does not grow with the targets. Each `ScanTarget` invocation works
-until its Lambda's time is nearly up and says where the listing stands; the loop turns once per
-15 minutes of work, a few history events a turn.
+the Map discards its results, so its payload does not grow with the targets. Each `ScanTarget`
+invocation works until its Lambda's time is nearly up and says where the listing stands; the
+loop turns once per 15 minutes of work, a few history events a turn.
 """
 
 from __future__ import annotations

@@ -229,30 +229,30 @@ def render_status(status: dict[str, Any]) -> str:
                 f"{running['targets']} targets done, {running['targets_running']} scanning, "
                 f"{running['targets_pending']} waiting, {running['targets_failed']} failed"
             )
-        if running.get("per_target"):
-            lines.append(_target_table(running["per_target"], state=True))
-        if running.get("per_target_omitted"):
-            lines.append(f"(and {running['per_target_omitted']} more targets, not listed)")
+        lines.extend(_target_table(running, state=True))
     if last is not None:
         lines.extend(_render_ended(last))
     return "\n".join(lines)
 
 
-def _target_table(per_target: list[dict[str, Any]], *, state: bool = False) -> str:
-    """A line per (account, region); with `state`, where a running cycle's target stands."""
-    headers = ["target", "complete", "functions", "calls", "invocations", "time", "error"]
-    if state:
-        headers[1] = "state"
+def _target_table(cycle: dict[str, Any], *, state: bool = False) -> list[str]:
+    """A cycle's lines per (account, region) (`per_target`), and how many it leaves out; with
+    `state`, where a running cycle's target stands."""
+    per_target = cycle.get("per_target") or []
+    if not per_target:
+        return []
+
+    def standing(line: dict[str, Any]) -> str:
+        if not state:
+            return "yes" if line["complete"] else "no"
+        return "failed" if line.get("error") else "done" if line["complete"] else "scanning"
+
+    headers = ["target", "state" if state else "complete", "functions", "calls"]
+    headers += ["invocations", "time", "error"]
     rows = [
         [
             line["target"],
-            (
-                ("failed" if line.get("error") else "done" if line["complete"] else "scanning")
-                if state
-                else "yes"
-                if line["complete"]
-                else "no"
-            ),
+            standing(line),
             str(line["functions_seen"]),
             str(line["control_plane_calls"]),
             str(line["invocations"]),
@@ -261,7 +261,13 @@ def _target_table(per_target: list[dict[str, Any]], *, state: bool = False) -> s
         ]
         for line in per_target
     ]
-    return format_table(headers, rows)
+    text = [format_table(headers, rows)]
+    if cycle.get("per_target_omitted"):
+        text.append(
+            f"(and {cycle['per_target_omitted']} more targets, not listed: failed and "
+            "incomplete come first)"
+        )
+    return text
 
 
 def _render_ended(last: dict[str, Any]) -> list[str]:
@@ -299,14 +305,7 @@ def _render_ended(last: dict[str, Any]) -> list[str]:
         pairs.append(("failed", f"{total}: {named}{more}"))
     if report.get("organization_unreadable"):
         pairs.append(("organization", f"UNREADABLE: {report['organization_unreadable']}"))
-    text = [title, format_fields(pairs)]
-    if report.get("per_target"):
-        text.append(_target_table(report["per_target"]))
-    if report.get("per_target_omitted"):
-        text.append(
-            f"(and {report['per_target_omitted']} more targets, not listed: failed and incomplete come first)"
-        )
-    return text
+    return [title, format_fields(pairs), *_target_table(report)]
 
 
 def _when(moment: Any) -> str:

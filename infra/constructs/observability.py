@@ -52,6 +52,8 @@ SERVICE = "rollforward"
 # lifted, deleted; StopExecution with an `error` starting with STOP_ERROR_PREFIX), which is the
 # good outcome: such stops never page. Any other stop (a human's StopExecution) still does.
 ALERTING_STATUSES = ("FAILED", "TIMED_OUT")
+# The alarms that page the on-call topic, named `<stack>-<alarm>` (the key policy names each).
+ONCALL_ALARMS = ("FailedExecutions", "RollbackStuck", "ScanIncomplete")
 
 
 def execution_ended_badly_detail(state_machine_arn: str) -> dict[str, object]:
@@ -216,25 +218,24 @@ class Observability(Construct):
 
         # Named, so that the key and topic policies can name them in aws:SourceArn without a
         # reference (the alarm and the rule depend on the topic, which depends on the key).
-        alarm_name = f"{stack_name}-FailedExecutions"
-        stuck_alarm_name = f"{stack_name}-RollbackStuck"
-        scan_alarm_name = f"{stack_name}-ScanIncomplete"
+        names = {alarm: f"{stack_name}-{alarm}" for alarm in ONCALL_ALARMS}
         rule_name = f"{stack_name}-ExecutionEndedBadly"
-        alarm_arn, stuck_alarm_arn, scan_alarm_arn = (
-            f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{name}"
-            for name in (alarm_name, stuck_alarm_name, scan_alarm_name)
-        )
         rule_arn = f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/{rule_name}"
         self._allow_key_use(
             key,
-            alarm_arn=alarm_arn,
+            alarm_arns={
+                alarm: f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{name}"
+                for alarm, name in names.items()
+            },
             rule_arn=rule_arn,
-            stuck_alarm_arn=stuck_alarm_arn,
-            scan_alarm_arn=scan_alarm_arn,
         )
-        self.failed_executions_alarm = self._failed_executions_alarm(oncall_topic, alarm_name)
-        self.rollback_stuck_alarm = self._rollback_stuck_alarm(oncall_topic, stuck_alarm_name)
-        self.scan_incomplete_alarm = self._scan_incomplete_alarm(oncall_topic, scan_alarm_name)
+        self.failed_executions_alarm = self._failed_executions_alarm(
+            oncall_topic, names["FailedExecutions"]
+        )
+        self.rollback_stuck_alarm = self._rollback_stuck_alarm(oncall_topic, names["RollbackStuck"])
+        self.scan_incomplete_alarm = self._scan_incomplete_alarm(
+            oncall_topic, names["ScanIncomplete"]
+        )
         self.failed_executions_rule = events.Rule(
             self,
             "ExecutionEndedBadly",
@@ -281,20 +282,20 @@ class Observability(Construct):
         self.dashboard = self._dashboard(audit_log_group, functions)
 
     @staticmethod
-    def _allow_key_use(
-        key: kms.IKey, *, alarm_arn: str, rule_arn: str, stuck_alarm_arn: str, scan_alarm_arn: str
-    ) -> None:
+    def _allow_key_use(key: kms.IKey, *, alarm_arns: Mapping[str, str], rule_arn: str) -> None:
         """SNS encrypts with the topic's key on behalf of the publishing service, so the key
         policy must name CloudWatch (alarm actions) and EventBridge (rule targets), as AWS
         documents it, each only on behalf of this stack's alarm or rule (aws:SourceArn and
         aws:SourceAccount: confused-deputy protection). Who may publish at all is the topic
         policy's business."""
-        for sid, service, source_arn in (
-            ("AllowFailedExecutionsAlarmToUseTheKey", "cloudwatch.amazonaws.com", alarm_arn),
-            ("AllowExecutionEndedBadlyRuleToUseTheKey", "events.amazonaws.com", rule_arn),
-            ("AllowRollbackStuckAlarmToUseTheKey", "cloudwatch.amazonaws.com", stuck_alarm_arn),
-            ("AllowScanIncompleteAlarmToUseTheKey", "cloudwatch.amazonaws.com", scan_alarm_arn),
-        ):
+        sources = [
+            (f"Allow{alarm}AlarmToUseTheKey", "cloudwatch.amazonaws.com", arn)
+            for alarm, arn in alarm_arns.items()
+        ]
+        sources.append(
+            ("AllowExecutionEndedBadlyRuleToUseTheKey", "events.amazonaws.com", rule_arn)
+        )
+        for sid, service, source_arn in sources:
             key.add_to_resource_policy(
                 iam.PolicyStatement(
                     sid=sid,

@@ -209,7 +209,7 @@ class TargetLine(BaseModel):
     def of(cls, outcome: TargetOutcome) -> TargetLine:
         failure = outcome.failure
         return cls(
-            target=f"{outcome.target.account}/{outcome.target.region}",
+            target=target_name(outcome.target),
             complete=outcome.complete and failure is None,
             functions_seen=outcome.functions_seen,
             control_plane_calls=outcome.control_plane_calls,
@@ -409,6 +409,7 @@ __all__ = [
     "EXECUTION_INPUT",
     "MAP_ITEMS",
     "MAP_RESULTS",
+    "MAX_FAILED_NAMED",
     "MAX_TARGET_LINES",
     "NO_OUTCOME",
     "STACKSETS_PRINCIPAL",
