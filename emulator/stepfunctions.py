@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import threading
 import uuid
@@ -38,6 +39,7 @@ from emulator.clock import VirtualClock, nudge
 from emulator.state import STATE
 
 _installed = False
+LOG = logging.getLogger(__name__)
 # A path string's parsed JSONPath: moto parses every path on every evaluation (~0.5 ms each,
 # thousands per canary). Parsed expressions are never mutated (find/update take the data).
 JSONPATH_CACHE_SIZE = 4096
@@ -532,6 +534,41 @@ def definition_problems(definition: str) -> list[str]:
     return problems
 
 
+def integral_percentages(definition: str) -> str:
+    """The definition with every integral `ToleratedFailurePercentage` written as a decimal:
+    AWS takes any number from 0 to 100 (CDK writes `100`), moto's grammar only a decimal one
+    and refused `100` as a syntax error. Not JSON (moto reports that itself): unchanged."""
+    if "ToleratedFailurePercentage" not in definition:
+        return definition
+    try:
+        document = json.loads(definition)
+    except ValueError:
+        return definition
+
+    def decimal(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: float(value)
+                if key == "ToleratedFailurePercentage"
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+                else decimal(value)
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [decimal(item) for item in node]
+        return node
+
+    return json.dumps(decimal(document))
+
+
+def _parse_integral_percentages(original: Any) -> Any:
+    def parse(definition: str) -> Any:
+        return original(integral_percentages(definition))
+
+    return staticmethod(parse)
+
+
 def _strict_validate_definition(definition: str) -> None:
     """Replacement for StepFunctionsParserBackend._validate_definition: moto's parse, answered
     as `InvalidDefinition`, then the rules moto's grammar lacks."""
@@ -588,6 +625,63 @@ def _tolerated_map_run(original: Any) -> Any:
             )
 
     return map_run
+
+
+def _eval_child(self: Any, env: Any, job: Any) -> None:
+    """Replacement for DistributedItemProcessorWorker._eval_job: one Map child, counted as
+    moto counts it, and a child that fails says why. moto kept the reason at DEBUG (or, for a
+    child ending in a state's error, nowhere): the Map Run then failed with only a count. AWS
+    keeps every failed child execution to describe; here its reason is logged as a warning."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramError, ProgramStopped
+    from moto.stepfunctions.parser.asl.eval.states import ItemData, MapData
+
+    record = self._map_run_record
+    items, executions = record.item_counter, record.execution_counter
+    items.total.count()
+    items.running.count()
+    executions.total.count()
+    executions.running.count()
+    output = None
+    try:
+        env.states.context_object.context_object_data["Map"] = MapData(
+            Item=ItemData(Index=job.job_index, Value=job.job_input)
+        )
+        env.states.reset(job.job_input)
+        env.stack.append(env.states.get_input())
+        self._eval_input(env_frame=env)
+        job.job_program.eval(env)
+        ended = env.program_state()
+        if isinstance(ended, ProgramError):
+            executions.failed.count()
+            items.failed.count()
+            LOG.warning("Map child %s failed: %s", job.job_index, ended.error)
+        elif isinstance(ended, ProgramStopped):
+            executions.aborted.count()
+            items.aborted.count()
+        else:
+            items.succeeded.count()
+            items.results_written.count()
+            executions.succeeded.count()
+            executions.results_written.count()
+            executions.running.offset(-1)
+            output = env.states.get_input()
+    except EvalTimeoutError:
+        items.timed_out.count()
+        LOG.warning("Map child %s timed out", job.job_index)
+    except FailureEventException as failure:
+        items.failed.count()
+        details = failure.failure_event.event_details
+        LOG.warning("Map child %s failed: %s", job.job_index, details)
+    except Exception:  # the interpreter's own failure: the child fails, the Map counts it
+        items.failed.count()
+        LOG.warning("Map child %s failed in the interpreter", job.job_index, exc_info=True)
+    finally:
+        items.running.offset(-1)
+        job.job_output = output
 
 
 def _failed_items(record: Any) -> int:
@@ -778,6 +872,11 @@ def install() -> None:
     StepFunctionResponse.send_task_failure = _send_task_failure_response  # type: ignore[method-assign]
     _original["stop_execution"] = StepFunctionResponse.stop_execution
     StepFunctionResponse.stop_execution = _stop_execution_response  # type: ignore[method-assign]
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    AmazonStateLanguageParser.parse = _parse_integral_percentages(  # type: ignore[method-assign]
+        AmazonStateLanguageParser.parse
+    )
     StepFunctionsParserBackend._validate_definition = staticmethod(_strict_validate_definition)  # type: ignore[method-assign]
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
         resource_eval_s3,
@@ -786,4 +885,9 @@ def install() -> None:
     resource_eval_s3.ResourceEvalS3._handle_put_object = _write_results  # type: ignore[method-assign,assignment]
     distributed = distributed_iteration_component.DistributedIterationComponent
     distributed._map_run = _tolerated_map_run(distributed._map_run)  # type: ignore[method-assign]
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+        distributed_item_processor_worker as worker,
+    )
+
+    worker.DistributedItemProcessorWorker._eval_job = _eval_child  # type: ignore[method-assign]
     _installed = True

@@ -9,8 +9,9 @@ It only describes states (the shape and the contract are in `rollforward.scan.cy
                                                 (the cycle goes on)
 
 Every child owns its (account, region)'s budget, so all run at once (`MAX_CONCURRENCY`); a
-child that fails for good (a member whose role is gone) is caught inside it, so one account
-never costs the others their cycle, and `Report` lists it. Children record their outcomes
+child that fails for good (a member whose role is gone) is caught inside it, and the Map
+tolerates every child's failure (even one nothing can catch), so one account never costs the
+others their cycle, and `Report` lists it. Children record their outcomes
 (`ScanTarget` after each invocation, `RecordTargetFailure`) and end with a constant-size output;
 the Map discards its results, so its payload does not grow with the targets. Each `ScanTarget`
 invocation works until its Lambda's time is nearly up and says where the listing stands; the
@@ -75,6 +76,9 @@ def build_scan_definition(scope: Construct, scan: lambda_.IFunction) -> sfn.ICha
             "cycle_execution.$": "$$.Execution.Id",
         },
         max_concurrency=MAX_CONCURRENCY,
+        # A child that fails outside its catch (States.Runtime, which nothing catches) costs
+        # its own target only: Report still runs and names it (no record: NoOutcomeRecorded).
+        tolerated_failure_percentage=100,
         map_execution_type=sfn.StateMachineType.STANDARD,
         result_path=sfn.JsonPath.DISCARD,  # the outcomes are in the records
         label="ScanTargets",

@@ -93,6 +93,16 @@ def test_one_failed_child_fails_the_map_run_when_nothing_is_tolerated(states: No
     assert described["error"] == "States.ExceedToleratedFailureThreshold"
 
 
+def test_a_failed_child_says_why(states: None, caplog: pytest.LogCaptureFixture) -> None:
+    """AWS keeps each failed child execution to describe; the emulator logs its reason (moto
+    kept none), so a Map Run that fails in a test says which child failed and why."""
+    with caplog.at_level("WARNING", logger="emulator.stepfunctions"):
+        run(distributed_map(), items(failing=1, passing=2))
+    reasons = [r.getMessage() for r in caplog.records if r.name == "emulator.stepfunctions"]
+    assert len(reasons) == 1, reasons
+    assert "Child.Failed" in reasons[0] and "this item fails" in reasons[0]
+
+
 def test_the_threshold_failure_is_caught_like_any_error(states: None) -> None:
     definition = distributed_map(
         Catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}]
@@ -113,6 +123,28 @@ def test_failures_within_the_tolerated_count_let_the_map_succeed(states: None) -
     assert json.loads(described["output"]).count(None) == 1  # the failed child's result
     over = run(distributed_map(ToleratedFailureCount=1), items(failing=2, passing=1))
     assert over["error"] == "States.ExceedToleratedFailureThreshold", over
+
+
+def test_a_child_no_catch_reaches_is_tolerated_at_a_hundred_percent(states: None) -> None:
+    """The scan's Map (workflows/scan.py): a child failing with States.Runtime (a Choice on a
+    path its input lacks), which no Catch reaches, fails only itself."""
+    runtime_failure = {
+        "StartAt": "Fails?",
+        "States": {
+            "Fails?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.missing", "BooleanEquals": True, "Next": "Done"}],
+                "Default": "Done",
+            },
+            "Done": {"Type": "Pass", "End": True},
+        },
+    }
+    mixed = {"items": [{"fail": True}, {"missing": False}, {"missing": True}]}
+    described = run(distributed_map(runtime_failure, ToleratedFailurePercentage=100), mixed)
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]).count(None) == 1
+    untolerated = run(distributed_map(runtime_failure), mixed)
+    assert untolerated["error"] == "States.ExceedToleratedFailureThreshold", untolerated
 
 
 @pytest.mark.parametrize(

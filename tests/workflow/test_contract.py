@@ -106,6 +106,9 @@ def test_the_scan_machine_reads_only_what_its_contract_declares(scan_machine):
         "Mode": "DISTRIBUTED",
         "ExecutionType": "STANDARD",
     }
+    # A child failing where no catch reaches (States.Runtime) must not cost the cycle its
+    # Report: the Map tolerates it, and Report names the target (no outcome recorded).
+    assert definition["States"]["Targets"]["ToleratedFailurePercentage"] == 100
     assert check(definition, handlers, scan_contract) == []
 
 
