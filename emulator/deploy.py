@@ -106,6 +106,7 @@ class TemplateDeployer:
         self.parameters = dict(parameters or {})
         self.credentials = dict(credentials or {})
         self._clients: dict[str, Any] = {}
+        self._conditions: dict[str, bool] = {}
         self._handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "AWS::KMS::Key": self._kms_key,
             "AWS::DynamoDB::GlobalTable": self._dynamodb_table,
@@ -175,8 +176,35 @@ class TemplateDeployer:
                 separator, text = argument
                 return str(self.resolve(text)).split(separator)
             if name == "Fn::If":
-                return self.resolve(argument[1])
+                condition, when_true, when_false = argument
+                return self.resolve(when_true if self.condition(condition) else when_false)
         return {k: self.resolve(v) for k, v in value.items()}
+
+    def condition(self, name: str) -> bool:
+        """A condition of the template's `Conditions` section, evaluated once (CloudFormation
+        evaluates them at create or update, from parameters and pseudo parameters)."""
+        if name not in self._conditions:
+            declared = self.template.get("Conditions", {})
+            if name not in declared:
+                raise KeyError(f"unresolved Condition {name}")
+            self._conditions[name] = self._holds(declared[name])
+        return self._conditions[name]
+
+    def _holds(self, expression: Any) -> bool:
+        """Fn::Equals, Fn::Not, Fn::And, Fn::Or and references to other conditions."""
+        ((name, argument),) = expression.items()
+        if name == "Condition":
+            return self.condition(argument)
+        if name == "Fn::Equals":
+            left, right = (self.resolve(side) for side in argument)
+            return str(left) == str(right)
+        if name == "Fn::Not":
+            return not self._holds(argument[0])
+        if name == "Fn::And":
+            return all(self._holds(part) for part in argument)
+        if name == "Fn::Or":
+            return any(self._holds(part) for part in argument)
+        raise ValueError(f"{name} is not a condition function")
 
     def _ref(self, name: str) -> Any:
         pseudo = {
@@ -219,6 +247,8 @@ class TemplateDeployer:
         }
         for logical in TopologicalSorter(graph).static_order():
             spec = self.resources[logical]
+            if "Condition" in spec and not self.condition(spec["Condition"]):
+                continue  # CloudFormation creates no resource whose condition is false
             resource_type = spec["Type"]
             self.deployment.types[logical] = resource_type
             handler = self._handlers.get(resource_type)
@@ -443,9 +473,9 @@ class TemplateDeployer:
 
     def _stack_set(self, logical: str, props: dict[str, Any]) -> None:
         """A service-managed StackSet: its template in every account of the organization
-        (`emulator.accounts`) other than this one, in every region of each instance group, as
-        the StackSet's execution role in that account; auto-deployment reaches accounts that
-        join later only through a new deployment (`accounts.deploy_stack_set_to`)."""
+        (`emulator.accounts`) but the management account, in every region of each instance
+        group, as the StackSet's execution role in that account; auto-deployment reaches accounts that
+        join later only through a new deployment of the stack."""
         from emulator.accounts import organization_accounts, stack_set_credentials
         from emulator.organizations import is_management, stack_set_refusal
 
@@ -457,12 +487,10 @@ class TemplateDeployer:
         body = json.loads(props["TemplateBody"])
         parameters = {p["ParameterKey"]: str(p["ParameterValue"]) for p in props["Parameters"]}
         # StackSets never deploys to the management account (StackSets User Guide, "Target
-        # accounts"); the deploying account itself is left out here too (see the parity row).
-        accounts = [
-            a
-            for a in organization_accounts(self.deployment.account)
-            if a != self.deployment.account and not is_management(a)
-        ]
+        # accounts"); the delegated administrator's own account is a target like any other
+        # (deployed as itself: it has no OrganizationAccountAccessRole to be assumed).
+        own = self.deployment.account
+        accounts = [a for a in organization_accounts(own) if not is_management(a)]
         for group in props.get("StackInstancesGroup", []):
             for account in accounts:
                 for region in group["Regions"]:
@@ -472,7 +500,7 @@ class TemplateDeployer:
                         region,
                         account=account,
                         parameters=parameters,
-                        credentials=stack_set_credentials(account),
+                        credentials=None if account == own else stack_set_credentials(account),
                     ).deploy()
                     self.deployment.stack_instances[f"{account}/{region}"] = instance
         self._set(logical, f"{name}:{hashlib.sha1(name.encode()).hexdigest()[:8]}")

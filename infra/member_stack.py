@@ -9,7 +9,8 @@ It holds:
 - a rule on the account's default bus forwarding the runtime-management CloudTrail events (the
   same pattern as the hub's own detection rule) to the hub's event bus, as a role EventBridge
   assumes (cross-account and cross-region bus targets need one); the hub's bus policy admits
-  only principals of the organization (`aws:PrincipalOrgID`);
+  only principals of the organization (`aws:PrincipalOrgID`). Not in the hub's own account and
+  region (condition `ForwardsToHub`), whose events the hub's own rule already detects;
 - two execution roles the hub assumes, named per region (IAM names are global to the account,
   and a StackSet deploys one instance per region): the **reader** (detection, tracking, the
   approval request and decision, the scan: read-only) and the **canary** (the only one that
@@ -117,6 +118,12 @@ class MemberStack(Stack):
         hub_account = CfnParameter(
             self, "HubAccountId", allowed_pattern=r"^\d{12}$", description="The hub's account"
         )
+        hub_region = CfnParameter(
+            self,
+            "HubRegion",
+            allowed_pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
+            description="The hub's region (where its own rule detects its account's events)",
+        )
         readers = CfnParameter(
             self,
             "HubReaderRoleArns",
@@ -134,13 +141,28 @@ class MemberStack(Stack):
             description="rollforward: EventBridge forwards runtime-management events to the hub",
         )
         bus = events.EventBus.from_event_bus_arn(self, "HubBus", hub_bus.value_as_string)
-        events.Rule(
+        rule = events.Rule(
             self,
             "RuntimeConfigChanged",
             description="CloudTrail: a Lambda runtime management config was put (to the hub)",
             event_pattern=RUNTIME_CONFIG_EVENT_PATTERN,
             targets=[targets.EventBus(bus, role=forwarder)],
         )
+        # The hub's own account and region (a delegated administrator in a target OU gets an
+        # instance too) is watched by the hub's own rule: forwarding there would detect each
+        # event twice. Elsewhere, the hub's account included, events are forwarded.
+        forwards = cdk.CfnCondition(
+            self,
+            "ForwardsToHub",
+            expression=Fn.condition_or(
+                Fn.condition_not(Fn.condition_equals(Aws.ACCOUNT_ID, hub_account.value_as_string)),
+                Fn.condition_not(Fn.condition_equals(Aws.REGION, hub_region.value_as_string)),
+            ),
+        )
+        for construct in (rule, forwarder):
+            for child in construct.node.find_all():
+                if isinstance(child, cdk.CfnResource):
+                    child.cfn_options.condition = forwards
 
         def trusting(principal_arns: list[str]) -> iam.PrincipalBase:
             return iam.AccountPrincipal(hub_account.value_as_string).with_conditions(

@@ -139,6 +139,7 @@ class Members(Construct):
                 _parameter("HubEventBusArn", self.bus.event_bus_arn),
                 _parameter("OrganizationId", organization),
                 _parameter("HubAccountId", Aws.ACCOUNT_ID),
+                _parameter("HubRegion", Aws.REGION),
                 _parameter(
                     "HubReaderRoleArns", Fn.join(",", [role_of(fn).role_arn for fn in readers])
                 ),

@@ -64,6 +64,7 @@ def test_the_demo_plays_the_whole_story(capsys, tmp_path):
     members = out.split("Every account of an Organization")[1]
     for beat in (
         "the member stack in 222233334444/us-east-1",
+        "in the hub's own account (roles only",
         "ledger item for orders in 222233334444/us-east-1",
         "pin resolved in 222233334444/us-east-1",
         "$LATEST Auto; changed there only by rollforward-canary-us-east-1",
