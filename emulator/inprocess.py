@@ -13,7 +13,7 @@ from typing import Any
 
 from moto import mock_aws
 
-from emulator import iam, install
+from emulator import iam, install, stepfunctions
 from emulator.state import STATE, EmulatorState, reset
 
 DEFAULT_REGION = "us-east-1"
@@ -95,6 +95,8 @@ class EmbeddedAws:
                 STATE.drain(timeout=30.0)
             finally:
                 stop_running_executions(self.region)
+                # A stopped execution finishes the task it is in: here, not in the next one.
+                stepfunctions.wait_for_interpreters(timeout=20.0)
         finally:
             for work in STATE.background:
                 work.discard_pending()

@@ -450,6 +450,43 @@ def _virtual_stop_date(original: Any) -> Any:
     return reflect
 
 
+class _Evaluating:
+    """How many executions' programs are being evaluated: an execution stopped when its embedded
+    AWS shuts down still finishes the task it is in (an in-process Lambda handler), and must not
+    do so in the next embedded AWS, whose tables and functions have the same names."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._changed = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._changed:
+            self._count += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._changed:
+            self._count -= 1
+            self._changed.notify_all()
+
+    def wait_until_none(self, timeout: float) -> int:
+        """Wait up to `timeout` real seconds for every evaluation to end; how many remain."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._count <= 0, timeout=timeout)
+            return max(0, self._count)
+
+
+EVALUATING = _Evaluating()
+
+
+def wait_for_interpreters(timeout: float = 30.0) -> int:
+    """After stopping every execution: wait until no interpreter thread is still inside one
+    (the tasks they were in finish); how many remain after `timeout` (0: quiescent)."""
+    remaining = EVALUATING.wait_until_none(timeout)
+    if remaining:
+        LOG.warning("%d execution(s) still evaluating after %.0fs", remaining, timeout)
+    return remaining
+
+
 def _capped_program_eval(program_class: Any) -> Any:
     """Program.eval on the emulated clock: the execution ends TIMED_OUT one year after it
     started (or after the definition's `TimeoutSeconds`), whatever state it is in. moto joins
@@ -458,24 +495,31 @@ def _capped_program_eval(program_class: Any) -> Any:
     def eval_program(self: Any, env: Any) -> None:
         if type(self) is not program_class or env.is_frame():
             return _original["program_eval"](self, env)  # type: ignore[no-any-return]
-        started = env.states.context_object.context_object_data["Execution"]["StartTime"]
-        limit = MAX_EXECUTION_DURATION
-        if self.timeout_seconds is not None:
-            limit = min(limit, timedelta(seconds=self.timeout_seconds.timeout_seconds))
-        deadline = (started if isinstance(started, datetime) else STATE.clock.now()) + limit
-        env.next_state_name = self.start_at.start_at_name
-        worker = threading.Thread(target=super(program_class, self).eval, args=(env,), daemon=True)
-        worker.start()
-        reached = STATE.clock.sleep_until(
-            deadline, env.program_state_event, done=lambda: not env.is_running()
-        )
-        if reached and env.is_running():
-            env.set_timed_out()
-            for endpoint in list(env.callback_pool_manager._pool.values()):
-                endpoint.interrupt_all()  # a task parked on its token ends too
-        worker.join()
+        with EVALUATING:
+            _eval_on_the_clock(program_class, self, env)
 
     return eval_program
+
+
+def _eval_on_the_clock(program_class: Any, self: Any, env: Any) -> None:
+    """One execution's program: its states on a worker thread, until it ends, is stopped or
+    reaches its deadline on the emulated clock (then TIMED_OUT)."""
+    started = env.states.context_object.context_object_data["Execution"]["StartTime"]
+    limit = MAX_EXECUTION_DURATION
+    if self.timeout_seconds is not None:
+        limit = min(limit, timedelta(seconds=self.timeout_seconds.timeout_seconds))
+    deadline = (started if isinstance(started, datetime) else STATE.clock.now()) + limit
+    env.next_state_name = self.start_at.start_at_name
+    worker = threading.Thread(target=super(program_class, self).eval, args=(env,), daemon=True)
+    worker.start()
+    reached = STATE.clock.sleep_until(
+        deadline, env.program_state_event, done=lambda: not env.is_running()
+    )
+    if reached and env.is_running():
+        env.set_timed_out()
+        for endpoint in list(env.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()  # a task parked on its token ends too
+    worker.join()
 
 
 _original: dict[str, Any] = {}
