@@ -448,6 +448,22 @@ def test_a_healthy_canary_walks_every_step_then_promotes_and_tells_the_owner(wor
     assert world.pin.evidence["canary"]["candidate_runtime_arn"] == NEW_RUNTIME
 
 
+def test_a_promotion_no_traffic_verifies_is_resolved_saying_it_was_not_verified(
+    world: World,
+) -> None:
+    """The window after promotion saw no traffic: the candidate passed every step, so it
+    stays promoted, but the pin's outcome does not claim "verified"."""
+    machine = Machine(world)
+    machine.at("PostPromotionBake", 1, lambda: setattr(world.signals, "per_minute", 0))
+    # (No error in no invocations was a FAIL: a quiet hour after promotion rolled it back.)
+    assert machine.run() == "closed", world.pin.evidence.get("last_canary")
+    assert world.pin.stage is Stage.RESOLVED and outcome(world) == "promoted"
+    assert world.pin.evidence["canary"]["verdicts"][-1]["outcome"] == "INCONCLUSIVE"
+    detail = world.pin.outcome["detail"]
+    assert detail.startswith("promoted; not verified after promotion (")
+    assert "no evidence of one" in detail  # the verdict's reasons, said to the owner
+
+
 def test_the_baseline_keeps_the_old_runtime_pinned_explicitly(world: World) -> None:
     Machine(world).run()
     baseline = world.lam.versions[world.baseline].setting

@@ -59,6 +59,37 @@ def test_below_the_traffic_gate_is_inconclusive_even_with_zero_errors() -> None:
     assert any("below the traffic gate" in reason for reason in verdict.reasons)
 
 
+@pytest.mark.parametrize("invocations", [0, 1, 2])
+def test_a_candidate_with_no_error_and_almost_no_traffic_is_inconclusive_not_failed(
+    invocations: int,
+) -> None:
+    """No error in 0, 1 or 2 invocations puts P(candidate worse) above 0.99 through the uniform prior
+    alone: that is no evidence of a regression (a quiet window after promotion was rolled
+    back on it). One error in as few invocations still fails."""
+    quiet = judge(VersionSample(invocations=invocations, errors=0), BASELINE, [], POLICY)
+    assert evidence_float(quiet, "p_candidate_worse") > POLICY.fail_probability
+    assert quiet.outcome is Outcome.INCONCLUSIVE, quiet.reasons
+    assert any("no evidence of one" in reason for reason in quiet.reasons)
+    if invocations:
+        erring = judge(VersionSample(invocations=invocations, errors=1), BASELINE, [], POLICY)
+        assert erring.outcome is Outcome.FAIL
+
+
+@given(
+    candidate_invocations=st.integers(0, 10**6),
+    baseline_invocations=st.integers(0, 10**7),
+    baseline_error_fraction=st.floats(0, 1),
+)
+def test_a_candidate_without_errors_is_never_failed_on_its_error_rate(
+    candidate_invocations: int, baseline_invocations: int, baseline_error_fraction: float
+) -> None:
+    baseline = VersionSample(
+        baseline_invocations, int(baseline_invocations * baseline_error_fraction)
+    )
+    verdict = judge(VersionSample(candidate_invocations, 0), baseline, [], POLICY)
+    assert verdict.outcome is not Outcome.FAIL, verdict.reasons
+
+
 def test_thin_baseline_is_inconclusive() -> None:
     baseline = VersionSample(POLICY.min_baseline_invocations - 1, errors=0, duration_p99_ms=20.0)
     verdict = judge(HEALTHY, baseline, [], POLICY)  # its p99 is too thin to fail the candidate on

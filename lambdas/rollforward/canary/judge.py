@@ -34,7 +34,10 @@ zero-error samples towards "not proven clean"), and computes
 
 where r = `error_rate_relative_tolerance` (default 0.5) and a = `error_rate_absolute_tolerance`
 (default 0.001 = 0.1 percentage point): differences smaller than that are not worth a rollback.
-FAIL when it exceeds `fail_probability` (0.99); PASS needs it below `pass_probability` (0.05).
+FAIL when it exceeds `fail_probability` (0.99) and the candidate erred at least once; PASS needs
+it below `pass_probability` (0.05). Without a candidate error a high probability is the prior's
+pull on a handful of invocations (no error in 0, 1 or 2 of them is above 0.99), never evidence of a
+regression: INCONCLUSIVE (a quiet window after promotion rolled healthy functions back).
 The probability is computed by deterministic numerical integration, no scipy: both posteriors
 are tabulated on 2,049-point grids spanning their mean +/- 20 standard deviations (clipped to
 [0, 1]); the judge integrates over the narrower posterior and reads the other's CDF
@@ -261,8 +264,14 @@ def judge(
         f"worse = above {1 + policy.error_rate_relative_tolerance:g} x baseline "
         f"+ {100 * policy.error_rate_absolute_tolerance:g} pp"
     )
-    if p_worse > policy.fail_probability:
+    if p_worse > policy.fail_probability and candidate.errors > 0:
         failures.append(f"{comparison} > {policy.fail_probability:g} ({worse_means})")
+    elif p_worse > policy.fail_probability:
+        # No error at all: the prior alone, not the data, puts the rate above the tolerance.
+        gaps.append(
+            f"{comparison}, but the candidate had no error: too few invocations to rule a "
+            f"regression out, and no evidence of one ({worse_means})"
+        )
     elif p_worse < policy.pass_probability:
         passes.append(f"{comparison} < {policy.pass_probability:g} ({worse_means})")
     else:

@@ -127,7 +127,14 @@ def verify(
         state.reason = "after promotion: " + "; ".join(verdict.reasons)
     else:
         # Inconclusive after promotion (too little traffic) is accepted: the candidate already
-        # passed its steps, and AWS keeps Auto functions patched from here on.
+        # passed its steps, and AWS keeps Auto functions patched from here on. The pin's outcome
+        # says so rather than "verified".
+        if verdict.outcome is Outcome.INCONCLUSIVE:
+            state.reason = (
+                "promoted; not verified after promotion ("
+                + "; ".join(verdict.reasons or ["inconclusive"])
+                + "): accepted, as the candidate passed every step"
+            )
         if state.strategy == Strategy.VERSION_SYNTHETIC:
             unpin(ctx, pin, state)  # verified on its new runtime: now it follows AWS (Auto)
         state.next = CanaryNext.RESOLVED
