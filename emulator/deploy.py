@@ -474,8 +474,8 @@ class TemplateDeployer:
     def _stack_set(self, logical: str, props: dict[str, Any]) -> None:
         """A service-managed StackSet: its template in every account of the organization
         (`emulator.accounts`) but the management account, in every region of each instance
-        group, as the StackSet's execution role in that account; auto-deployment reaches accounts that
-        join later only through a new deployment of the stack."""
+        group, as the StackSet's execution role in that account; auto-deployment reaches
+        accounts that join later only through a new deployment of the stack."""
         from emulator.accounts import organization_accounts, stack_set_credentials
         from emulator.organizations import is_management, stack_set_refusal
 

@@ -18,7 +18,10 @@ moto's ASL interpreter (LocalStack's) waits in real time and forgives what AWS r
   `States.ExceedToleratedFailureThreshold` when more children fail than it tolerates (by
   default none); definition errors answer `InvalidDefinition`; its `ResultWriter` writes the
   children's results to S3 as AWS does (`result_files`: SUCCEEDED_0.json, FAILED_0.json and the
-  manifest).
+  manifest); an integral `ToleratedFailurePercentage` is a number like any other (moto's grammar
+  refused `100`), and a failed child's reason is logged as a warning;
+- an embedded AWS that shuts down waits for its stopped executions to leave the task they were
+  in (`wait_for_interpreters`), so none acts in the next one.
 
 Each rule has a row in docs/parity/stepfunctions.md and a test in
 tests/emulator/test_stepfunctions_strict.py (the Map rules: test_stepfunctions_map.py).

@@ -126,24 +126,14 @@ def test_failures_within_the_tolerated_count_let_the_map_succeed(states: None) -
 
 
 def test_a_child_no_catch_reaches_is_tolerated_at_a_hundred_percent(states: None) -> None:
-    """The scan's Map (workflows/scan.py): a child failing with States.Runtime (a Choice on a
-    path its input lacks), which no Catch reaches, fails only itself."""
-    runtime_failure = {
-        "StartAt": "Fails?",
-        "States": {
-            "Fails?": {
-                "Type": "Choice",
-                "Choices": [{"Variable": "$.missing", "BooleanEquals": True, "Next": "Done"}],
-                "Default": "Done",
-            },
-            "Done": {"Type": "Pass", "End": True},
-        },
-    }
-    mixed = {"items": [{"fail": True}, {"missing": False}, {"missing": True}]}
-    described = run(distributed_map(runtime_failure, ToleratedFailurePercentage=100), mixed)
+    """The scan's Map (workflows/scan.py): a child failing with States.Runtime (an item
+    without `fail`: the Choice reads a path its input lacks), which no Catch reaches, fails
+    only itself."""
+    mixed = {"items": [{"fail": False}, {}, {"fail": False}]}
+    described = run(distributed_map(ToleratedFailurePercentage=100), mixed)
     assert described["status"] == "SUCCEEDED", described
     assert json.loads(described["output"]).count(None) == 1
-    untolerated = run(distributed_map(runtime_failure), mixed)
+    untolerated = run(distributed_map(), mixed)
     assert untolerated["error"] == "States.ExceedToleratedFailureThreshold", untolerated
 
 

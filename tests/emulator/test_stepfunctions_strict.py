@@ -520,3 +520,18 @@ def test_a_wait_ends_when_the_clock_reaches_it_and_not_before(aws):
     assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
     aws.state.clock.advance(timedelta(minutes=2))
     assert _finish(arn, timeout=2)["status"] == "SUCCEEDED"
+
+
+def test_a_stopped_execution_leaves_no_interpreter_behind(aws):
+    """What an embedded AWS waits for when it shuts down (`wait_for_interpreters`): while an
+    execution runs its program is being evaluated; once stopped, none is, so nothing it was
+    doing can act in the next embedded AWS."""
+    from emulator.stepfunctions import wait_for_interpreters
+
+    definition = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": True}}}
+    sfn = boto3.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=_machine(definition))["executionArn"]
+    time.sleep(0.2)
+    assert wait_for_interpreters(timeout=0.2) == 1  # parked in its Wait
+    sfn.stop_execution(executionArn=arn)
+    assert wait_for_interpreters(timeout=5.0) == 0
