@@ -263,9 +263,9 @@ class LambdaControl(Protocol):
         """`RuntimeVersionConfig.RuntimeVersionArn` of the version (GetFunction), or ""."""
         ...
 
-    def touch_configuration(self, function: str, description: str) -> None:
-        """UpdateFunctionConfiguration of the description: applies the newest runtime in
-        FunctionUpdate mode."""
+    def set_description(self, function: str, description: str) -> None:
+        """UpdateFunctionConfiguration of `$LATEST`'s Description: a function update, which
+        applies the newest runtime outside Manual mode."""
         ...
 
     def publish_version(self, function: str, description: str) -> str:

@@ -15,11 +15,14 @@ from tests.e2e.conftest import TEST_POLICY
 from tests.e2e.harness import Lifecycle, Principal, approve_pending, wait_for
 
 BAKE = timedelta(minutes=10)
+# As the owner's stack wrote it: a canary, promoted or rolled back, leaves it so on `$LATEST`.
+OWNERS_DESCRIPTION = "checkout API (payments team)"
 
 
 def _aliased_function(lifecycle: Lifecycle, name: str = "checkout") -> str:
     """A function serving through alias `live` on version 1, pinned on $LATEST."""
     lifecycle.create_function(name)
+    lifecycle.lam.update_function_configuration(FunctionName=name, Description=OWNERS_DESCRIPTION)
     lifecycle.pin(name)
     version = lifecycle.lam.publish_version(FunctionName=name)["Version"]
     lifecycle.lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
@@ -49,6 +52,11 @@ def _bake_with_traffic(lifecycle: Lifecycle, name: str, rps: float, *, until) ->
 
 def _alias(lifecycle: Lifecycle, name: str) -> dict:
     return lifecycle.lam.get_alias(FunctionName=name, Name="live")
+
+
+def _description(lifecycle: Lifecycle, name: str, qualifier: str = "$LATEST") -> str:
+    config = lifecycle.lam.get_function_configuration(FunctionName=name, Qualifier=qualifier)
+    return str(config.get("Description", ""))
 
 
 def _setting(lifecycle: Lifecycle, name: str, qualifier: str = "$LATEST") -> dict:
@@ -84,6 +92,8 @@ def test_a_good_new_runtime_is_promoted_and_verified(lifecycle: Lifecycle):
     events = [r.event for r in lifecycle.audit.read(pin_id=pin.key.id)]
     assert "promoted" in events and "resolved" in events and "rolled_back" not in events
     assert lifecycle.executions("SUCCEEDED")
+    assert _description(lifecycle, "checkout") == OWNERS_DESCRIPTION
+    assert _description(lifecycle, "checkout", candidate).startswith("rollforward candidate")
 
 
 def test_a_broken_new_runtime_is_rolled_back_exactly(lifecycle: Lifecycle):
@@ -106,6 +116,7 @@ def test_a_broken_new_runtime_is_rolled_back_exactly(lifecycle: Lifecycle):
     assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
     setting = _setting(lifecycle, "checkout")
     assert setting["UpdateRuntimeOn"] == "Manual" and setting["RuntimeVersionArn"] == pinned
+    assert _description(lifecycle, "checkout") == OWNERS_DESCRIPTION
     evidence = pin.evidence["last_canary"]
     assert "error" in evidence["rolled_back_because"]
     assert any(v["outcome"] == Outcome.FAIL for v in evidence["verdicts"])

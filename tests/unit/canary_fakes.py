@@ -72,6 +72,10 @@ class Fault:
         return True
 
 
+# `$LATEST`'s Description as its owner wrote it: a canary leaves it so (`restore_description`).
+OWNERS_DESCRIPTION = "checkout API (payments team)"
+
+
 class FakeLambda:
     """`LambdaControl` over one function (or none, once deleted)."""
 
@@ -85,7 +89,7 @@ class FakeLambda:
                 "Runtime": "python3.12",
                 "Handler": "app.handler",
                 "MemorySize": 128,
-                "Description": "",
+                "Description": OWNERS_DESCRIPTION,
                 "LastUpdateStatus": "Successful",
             },
             OLD_RUNTIME,
@@ -211,7 +215,7 @@ class FakeLambda:
         self._enter("GetFunction")
         return self._version(qualifier).runtime_arn
 
-    def touch_configuration(self, function: str, description: str) -> None:
+    def set_description(self, function: str, description: str) -> None:
         self._enter("UpdateFunctionConfiguration")
         self.latest.configuration["Description"] = description
         if self.latest.setting.mode is not UpdateMode.MANUAL:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from rollforward import clock
 from rollforward.audit.notices import NoticeKind
+from rollforward.canary.candidate import CANDIDATE_DESCRIPTION
 from rollforward.canary.service import Canary
 from rollforward.canary.state import IN_FLIGHT, CanaryNext, CanaryState, RollbackRetry, Stop
 from rollforward.clock import parse_iso
@@ -31,6 +32,7 @@ from rollforward.transient import Transient as TransientAwsError
 from tests.unit.canary_fakes import (
     NEW_RUNTIME,
     OLD_RUNTIME,
+    OWNERS_DESCRIPTION,
     FakeAudit,
     FakeLambda,
     FakeLocks,
@@ -243,6 +245,9 @@ def outcome(w: World) -> str:
     lam = w.lam
     if not lam.exists:
         return "deleted"
+    description = str(lam.latest.configuration.get("Description", ""))
+    if description.startswith(CANDIDATE_DESCRIPTION):
+        return f"VIOLATION: $LATEST keeps the candidate's description {description!r}"
     version, weights, mode, arn = lam.state()
     if weights:
         return f"VIOLATION: weighted alias left behind {weights}"
@@ -569,6 +574,36 @@ def test_a_retried_start_resumes_its_own_half_made_candidate(world: World) -> No
     Machine(world).run()
     assert outcome(world) == "promoted"
     assert world.pin.evidence["canary"]["baseline_version"] == world.baseline
+
+
+def test_the_candidate_carries_rollforwards_description_and_latest_keeps_the_owners(
+    world: World,
+) -> None:
+    """The touch that applies the newest runtime writes `$LATEST`'s Description; once the
+    candidate is published the owner's text is back (an IaC stack would see drift otherwise)."""
+    Machine(world).run()
+    assert outcome(world) == "promoted"
+    assert world.lam.latest.configuration["Description"] == OWNERS_DESCRIPTION
+    candidate = world.pin.evidence["canary"]["candidate_version"]
+    touched = world.lam.versions[candidate].configuration["Description"]
+    assert touched.startswith(CANDIDATE_DESCRIPTION)
+
+
+def test_rollback_puts_the_owners_description_back_but_keeps_one_a_human_wrote_since(
+    world: World,
+) -> None:
+    """PublishVersion fails for good after the touch: Rollback restores the Description it
+    changed; had a human rewritten it meanwhile, theirs stays."""
+    world.lam.fail("PublishVersion", throttled, None)
+    Machine(world).run()
+    assert outcome(world) == "restored"
+    assert world.lam.latest.configuration["Description"] == OWNERS_DESCRIPTION
+
+    world.lam.clear_faults()
+    state = CanaryState.from_dict(world.pin.evidence["last_canary"])
+    world.lam.latest.configuration["Description"] = "hotfix notes"
+    world.canary.rollback(world.pin, state, "again")
+    assert world.lam.latest.configuration["Description"] == "hotfix notes"
 
 
 def test_rollback_is_idempotent(world: World) -> None:

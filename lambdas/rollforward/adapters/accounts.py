@@ -237,8 +237,8 @@ class RoutedLambdaControl:
     def runtime_version_in_use(self, function: str, qualifier: str) -> str:
         return self._at(function).runtime_version_in_use(function, qualifier)
 
-    def touch_configuration(self, function: str, description: str) -> None:
-        self._at(function).touch_configuration(function, description)
+    def set_description(self, function: str, description: str) -> None:
+        self._at(function).set_description(function, description)
 
     def publish_version(self, function: str, description: str) -> str:
         return self._at(function).publish_version(function, description)

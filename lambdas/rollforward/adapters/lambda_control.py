@@ -165,7 +165,7 @@ class AwsLambdaControl:
         config = response["Configuration"].get("RuntimeVersionConfig") or {}
         return str(config.get("RuntimeVersionArn", ""))
 
-    def touch_configuration(self, function: str, description: str) -> None:
+    def set_description(self, function: str, description: str) -> None:
         _found(
             self.client.update_function_configuration,
             FunctionName=function,

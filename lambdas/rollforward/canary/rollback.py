@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from rollforward.audit.notices import NoticeKind
 from rollforward.audit.records import AuditEvent
+from rollforward.canary.candidate import restore_description
 from rollforward.canary.context import CanaryContext
 from rollforward.canary.shifting import update_alias
 from rollforward.canary.state import (
@@ -91,6 +92,10 @@ def _restore(ctx: CanaryContext, pin: Pin, state: CanaryState, alias: Alias | No
         else:
             restored.append(f"alias {state.alias} left as a human set it")
     pinned_arn = state.pinned_arn or pin.pinned_runtime_version_arn
+    # Before any runtime setting: a Description update is a function update, which would apply
+    # the newest runtime to a `$LATEST` already put back in FunctionUpdate mode.
+    if description := restore_description(ctx, pin, state):
+        restored.append(description)
     if pin.key.qualifier != LATEST:
         restored.extend(_restore_version(ctx, pin, state, pinned_arn))
         return restored

@@ -107,6 +107,8 @@ class Canary:
             )
         if earlier.baseline_version == state.baseline_version:
             state.baseline_setting = earlier.baseline_setting  # read before the attempt changed it
+        if earlier.latest_description is not None:
+            state.latest_description = earlier.latest_description  # read before its touch
         ctx.remember(pin, state)
         candidate.make_candidate(ctx, pin, state)
         ctx.remember(pin, state)

@@ -104,6 +104,9 @@ class CanaryState(BaseModel):
     promoting: bool = False
     started_at: str = ""  # when the first traffic step began (INIT_START search window)
     baseline_setting: dict[str, str] = Field(default_factory=dict)  # restored on rollback
+    # `$LATEST`'s Description before the candidate's configuration touch (None: not read yet),
+    # put back once the candidate is published, or by Rollback if that never happened.
+    latest_description: str | None = None
     # The sequential judge (empty with the fixed-horizon one): its evidence so far
     # (`sequential_judge.Evidence.to_dict`), the first minute not folded into it yet, when the
     # current step ends, the plan's end (its last look, the only INCONCLUSIVE one), each step's
