@@ -23,7 +23,7 @@ from rollforward.ledger import Pin, Stage
 from rollforward.model import LATEST, PinKey, RuntimeSetting, UpdateMode
 from rollforward.ports import Alias, MetricQuery, NotFound
 from rollforward.scan.listing import AliasRouting
-from rollforward.transient import ConditionFailed
+from rollforward.transient import ConditionFailed, Transient
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,10 @@ class FakeLambda:
         self.hooks: list[tuple[str, Callable[[], None]]] = []
         self.calls: list[str] = []
         self._numbers = itertools.count(1)
+        # As on AWS, an update may still be in progress when it returns: `$LATEST` reads
+        # `InProgress` this many times after each update, and refuses another change meanwhile.
+        self.update_reads_in_progress = 0
+        self._in_progress = 0
 
     # ---- test controls
     def fail(self, operation: str, error: Callable[[], Exception], times: int | None) -> Fault:
@@ -209,7 +213,17 @@ class FakeLambda:
 
     def configuration(self, function: str, qualifier: str | None = None) -> Mapping[str, Any]:
         self._enter("GetFunctionConfiguration")
-        return dict(self._version(qualifier).configuration)
+        configuration = dict(self._version(qualifier).configuration)
+        if qualifier in (None, LATEST) and self._in_progress > 0:
+            self._in_progress -= 1
+            configuration["LastUpdateStatus"] = "InProgress"
+        return configuration
+
+    def _refuse_while_updating(self, operation: str) -> None:
+        if self._in_progress > 0:
+            raise Transient(
+                f"ResourceConflictException: {operation}: an update is in progress for {FUNCTION_ARN}"
+            )
 
     def runtime_version_in_use(self, function: str, qualifier: str) -> str:
         self._enter("GetFunction")
@@ -217,12 +231,15 @@ class FakeLambda:
 
     def set_description(self, function: str, description: str) -> None:
         self._enter("UpdateFunctionConfiguration")
+        self._refuse_while_updating("UpdateFunctionConfiguration")
+        self._in_progress = self.update_reads_in_progress
         self.latest.configuration["Description"] = description
         if self.latest.setting.mode is not UpdateMode.MANUAL:
             self.latest.runtime_arn = self.newest_runtime  # phase 1 of the rollout
 
     def publish_version(self, function: str, description: str) -> str:
         self._enter("PublishVersion")
+        self._refuse_while_updating("PublishVersion")
         return self.publish()
 
     def tags(self, function: str) -> dict[str, str]:

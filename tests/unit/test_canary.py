@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from rollforward import clock
 from rollforward.audit.notices import NoticeKind
+from rollforward.canary import candidate
 from rollforward.canary.candidate import CANDIDATE_DESCRIPTION
 from rollforward.canary.service import Canary
 from rollforward.canary.state import IN_FLIGHT, CanaryNext, CanaryState, RollbackRetry, Stop
@@ -604,6 +605,21 @@ def test_rollback_puts_the_owners_description_back_but_keeps_one_a_human_wrote_s
     world.lam.latest.configuration["Description"] = "hotfix notes"
     world.canary.rollback(world.pin, state, "again")
     assert world.lam.latest.configuration["Description"] == "hotfix notes"
+
+
+def test_every_update_the_canary_makes_is_waited_for_before_the_next_change(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On AWS an update returns before it is done (`LastUpdateStatus` InProgress), and
+    PublishVersion or another update meanwhile is refused (ResourceConflictException): the
+    candidate's touch and the Description's restore are each waited for, so neither the
+    publish nor the restore ever meets an update in progress."""
+    monkeypatch.setattr(candidate, "UPDATE_POLL_SECONDS", 0.0)
+    world.lam.update_reads_in_progress = 2
+    assert Machine(world).run() == "closed"
+    assert outcome(world) == "promoted"
+    assert world.failed_attempts == 0  # no step met a conflict and was retried
+    assert world.lam.latest.configuration["Description"] == OWNERS_DESCRIPTION
 
 
 def test_rollback_is_idempotent(world: World) -> None:
