@@ -19,7 +19,9 @@ moto's ASL interpreter (LocalStack's) waits in real time and forgives what AWS r
   default none); definition errors answer `InvalidDefinition`; its `ResultWriter` writes the
   children's results to S3 as AWS does (`result_files`: SUCCEEDED_0.json, FAILED_0.json and the
   manifest); an integral `ToleratedFailurePercentage` is a number like any other (moto's grammar
-  refused `100`), and a failed child's reason is logged as a warning;
+  refused `100`), a failed child's reason is logged as a warning, and (IAM enforced) the
+  execution's role must be allowed `states:StartExecution` on its own state machine, or the Map
+  fails with `States.Runtime` before any child runs;
 - an embedded AWS that shuts down waits for its stopped executions to leave the task they were
   in (`wait_for_interpreters`), so none acts in the next one.
 
@@ -650,12 +652,38 @@ def exceeds_tolerance(failed: int, total: int, count: int, percentage: float) ->
     return any(thresholds) if thresholds else True
 
 
+def map_run_refusal(role_arn: str, state_machine_arn: str) -> str | None:
+    """Why the state machine's role may not run a Distributed Map (it must be allowed
+    `states:StartExecution` on the state machine itself: each child is an execution of it), or
+    None. Only where IAM is enforced."""
+    from emulator import iam
+
+    if not iam.ENFORCEMENT.enabled:
+        return None
+    region = state_machine_arn.split(":")[3] if state_machine_arn.count(":") >= 5 else ""
+    if iam.role_allows(role_arn, "states:StartExecution", state_machine_arn, region):
+        return None
+    account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+    name = role_arn.rsplit("/", 1)[-1]
+    return (
+        f"User: arn:aws:sts::{account}:assumed-role/{name}/states is not authorized to perform: "
+        f"states:StartExecution on resource: {state_machine_arn}"
+    )
+
+
 def _tolerated_map_run(original: Any) -> Any:
     """A Distributed Map Run fails with `States.ExceedToleratedFailureThreshold` when more of
     its child workflow executions failed or timed out than it tolerates (by default none).
-    moto ignored the threshold: the Map succeeded with `null` for each failed child."""
+    moto ignored the threshold: the Map succeeded with `null` for each failed child. Before any
+    child starts, the execution's role must be allowed to start them (`map_run_refusal`)."""
 
     def map_run(self: Any, env: Any, eval_input: Any) -> None:
+        context = env.states.context_object.context_object_data
+        refusal = map_run_refusal(
+            str(context["Execution"].get("RoleArn") or ""), str(context["StateMachine"]["Id"])
+        )
+        if refusal is not None:
+            raise _runtime_failure(env, refusal)
         record = eval_input.map_run_record
         before = _failed_items(record)
         original(self, env, eval_input)

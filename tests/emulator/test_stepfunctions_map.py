@@ -103,6 +103,28 @@ def test_a_failed_child_says_why(states: None, caplog: pytest.LogCaptureFixture)
     assert "Child.Failed" in reasons[0] and "this item fails" in reasons[0]
 
 
+def test_a_role_that_may_not_start_its_own_executions_runs_no_child(states: None) -> None:
+    """Each child of a Distributed Map is an execution of the same state machine, started as
+    its role: without `states:StartExecution` on itself the Map fails before any child runs
+    (what CDK's DistributedMap grants, and misses when the Map is nested in a Parallel)."""
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "states:StartExecution", "Resource": "*"}],
+    }
+    boto3.client("iam").put_role_policy(
+        RoleName="states", PolicyName="no-children", PolicyDocument=json.dumps(deny)
+    )
+    definition = distributed_map(
+        Catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}]
+    )
+    definition["States"]["Map"].pop("End")
+    definition["States"]["Map"]["Next"] = "Caught"
+    definition["States"]["Caught"] = {"Type": "Pass", "End": True}
+    described = run(definition, items(failing=0, passing=2))
+    assert (described["status"], described["error"]) == ("FAILED", "States.Runtime"), described
+    assert "not authorized to perform: states:StartExecution" in described["cause"]
+
+
 def test_the_threshold_failure_is_caught_like_any_error(states: None) -> None:
     definition = distributed_map(
         Catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}]
