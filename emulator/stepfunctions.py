@@ -13,7 +13,7 @@ moto's ASL interpreter (LocalStack's) waits in real time and forgives what AWS r
 - StopExecution is synchronous: ABORTED at once, with the given error and cause;
 - an execution starts at the emulated now (`startDate`, `$$.Execution.StartTime`) and lasts at
   most one year on that clock (or its definition's `TimeoutSeconds`): then it ends TIMED_OUT,
-  wherever it waits;
+  wherever it waits (a Wait that ends in the same advance of the clock ends with it);
 - a Map in DISTRIBUTED mode must name its children's `ExecutionType`, and its Map Run fails with
   `States.ExceedToleratedFailureThreshold` when more children fail than it tolerates (by
   default none); definition errors answer `InvalidDefinition`; its `ResultWriter` writes the
@@ -74,11 +74,22 @@ def _virtual_wait_interval(self: object, env: Any, wait_seconds: int) -> None:
     """Replacement for WaitFunction._wait_interval: sleep on the virtual clock.
 
     The environment pulses `program_state_event` when the execution stops or ends, so a stopped
-    execution leaves its Wait at once.
+    execution leaves its Wait at once. A Wait whose end comes with the execution's own deadline
+    (one advance of the clock past both) ends with the execution, TIMED_OUT: it waits for the
+    program's sleeper to say so instead of leading into the next state, which AWS would never
+    start after the execution's time is up.
     """
     clock: VirtualClock = STATE.clock
     deadline = clock.now() + timedelta(seconds=max(0, wait_seconds))
     clock.sleep_until(deadline, env.program_state_event, done=lambda: not env.is_running())
+    execution_deadline: datetime | None = getattr(env, _EXECUTION_DEADLINE, None)
+    while execution_deadline is not None and env.is_running():
+        now = clock.now()
+        if now < execution_deadline:
+            return
+        clock.sleep_until(
+            now + timedelta(seconds=1), env.program_state_event, done=lambda: not env.is_running()
+        )
 
 
 def _virtual_timestamp_wait_seconds(self: Any, env: Any) -> int:
@@ -214,6 +225,8 @@ def _strict_error_equals(original: Any) -> Any:
 
 
 MAX_TIMEOUT_SECONDS = 99_999_999
+# Where `_eval_on_the_clock` keeps an execution's deadline on its environment (Wait states read it).
+_EXECUTION_DEADLINE = "_rollforward_execution_deadline"
 # Standard workflows: "Maximum execution time: 1 year" (Step Functions quotas).
 MAX_EXECUTION_DURATION = timedelta(days=365)
 
@@ -514,6 +527,7 @@ def _eval_on_the_clock(program_class: Any, self: Any, env: Any) -> None:
     if self.timeout_seconds is not None:
         limit = min(limit, timedelta(seconds=self.timeout_seconds.timeout_seconds))
     deadline = (started if isinstance(started, datetime) else STATE.clock.now()) + limit
+    setattr(env, _EXECUTION_DEADLINE, deadline)
     env.next_state_name = self.start_at.start_at_name
     worker = threading.Thread(target=super(program_class, self).eval, args=(env,), daemon=True)
     worker.start()

@@ -48,6 +48,35 @@ def test_a_wait_within_the_year_succeeds(aws):
     assert _running_for(aws, arn, 301) == "SUCCEEDED"
 
 
+def test_a_wait_that_ends_with_the_year_never_leads_into_the_next_state(aws):
+    """One advance past both a Wait's end and the execution's deadline: the execution ends
+    TIMED_OUT in the Wait, as the one-year rule says, and the next state is never entered (the
+    Wait's thread and the deadline's woke together, and the next state began before the
+    timeout now and then). Several executions, so a race lost by even one of them shows."""
+    sfn = boto3.client("stepfunctions")
+    waited = {
+        "StartAt": "W",
+        "States": {
+            "W": {"Type": "Wait", "Seconds": DAY, "Next": "After"},
+            "After": {"Type": "Pass", "End": True},
+        },
+    }
+    machine = _machine(waited)
+    arns = [sfn.start_execution(stateMachineArn=machine)["executionArn"] for _ in range(8)]
+    time.sleep(0.2)
+    aws.state.clock.advance(timedelta(days=366))
+    for arn in arns:
+        assert _finish(arn, timeout=3)["status"] == "TIMED_OUT"
+        history = sfn.get_execution_history(executionArn=arn)["events"]
+        entered = [
+            e["stateEnteredEventDetails"]["name"]
+            for e in history
+            if "stateEnteredEventDetails" in e
+        ]
+        assert entered == ["W"], history
+        assert history[-1]["type"] == "ExecutionTimedOut"
+
+
 def test_a_task_parked_on_its_token_for_a_year_times_out_the_execution(aws):
     parked = Parked()  # no TimeoutSeconds: the task alone would wait forever
     assert _running_for(aws, parked.arn, 366) == "TIMED_OUT"
