@@ -8,6 +8,7 @@ it was:
         ...
     faults.inject("PutRuntimeManagementConfig", "ResourceConflictException", times=None)
     faults.before_call("PublishVersion", delete_the_function, function="checkout")
+    faults.answer_with("Invoke", padded, function=canary, when=judging)
     faults.clear()
 
 What a fault answers is what Lambda answers: `TooManyRequestsException` 429 with `Retry-After`
@@ -23,6 +24,12 @@ are rendered by moto's own serializer for the protocol the client speaks.
 that moment (deleting the function, moving the alias), or a test disarming a storm when the
 state machine invokes its Rollback task (`when=` sees the request body). The action may call AWS
 through boto3; it runs on the thread of the intercepted call.
+
+`answer_with` lets a matching call be handled, then answers it with another body: what the
+function really returned, rewritten into an answer Lambda passes on but its caller cannot take
+(the canary's reply padded past Step Functions' 256 KiB result quota, so its execution fails with
+`States.DataLimitExceeded`, which no `States.ALL` Catch reaches). It models a bug of the
+invoked function, not AWS: the quota that fails the execution is the emulated AWS's own.
 
 Retries: botocore retries throttles and 5xx with backoff, and Step Functions' `Retry` waits
 `IntervalSeconds` x `BackoffRate`^n; both sleep in real seconds, so a 429 storm longer than the
@@ -102,6 +109,7 @@ class Fault:
     status: int = 0
     retry_after_seconds: int = 1
     action: Callable[[Call], None] | None = None  # before_call: run, then let the call through
+    rewrite: Callable[[Call, bytes], bytes] | None = None  # answer_with: handled, then rewritten
     when: Callable[[Call], bool] | None = None  # only calls this accepts match
     after: int = 0  # let this many matching calls through first (e.g. fail only the 2nd shift)
     passed: int = 0
@@ -179,6 +187,22 @@ def before_call(
     """Run `action` just before the next `times` matching calls (after letting `after` through,
     and only calls `when` accepts) are handled — then handle them."""
     return _arm(Fault(service, operation, function, times, action=action, after=after, when=when))
+
+
+def answer_with(
+    operation: str,
+    rewrite: Callable[[Call, bytes], bytes],
+    *,
+    function: str | None = None,
+    times: int | None = 1,
+    after: int = 0,
+    when: Callable[[Call], bool] | None = None,
+    service: Service = "lambda",
+) -> Fault:
+    """Handle the next `times` matching calls (after letting `after` through, and only calls
+    `when` accepts) as usual, then answer each with `rewrite(call, body)` instead of its body;
+    the status and the other headers are kept."""
+    return _arm(Fault(service, operation, function, times, rewrite=rewrite, after=after, when=when))
 
 
 @contextmanager
@@ -284,6 +308,15 @@ def _serialized_error(response: Any, fault: Fault) -> TYPE_RESPONSE:
     return fault.status, headers, body
 
 
+def _rewritten(
+    response: TYPE_RESPONSE, call: Call, rewrite: Callable[[Call, bytes], bytes]
+) -> TYPE_RESPONSE:
+    status, headers, body = response
+    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    kept = {k: v for k, v in headers.items() if k.lower() not in {"content-length", "x-amz-crc32"}}
+    return status, kept, rewrite(call, raw)
+
+
 def _hooked_call_action(
     service: Service, original: Callable[..., TYPE_RESPONSE]
 ) -> Callable[..., TYPE_RESPONSE]:
@@ -296,6 +329,8 @@ def _hooked_call_action(
             call = Call(service, self._get_action(), function, _body_text(self))
             fault = _take(call)
             if fault is not None:
+                if fault.rewrite is not None:
+                    return _rewritten(original(self), call, fault.rewrite)
                 if fault.action is not None:
                     fault.action(call)
                 elif service == "lambda":
@@ -382,6 +417,7 @@ __all__ = [
     "STATUS_OF_CODE",
     "Call",
     "Fault",
+    "answer_with",
     "armed",
     "before_call",
     "clear",
