@@ -2,8 +2,10 @@
 AWS, through the deployed Scan Lambda (its own role: it may invoke the canary's rollback, not
 change functions itself):
 
-- a canary whose execution was stopped mid-bake (alias weighted, `$LATEST` in FunctionUpdate,
-  ledger `canary`) is restored exactly and tracked again;
+- a canary whose execution died mid-bake (alias weighted, `$LATEST` in FunctionUpdate, ledger
+  `canary`) is restored exactly and tracked again, whichever way it died: stopped (ABORTED),
+  out of its one-year limit while parked in the bake (TIMED_OUT), or failed where no Catch
+  reaches (FAILED: the judge's reply over Step Functions' 256 KiB, States.DataLimitExceeded);
 - the same with the pin `failed`: restored, not closed as lifted, and no pin opened on the
   baseline version the canary had pinned itself;
 - a `failed` pin is re-examined: lifted meanwhile, it is closed;
@@ -23,10 +25,13 @@ from typing import Any
 
 import boto3
 from rollforward.clock import utc_now
+from rollforward.contract import CanaryAction
 from rollforward.detection.observation import CANARY_IN_FLIGHT
 from rollforward.ledger import Pin, Stage
 from rollforward.model import PinKey
 
+from emulator import faults
+from emulator.stepfunctions import MAX_EXECUTION_DURATION, MAX_PAYLOAD_BYTES
 from tests.e2e.harness import Lifecycle, Principal, approve_pending, wait_for
 
 
@@ -50,6 +55,15 @@ def _setting(lifecycle: Lifecycle, name: str, qualifier: str = "$LATEST") -> dic
 
 def _status(lifecycle: Lifecycle, execution_arn: str) -> str:
     return str(lifecycle.sfn.describe_execution(executionArn=execution_arn)["status"])
+
+
+def _entered(lifecycle: Lifecycle, execution_arn: str, state: str) -> int:
+    history = lifecycle.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)
+    return sum(
+        1
+        for event in history["events"]
+        if (event.get("stateEnteredEventDetails") or {}).get("name") == state
+    )
 
 
 def _canary_in_its_first_bake(lifecycle: Lifecycle, name: str) -> tuple[str, str, Pin]:
@@ -95,26 +109,99 @@ def _assert_restored(lifecycle: Lifecycle, name: str, baseline: str, pinned: str
     return pin
 
 
+def _weighted(lifecycle: Lifecycle, name: str) -> bool:
+    return bool(
+        (_alias(lifecycle, name).get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+    )
+
+
+def _restored_by_the_next_scan(
+    lifecycle: Lifecycle, name: str, baseline: str, pinned: str, pin: Pin, status: str
+) -> None:
+    """`pin`'s execution ended `status` mid-canary, leaving the function as the canary had it.
+    The next scan restores it exactly and tracks the pin again (a new execution of the same
+    episode), opens no pin on the baseline version the canary pinned itself, and leaves a
+    second scan nothing to repair."""
+    assert _status(lifecycle, pin.execution_arn) == status
+    # Nobody else will restore it: the alias is still weighted, the canary's record in place.
+    assert _weighted(lifecycle, name)
+    held = lifecycle.pin_record(name)
+    assert held is not None and CANARY_IN_FLIGHT in held.evidence
+
+    summary = _scan_lambda(lifecycle)
+
+    assert summary["restored"] == [pin.key.id] and summary["opened"] == []
+    after = _assert_restored(lifecycle, name, baseline, pinned)
+    assert summary["restarted"][pin.key.id] == after.execution_arn != pin.execution_arn
+    assert after.generation == pin.generation
+    assert _status(lifecycle, after.execution_arn) == "RUNNING"
+    records = lifecycle.audit.read(pin_id=pin.key.id)
+    repairs = [r for r in records if r.details.get("action") == "canary_restored"]
+    assert [r.details.get("execution_status") for r in repairs] == [status]
+    assert "rolled_back" in [r.event for r in records]
+    assert lifecycle.ledger.get(PinKey(pin.key.function_arn, baseline)) is None
+    again = _scan_lambda(lifecycle)
+    assert again["restored"] == [] and again["opened"] == [] and again["restarted"] == {}
+
+
 def test_a_canary_stopped_during_its_first_bake_is_restored_by_the_next_scan(
     lifecycle: Lifecycle,
 ) -> None:
     baseline, pinned, pin = _canary_in_its_first_bake(lifecycle, "checkout")
     _stop(lifecycle, pin)
 
-    summary = _scan_lambda(lifecycle)
+    _restored_by_the_next_scan(lifecycle, "checkout", baseline, pinned, pin, "ABORTED")
 
-    assert summary["restored"] == [pin.key.id]
-    after = _assert_restored(lifecycle, "checkout", baseline, pinned)
-    # Tracking goes on: a new execution of the same episode.
-    assert summary["restarted"][pin.key.id] == after.execution_arn != pin.execution_arn
-    assert after.generation == pin.generation
-    assert _status(lifecycle, after.execution_arn) == "RUNNING"
-    actions = [r.details.get("action") for r in lifecycle.audit.read(pin_id=pin.key.id)]
-    assert "canary_restored" in actions
-    assert "rolled_back" in [r.event for r in lifecycle.audit.read(pin_id=pin.key.id)]
-    # A second scan finds nothing left to repair.
-    again = _scan_lambda(lifecycle)
-    assert again["restored"] == [] and again["opened"] == [] and again["restarted"] == {}
+
+def test_a_canary_whose_execution_times_out_during_its_first_bake_is_restored_by_the_next_scan(
+    lifecycle: Lifecycle,
+) -> None:
+    """A Standard execution lasts at most a year: this one's year runs out while it is parked
+    in the bake's Wait (the emulated clock moves past its deadline). Step Functions ends it
+    TIMED_OUT where it waits: no Catch runs, and Rollback never does."""
+    baseline, pinned, pin = _canary_in_its_first_bake(lifecycle, "orders")
+    started = lifecycle.sfn.describe_execution(executionArn=pin.execution_arn)["startDate"]
+    lifecycle.aws.state.clock.set(started + MAX_EXECUTION_DURATION + timedelta(minutes=1))
+    wait_for(
+        lambda: _status(lifecycle, pin.execution_arn) == "TIMED_OUT",
+        what="the execution's year to run out",
+    )
+    assert _entered(lifecycle, pin.execution_arn, "JudgeStep") == 0  # it ended in the bake
+
+    _restored_by_the_next_scan(lifecycle, "orders", baseline, pinned, pin, "TIMED_OUT")
+
+
+def _judging(call: faults.Call) -> bool:
+    try:
+        return bool(json.loads(call.body).get("action") == CanaryAction.JUDGE)
+    except (ValueError, AttributeError):
+        return False
+
+
+def _past_the_quota(call: faults.Call, body: bytes) -> bytes:
+    """The judge's real reply, carrying more than Step Functions takes from a task."""
+    return json.dumps({**json.loads(body), "padding": "x" * MAX_PAYLOAD_BYTES}).encode()
+
+
+def test_a_canary_whose_execution_fails_where_no_catch_reaches_is_restored_by_the_next_scan(
+    lifecycle: Lifecycle,
+) -> None:
+    """The first JudgeStep runs, but its reply comes back over 256 KiB (a bug of the canary
+    function, injected by `faults.answer_with`): the task fails with States.DataLimitExceeded,
+    which the task's `States.ALL` Catch does not reach, so the execution FAILS with the alias
+    still weighted and Rollback never run."""
+    baseline, pinned, pin = _canary_in_its_first_bake(lifecycle, "payments")
+    oversized = faults.answer_with("Invoke", _past_the_quota, when=_judging)
+    try:
+        lifecycle.aws.state.clock.advance(timedelta(minutes=10))  # past the first bake's end
+        wait_for(lambda: _status(lifecycle, pin.execution_arn) == "FAILED", what="the failed judge")
+    finally:
+        faults.disarm(oversized)
+    assert oversized.fired == 1
+    ended = lifecycle.sfn.describe_execution(executionArn=pin.execution_arn)
+    assert ended["error"] == "States.DataLimitExceeded", ended
+
+    _restored_by_the_next_scan(lifecycle, "payments", baseline, pinned, pin, "FAILED")
 
 
 def test_a_failed_pin_with_a_canary_in_flight_is_restored_and_its_baseline_never_opened(
@@ -174,15 +261,6 @@ def _after(lifecycle: Lifecycle, step: timedelta, check: Callable[[], bool]) -> 
     return moved_then_checked
 
 
-def _entered(lifecycle: Lifecycle, execution_arn: str, state: str) -> int:
-    history = lifecycle.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)
-    return sum(
-        1
-        for event in history["events"]
-        if (event.get("stateEnteredEventDetails") or {}).get("name") == state
-    )
-
-
 def test_a_canary_whose_role_loses_lambda_invoke_keeps_rolling_back_until_it_restores(
     lifecycle: Lifecycle,
 ) -> None:
@@ -207,9 +285,7 @@ def test_a_canary_whose_role_loses_lambda_invoke_keeps_rolling_back_until_it_res
         )
         assert _status(lifecycle, pin.execution_arn) == "RUNNING"
         # Nothing restored yet: the alias still weighted, the canary's record in place.
-        assert (_alias(lifecycle, "inventory").get("RoutingConfig") or {}).get(
-            "AdditionalVersionWeights"
-        )
+        assert _weighted(lifecycle, "inventory")
         held = lifecycle.pin_record("inventory")
         assert held is not None and CANARY_IN_FLIGHT in held.evidence
     finally:
