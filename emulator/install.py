@@ -27,6 +27,7 @@ _PARTS = (
     "emulator.traffic",  # alias weights, simulated fleet invocations, metrics, INIT_START
     "emulator.cloudwatch",  # composite alarms, DescribeAlarms AlarmTypes
     "emulator.function_dates",  # LastModified on the emulated clock, moved by every update
+    "emulator.kms",  # a KMS key's key pair made on first use (Sign/Verify/GetPublicKey)
     "emulator.ecr",  # ECR push dates (emulated clock); image functions resolve ECR digests
     "emulator.cloudformation",  # stacks create/update functions; CFN's identity in CloudTrail
     "emulator.cloudtrail",  # CloudTrail-shaped events delivered to EventBridge targets
