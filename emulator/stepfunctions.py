@@ -48,6 +48,10 @@ LOG = logging.getLogger(__name__)
 # A path string's parsed JSONPath: moto parses every path on every evaluation (~0.5 ms each,
 # thousands per canary). Parsed expressions are never mutated (find/update take the data).
 JSONPATH_CACHE_SIZE = 4096
+# A definition's ANTLR syntax tree: moto lexes and parses a definition when it is created
+# (several times) and when each execution starts (~65 ms for the remediation workflow). Visitors
+# only read the tree; each parse still preprocesses a fresh program from it.
+ASL_TREE_CACHE_SIZE = 64
 # One answer per task token, however many callers race (check-then-notify is atomic).
 _CALLBACK_LOCK = threading.Lock()
 # 256 KiB of UTF-8 JSON: the quota on a state's input, output and a task's result.
@@ -625,11 +629,34 @@ def integral_percentages(definition: str) -> str:
     return json.dumps(decimal(document))
 
 
-def _parse_integral_percentages(original: Any) -> Any:
-    def parse(definition: str) -> Any:
-        return original(integral_percentages(definition))
+@functools.lru_cache(maxsize=ASL_TREE_CACHE_SIZE)
+def _syntax_tree(definition: str) -> tuple[Any, tuple[str, ...]]:
+    """moto's lexing and parsing of a definition (with integral percentages written as
+    decimals): its ANTLR syntax tree and syntax errors, as `AmazonStateLanguageParser.parse`
+    makes them before preprocessing."""
+    from antlr4 import CommonTokenStream, InputStream
+    from moto.stepfunctions.parser.asl.antlr.runtime.ASLLexer import ASLLexer
+    from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
+    from moto.stepfunctions.parser.asl.parse.asl_parser import SyntaxErrorListener
 
-    return staticmethod(parse)
+    listener = SyntaxErrorListener()  # type: ignore[no-untyped-call]
+    parser = ASLParser(CommonTokenStream(ASLLexer(InputStream(integral_percentages(definition)))))
+    parser.removeErrorListeners()
+    parser.addErrorListener(listener)
+    return parser.state_machine(), tuple(listener.errors)  # type: ignore[no-untyped-call]
+
+
+def _parse_cached_tree(definition: str) -> tuple[Any, Any]:
+    """AmazonStateLanguageParser.parse with the syntax tree cached per definition: a syntax
+    error is raised as moto raises it; the program (evaluation components, which hold an
+    execution's state) is preprocessed afresh from the tree on every call."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import ASLParserException
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    tree, errors = _syntax_tree(definition)
+    if errors:
+        raise ASLParserException(errors=list(errors))
+    return Preprocessor().visit(tree), tree
 
 
 def _strict_validate_definition(definition: str) -> None:
@@ -968,9 +995,7 @@ def install() -> None:
     logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").addFilter(
         lambda record: "currently have no effect" not in record.getMessage()
     )
-    AmazonStateLanguageParser.parse = _parse_integral_percentages(  # type: ignore[method-assign]
-        AmazonStateLanguageParser.parse
-    )
+    AmazonStateLanguageParser.parse = staticmethod(_parse_cached_tree)  # type: ignore[method-assign]
     StepFunctionsParserBackend._validate_definition = staticmethod(_strict_validate_definition)  # type: ignore[method-assign]
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
         resource_eval_s3,

@@ -535,3 +535,50 @@ def test_a_stopped_execution_leaves_no_interpreter_behind(aws):
     assert wait_for_interpreters(timeout=0.2) == 1  # parked in its Wait
     sfn.stop_execution(executionArn=arn)
     assert wait_for_interpreters(timeout=5.0) == 0
+
+
+# --- a definition's syntax tree is parsed once ----------------------------------------------
+
+
+def test_a_definition_refused_for_its_syntax_is_refused_again(aws):
+    """The syntax tree (and its errors) is cached per definition: a second creation of the same
+    broken definition is refused as the first was."""
+    sfn = boto3.client("stepfunctions")
+    broken = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Ends": True}}})
+    messages = []
+    for _ in range(2):
+        with pytest.raises(ClientError) as refused:
+            sfn.create_state_machine(
+                name=f"m-{uuid.uuid4().hex[:12]}", definition=broken, roleArn=ROLE
+            )
+        assert refused.value.response["Error"]["Code"] == "InvalidDefinition"
+        messages.append(refused.value.response["Error"]["Message"])
+    assert messages[0] == messages[1]
+
+
+def test_executions_of_one_definition_do_not_share_their_state(aws):
+    """Each execution gets a program preprocessed afresh from the cached tree."""
+    definition = {
+        "StartAt": "Count",
+        "States": {
+            "Count": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "StartAt": "Double",
+                    "States": {"Double": {"Type": "Pass", "Parameters": {"n.$": "$"}, "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    sfn = boto3.client("stepfunctions")
+    machine = _machine(definition)
+    arns = [
+        sfn.start_execution(stateMachineArn=machine, input=json.dumps({"items": items}))[
+            "executionArn"
+        ]
+        for items in ([1, 2, 3], [7])
+    ]
+    outputs = [json.loads(_finish(arn)["output"]) for arn in arns]
+    assert outputs == [[{"n": 1}, {"n": 2}, {"n": 3}], [{"n": 7}]]
