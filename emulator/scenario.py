@@ -24,6 +24,7 @@ from rollforward_cli.aws import DecisionClient, Target
 
 from emulator.deploy import Deployment
 from emulator.inprocess import EmbeddedAws
+from emulator.stepfunctions import last_event_type
 
 T = TypeVar("T")
 ACCOUNT = "123456789012"
@@ -234,11 +235,12 @@ class Lifecycle:
     def quiescent(self) -> bool:
         """Every running execution is parked: in a Wait, or waiting for an approval token."""
         for execution in self.executions("RUNNING"):
-            # (moto returns the whole history, oldest first, whatever the paging arguments)
-            events = self.sfn.get_execution_history(executionArn=execution["executionArn"])[
-                "events"
-            ]
-            if not events or events[-1]["type"] not in {"WaitStateEntered", "TaskSubmitted"}:
+            # (the last event of GetExecutionHistory, read in process: the API copies and
+            # serializes the whole history, ~20 ms a call, on every poll of every execution)
+            if last_event_type(execution["executionArn"]) not in {
+                "WaitStateEntered",
+                "TaskSubmitted",
+            }:
                 return False
         return True
 

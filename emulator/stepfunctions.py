@@ -500,6 +500,27 @@ class _Evaluating:
 EVALUATING = _Evaluating()
 
 
+def last_event_type(execution_arn: str) -> str | None:
+    """The type of an execution's latest history event (None before its first), read in
+    process: what `GetExecutionHistory`'s last event says, without copying and serializing the
+    whole history on every poll (a test's wait for quiescence polls every running execution)."""
+    from moto.stepfunctions.responses import get_backend
+
+    _, _, _, region, account, *_ = execution_arn.split(":")
+    execution: Any = get_backend(account, region).describe_execution(execution_arn)
+    worker = getattr(execution, "exec_worker", None)
+    env = worker.env if worker is not None else None
+    if env is None:
+        return None
+    events = env.event_manager
+    with events._mutex:
+        history = events._history_event_list
+        if not history:
+            return None
+        event_type = history[-1]["type"]
+    return str(getattr(event_type, "value", event_type))
+
+
 def wait_for_interpreters(timeout: float = 30.0) -> int:
     """After stopping every execution: wait until no interpreter thread is still inside one
     (the tasks they were in finish); how many remain after `timeout` (0: quiescent)."""

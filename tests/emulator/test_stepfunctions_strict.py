@@ -582,3 +582,24 @@ def test_executions_of_one_definition_do_not_share_their_state(aws):
     ]
     outputs = [json.loads(_finish(arn)["output"]) for arn in arns]
     assert outputs == [[{"n": 1}, {"n": 2}, {"n": 3}], [{"n": 7}]]
+
+
+def test_the_last_event_read_in_process_is_the_history_s_last(aws):
+    """What a test's wait for quiescence reads (`last_event_type`) is GetExecutionHistory's
+    last event, parked in a Wait and after the execution ended."""
+    from emulator.stepfunctions import last_event_type
+
+    definition = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": True}}}
+    sfn = boto3.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=_machine(definition))["executionArn"]
+
+    def last_in_history() -> str:
+        return str(sfn.get_execution_history(executionArn=arn)["events"][-1]["type"])
+
+    deadline = time.monotonic() + 5
+    while last_in_history() != "WaitStateEntered" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert last_event_type(arn) == last_in_history() == "WaitStateEntered"
+    aws.state.clock.advance(timedelta(hours=2))
+    assert _finish(arn)["status"] == "SUCCEEDED"
+    assert last_event_type(arn) == last_in_history() == "ExecutionSucceeded"
