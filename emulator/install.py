@@ -20,6 +20,7 @@ _PARTS = (
     "emulator.logging_config",  # LoggingConfig stored and answered (traffic honours it)
     "emulator.throttling",  # the shared 15 req/s control-plane bucket
     "emulator.dynamodb",  # each DynamoDB request applied whole (moto applies SETs one by one)
+    "emulator.dynamodb_wire",  # attribute values serialized by name (moto: 5 alias lookups each)
     "emulator.aliases",  # UpdateAlias honours RevisionId (412 on a stale one)
     "emulator.stepfunctions",  # virtual clock in Wait / task timeouts
     "emulator.clocked",  # CloudWatch Logs accepts events stamped by the emulated clock
