@@ -95,6 +95,7 @@ class EmbeddedAws:
                 STATE.drain(timeout=30.0)
             finally:
                 stop_running_executions(self.region)
+                stepfunctions.stop_leftover_executions()  # other regions, late starts
                 # A stopped execution finishes the task it is in: here, not in the next one.
                 stepfunctions.wait_for_interpreters(timeout=20.0)
         finally:

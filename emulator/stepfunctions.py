@@ -22,8 +22,9 @@ moto's ASL interpreter (LocalStack's) waits in real time and forgives what AWS r
   refused `100`), a failed child's reason is logged as a warning, and (IAM enforced) the
   execution's role must be allowed `states:StartExecution` on its own state machine, or the Map
   fails with `States.Runtime` before any child runs;
-- an embedded AWS that shuts down waits for its stopped executions to leave the task they were
-  in (`wait_for_interpreters`), so none acts in the next one.
+- an embedded AWS that shuts down stops every execution still evaluating, whatever its region
+  or account (`stop_leftover_executions`), and waits for them to leave the task they were in
+  (`wait_for_interpreters`), so none acts in, or delays the shutdown of, the next one.
 
 Each rule has a row in docs/parity/stepfunctions.md and a test in
 tests/emulator/test_stepfunctions_strict.py (the Map rules: test_stepfunctions_map.py).
@@ -31,12 +32,14 @@ tests/emulator/test_stepfunctions_strict.py (the Map rules: test_stepfunctions_m
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import re
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -480,15 +483,37 @@ class _Evaluating:
     def __init__(self) -> None:
         self._count = 0
         self._changed = threading.Condition()
+        self._envs: dict[int, Any] = {}  # the evaluating executions' environments, by id
 
-    def __enter__(self) -> None:
+    @contextlib.contextmanager
+    def evaluating(self, env: Any) -> Iterator[None]:
         with self._changed:
             self._count += 1
+            self._envs[id(env)] = env
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._count -= 1
+                self._envs.pop(id(env), None)
+                self._changed.notify_all()
 
-    def __exit__(self, *_: object) -> None:
+    def stop_all(self, cause: str) -> int:
+        """Stop every execution still evaluating, whatever its account or region (an
+        embedded AWS's shutdown stops its own region's through the API; one it missed, or one
+        a late delivery started, would otherwise stay parked and keep the count above 0 for
+        every later shutdown). How many were stopped."""
         with self._changed:
-            self._count -= 1
-            self._changed.notify_all()
+            envs = list(self._envs.values())
+        stopped = 0
+        for env in envs:
+            if env.is_running():
+                env.set_stop(stop_date=STATE.clock.now(), cause=cause, error=None)
+                nudge(env.program_state_event)
+                for endpoint in list(env.callback_pool_manager._pool.values()):
+                    endpoint.interrupt_all()
+                stopped += 1
+        return stopped
 
     def wait_until_none(self, timeout: float) -> int:
         """Wait up to `timeout` real seconds for every evaluation to end; how many remain."""
@@ -521,6 +546,16 @@ def last_event_type(execution_arn: str) -> str | None:
     return str(getattr(event_type, "value", event_type))
 
 
+def stop_leftover_executions(cause: str = "embedded AWS shut down") -> int:
+    """At shutdown, after the API stopped the embedded AWS's own executions: stop any still
+    evaluating (another region or account, or started by a late delivery). Left running, one
+    stays parked for ever and every later shutdown waits its whole timeout for it."""
+    stopped = EVALUATING.stop_all(cause)
+    if stopped:
+        LOG.warning("%d execution(s) still running at shutdown were stopped", stopped)
+    return stopped
+
+
 def wait_for_interpreters(timeout: float = 30.0) -> int:
     """After stopping every execution: wait until no interpreter thread is still inside one
     (the tasks they were in finish); how many remain after `timeout` (0: quiescent)."""
@@ -538,7 +573,7 @@ def _capped_program_eval(program_class: Any) -> Any:
     def eval_program(self: Any, env: Any) -> None:
         if type(self) is not program_class or env.is_frame():
             return _original["program_eval"](self, env)  # type: ignore[no-any-return]
-        with EVALUATING:
+        with EVALUATING.evaluating(env):
             _eval_on_the_clock(program_class, self, env)
 
     return eval_program

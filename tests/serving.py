@@ -19,7 +19,7 @@ from rollforward.model import discovery_parameter
 from emulator.server import EmulatorServer
 from emulator.stack import deploy_rollforward
 from emulator.state import STATE
-from emulator.stepfunctions import wait_for_interpreters
+from emulator.stepfunctions import stop_leftover_executions, wait_for_interpreters
 
 REGION = "us-east-1"
 ROOT_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -117,6 +117,7 @@ def served(
             STATE.drain(timeout=30.0)
         finally:
             stop_executions(Served(server, {}))
+            stop_leftover_executions()  # other regions or accounts, late starts
             # A stopped execution finishes the task it is in: here, not in the next server.
             wait_for_interpreters(timeout=20.0)
             server.stop()
