@@ -25,6 +25,7 @@ from datetime import timedelta
 import boto3
 
 from emulator.inprocess import EmbeddedAws
+from emulator.scenario import wait_until_updated
 from emulator.state import STATE
 from emulator.traffic import generate_traffic
 
@@ -58,6 +59,7 @@ def _weighted_function() -> None:
         lam.update_function_configuration(
             FunctionName="orders", Environment={"Variables": {"TOUCH": touch}}
         )
+        wait_until_updated(lam, "orders")
         versions.append(lam.publish_version(FunctionName="orders")["Version"])
     lam.create_alias(
         FunctionName="orders",

@@ -28,7 +28,7 @@ from rollforward.posture import Row, Status
 from emulator import posture_fleet
 from emulator.accounts import stack_set_credentials
 from emulator.inprocess import EmbeddedAws
-from emulator.scenario import Lifecycle, Principal, wait_for
+from emulator.scenario import Lifecycle, Principal, wait_for, wait_until_updated
 from emulator.stack import HUB_STACK_NAME, deploy_hub, deploy_rollforward, synthesize
 from emulator.traffic import generate_traffic
 
@@ -210,6 +210,7 @@ def _run(size: int, quiet: bool, report_json: Path | None) -> int:
         dana.client("lambda").update_function_configuration(
             FunctionName=VICTIM, Description="redeploy, runtime pinned"
         )
+        wait_until_updated(dana.client("lambda"), VICTIM)
         pinned_version = dana.client("lambda").publish_version(FunctionName=VICTIM)["Version"]
         dana.client("lambda").update_alias(
             FunctionName=VICTIM, Name="live", FunctionVersion=pinned_version

@@ -57,6 +57,19 @@ def wait_for(
         interval = min(interval * 1.5, 0.25)
 
 
+# A function update's polling interval (botocore's function_updated_v2 waiter polls every 1 s: the
+# emulator's updates complete within a fraction of a second, emulator.lambda_api.updates).
+UPDATE_POLL_SECONDS = 0.05
+
+
+def wait_until_updated(lam: Any, name: str) -> None:
+    """Wait, as a careful user does, until the function's last update has completed: Lambda
+    refuses another update or a PublishVersion meanwhile (ResourceConflictException)."""
+    lam.get_waiter("function_updated_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": UPDATE_POLL_SECONDS, "MaxAttempts": 600}
+    )
+
+
 def code_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

@@ -63,6 +63,10 @@ class EmulatorState:
     # (function name, runtime version ARN) -> error rate: a release that breaks one function
     # only (its code hits a change in that runtime version), not the whole runtime.
     function_error_rates: dict[tuple[str, str], float] = field(default_factory=dict)
+    # A function update stays InProgress this many real seconds (emulator.lambda_api.updates),
+    # and each function's update in progress: (account, region, name) -> monotonic end.
+    update_seconds: float = 0.2
+    updates_complete_at: dict[tuple[str, str, str], float] = field(default_factory=dict)
     # Log level of rollforward's own handlers run in process (the demo keeps them quiet).
     handler_log_level: str = "INFO"
     # Set in server mode so in-process handlers and the interpreter reach the server.
@@ -95,6 +99,8 @@ def reset() -> EmulatorState:
     STATE.validation = True
     STATE.rng = random.Random(20261126)
     STATE.function_error_rates = {}
+    STATE.update_seconds = EmulatorState.update_seconds
+    STATE.updates_complete_at = {}
     for work in list(STATE.background):
         work.discard_pending()
     return STATE

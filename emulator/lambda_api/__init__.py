@@ -25,7 +25,8 @@ app is created. `install()` therefore runs before any server app exists (`instal
 
 The package, one module per responsibility: `versions` (each version's setting, the rollout,
 the guard on moto's backend), `runtime_management` (the Get/Put API), `responses`
-(RuntimeVersionConfig, ListFunctions paging), `calls` (what CloudTrail records, and who
+(RuntimeVersionConfig, ListFunctions paging), `updates` (an update in progress refuses the
+next), `calls` (what CloudTrail records, and who
 called), `locator` (only this account's and region's function ARNs resolve), `wire` (Lambda's
 error responses, JSON bodies). This module composes them in `install()`.
 """
@@ -56,6 +57,7 @@ from emulator.lambda_api.runtime_management import (
     get_runtime_management_config,
     put_runtime_management_config,
 )
+from emulator.lambda_api.updates import refused_while_updating
 from emulator.lambda_api.versions import (
     AUTO,
     FUNCTION_UPDATE,
@@ -145,6 +147,18 @@ def install() -> None:
         lambda_urls.url_paths[RUNTIME_MANAGEMENT_PATH] = LambdaResponse.dispatch
         LambdaResponse.get_runtime_management_config = get_runtime_management_config  # type: ignore[attr-defined]
         LambdaResponse.put_runtime_management_config = put_runtime_management_config  # type: ignore[attr-defined]
+        # An update takes a while: refused meanwhile are another update and PublishVersion
+        # (inside the body edits below, so an update's own answer reads InProgress).
+        for name, opens_window in (
+            ("update_function_configuration", True),
+            ("update_function_code", True),
+            ("publish_version", False),
+        ):
+            setattr(
+                LambdaResponse,
+                name,
+                refused_while_updating(getattr(LambdaResponse, name), opens_window=opens_window),
+            )
         # RuntimeVersionConfig on every FunctionConfiguration response except the List* ones.
         for name in (
             "get_function_configuration",

@@ -1,4 +1,5 @@
-"""How moto's Lambda responses are reshaped as AWS answers: `RuntimeVersionConfig` on every
+"""How moto's Lambda responses are reshaped as AWS answers: `RuntimeVersionConfig` (and
+`LastUpdateStatus` while an update is in progress, emulator.lambda_api.updates) on every
 FunctionConfiguration response but the List* ones, and ListFunctions paged at 50."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda.models import LambdaBackend
 from moto.awslambda.responses import LambdaResponse
 
+from emulator.lambda_api.updates import last_update_status
 from emulator.lambda_api.versions import LATEST, runtime_version_arn
 from emulator.lambda_api.wire import _json_object, invalid_parameter_value
 
@@ -57,6 +59,7 @@ def _edit_body(
     if configuration is None:
         return body
     _add_runtime_version_config(response.backend, configuration)
+    last_update_status(response, configuration)
     return json.dumps(document)
 
 

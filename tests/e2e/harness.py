@@ -8,6 +8,16 @@ from emulator.scenario import (
     approve_pending,
     code_zip,
     wait_for,
+    wait_until_updated,
 )
 
-__all__ = ["ACCOUNT", "REGION", "Lifecycle", "Principal", "approve_pending", "code_zip", "wait_for"]
+__all__ = [
+    "ACCOUNT",
+    "REGION",
+    "Lifecycle",
+    "Principal",
+    "approve_pending",
+    "code_zip",
+    "wait_for",
+    "wait_until_updated",
+]

@@ -12,7 +12,13 @@ from emulator.inprocess import EmbeddedAws
 from emulator.stack import deploy_rollforward
 from emulator.traffic import generate_traffic
 from tests.e2e.conftest import TEST_POLICY
-from tests.e2e.harness import Lifecycle, Principal, approve_pending, wait_for
+from tests.e2e.harness import (
+    Lifecycle,
+    Principal,
+    approve_pending,
+    wait_for,
+    wait_until_updated,
+)
 
 BAKE = timedelta(minutes=10)
 # As the owner's stack wrote it: a canary, promoted or rolled back, leaves it so on `$LATEST`.
@@ -23,6 +29,7 @@ def _aliased_function(lifecycle: Lifecycle, name: str = "checkout") -> str:
     """A function serving through alias `live` on version 1, pinned on $LATEST."""
     lifecycle.create_function(name)
     lifecycle.lam.update_function_configuration(FunctionName=name, Description=OWNERS_DESCRIPTION)
+    wait_until_updated(lifecycle.lam, name)
     lifecycle.pin(name)
     version = lifecycle.lam.publish_version(FunctionName=name)["Version"]
     lifecycle.lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
@@ -194,6 +201,7 @@ def test_a_human_changing_things_mid_canary_gets_them_handed_back(
     if change == "alias":
         # A human ships their own version and points the alias at it mid-canary.
         lifecycle.lam.update_function_configuration(FunctionName="checkout", Description="hotfix")
+        wait_until_updated(lifecycle.lam, "checkout")
         hotfix = lifecycle.lam.publish_version(FunctionName="checkout")["Version"]
         lifecycle.lam.update_alias(
             FunctionName="checkout",

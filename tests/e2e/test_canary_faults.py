@@ -49,7 +49,13 @@ from emulator import faults
 from emulator.inprocess import EmbeddedAws
 from emulator.stack import deploy_rollforward
 from emulator.traffic import generate_traffic
-from tests.e2e.harness import Lifecycle, Principal, approve_pending, wait_for
+from tests.e2e.harness import (
+    Lifecycle,
+    Principal,
+    approve_pending,
+    wait_for,
+    wait_until_updated,
+)
 
 ALIAS = "live"
 BAKE = timedelta(minutes=10)
@@ -124,6 +130,7 @@ class Run:
     def human_moves_alias(self) -> None:
         lam = boto3.client("lambda")
         lam.update_function_configuration(FunctionName=self.name, Description="hotfix")
+        wait_until_updated(lam, self.name)
         self.hotfix = lam.publish_version(FunctionName=self.name)["Version"]
         lam.update_alias(
             FunctionName=self.name,
@@ -925,6 +932,7 @@ def test_two_approved_pins_of_one_function_never_run_canaries_at_once(world: Wor
     lifecycle.aws.state.drain()
     catalog.release("python3.12", "us-east-1")
     lam.update_function_configuration(FunctionName=name, Description="a deploy")
+    wait_until_updated(lam, name)
     baseline = lam.publish_version(FunctionName=name)["Version"]
     lam.create_alias(FunctionName=name, Name=ALIAS, FunctionVersion=baseline)
     lifecycle.pin(name)

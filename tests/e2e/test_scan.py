@@ -26,7 +26,7 @@ from emulator.inprocess import EmbeddedAws
 from emulator.lambda_api import rollout
 from emulator.stack import deploy_rollforward
 from tests.e2e.conftest import TEST_POLICY
-from tests.e2e.harness import ACCOUNT, REGION, Lifecycle, wait_for
+from tests.e2e.harness import ACCOUNT, REGION, Lifecycle, wait_for, wait_until_updated
 
 # Fast enough for tests; the budget itself is exercised by bench/scan.py and the unit tests.
 TEST_RATE = 500.0
@@ -319,6 +319,7 @@ def test_published_versions_pinned_behind_an_alias_are_found(stack: Lifecycle) -
     stack.create_function("versioned")
     stable = stack.lam.publish_version(FunctionName="versioned")["Version"]
     stack.lam.update_function_configuration(FunctionName="versioned", Description="v2")
+    wait_until_updated(stack.lam, "versioned")
     canary = stack.lam.publish_version(FunctionName="versioned")["Version"]
     stack.lam.create_alias(
         FunctionName="versioned",

@@ -6,6 +6,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from emulator.scenario import wait_until_updated
 from tests.e2e.harness import code_zip
 
 
@@ -23,6 +24,7 @@ def test_a_stale_revision_id_is_refused_and_changes_nothing(aws):
     )
     lam.publish_version(FunctionName="f")
     lam.update_function_configuration(FunctionName="f", Description="v2")
+    wait_until_updated(lam, "f")
     lam.publish_version(FunctionName="f")
     read = lam.create_alias(FunctionName="f", Name="live", FunctionVersion="1")["RevisionId"]
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import boto3
 
+from emulator.scenario import wait_until_updated
+
 
 def _code() -> bytes:
     buffer = io.BytesIO()
@@ -26,7 +28,7 @@ def test_the_all_listing_pages_every_latest_and_published_version_in_order(aws: 
         )  # fmt: skip
     lam.publish_version(FunctionName="a-versioned")
     lam.update_function_configuration(FunctionName="a-versioned", Description="v2")
-    lam.get_waiter("function_updated_v2").wait(FunctionName="a-versioned")
+    wait_until_updated(lam, "a-versioned")
     lam.publish_version(FunctionName="a-versioned")
 
     items, marker = [], None

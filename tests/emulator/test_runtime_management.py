@@ -16,6 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from emulator.install import install_all
 from emulator.lambda_api import caller_identity, rollout
+from emulator.scenario import wait_until_updated
 from emulator.state import STATE, ApiCall, reset
 
 REGION = "us-east-1"
@@ -367,6 +368,7 @@ def test_manual_does_not_move_on_update(lam: Any, role: str) -> None:
     _release()
 
     lam.update_function_configuration(FunctionName="fn", Description="d")
+    wait_until_updated(lam, "fn")
     lam.update_function_code(FunctionName="fn", ZipFile=_zip("x = 2\n"))
 
     assert _in_use(lam) == oldest
@@ -390,6 +392,7 @@ def test_phase_two_moves_auto_versions_only(lam: Any, role: str) -> None:
     _create(lam, role, "frozen")
     lam.put_runtime_management_config(FunctionName="frozen", UpdateRuntimeOn="FunctionUpdate")
     lam.update_function_configuration(FunctionName="frozen", Description="publish me")
+    wait_until_updated(lam, "frozen")
     lam.publish_version(FunctionName="frozen")
     _create(lam, role, "pinned")
     oldest = _arns()[0]
@@ -442,29 +445,20 @@ def test_auto_follows_runtime_and_architecture_changes(lam: Any, role: str) -> N
 
     lam.update_function_configuration(FunctionName="fn", Runtime="python3.13")
     assert _in_use(lam) == _arns(runtime="python3.13")[-1]
+    wait_until_updated(lam, "fn")
     lam.update_function_code(FunctionName="fn", ZipFile=_zip(), Architectures=["arm64"])
     assert _in_use(lam) == _arns("arm64", runtime="python3.13")[-1]
-
-
-def test_update_leaves_the_function_ready_for_a_poller(lam: Any, role: str) -> None:
-    _create(lam, role)
-
-    lam.update_function_configuration(FunctionName="fn", Description="d")
-
-    lam.get_waiter("function_updated_v2").wait(
-        FunctionName="fn", WaiterConfig={"Delay": 1, "MaxAttempts": 1}
-    )
-    configuration = lam.get_function_configuration(FunctionName="fn")
-    assert (configuration["State"], configuration["LastUpdateStatus"]) == ("Active", "Successful")
 
 
 def test_publish_version_publishes_only_after_a_change(lam: Any, role: str) -> None:
     _create(lam, role)
     lam.update_function_configuration(FunctionName="fn", Description="before the first")
+    wait_until_updated(lam, "fn")
 
     assert lam.publish_version(FunctionName="fn")["Version"] == "1"
     assert lam.publish_version(FunctionName="fn")["Version"] == "1"
     lam.update_function_configuration(FunctionName="fn", Description="a change")
+    wait_until_updated(lam, "fn")
     assert lam.publish_version(FunctionName="fn")["Version"] == "2"
 
 
@@ -590,7 +584,9 @@ def test_each_mutating_call_is_recorded_once(lam: Any, role: str, api_calls: lis
     lam.update_function_configuration(
         FunctionName="fn", Description="d", Environment={"Variables": {"MY_VAR": "secret"}}
     )
+    wait_until_updated(lam, "fn")
     lam.update_function_code(FunctionName="fn", ZipFile=_zip("y = 1\n"))
+    wait_until_updated(lam, "fn")
     lam.publish_version(FunctionName="fn")
     lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
     lam.update_alias(

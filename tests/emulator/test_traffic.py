@@ -25,6 +25,7 @@ from emulator import traffic
 from emulator.catalog import RuntimeVersion
 from emulator.inprocess import EmbeddedAws
 from emulator.lambda_api import rollout
+from emulator.scenario import wait_until_updated
 from emulator.state import STATE
 from emulator.traffic import TrafficSummary, VersionTraffic, generate_traffic
 
@@ -70,6 +71,7 @@ def _publish_after_change(lam: Any, name: str = "orders") -> str:
     lam.update_function_configuration(
         FunctionName=name, Environment={"Variables": {"TOUCH": str(time.monotonic_ns())}}
     )
+    wait_until_updated(lam, name)
     return str(lam.publish_version(FunctionName=name)["Version"])
 
 
