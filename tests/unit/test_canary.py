@@ -31,6 +31,7 @@ from rollforward.ports import NotFound
 from rollforward.transient import Transient as TransientAwsError
 
 from tests.unit.canary_fakes import (
+    FUNCTION_ARN,
     NEW_RUNTIME,
     OLD_RUNTIME,
     OWNERS_DESCRIPTION,
@@ -620,6 +621,24 @@ def test_every_update_the_canary_makes_is_waited_for_before_the_next_change(
     assert outcome(world) == "promoted"
     assert world.failed_attempts == 0  # no step met a conflict and was retried
     assert world.lam.latest.configuration["Description"] == OWNERS_DESCRIPTION
+
+
+def test_an_update_that_never_completes_is_read_at_growing_intervals_then_retried(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read at once, then 0.25 s doubling to 2 s between reads; after about a minute the step
+    is handed back to the state machine's retry (Transient), not held for the task's timeout."""
+    slept: list[float] = []
+    monkeypatch.setattr(candidate.time, "sleep", slept.append)
+    world.lam.update_reads_in_progress = 10_000
+    world.lam.set_description(FUNCTION_ARN, "an update")
+
+    with pytest.raises(TransientAwsError):
+        candidate.wait_until_updated(world.canary.ctx, FUNCTION_ARN)
+
+    assert slept[:5] == [0.25, 0.5, 1.0, 2.0, 2.0]
+    assert max(slept) == candidate.UPDATE_POLL_MAX_SECONDS
+    assert 55 <= sum(slept) <= 65
 
 
 def test_rollback_is_idempotent(world: World) -> None:

@@ -21,9 +21,11 @@ from rollforward.model import UpdateMode
 from rollforward.transient import Transient
 
 CANDIDATE_DESCRIPTION = "rollforward candidate: newest runtime, same code and configuration"
-# Seconds between two LastUpdateStatus reads, and how many before the step is retried.
-UPDATE_POLL_SECONDS = 2.0
-UPDATE_POLLS = 30
+# LastUpdateStatus is read at once, then after 0.25 s, doubling up to 2 s between reads (most
+# updates complete within a second or two), ~60 s in all before the step is retried.
+UPDATE_POLL_SECONDS = 0.25
+UPDATE_POLL_MAX_SECONDS = 2.0
+UPDATE_POLLS = 33
 
 
 def publish_baseline(ctx: CanaryContext, pin: Pin) -> str:
@@ -101,11 +103,15 @@ def restore_description(ctx: CanaryContext, pin: Pin, state: CanaryState) -> str
 
 
 def wait_until_updated(ctx: CanaryContext, function_arn: str, attempts: int = UPDATE_POLLS) -> None:
+    """Until the update just made has completed: Lambda refuses the next update and
+    PublishVersion while it is in progress (ResourceConflictException)."""
+    interval = UPDATE_POLL_SECONDS
     for _ in range(attempts):
         status = ctx.lam.configuration(function_arn).get("LastUpdateStatus", "Successful")
         if status == "Successful":
             return
         if status == "Failed":
             raise Stop("the configuration update that applies the new runtime failed")
-        time.sleep(UPDATE_POLL_SECONDS)
+        time.sleep(interval)
+        interval = min(interval * 2, UPDATE_POLL_MAX_SECONDS)
     raise Transient("the function update is still in progress")
