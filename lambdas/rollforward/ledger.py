@@ -105,6 +105,12 @@ class Pin:
     def is_open(self) -> bool:
         return self.stage in OPEN_STAGES
 
+    def is_run_by(self, execution_arn: str) -> bool:
+        """Whether `execution_arn` is the execution the ledger names for this episode (or either
+        is unknown). One that is not — a dead execution a human redrove after the scan had
+        restored its canary and started another — must act on nothing: its state is stale."""
+        return not self.execution_arn or not execution_arn or self.execution_arn == execution_arn
+
     @property
     def execution_name(self) -> str:
         """Deterministic per episode: Step Functions refuses a duplicate name."""

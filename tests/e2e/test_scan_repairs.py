@@ -25,12 +25,12 @@ from typing import Any
 
 import boto3
 from rollforward.clock import utc_now
-from rollforward.contract import CanaryAction
+from rollforward.contract import CanaryAction, TrackingStatus
 from rollforward.detection.observation import CANARY_IN_FLIGHT
 from rollforward.ledger import Pin, Stage
 from rollforward.model import PinKey
 
-from emulator import faults
+from emulator import faults, mutations
 from emulator.stepfunctions import MAX_EXECUTION_DURATION, MAX_PAYLOAD_BYTES
 from tests.e2e.harness import Lifecycle, Principal, approve_pending, wait_for
 
@@ -202,6 +202,63 @@ def test_a_canary_whose_execution_fails_where_no_catch_reaches_is_restored_by_th
     assert ended["error"] == "States.DataLimitExceeded", ended
 
     _restored_by_the_next_scan(lifecycle, "payments", baseline, pinned, pin, "FAILED")
+
+
+def _redriven_judge_step(lifecycle: Lifecycle, dead_execution_arn: str) -> dict[str, Any]:
+    """What RedriveExecution of `dead_execution_arn` (stopped in the bake) would deliver: the
+    Bake Wait re-entered with the `$` it had, then JudgeStep's envelope. The embedded AWS has no
+    RedriveExecution (moto implements none), so the canary Lambda is invoked with that
+    envelope, as the redriven execution's task would invoke it."""
+    history = lifecycle.sfn.get_execution_history(
+        executionArn=dead_execution_arn, maxResults=1000, reverseOrder=True
+    )["events"]
+    bake = next(
+        e["stateEnteredEventDetails"]
+        for e in history
+        if (e.get("stateEnteredEventDetails") or {}).get("name") == "Bake"
+    )
+    started = lifecycle.sfn.describe_execution(executionArn=dead_execution_arn)["startDate"]
+    envelope = {
+        "action": str(CanaryAction.JUDGE),
+        "state": json.loads(bake["input"]),
+        "execution": dead_execution_arn,
+        "started_at": started.isoformat(),
+    }
+    function = lifecycle.deployment.find("AWS::Lambda::Function", "Canary")
+    response = lifecycle.lam.invoke(FunctionName=function, Payload=json.dumps(envelope).encode())
+    payload = response["Payload"].read()
+    assert "FunctionError" not in response, payload
+    reply: dict[str, Any] = json.loads(payload)
+    return reply
+
+
+def test_a_redriven_execution_after_the_repair_changes_nothing(lifecycle: Lifecycle) -> None:
+    """Step Functions lets a human redrive a stopped, failed or timed-out execution: it resumes
+    where it ended with the state it had then. After the scan has restored the canary and
+    started another execution for the episode, the redriven one's next canary task acts on
+    nothing: the look it asks for would re-record the canary in flight on a restored pin (and
+    go on to shift the alias). It is audited and ends as superseded."""
+    baseline, pinned, pin = _canary_in_its_first_bake(lifecycle, "ledger")
+    _stop(lifecycle, pin)
+    _scan_lambda(lifecycle)
+    restored = _assert_restored(lifecycle, "ledger", baseline, pinned)
+    assert restored.execution_arn != pin.execution_arn
+    lifecycle.settle()
+    before = mutations.snapshot()
+
+    reply = _redriven_judge_step(lifecycle, pin.execution_arn)
+
+    assert (reply["status"], reply.get("outcome")) == (str(TrackingStatus.CLOSED), "superseded")
+    changed = set(mutations.snapshot() - before) - {("lambda", "Invoke")}  # (the delivery)
+    assert [call for call in changed if call[0] in {"lambda", "dynamodb", "stepfunctions"}] == []
+    assert lifecycle.pin_record("ledger") == restored
+    _assert_restored(lifecycle, "ledger", baseline, pinned)
+    refused = [
+        r
+        for r in lifecycle.audit.read(pin_id=pin.key.id)
+        if r.event == "refused" and r.details.get("execution_arn") == pin.execution_arn
+    ]
+    assert [r.details["ledger_execution_arn"] for r in refused] == [restored.execution_arn]
 
 
 def test_a_failed_pin_with_a_canary_in_flight_is_restored_and_its_baseline_never_opened(

@@ -72,3 +72,16 @@ def test_a_closed_or_newer_episode_is_not_moved() -> None:
     newer.generation = 2
     assert not ledger.move_execution(newer, CURRENT, SUCCESSOR, datetime(2026, 2, 2, tzinfo=UTC))
     assert ledger.stored()[pin.key.id].execution_arn == CURRENT
+
+
+def test_only_the_execution_the_ledger_names_runs_the_episode() -> None:
+    """`Pin.is_run_by`: the successor after a handover, not its predecessor (nor a redrive of
+    it); an episode or an envelope that names no execution is not held to one."""
+    ledger = FakeLedger()
+    pin = tracked(ledger, CURRENT)
+    assert pin.is_run_by(CURRENT)
+    assert not pin.is_run_by(SUCCESSOR)
+    assert pin.is_run_by("")
+    assert ledger.move_execution(pin, CURRENT, SUCCESSOR, datetime(2026, 2, 1, tzinfo=UTC))
+    assert pin.is_run_by(SUCCESSOR) and not pin.is_run_by(CURRENT)
+    assert tracked(FakeLedger(), "").is_run_by(CURRENT)

@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from rollforward import failures
+from rollforward.audit.records import AuditEvent
 from rollforward.canary.service import Canary
 from rollforward.canary.state import IN_FLIGHT, CanaryNext, CanaryState, Stop
 from rollforward.clock import utc_now
@@ -27,7 +28,7 @@ from rollforward.contract import (
     reply,
 )
 from rollforward.handlers import wiring
-from rollforward.ledger import Stage
+from rollforward.ledger import Pin, Stage
 from rollforward.transient import Transient
 
 logger = Logger()
@@ -51,6 +52,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     workflow = WorkflowState.from_dict(envelope.state)
     state = received.canary or CanaryState()
     pin = tracker.load(workflow)
+    if pin is not None and not pin.is_run_by(envelope.execution):
+        _refuse_stale_execution(tracker, pin, envelope)
+        pin = None  # as if closed: every action below then changes nothing
     # The canary acts in the pin's own account and region (a member's, through its role).
     canary = wiring.canary(settings, where=(pin.key.account, pin.key.region) if pin else None)
     if action is CanaryAction.ROLLBACK_FAILED:
@@ -122,6 +126,20 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _with(received, state)
     except Transient as error:
         raise wiring.transient_error(str(error)) from error
+
+
+def _refuse_stale_execution(tracker: Any, pin: Pin, envelope: TaskEnvelope) -> None:
+    """Audited, once per task: an execution the ledger no longer names for this episode (a
+    redrive of one the scan replaced) asked the canary to act, with its stale state."""
+    tracker.audit.record(
+        AuditEvent.REFUSED,
+        pin_id=pin.key.id,
+        actor="rollforward (canary)",
+        action=envelope.action,
+        reason="this execution no longer runs the pin's episode: the ledger names another",
+        execution_arn=envelope.execution,
+        ledger_execution_arn=pin.execution_arn,
+    )
 
 
 def _rolled_back(
