@@ -2,8 +2,8 @@
 UpdateFunctionConfiguration or UpdateFunctionCode, and meanwhile the calls that change the
 function again are refused.
 
-AWS (Lambda Developer Guide, "Lambda function states", function states while updating): while
-an update is in progress "the following operations fail: UpdateFunctionCode,
+AWS (Lambda Developer Guide, "Lambda function states", function states while updating): "The
+following operations fail while an asynchronous update is in progress: UpdateFunctionCode,
 UpdateFunctionConfiguration, PublishVersion", answered 409 ResourceConflictException "The
 operation cannot be performed at this time. An update is in progress for resource: <arn>".
 Reads, aliases, tags, runtime-management settings and deletion are not refused.
